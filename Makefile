@@ -1,0 +1,189 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# sluice: one Makefile for the BPF objects, their skeletons, the `sluice`
+# binary, the unit tests (plain and sanitized), the fuzzers and the suites.
+#
+#   make            build build/sluice
+#   make deps       install every Debian package the build, tests and VM need
+#   make test       deps, build, then every suite; last line "N passed, N failed, N skipped"
+#   make run        deps, build, then the main job
+#   make V=1        show full commands
+#
+# New code only adds files: every bpf/*.bpf.c becomes a skeleton, every .c
+# under userspace/ and loader/ is linked into sluice, every tests/unit/test_*.c
+# becomes a unit test program, every tests/fuzz/fuzz_*.c a fuzzer.
+
+OUTPUT		?= build
+CLANG		?= clang
+CC		?= gcc
+BPFTOOL		?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
+VMLINUX_BTF	?= /sys/kernel/btf/vmlinux
+ARCH		:= $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+VERSION		:= $(shell git describe --always --dirty --tags 2>/dev/null || echo unknown)
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(patsubst $(abspath $(OUTPUT))/%,%,$(2))";
+MAKEFLAGS += --no-print-directory
+endif
+
+# clang for the BPF target does not know the host's multiarch include dirs;
+# hand them over after its own so <asm/types.h> and friends resolve.
+CLANG_BPF_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 \
+	| sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)|-idirafter \1|p }')
+
+BPF_CFLAGS	:= -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) \
+		   -I$(OUTPUT) -Ibpf -I. $(CLANG_BPF_SYS_INCLUDES)
+
+PKGS		:= libbpf liburing libelf zlib yaml-0.1 libmicrohttpd libcrypto libcryptsetup
+PKG_CFLAGS	:= $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null || \
+		     echo -lbpf -luring -lelf -lz -lyaml -lmicrohttpd -lcrypto -lcryptsetup)
+
+CFLAGS		?= -g -O2
+CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+		   -Wno-missing-field-initializers -D_GNU_SOURCE \
+		   -DSLUICE_VERSION='"$(VERSION)"' \
+		   -I$(OUTPUT) -I. -Ibpf -Iuserspace $(PKG_CFLAGS)
+LDLIBS		+= $(PKG_LIBS) -lpthread -lm
+
+SAN_FLAGS	:= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+BPF_SRCS	:= $(sort $(wildcard bpf/*.bpf.c))
+BPF_OBJS	:= $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS		:= $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+BPF_HDRS	:= $(wildcard bpf/*.h) vmlinux.h
+
+LIB_SRCS	:= $(sort $(filter-out userspace/main.c,\
+		     $(wildcard userspace/*.c userspace/*/*.c loader/*.c)))
+USER_HDRS	:= $(wildcard userspace/*.h userspace/*/*.h loader/*.h bpf/sluice.h)
+LIB_OBJS	:= $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
+SAN_OBJS	:= $(patsubst %.c,$(OUTPUT)/san/%.o,$(LIB_SRCS))
+
+UNIT_SRCS	:= $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS	:= $(patsubst tests/unit/%.c,$(OUTPUT)/tests/unit/%,$(UNIT_SRCS))
+UNIT_SAN_BINS	:= $(patsubst tests/unit/%.c,$(OUTPUT)/tests/unit-san/%,$(UNIT_SRCS))
+
+FUZZ_SRCS	:= $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS	:= $(patsubst tests/fuzz/%.c,$(OUTPUT)/tests/fuzz/%,$(FUZZ_SRCS))
+FUZZ_FLAGS	:= -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
+
+.DELETE_ON_ERROR:
+.SECONDARY:
+.PHONY: all deps run test test-unit test-host test-vm test-vm-6.1 test-fuzz \
+	unit fuzz bench vmlinux clean install help
+
+all: $(OUTPUT)/sluice
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+deps:
+	$(Q)scripts/deps install
+
+# --- BPF: clang -> bpftool gen object (link, strip DWARF) -> skeleton ---------
+$(OUTPUT)/bpf/%.tmp.o: bpf/%.bpf.c $(BPF_HDRS) | $(OUTPUT)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/bpf/%.bpf.o: $(OUTPUT)/bpf/%.tmp.o
+	$(call msg,GEN-OBJ,$@)
+	$(Q)$(BPFTOOL) gen object $@ $<
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+# --- user space -------------------------------------------------------------
+# Every user object depends on every skeleton: skeletons are small to
+# regenerate and the loader includes them, so this keeps rebuilds honest.
+$(OUTPUT)/obj/%.o: %.c $(USER_HDRS) $(SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUTPUT)/san/%.o: %.c $(USER_HDRS) $(SKELS)
+	$(call msg,CC-SAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(OUTPUT)/libsluice.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUTPUT)/libsluice-san.a: $(SAN_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUTPUT)/sluice: $(OUTPUT)/obj/userspace/main.o $(OUTPUT)/libsluice.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# --- unit tests (cmocka), plain and with ASan/UBSan --------------------------
+$(OUTPUT)/tests/unit/%: tests/unit/%.c $(OUTPUT)/libsluice.a $(USER_HDRS)
+	$(call msg,TEST,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/libsluice.a $(LDLIBS) -lcmocka -o $@
+
+$(OUTPUT)/tests/unit-san/%: tests/unit/%.c $(OUTPUT)/libsluice-san.a $(USER_HDRS)
+	$(call msg,TEST-SAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $< $(OUTPUT)/libsluice-san.a $(LDLIBS) -lcmocka -o $@
+
+unit: $(UNIT_BINS) $(UNIT_SAN_BINS)
+
+# --- fuzzers (libFuzzer, clang 14); the harness links the sources it needs --
+$(OUTPUT)/tests/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(USER_HDRS) $(SKELS)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(filter-out -O2 -g,$(CFLAGS)) $(FUZZ_FLAGS) \
+		$< $(LIB_SRCS) $(LDLIBS) -o $@
+
+fuzz: $(FUZZ_BINS)
+
+$(OUTPUT)/bpf:
+	$(Q)mkdir -p $@
+
+# --- suites -----------------------------------------------------------------
+# Each suite writes TAP to $(OUTPUT)/test-results/<suite>.tap; tests/summary
+# adds them up. A failing suite does not stop the others.
+test: deps
+	$(Q)$(MAKE) all unit fuzz
+	$(Q)tests/run-all
+
+test-unit: unit
+	$(Q)tests/run-all unit unit-san
+
+test-host: all
+	$(Q)tests/run-all host
+
+test-vm: all
+	$(Q)tests/run-all vm
+
+test-vm-6.1: all
+	$(Q)tests/run-all vm-6.1
+
+test-fuzz: fuzz
+	$(Q)tests/run-all fuzz
+
+run: deps
+	$(Q)$(MAKE) all
+	$(Q)$(OUTPUT)/sluice top
+
+bench: deps
+	$(Q)$(MAKE) all
+	$(Q)bench/run-all
+
+vmlinux:
+	$(call msg,GEN,vmlinux.h)
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > vmlinux.h
+
+install: all
+	install -D -m 0755 $(OUTPUT)/sluice $(DESTDIR)/usr/local/sbin/sluice
+
+clean:
+	$(call msg,CLEAN,$(OUTPUT))
+	$(Q)rm -rf $(OUTPUT)

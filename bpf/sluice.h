@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * sluice.h - the one ABI shared by the BPF programs and user space.
+ *
+ * Every map key and value, every event and every constant that crosses the
+ * kernel/user boundary is defined here, once. Plain C types only and no
+ * includes: this file is compiled both against vmlinux.h (BPF) and against
+ * libc headers (user space). Keep structs free of implicit padding so both
+ * sides agree byte for byte; add explicit __pad fields instead.
+ */
+#ifndef SLUICE_H
+#define SLUICE_H
+
+/* Where pinned maps and links live; user space creates the directory. */
+#define SLUICE_PIN_DIR		"/sys/fs/bpf/sluice"
+
+#define SLUICE_COMM_LEN		16
+
+/* ------------------------------------------------------------------ ops -- */
+
+/* Request operation as metered. Index into the per-op arrays below. */
+enum sluice_op {
+	SLUICE_OP_READ		= 0,
+	SLUICE_OP_WRITE		= 1,
+	SLUICE_OP_DISCARD	= 2,	/* also secure erase and write-zeroes */
+	SLUICE_OP_FLUSH		= 3,	/* empty flush; data+FUA counts as write */
+	SLUICE_OP_OTHER		= 4,
+	SLUICE_OP_MAX		= 5,
+};
+
+/* Bit masks of ops, used by trace filters and classification rules. */
+#define SLUICE_OPMASK(op)	(1u << (op))
+#define SLUICE_OPMASK_ALL	((1u << SLUICE_OP_MAX) - 1)
+
+/* ------------------------------------------------------------ histogram -- */
+
+/*
+ * Log-linear latency histogram in nanoseconds, HDR style: values below
+ * 2^SUB_BITS get one bucket each; above, every power of two is split into
+ * 2^SUB_BITS equal sub-buckets, so a bucket's width is at most 1/16 of its
+ * lower bound. Index of v (v >= 16), with m = floor(log2(v)):
+ *	(m - SUB_BITS + 1) << SUB_BITS | ((v >> (m - SUB_BITS)) & (SUB - 1))
+ * Values at or above 2^SLUICE_HIST_MAX_LOG2 ns (~68.7 s) land in the last
+ * bucket.
+ */
+#define SLUICE_HIST_SUB_BITS	4
+#define SLUICE_HIST_SUB		(1u << SLUICE_HIST_SUB_BITS)
+#define SLUICE_HIST_MAX_LOG2	36
+#define SLUICE_HIST_BUCKETS	((SLUICE_HIST_MAX_LOG2 - SLUICE_HIST_SUB_BITS + 1) * SLUICE_HIST_SUB)
+
+/* Which latency a histogram holds. */
+enum sluice_lat {
+	SLUICE_LAT_QUEUE	= 0,	/* insert (or bio queue) to issue */
+	SLUICE_LAT_DEVICE	= 1,	/* issue to complete */
+	SLUICE_LAT_TOTAL	= 2,	/* queue + device, what the application sees */
+	SLUICE_LAT_MAX		= 3,
+};
+
+/* Histograms are split by direction only: discard/flush/other count as "other". */
+enum sluice_dir {
+	SLUICE_DIR_READ		= 0,
+	SLUICE_DIR_WRITE	= 1,
+	SLUICE_DIR_OTHER	= 2,
+	SLUICE_DIR_MAX		= 3,
+};
+
+/* ---------------------------------------------------------------- meter -- */
+
+/*
+ * A metered stream: one disk, one policy class, one cgroup. Before any
+ * policy is applied class is SLUICE_CLASS_DEFAULT and the cgroup carries the
+ * attribution; readers aggregate over whichever field they do not show.
+ */
+struct sluice_meter_key {
+	unsigned int dev;		/* whole-disk dev_t in kernel encoding (MKDEV: major << 20 | minor) */
+	unsigned int class_id;		/* SLUICE_CLASS_DEFAULT until a policy classifies */
+	unsigned long long cgroup_id;	/* cgroup v2 id (kernfs node id), 0 if unknown */
+};
+
+#define SLUICE_CLASS_DEFAULT	0
+
+/* Per-CPU counters; user space sums over CPUs. */
+struct sluice_meter_val {
+	unsigned long long ios[SLUICE_OP_MAX];		/* completed requests */
+	unsigned long long bytes[SLUICE_OP_MAX];	/* completed bytes */
+	unsigned long long lat_ns[SLUICE_OP_MAX];	/* sum of total latency */
+	unsigned long long device_ns[SLUICE_OP_MAX];	/* sum of device latency */
+	unsigned long long errors;			/* completions with error != 0 */
+	unsigned long long issued;			/* requests issued to the device */
+	unsigned long long completed;			/* issued requests completed */
+};
+
+/* Histogram map key: which stream, which direction, which latency. */
+struct sluice_hist_key {
+	unsigned int dev;
+	unsigned int class_id;
+	unsigned long long cgroup_id;
+	unsigned int dir;		/* enum sluice_dir */
+	unsigned int lat;		/* enum sluice_lat */
+};
+
+struct sluice_hist_val {
+	unsigned long long buckets[SLUICE_HIST_BUCKETS];
+};
+
+/*
+ * Per-disk busy accounting (not per class): the time with at least one
+ * request in flight gives %util, the integral of in-flight requests over
+ * time gives the average queue size (aqu-sz), exactly as iostat derives
+ * them from io_ticks and time_in_queue.
+ */
+struct sluice_disk_val {
+	long long inflight;		/* current requests issued and not completed */
+	unsigned long long busy_ns;	/* time with inflight > 0 */
+	unsigned long long weighted_ns;	/* integral of inflight dt */
+	unsigned long long last_ns;	/* time of the last change of inflight */
+	unsigned long long errors_by_status[8];	/* blk_status_t buckets, see SLUICE_ERR_* */
+};
+
+/* Error buckets: BLK_STS_* folded into a few that operators act on. */
+enum sluice_err {
+	SLUICE_ERR_IOERR	= 0,
+	SLUICE_ERR_TIMEOUT	= 1,
+	SLUICE_ERR_NOSPC	= 2,
+	SLUICE_ERR_NOTSUPP	= 3,
+	SLUICE_ERR_MEDIUM	= 4,
+	SLUICE_ERR_TRANSPORT	= 5,
+	SLUICE_ERR_AGAIN	= 6,
+	SLUICE_ERR_OTHER	= 7,
+	SLUICE_ERR_MAX		= 8,
+};
+
+/* ---------------------------------------------------------------- trace -- */
+
+/* One completed I/O, sent through the ring buffer in trace mode only. */
+struct sluice_event {
+	unsigned long long ts_ns;	/* completion time, CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	unsigned long long cgroup_id;
+	unsigned long long sector;
+	unsigned long long queue_ns;
+	unsigned long long device_ns;
+	unsigned int dev;
+	unsigned int bytes;
+	unsigned int pid;		/* issuing task, 0 if not known */
+	unsigned int class_id;
+	unsigned int op;		/* enum sluice_op */
+	int error;			/* negative errno, 0 on success */
+	char comm[SLUICE_COMM_LEN];
+};
+
+/* Trace filter, set by user space before load (rodata). 0 = any. */
+struct sluice_trace_filter {
+	unsigned int dev;
+	unsigned int op_mask;		/* SLUICE_OPMASK bits; 0 = all */
+	unsigned long long cgroup_id;
+	unsigned long long min_lat_ns;
+};
+
+/* ------------------------------------------------------ policy (classify) -- */
+
+/*
+ * A compiled policy is a set of rule tables that the BPF classifier walks at
+ * request time. Each apply builds a complete new generation in fresh inner
+ * maps and then swaps the single slot of an outer map-of-maps, so a request
+ * sees either the whole old policy or the whole new one, never a mix.
+ */
+#define SLUICE_MAX_RULES	64	/* classification rules per generation */
+#define SLUICE_MAX_CLASSES	256	/* class ids 0..255, 0 = default */
+#define SLUICE_MAX_DISKS	1024
+#define SLUICE_CLASS_NAME_LEN	32
+
+/* Per-disk binding: which policy governs requests to this disk. */
+struct sluice_disk_policy {
+	unsigned int policy_id;		/* 0 = no policy */
+	unsigned int flags;		/* SLUICE_DISK_F_* */
+	unsigned int first_rule;	/* index of this policy's first rule */
+	unsigned int nr_rules;
+};
+
+#define SLUICE_DISK_F_METER	(1u << 0)	/* meter per class */
+#define SLUICE_DISK_F_THROTTLE	(1u << 1)	/* policed by sluice throttle */
+
+/* One classification rule; first match wins, in index order. */
+struct sluice_class_rule {
+	unsigned long long cgroup_id;	/* 0 = any cgroup; else the cgroup or a descendant */
+	unsigned int op_mask;		/* SLUICE_OPMASK bits; 0 = any */
+	unsigned int min_bytes;		/* inclusive */
+	unsigned int max_bytes;		/* inclusive; 0 = no upper bound */
+	unsigned int class_id;
+	unsigned int cgroup_level;	/* depth of cgroup_id in the hierarchy, for ancestor match */
+	unsigned int __pad;
+};
+
+/* Per-class limits and shares, read by the throttle and the ublk server. */
+struct sluice_class_limits {
+	unsigned long long riops, wiops;	/* 0 = unlimited */
+	unsigned long long rbps, wbps;
+	unsigned long long reserve_iops;	/* minimum guaranteed (mClock reservation) */
+	unsigned int shares;			/* relative weight, default 1000 */
+	unsigned int latency_target_us;		/* 0 = none */
+	char name[SLUICE_CLASS_NAME_LEN];
+};
+
+/* Map names, shared so user space finds pinned maps by name. */
+#define SLUICE_MAP_METER	"meter"
+#define SLUICE_MAP_HIST		"hist"
+#define SLUICE_MAP_DISKS	"disks"
+#define SLUICE_MAP_EVENTS	"events"
+#define SLUICE_MAP_POLICY	"policy_gen"	/* outer map-of-maps */
+
+#endif /* SLUICE_H */
