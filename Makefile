@@ -19,7 +19,7 @@ CC		?= gcc
 BPFTOOL		?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
 VMLINUX_BTF	?= /sys/kernel/btf/vmlinux
 ARCH		:= $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
-VERSION		:= $(shell git describe --always --dirty --tags 2>/dev/null || echo unknown)
+VERSION		:= $(shell cat VERSION)
 
 ifeq ($(V),1)
 Q =
@@ -104,6 +104,9 @@ $(OUTPUT)/obj/%.o: %.c $(USER_HDRS) $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# the version is compiled into main.o only
+$(OUTPUT)/obj/userspace/main.o: VERSION
 
 $(OUTPUT)/san/%.o: %.c $(USER_HDRS) $(SKELS)
 	$(call msg,CC-SAN,$@)
