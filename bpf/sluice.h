@@ -159,19 +159,51 @@ struct sluice_trace_filter {
 /* ------------------------------------------------------ policy (classify) -- */
 
 /*
- * A compiled policy is a set of rule tables that the BPF classifier walks at
- * request time. Each apply builds a complete new generation in fresh inner
- * maps and then swaps the single slot of an outer map-of-maps, so a request
- * sees either the whole old policy or the whole new one, never a mix.
+ * A compiled policy ("generation") is one hash map holding every table the
+ * classifier, the throttle and the CLI need, keyed by (kind, id). Each apply
+ * builds a complete new inner map and then swaps the single slot of the
+ * outer ARRAY_OF_MAPS SLUICE_MAP_POLICY: a request sees either the whole old
+ * policy or the whole new one, never a mix, and the kernel frees the old
+ * inner map only after every program that looked it up has finished (RCU).
+ * docs/policy.md explains the choice.
  */
-#define SLUICE_MAX_RULES	64	/* classification rules per generation */
+#define SLUICE_MAX_RULES	64	/* classification rules walked per disk */
 #define SLUICE_MAX_CLASSES	256	/* class ids 0..255, 0 = default */
 #define SLUICE_MAX_DISKS	1024
 #define SLUICE_CLASS_NAME_LEN	32
+#define SLUICE_CGROUP_LEVELS	16	/* ancestor levels matched (root = level 0) */
+#define SLUICE_POLICY_PATH_LEN	224
+#define SLUICE_POLICY_MAX_ENTRIES 8192	/* entries in one generation's map */
+
+enum sluice_policy_kind {
+	SLUICE_PK_META		= 1,	/* id 0: struct sluice_policy_meta */
+	SLUICE_PK_DISK		= 2,	/* id dev: struct sluice_disk_policy (hot path) */
+	SLUICE_PK_RULE		= 3,	/* id rule index: struct sluice_class_rule */
+	SLUICE_PK_CLASS		= 4,	/* id class id: struct sluice_class_limits */
+	SLUICE_PK_POLICY	= 5,	/* id policy id: struct sluice_policy_info */
+	SLUICE_PK_CGROUP	= 6,	/* id cgroup id: struct sluice_cgroup_anc */
+	SLUICE_PK_BINDING	= 7,	/* id binding index: struct sluice_binding */
+	SLUICE_PK_RULE_CGROUP	= 8,	/* id rule index: struct sluice_policy_path */
+};
+
+struct sluice_policy_key {
+	unsigned int kind;		/* enum sluice_policy_kind */
+	unsigned int __pad;
+	unsigned long long id;
+};
+
+struct sluice_policy_meta {
+	unsigned long long generation;	/* increases by one per apply */
+	unsigned long long applied_at;	/* CLOCK_REALTIME seconds */
+	unsigned int nr_policies;
+	unsigned int nr_bindings;
+	unsigned int nr_rules;
+	unsigned int nr_classes;
+};
 
 /* Per-disk binding: which policy governs requests to this disk. */
 struct sluice_disk_policy {
-	unsigned int policy_id;		/* 0 = no policy */
+	unsigned int policy_id;		/* 1-based; 0 = no policy */
 	unsigned int flags;		/* SLUICE_DISK_F_* */
 	unsigned int first_rule;	/* index of this policy's first rule */
 	unsigned int nr_rules;
@@ -180,7 +212,11 @@ struct sluice_disk_policy {
 #define SLUICE_DISK_F_METER	(1u << 0)	/* meter per class */
 #define SLUICE_DISK_F_THROTTLE	(1u << 1)	/* policed by sluice throttle */
 
-/* One classification rule; first match wins, in index order. */
+/*
+ * One classification rule; first match wins, in index order. A cgroup rule
+ * matches the cgroup itself and every descendant: the request's cgroup
+ * ancestor at cgroup_level must be cgroup_id.
+ */
 struct sluice_class_rule {
 	unsigned long long cgroup_id;	/* 0 = any cgroup; else the cgroup or a descendant */
 	unsigned int op_mask;		/* SLUICE_OPMASK bits; 0 = any */
@@ -188,8 +224,15 @@ struct sluice_class_rule {
 	unsigned int max_bytes;		/* inclusive; 0 = no upper bound */
 	unsigned int class_id;
 	unsigned int cgroup_level;	/* depth of cgroup_id in the hierarchy, for ancestor match */
-	unsigned int __pad;
+	unsigned int policy_id;
 };
+
+/* Bits of sluice_class_limits.pct_mask: the value is a percentage of measured peak. */
+#define SLUICE_LIM_PCT_RIOPS	(1u << 0)
+#define SLUICE_LIM_PCT_WIOPS	(1u << 1)
+#define SLUICE_LIM_PCT_RBPS	(1u << 2)
+#define SLUICE_LIM_PCT_WBPS	(1u << 3)
+#define SLUICE_LIM_PCT_RESERVE	(1u << 4)
 
 /* Per-class limits and shares, read by the throttle and the ublk server. */
 struct sluice_class_limits {
@@ -199,6 +242,54 @@ struct sluice_class_limits {
 	unsigned int shares;			/* relative weight, default 1000 */
 	unsigned int latency_target_us;		/* 0 = none */
 	char name[SLUICE_CLASS_NAME_LEN];
+	unsigned int policy_id;
+	unsigned int pct_mask;			/* SLUICE_LIM_PCT_* */
+};
+
+struct sluice_policy_info {
+	char name[SLUICE_CLASS_NAME_LEN];
+	unsigned long long latency_target_ns;	/* disk-wide target; 0 = none */
+	unsigned int flags;			/* SLUICE_DISK_F_* */
+	unsigned int first_class;		/* class ids first_class.. */
+	unsigned int nr_classes;
+	unsigned int first_rule;
+	unsigned int nr_rules;
+	unsigned int __pad;
+};
+
+/* Ancestors of one cgroup, so an id alone can be matched against subtrees. */
+struct sluice_cgroup_anc {
+	unsigned long long ids[SLUICE_CGROUP_LEVELS];	/* ids[l] = ancestor at level l */
+	unsigned int level;				/* the cgroup's own level */
+	unsigned int __pad;
+};
+
+struct sluice_policy_path {
+	char path[SLUICE_POLICY_PATH_LEN];
+};
+
+/* A binding as written, for show and status. */
+struct sluice_binding {
+	unsigned int dev;		/* resolved disk, 0 if not resolved (disk not served yet) */
+	unsigned int policy_id;
+	char selector[SLUICE_POLICY_PATH_LEN];	/* "kind:value", e.g. "path:/dev/loop0" */
+};
+
+union sluice_policy_val {
+	struct sluice_policy_meta meta;
+	struct sluice_disk_policy disk;
+	struct sluice_class_rule rule;
+	struct sluice_class_limits limits;
+	struct sluice_policy_info policy;
+	struct sluice_cgroup_anc cgroup;
+	struct sluice_binding binding;
+	struct sluice_policy_path path;
+};
+
+/* Counters of the classify probe (bpf/classify_probe.bpf.c): per-CPU requests issued. */
+struct sluice_probe_key {
+	unsigned int dev;
+	unsigned int class_id;
 };
 
 /* Map names, shared so user space finds pinned maps by name. */
@@ -206,6 +297,8 @@ struct sluice_class_limits {
 #define SLUICE_MAP_HIST		"hist"
 #define SLUICE_MAP_DISKS	"disks"
 #define SLUICE_MAP_EVENTS	"events"
-#define SLUICE_MAP_POLICY	"policy_gen"	/* outer map-of-maps */
+#define SLUICE_MAP_POLICY	"policy_gen"	/* outer map-of-maps, one slot */
+#define SLUICE_MAP_PROBE	"probe_counts"	/* classify probe counters */
+#define SLUICE_LINK_PROBE	"classify_probe_link"
 
 #endif /* SLUICE_H */

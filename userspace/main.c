@@ -10,6 +10,7 @@
 
 static const struct sluice_cmd commands[] = {
 	{ "doctor",	cmd_doctor,	"check what this kernel offers sluice and how to fix what is missing" },
+	{ "policy",	cmd_policy,	"check, apply, show and remove policies; report compliance" },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
