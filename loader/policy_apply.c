@@ -414,6 +414,10 @@ int policy_remove(const char *run_dir, struct policy_apply_result *res)
 				res->nr_limits++;
 		free(old.v);
 	}
+	/* programs that still hold the map (a running meter) must stop classifying */
+	err = policy_maps_clear();
+	if (err)
+		return fail(res, PS_MAPS, SLUICE_MAP_POLICY, err);
 	for (i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
 		err = policy_maps_unpin(pins[i]);
 		if (err)

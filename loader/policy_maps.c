@@ -51,30 +51,6 @@ static int get_pinned(const char *name, int *fd)
 	return *fd < 0 ? -errno : 0;
 }
 
-int policy_maps_reuse(struct bpf_object *obj)
-{
-	static const char *const names[] = { SLUICE_MAP_POLICY, SLUICE_MAP_PROBE };
-	struct bpf_map *map;
-	unsigned int i;
-	int fd, err;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		map = bpf_object__find_map_by_name(obj, names[i]);
-		if (!map)
-			continue;
-		err = get_pinned(names[i], &fd);
-		if (err == -ENOENT)
-			continue;
-		if (err)
-			return err;
-		err = bpf_map__reuse_fd(map, fd);
-		close(fd);	/* reuse_fd dups it */
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
 static int inner_create(void)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
@@ -113,6 +89,52 @@ int policy_maps_outer_fd(bool create, int *fd)
 		close(*fd);
 		*fd = -1;
 	}
+	return err;
+}
+
+int policy_maps_reuse(struct bpf_object *obj)
+{
+	struct bpf_map *map;
+	int fd, err;
+
+	/*
+	 * The policy map is created and pinned here when absent: a program
+	 * loaded before any apply must share the map a later apply fills.
+	 */
+	map = bpf_object__find_map_by_name(obj, SLUICE_MAP_POLICY);
+	if (map) {
+		err = policy_maps_outer_fd(true, &fd);
+		if (err)
+			return err;
+		err = bpf_map__reuse_fd(map, fd);
+		close(fd);	/* reuse_fd dups it */
+		if (err)
+			return err;
+	}
+	map = bpf_object__find_map_by_name(obj, SLUICE_MAP_PROBE);
+	if (!map)
+		return 0;
+	err = get_pinned(SLUICE_MAP_PROBE, &fd);
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return err;
+	err = bpf_map__reuse_fd(map, fd);
+	close(fd);
+	return err;
+}
+
+int policy_maps_clear(void)
+{
+	__u32 zero = 0;
+	int fd, err;
+
+	err = get_pinned(SLUICE_MAP_POLICY, &fd);
+	if (err)
+		return err == -ENOENT ? 0 : err;
+	if (bpf_map_delete_elem(fd, &zero) && errno != ENOENT)
+		err = -errno;
+	close(fd);
 	return err;
 }
 

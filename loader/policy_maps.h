@@ -18,11 +18,18 @@ struct bpf_object;
 int policy_maps_prepare(void);
 
 /*
- * Give @obj the pinned policy maps (policy_gen, probe_counts) that exist,
- * with bpf_map__reuse_fd, so a skeleton loaded now shares them. Call
- * between __open() and __load(). Returns 0 also when nothing is pinned.
+ * Give @obj the pinned policy maps with bpf_map__reuse_fd, so a skeleton
+ * loaded now shares them: policy_gen (created empty and pinned if absent,
+ * so a later apply reaches this program too) and probe_counts (only if
+ * pinned). Call between __open() and __load(). 0 or -errno.
  */
 int policy_maps_reuse(struct bpf_object *obj);
+
+/*
+ * Empty the policy slot: every loaded program falls back to
+ * SLUICE_CLASS_DEFAULT at its next request. 0 also when nothing is pinned.
+ */
+int policy_maps_clear(void);
 
 /* The pinned outer map, created and pinned if @create and absent. */
 int policy_maps_outer_fd(bool create, int *fd);
