@@ -10,6 +10,7 @@
 
 static const struct sluice_cmd commands[] = {
 	{ "doctor",	cmd_doctor,	"check what this kernel offers sluice and how to fix what is missing" },
+	{ "stat",	cmd_stat,	"run a command and report the block I/O it caused, per disk" },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
