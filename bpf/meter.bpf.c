@@ -14,6 +14,12 @@
  * metered from block_bio_queue to block_bio_complete, with the start time in
  * a bounded LRU hash keyed by bio. The cgroup comes from bio->bi_blkg, which
  * the kernel keeps across plugging, kworkers and dm clones.
+ *
+ * Busy time (%util) and the in-flight count are read from the kernel's own
+ * per-disk accounting by user space (see docs/metering.md): pairing issues
+ * with completions here cannot be exact, because blk-mq re-dispatches a
+ * request the driver bounced (BLK_STS_RESOURCE) without a requeue event, and
+ * the flush state machine completes a request more than once.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -32,8 +38,11 @@ const volatile bool trace_mode = false;	/* emit ring buffer events */
 const volatile __u32 queue_stats_bit = 20;
 const volatile struct sluice_trace_filter filter = {};
 
-/* Set by user space after load, before attach: older issues are not ours. */
-__u64 attach_ns = 0;
+/*
+ * Set by user space once every program is attached: latency is only
+ * measured for requests whose issue a program saw.
+ */
+__u64 armed_ns = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -50,13 +59,6 @@ struct {
 	__type(key, struct sluice_hist_key);
 	__type(value, struct sluice_hist_val);
 } hist SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, SLUICE_MAX_DISKS);
-	__type(key, __u32);
-	__type(value, struct sluice_disk_val);
-} disks SEC(".maps");
 
 /* Issue time of requests the kernel does not stamp itself. */
 struct {
@@ -113,7 +115,6 @@ struct {
 
 static const struct sluice_meter_val zero_meter;
 static const struct sluice_hist_val zero_hist;
-static const struct sluice_disk_val zero_disk;
 
 static __always_inline __u32 op_of(__u32 opf)
 {
@@ -209,48 +210,6 @@ static __always_inline __u32 rq_dev(struct request *rq)
 			return BPF_CORE_READ(part, bd_dev);
 	}
 	return disk_dev(rq_disk(rq));
-}
-
-static __always_inline struct sluice_disk_val *disk_get(__u32 dev)
-{
-	struct sluice_disk_val *d;
-
-	d = bpf_map_lookup_elem(&disks, &dev);
-	if (d)
-		return d;
-	bpf_map_update_elem(&disks, &dev, &zero_disk, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&disks, &dev);
-}
-
-static __always_inline void disk_issue(__u32 dev, __u64 now)
-{
-	struct sluice_disk_val *d = disk_get(dev);
-
-	if (!d)
-		return;
-	if (__sync_fetch_and_add(&d->inflight, 1) == 0)
-		d->busy_start_ns = now;
-	__sync_fetch_and_add(&d->issued, 1);
-}
-
-/*
- * The store of busy_start_ns by a racing issue on another CPU can land
- * between our decrement and our read; the period is then cut short by the
- * time between two tracepoint calls. No lock is allowed in tracing
- * programs, and this is far below %util's resolution.
- */
-static __always_inline void disk_done(__u32 dev, __u64 now)
-{
-	struct sluice_disk_val *d = bpf_map_lookup_elem(&disks, &dev);
-	__u64 start;
-
-	if (!d)
-		return;
-	if (__sync_fetch_and_add(&d->inflight, -1) != 1)
-		return;
-	start = d->busy_start_ns;
-	if (start && now > start)
-		__sync_fetch_and_add(&d->busy_ns, now - start);
 }
 
 struct io_done {
@@ -383,33 +342,13 @@ static __always_inline bool queue_stamps_issue(struct request *rq)
 SEC("tp_btf/block_rq_issue")
 int BPF_PROG(rq_issue, struct request *rq)
 {
-	__u64 now = bpf_ktime_get_ns();
-	__u64 key = (__u64)rq;
+	__u64 now, key = (__u64)rq;
 
-	if (!queue_stamps_issue(rq))
-		bpf_map_update_elem(&issue_ts, &key, &now, BPF_ANY);
-	disk_issue(rq_dev(rq), now);
-	return 0;
-}
-
-/* A requeued request is issued again: undo the first issue's in-flight count. */
-SEC("tp_btf/block_rq_requeue")
-int BPF_PROG(rq_requeue, struct request *rq)
-{
-	__u64 now = bpf_ktime_get_ns();
-	__u64 key = (__u64)rq;
-	__u64 issue = BPF_CORE_READ(rq, io_start_time_ns);
-	__u64 *p;
-
-	if (!issue) {
-		p = bpf_map_lookup_elem(&issue_ts, &key);
-		if (!p)
-			return 0;
-		bpf_map_delete_elem(&issue_ts, &key);
-	} else if (issue < attach_ns) {
+	if (!armed_ns || queue_stamps_issue(rq))
 		return 0;
-	}
-	disk_done(rq_dev(rq), now);
+	/* A re-issued request (requeue, BLK_STS_RESOURCE) just gets a new time. */
+	now = bpf_ktime_get_ns();
+	bpf_map_update_elem(&issue_ts, &key, &now, BPF_ANY);
 	return 0;
 }
 
@@ -443,15 +382,13 @@ int BPF_PROG(rq_complete, struct request *rq, blk_status_t error, unsigned int n
 				bpf_map_delete_elem(&issue_ts, &key);
 		}
 	}
-	if (issue && issue >= attach_ns) {
+	if (issue && armed_ns && issue >= armed_ns) {
 		start = BPF_CORE_READ(rq, start_time_ns);
 		if (!start || start > issue)
 			start = issue;
 		io.queue_ns = issue - start;
 		io.device_ns = now > issue ? now - issue : 0;
 		io.timed = true;
-		if (io.final)
-			disk_done(io.dev, now);
 	}
 
 	class_id = sluice_classify(io.dev, io.cgroup_id, io.op, BPF_CORE_READ(rq, __data_len));
@@ -481,6 +418,8 @@ int BPF_PROG(bio_queue, struct bio *bio)
 	struct bio_task t = {};
 	__u64 key = (__u64)bio;
 
+	if (!armed_ns)
+		return 0;
 	if (!bio_based(disk)) {
 		if (!trace_mode)
 			return 0;
@@ -500,7 +439,6 @@ int BPF_PROG(bio_queue, struct bio *bio)
 		bpf_get_current_comm(s.comm, sizeof(s.comm));
 	}
 	bpf_map_update_elem(&bio_start, &key, &s, BPF_ANY);
-	disk_issue(s.dev, s.ts_ns);
 	return 0;
 }
 
@@ -526,7 +464,6 @@ int BPF_PROG(bio_complete, struct request_queue *q, struct bio *bio)
 	io.final = true;
 	io.timed = true;
 	io.device_ns = now > s->ts_ns ? now - s->ts_ns : 0;
-	disk_done(io.dev, now);
 	class_id = sluice_classify(io.dev, io.cgroup_id, io.op, io.bytes);
 	account(&io, class_id);
 	if (trace_mode)

@@ -120,18 +120,11 @@ struct sluice_hist_val {
 };
 
 /*
- * Per-disk busy accounting (not per class, not per CPU: %util needs one
- * in-flight count per disk, so this map is shared and updated with atomic
- * adds). busy_ns is the time with at least one request issued and not
- * completed, as iostat's io_ticks; aqu-sz is derived from the per-stream
- * latency sums (iostat's time_in_queue is the same integral).
+ * Per-disk busy time and in-flight count are not metered in BPF: user space
+ * reads the block layer's own accounting (/sys/dev/block/M:m/stat io_ticks
+ * and in_flight, what iostat uses), which is exact; see docs/metering.md.
+ * aqu-sz is derived from the per-stream latency sums.
  */
-struct sluice_disk_val {
-	long long inflight;		/* requests issued and not completed */
-	unsigned long long busy_ns;	/* closed busy periods */
-	unsigned long long busy_start_ns;	/* start of the open busy period if inflight > 0 */
-	unsigned long long issued;	/* requests issued since attach */
-};
 
 /* Error buckets: BLK_STS_* folded into a few that operators act on. */
 enum sluice_err {

@@ -2,7 +2,9 @@
 /*
  * meter.c - lifecycle and readers of the meter skeleton; see meter.h.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -97,7 +99,6 @@ static int configure(struct meter *m, const struct meter_opts *opts)
 	bio_tp = feat_tp_btf_exists("block_bio_queue") && feat_tp_btf_exists("block_bio_complete");
 	bpf_program__set_autoload(s->progs.bio_queue, bio_tp);
 	bpf_program__set_autoload(s->progs.bio_complete, bio_tp);
-	bpf_program__set_autoload(s->progs.rq_requeue, feat_tp_btf_exists("block_rq_requeue"));
 	return 0;
 }
 
@@ -145,10 +146,10 @@ int meter_open(struct meter **out, const struct meter_opts *opts)
 	err = meter_bpf__load(m->skel);
 	if (err)
 		goto out_destroy;
-	m->skel->bss->attach_ns = meter_now_ns();
 	err = meter_bpf__attach(m->skel);
 	if (err)
 		goto out_destroy;
+	m->skel->bss->armed_ns = meter_now_ns();
 
 	if (opts->trace) {
 		m->rb = ring_buffer__new(bpf_map__fd(m->skel->maps.events), on_event, m, NULL);
@@ -228,35 +229,65 @@ out_free:
 	return err;
 }
 
+/* The block layer's own busy time and in-flight count for @dev. */
+static int read_sysfs_stat(unsigned int dev, struct meter_disk *d)
+{
+	unsigned long long f[11];
+	char path[64];
+	FILE *fp;
+	int n;
+
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/stat", SLUICE_MAJOR(dev),
+		 SLUICE_MINOR(dev));
+	fp = fopen(path, "re");
+	if (!fp)
+		return -errno;
+	n = fscanf(fp, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &f[0], &f[1],
+		   &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8], &f[9], &f[10]);
+	fclose(fp);
+	if (n != 11)
+		return -EINVAL;
+	d->inflight = (long long)f[8];
+	d->busy_ns = f[9] * 1000000ull;
+	return 0;
+}
+
+/*
+ * Every block device, not only those with metered I/O yet, so that a disk's
+ * first active interval has a baseline.
+ */
 static int read_disks(struct meter *m, struct meter_snapshot *snap)
 {
-	int fd = bpf_map__fd(m->skel->maps.disks);
-	struct sluice_disk_val v;
+	struct meter_disk *tmp, d;
+	unsigned int ma, mi;
+	struct dirent *de;
 	size_t cap = 0;
-	__u32 key, *prev = NULL, next;
-	struct meter_disk *d, *tmp;
+	DIR *dir;
+	int err = 0;
 
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &v))
+	dir = opendir("/sys/dev/block");
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir))) {
+		if (sscanf(de->d_name, "%u:%u", &ma, &mi) != 2)
+			continue;
+		memset(&d, 0, sizeof(d));
+		d.dev = SLUICE_MKDEV(ma, mi);
+		if (read_sysfs_stat(d.dev, &d))
 			continue;
 		if (snap->nr_disks == cap) {
-			cap = cap ? cap * 2 : 16;
+			cap = cap ? cap * 2 : 32;
 			tmp = realloc(snap->disks, cap * sizeof(*tmp));
-			if (!tmp)
-				return -ENOMEM;
+			if (!tmp) {
+				err = -ENOMEM;
+				break;
+			}
 			snap->disks = tmp;
 		}
-		d = &snap->disks[snap->nr_disks++];
-		d->dev = key;
-		d->inflight = v.inflight;
-		d->issued = v.issued;
-		d->busy_ns = v.busy_ns;
-		if (v.inflight > 0 && v.busy_start_ns && snap->ts_ns > v.busy_start_ns)
-			d->busy_ns += snap->ts_ns - v.busy_start_ns;
+		snap->disks[snap->nr_disks++] = d;
 	}
-	return 0;
+	closedir(dir);
+	return err;
 }
 
 int meter_snapshot(struct meter *m, struct meter_snapshot *snap)

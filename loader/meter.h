@@ -35,12 +35,15 @@ struct meter_stream {
 	struct sluice_meter_val val;
 };
 
-/* One disk's busy accounting; busy_ns includes the open busy period. */
+/*
+ * One disk's busy accounting, from the block layer's own counters (iostat's
+ * io_ticks and in_flight; ms resolution). Zero for a disk that keeps no I/O
+ * statistics (queue/iostats = 0) or went away.
+ */
 struct meter_disk {
 	unsigned int dev;
-	long long inflight;
-	uint64_t busy_ns;
-	uint64_t issued;
+	long long inflight;		/* requests in flight now */
+	uint64_t busy_ns;		/* time with I/O in flight since boot */
 };
 
 /* One stream and direction's histograms, summed over CPUs. */

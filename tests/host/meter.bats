@@ -100,3 +100,140 @@ make_part_loop() {
 	assert_equal "$(jq -r '.disks[0].name' "$BATS_TEST_TMPDIR/p.json")" "$(basename "$L3")p1"
 	assert_equal "$(jq '.disks[0].ios.read' "$BATS_TEST_TMPDIR/p.json")" 30
 }
+
+@test "stat: two meters side by side both count exactly" {
+	"$SLUICE" top --json --interval 0.2 --count 20 >"$BATS_TEST_TMPDIR/top.json" 3>&- &
+	top_pid=$!
+	run -0 "$SLUICE" stat --disk "$D1" --json -o "$BATS_TEST_TMPDIR/s.json" -- \
+		sh -c "$(declare -f fio_n); fio_n $L1 randread 77"
+	assert_equal "$(jq '.disks[0].ios.read' "$BATS_TEST_TMPDIR/s.json")" 77
+	wait "$top_pid"
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/top.json")" 20
+}
+
+@test "trace --disk: only that disk's I/O, one event per I/O" {
+	run -0 "$SLUICE" trace --disk "$D1" --json -- \
+		sh -c "$(declare -f fio_n); fio_n $L1 randread 50 && fio_n $L2 randread 30"
+	assert_equal "$(echo "$output" | jq -s 'length')" 50
+	assert_equal "$(echo "$output" | jq -s --arg d "$D1" 'map(select(.disk == $d and .op == "read" and .bytes == 4096)) | length')" 50
+	assert_equal "$(echo "$output" | jq -s 'map(select(.comm == "fio")) | length')" 50
+}
+
+@test "trace --op: drops the other operations" {
+	run -0 "$SLUICE" trace --disk "$D1" --op write --json -- \
+		sh -c "$(declare -f fio_n); fio_n $L1 randread 40 && fio_n $L1 randwrite 20"
+	assert_equal "$(echo "$output" | jq -s 'length')" 20
+	assert_equal "$(echo "$output" | jq -s 'map(select(.op == "write")) | length')" 20
+}
+
+@test "trace --min-lat: only I/O at least that slow" {
+	run -0 "$SLUICE" trace --disk "$D1" --min-lat 10s --json -- \
+		sh -c "$(declare -f fio_n); fio_n $L1 randread 40"
+	assert_equal "$(echo "$output" | jq -s 'length')" 0
+	run -0 "$SLUICE" trace --disk "$D1" --min-lat 20us --json -- \
+		sh -c "$(declare -f fio_n); fio_n $L1 randwrite 60"
+	n=$(echo "$output" | jq -s 'length')
+	[ "$n" -le 60 ]
+	assert_equal "$(echo "$output" | jq -s 'map(select(.queue_ns + .device_ns < 20000)) | length')" 0
+}
+
+@test "trace --cgroup: only that cgroup's I/O" {
+	cga=$(make_cgroup ta)
+	cgb=$(make_cgroup tb)
+	run -0 "$SLUICE" trace --cgroup "$cga" --json -- sh -c "
+		$(declare -f fio_n in_cgroup)
+		in_cgroup $cga sh -c '$(declare -f fio_n); fio_n $L1 randread 33' &
+		in_cgroup $cgb sh -c '$(declare -f fio_n); fio_n $L1 randread 44' &
+		wait"
+	assert_equal "$(echo "$output" | jq -s 'length')" 33
+	assert_equal "$(echo "$output" | jq -s --argjson id "$(cgroup_id "$cga")" 'map(select(.cgroup_id == $id)) | length')" 33
+}
+
+@test "trace and top: an unknown cgroup or op is named in the error" {
+	run -2 "$SLUICE" trace --cgroup /no/such/cgroup
+	assert_output --partial "/no/such/cgroup: no such cgroup"
+	run -2 "$SLUICE" top --cgroup nosuch-cg-xyz
+	assert_output --partial "nosuch-cg-xyz: no such cgroup"
+	run -2 "$SLUICE" trace --op reed
+	assert_output --partial "unknown operation 'reed'"
+}
+
+@test "hist --json: bucket counts add up to the I/O count" {
+	run -0 "$SLUICE" hist --disk "$D1" --json -- \
+		sh -c "$(declare -f fio_n); fio_n $L1 randread 200 && fio_n $L1 randwrite 100"
+	echo "$output" | jq -e . >/dev/null
+	assert_equal "$(echo "$output" | jq '[.disks[0].streams[] | select(.dir == "read") | .buckets[].count] | add')" 200
+	assert_equal "$(echo "$output" | jq '[.disks[0].streams[] | select(.dir == "write") | .buckets[].count] | add')" 100
+	assert_equal "$(echo "$output" | jq '[.disks[0].streams[] | .count] | add')" 300
+	# p50 <= p99 <= p99.9, and every bucket's bounds are ordered
+	echo "$output" | jq -e '.disks[0].streams[] | select(.p50 <= .p99 and .p99 <= .p999)' >/dev/null
+	echo "$output" | jq -e '[.disks[0].streams[].buckets[] | select(.ge >= .lt)] | length == 0' >/dev/null
+}
+
+@test "hist --classes: one stream per cgroup" {
+	cga=$(make_cgroup ha)
+	run -0 "$SLUICE" hist --disk "$D1" --classes --json -- sh -c "
+		$(declare -f fio_n in_cgroup)
+		in_cgroup $cga sh -c '$(declare -f fio_n); fio_n $L1 randread 25'
+		fio_n $L1 randread 15"
+	assert_equal "$(echo "$output" | jq --argjson id "$(cgroup_id "$cga")" '.disks[0].streams[] | select(.cgroup_id == $id and .dir == "read") | .count')" 25
+}
+
+@test "hist: draws bars with percentiles" {
+	run -0 "$SLUICE" hist --disk "$D1" -- sh -c "$(declare -f fio_n); fio_n $L1 randread 64"
+	assert_line --regexp "^$D1 read: 64 I/Os  p50 .* p99 .* p99.9 "
+	assert_output --partial "|****"
+}
+
+@test "top --json --count 2: two JSON lines with the disk's rates" {
+	fio --name=bg --filename="$L1" --direct=1 --ioengine=psync --bs=4k --rw=randread \
+		--time_based --runtime=4 --size=16M --rate_iops=200 --output=/dev/null 3>&- &
+	fio_pid=$!
+	run -0 "$SLUICE" top --json --count 2 --disk "$D1" --classes --self
+	wait "$fio_pid"
+	assert_equal "${#lines[@]}" 2
+	for l in "${lines[@]}"; do
+		echo "$l" | jq -e --arg d "$D1" '.disks[0].name == $d and .interval_s > 0 and (.self.run_cnt >= 0)' >/dev/null
+	done
+	r=$(echo "${lines[1]}" | jq '.disks[0].r_s')
+	# rate_iops=200 is a target; allow for scheduling, assert the right ballpark
+	awk -v r="$r" 'BEGIN { exit !(r > 150 && r < 250) }'
+	echo "${lines[1]}" | jq -e '.disks[0].classes | length >= 1' >/dev/null
+}
+
+@test "top: plain text when piped, no escape sequences, fits 80 columns" {
+	run -0 bash -c "'$SLUICE' top --count 2 --interval 0.2 --classes | cat"
+	assert_output --partial "DISK"
+	refute_output --partial $'\e'
+	while IFS= read -r l; do [ "${#l}" -le 80 ] || fail "line too long: $l"; done <<<"$output"
+}
+
+@test "SIGTERM and SIGINT detach the programs cleanly" {
+	before=$(bpftool prog show | grep -c 'name rq_complete' || true)
+	"$SLUICE" trace >/dev/null 2>&1 3>&- &
+	pid=$!
+	"$SLUICE" top --json >/dev/null 2>&1 3>&- &
+	pid2=$!
+	for _ in $(seq 50); do
+		[ "$(bpftool prog show | grep -c 'name rq_complete')" -ge $((before + 2)) ] && break
+		sleep 0.1
+	done
+	assert_equal "$(bpftool prog show | grep -c 'name rq_complete')" $((before + 2))
+	kill -TERM "$pid"
+	kill -INT "$pid2"
+	wait "$pid" || fail "trace exited with $? on SIGTERM"
+	wait "$pid2" || fail "top exited with $? on SIGINT"
+	# programs are freed after an RCU grace period once the last fd closes
+	for _ in $(seq 50); do
+		[ "$(bpftool prog show | grep -c 'name rq_complete' || true)" -eq "$before" ] && break
+		sleep 0.1
+	done
+	assert_equal "$(bpftool prog show | grep -c 'name rq_complete' || true)" "$before"
+}
+
+@test "not root: the error names the missing capabilities" {
+	command -v setpriv >/dev/null || skip "setpriv not installed"
+	run -1 setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all \
+		"$SLUICE" top --count 1
+	assert_output --partial "CAP_BPF and CAP_PERFMON"
+}
