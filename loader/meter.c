@@ -343,6 +343,16 @@ const struct meter_disk *meter_snapshot_disk(const struct meter_snapshot *snap, 
 	return NULL;
 }
 
+bool meter_snapshot_has_dev(const struct meter_snapshot *snap, unsigned int dev)
+{
+	size_t i;
+
+	for (i = 0; i < snap->nr_streams; i++)
+		if (snap->streams[i].key.dev == dev)
+			return true;
+	return false;
+}
+
 int meter_read_hists(struct meter *m, struct meter_hist **out, size_t *n)
 {
 	void *recs = NULL;

@@ -85,6 +85,8 @@ void meter_snapshot_free(struct meter_snapshot *snap);
 const struct meter_stream *meter_snapshot_find(const struct meter_snapshot *snap,
 						const struct sluice_meter_key *key);
 const struct meter_disk *meter_snapshot_disk(const struct meter_snapshot *snap, unsigned int dev);
+/* True if some stream in @snap is on @dev (the disk had metered I/O). */
+bool meter_snapshot_has_dev(const struct meter_snapshot *snap, unsigned int dev);
 
 /* All histograms; *out is malloc'ed (free()), *n its length. */
 int meter_read_hists(struct meter *m, struct meter_hist **out, size_t *n);

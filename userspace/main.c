@@ -14,6 +14,7 @@ static const struct sluice_cmd commands[] = {
 	{ "trace",	cmd_trace,	"print one line per block I/O, filtered in the kernel" },
 	{ "hist",	cmd_hist,	"latency histograms per disk (and class), as bars or JSON" },
 	{ "top",	cmd_top,	"live per-disk and per-class I/O rates, latency, %util" },
+	{ "exporter",	cmd_exporter,	"serve the meter as Prometheus metrics over HTTP" },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

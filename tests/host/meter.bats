@@ -15,7 +15,23 @@ setup() {
 	D2=$(basename "$L2")
 }
 
+# bg CMD...: start a daemon for this test, stopped by pid in teardown.
+bg() {
+	"$@" >>"$BATS_TEST_TMPDIR/bg.log" 2>&1 3>&- &
+	echo $! >>"$BATS_TEST_TMPDIR/bg.pids"
+	BG_PID=$!
+}
+
 teardown() {
+	local pid
+	if [ -f "$BATS_TEST_TMPDIR/bg.pids" ]; then
+		while read -r pid; do
+			kill -TERM "$pid" 2>/dev/null || true
+		done <"$BATS_TEST_TMPDIR/bg.pids"
+		while read -r pid; do
+			wait "$pid" 2>/dev/null || true
+		done <"$BATS_TEST_TMPDIR/bg.pids"
+	fi
 	cleanup_loops
 	cleanup_cgroups
 }
@@ -236,4 +252,72 @@ make_part_loop() {
 	run -1 setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all \
 		"$SLUICE" top --count 1
 	assert_output --partial "CAP_BPF and CAP_PERFMON"
+}
+
+# wait_http URL: up to 10 s for URL to answer.
+wait_http() {
+	local _
+	for _ in $(seq 100); do
+		curl -sf -o /dev/null "$1" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+@test "exporter: /metrics passes promtool, with exact counters and histograms" {
+	port=$((20000 + RANDOM % 20000))
+	bg "$SLUICE" exporter --listen "127.0.0.1:$port"
+	wait_http "http://127.0.0.1:$port/metrics" || fail "exporter did not answer"
+	fio_n "$L1" randread 120
+	fio_n "$L1" randwrite 30
+	curl -sf "http://127.0.0.1:$port/metrics" >"$BATS_TEST_TMPDIR/m.txt"
+	run promtool check metrics <"$BATS_TEST_TMPDIR/m.txt"
+	assert_success
+	m="$BATS_TEST_TMPDIR/m.txt"
+	sum() { grep -E "$1" "$m" | awk '{ s += $NF } END { print s + 0 }'; }
+	assert_equal "$(sum "^sluice_io_total\\{disk=\"$D1\".*op=\"read\"")" 120
+	assert_equal "$(sum "^sluice_io_total\\{disk=\"$D1\".*op=\"write\"")" 30
+	assert_equal "$(sum "^sluice_io_bytes_total\\{disk=\"$D1\".*op=\"read\"")" $((120 * 4096))
+	assert_equal "$(sum "^sluice_io_latency_seconds_count\\{disk=\"$D1\".*dir=\"read\",lat=\"total\"")" 120
+	assert_equal "$(sum "^sluice_io_latency_seconds_bucket\\{disk=\"$D1\".*dir=\"read\",lat=\"total\",le=\"\\+Inf\"")" 120
+	grep -q '^sluice_bpf_runs_total ' "$m"
+	run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/nope"
+	assert_output 404
+}
+
+@test "exporter: a real Prometheus computes the fio IOPS with rate()" {
+	port=$((20000 + RANDOM % 20000))
+	pport=$((port + 1))
+	bg "$SLUICE" exporter --listen "127.0.0.1:$port"
+	wait_http "http://127.0.0.1:$port/metrics" || fail "exporter did not answer"
+	cat >"$BATS_TEST_TMPDIR/prom.yml" <<EOC
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: sluice
+    static_configs:
+      - targets: ['127.0.0.1:$port']
+EOC
+	bg prometheus --config.file="$BATS_TEST_TMPDIR/prom.yml" \
+		--storage.tsdb.path="$BATS_TEST_TMPDIR/prom-data" \
+		--web.listen-address="127.0.0.1:$pport"
+	wait_http "http://127.0.0.1:$pport/-/ready" || fail "prometheus did not start"
+	bg fio --name=rate --filename="$L1" --direct=1 --ioengine=psync --bs=4k --rw=randread \
+		--time_based --runtime=60 --size=16M --rate_iops=200 --output=/dev/null
+	q="sum(rate(sluice_io_total{disk=\"$D1\",op=\"read\"}[5s]))"
+	v=
+	for _ in $(seq 60); do
+		sleep 1
+		v=$(curl -s "http://127.0.0.1:$pport/api/v1/query" --data-urlencode "query=$q" |
+			jq -r '.data.result[0].value[1] // empty')
+		# wait for a full 5 s window of fio's steady rate
+		[ -n "$v" ] && awk -v v="$v" 'BEGIN { exit !(v > 150) }' && break
+	done
+	sleep 6
+	v=$(curl -s "http://127.0.0.1:$pport/api/v1/query" --data-urlencode "query=$q" |
+		jq -r '.data.result[0].value[1] // empty')
+	[ -n "$v" ] || fail "prometheus has no rate for $D1"
+	echo "rate() = $v, fio rate_iops = 200"
+	awk -v v="$v" 'BEGIN { exit !(v >= 180 && v <= 220) }' || fail "rate() = $v, want 200 +- 10%"
 }
