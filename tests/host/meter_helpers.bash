@@ -56,3 +56,9 @@ fio_n() {
 	fio --name=sluice --filename="$dev" --direct=1 --ioengine=psync --bs=4k \
 		--rw="$rw" --number_ios="$n" --size=16M --output=/dev/null "$@"
 }
+
+# run_ok CMD...: bats' run, failing with the command's output if it fails.
+run_ok() {
+	run "$@"
+	[ "$status" -eq 0 ] || fail "exit $status from $*: $output"
+}
