@@ -333,3 +333,60 @@ write_tiers() {
 	assert_equal "$(probe_count "$dev" 0)" 0
 	assert_equal "$((c1 + c2))" "$total"
 }
+
+@test "apply while fio runs, through the meter: per-class counts add up exactly to fio's I/O count" {
+	local loop dev cg script
+	loop=$(make_loop 64)
+	dev=$(devnum "$loop")
+	cg=$(mk_cgroup sluice-test-live)
+	mk_cgroup sluice-test-other >/dev/null
+	cat >"$BATS_TEST_TMPDIR/a.yaml" <<-EOF
+	policies:
+	  - name: live
+	    classes:
+	      - {name: before, match: {cgroup: sluice-test-live}}
+	      - {name: rest}
+	bindings:
+	  - {disk: $loop, policy: live}
+	EOF
+	cat >"$BATS_TEST_TMPDIR/b.yaml" <<-EOF
+	policies:
+	  - name: live
+	    classes:
+	      - {name: decoy, match: {cgroup: sluice-test-other}}
+	      - {name: after, match: {cgroup: sluice-test-live}}
+	      - {name: rest}
+	bindings:
+	  - {disk: $loop, policy: live}
+	EOF
+	"$SLUICE" policy apply "$BATS_TEST_TMPDIR/a.yaml"
+
+	# The meter runs for the whole script: fio in the cgroup, and halfway
+	# through (as the classify probe sees it) the new policy is applied.
+	script="$BATS_TEST_TMPDIR/live.sh"
+	cat >"$script" <<-EOF
+	#!/bin/sh
+	sh -c 'echo \$\$ >$cg/cgroup.procs; exec fio --name=live --filename=$loop --direct=1 --rw=randread --bs=4k --size=32M --io_size=8M --rate_iops=1000 --output-format=json' >$BATS_TEST_TMPDIR/fio.json &
+	pid=\$!
+	for _ in \$(seq 100); do
+		n=\$("$SLUICE" policy counts --json | jq '[.counts[] | select(.disk == "$dev" and .class_id == 1) | .requests] | add // 0')
+		[ "\$n" -ge 300 ] && break
+		sleep 0.1
+	done
+	"$SLUICE" policy apply $BATS_TEST_TMPDIR/b.yaml >&2
+	wait \$pid
+	EOF
+	chmod +x "$script"
+	"$SLUICE" hist --disk "$loop" --classes --json -- "$script" >"$BATS_TEST_TMPDIR/hist.json"
+
+	local total c1 c2 other
+	total=$(jq '.jobs[0].read.total_ios' "$BATS_TEST_TMPDIR/fio.json")
+	c1=$(jq '[.disks[].streams[] | select(.class == 1 and .dir == "read") | .count] | add // 0' "$BATS_TEST_TMPDIR/hist.json")
+	c2=$(jq '[.disks[].streams[] | select(.class == 2 and .dir == "read") | .count] | add // 0' "$BATS_TEST_TMPDIR/hist.json")
+	other=$(jq '[.disks[].streams[] | select(.class != 1 and .class != 2) | .count] | add // 0' "$BATS_TEST_TMPDIR/hist.json")
+	echo "fio $total: meter class 1 (before) $c1, class 2 (after) $c2, other $other"
+	[ "$c1" -gt 0 ] || fail "the meter saw nothing classified before the apply"
+	[ "$c2" -gt 0 ] || fail "the meter saw nothing classified after the apply"
+	assert_equal "$other" 0
+	assert_equal "$((c1 + c2))" "$total"
+}
