@@ -62,7 +62,7 @@ int BPF_PROG(classify_probe_issue, struct request *rq)
 {
 	struct sluice_probe_key key = {};
 	struct gendisk *disk = BPF_CORE_READ(rq, q, disk);
-	__u64 one = 1, *cnt;
+	__u64 zero = 0, *cnt;
 	__u32 op;
 
 	if (!disk)
@@ -71,9 +71,13 @@ int BPF_PROG(classify_probe_issue, struct request *rq)
 	op = sluice_op_of(BPF_CORE_READ(rq, cmd_flags));
 	key.class_id = sluice_classify(key.dev, rq_cgroup_id(rq), op, BPF_CORE_READ(rq, __data_len));
 	cnt = bpf_map_lookup_elem(&probe_counts, &key);
-	if (cnt)
-		*cnt += 1;
-	else
-		bpf_map_update_elem(&probe_counts, &key, &one, BPF_NOEXIST);
+	if (!cnt) {
+		/* another CPU may insert the key first: look it up again either way */
+		bpf_map_update_elem(&probe_counts, &key, &zero, BPF_NOEXIST);
+		cnt = bpf_map_lookup_elem(&probe_counts, &key);
+		if (!cnt)
+			return 0;
+	}
+	*cnt += 1;
 	return 0;
 }

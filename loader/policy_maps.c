@@ -331,3 +331,62 @@ int policy_probe_count(unsigned int dev, unsigned int class_id, uint64_t *count)
 	close(fd);
 	return 0;
 }
+
+static int row_cmp(const void *a, const void *b)
+{
+	const struct policy_probe_row *x = a, *y = b;
+
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	return x->class_id < y->class_id ? -1 : x->class_id > y->class_id;
+}
+
+int policy_probe_read(struct policy_probe_row **rows, size_t *nr)
+{
+	struct sluice_probe_key key, next, *prev = NULL;
+	int ncpu = libbpf_num_possible_cpus(), fd, err = 0, i;
+	struct policy_probe_row *v;
+	uint64_t *vals;
+
+	*rows = NULL;
+	*nr = 0;
+	if (ncpu < 0)
+		return ncpu;
+	err = get_pinned(SLUICE_MAP_PROBE, &fd);
+	if (err)
+		return err;
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (!vals) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, vals))
+			continue;
+		v = realloc(*rows, (*nr + 1) * sizeof(*v));
+		if (!v) {
+			err = -ENOMEM;
+			break;
+		}
+		*rows = v;
+		v = &(*rows)[(*nr)++];
+		v->dev = key.dev;
+		v->class_id = key.class_id;
+		v->count = 0;
+		for (i = 0; i < ncpu; i++)
+			v->count += vals[i];
+	}
+	free(vals);
+	close(fd);
+	if (err) {
+		free(*rows);
+		*rows = NULL;
+		*nr = 0;
+		return err;
+	}
+	if (*nr)
+		qsort(*rows, *nr, sizeof(**rows), row_cmp);
+	return 0;
+}

@@ -72,4 +72,13 @@ int policy_probe_ensure(bool *loaded);
 /* Sum of the probe's per-CPU counter for (dev, class), or 0. */
 int policy_probe_count(unsigned int dev, unsigned int class_id, uint64_t *count);
 
+struct policy_probe_row {
+	unsigned int dev;
+	unsigned int class_id;
+	uint64_t count;		/* summed over CPUs */
+};
+
+/* Every probe counter, sorted by dev then class; free *rows with free(). */
+int policy_probe_read(struct policy_probe_row **rows, size_t *nr);
+
 #endif /* SLUICE_POLICY_MAPS_H */

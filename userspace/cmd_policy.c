@@ -535,51 +535,43 @@ static int do_remove(void)
 static int do_counts(bool json)
 {
 	struct policy_image img = {};
-	struct emit e;
-	size_t i;
-	uint64_t n;
-	unsigned int dev, cls, max_cls = 0;
+	struct policy_probe_row *rows;
 	const struct policy_entry *c;
+	struct emit e;
+	char devs[24];
+	size_t i, n;
+	int err;
 
-	if (!policy_maps_pinned(SLUICE_MAP_PROBE)) {
+	err = policy_probe_read(&rows, &n);
+	if (err == -ENOENT) {
 		log_err("the classify probe is not loaded; 'sluice policy apply FILE' loads it");
 		return 1;
 	}
+	if (err) {
+		log_err("%s/%s: %s; run as root", SLUICE_PIN_DIR, SLUICE_MAP_PROBE, strerror(-err));
+		return 1;
+	}
 	policy_maps_read(&img);	/* class names, if a policy is in force */
-	for (i = 0; i < img.nr_ents; i++)
-		if (img.ents[i].key.kind == SLUICE_PK_CLASS && img.ents[i].key.id > max_cls)
-			max_cls = (unsigned int)img.ents[i].key.id;
 	emit_init(&e, stdout, json);
 	emit_map_open(&e);
 	emit_key(&e, "counts");
 	emit_seq_open(&e);
-	/* the probe map is keyed by (dev, class): ask for the disks that have bindings */
-	for (i = 0; i < img.nr_ents || i == 0; i++) {
-		if (i < img.nr_ents && img.ents[i].key.kind != SLUICE_PK_DISK)
-			continue;
-		if (i >= img.nr_ents)
-			break;
-		dev = (unsigned int)img.ents[i].key.id;
-		for (cls = 0; cls <= max_cls && cls < SLUICE_MAX_CLASSES; cls++) {
-			char devs[24];
-
-			if (policy_probe_count(dev, cls, &n) || !n)
-				continue;
-			c = find(&img, SLUICE_PK_CLASS, cls);
-			snprintf(devs, sizeof(devs), "%u:%u", dev >> 20, dev & 0xfffff);
-			emit_map_open_flow(&e);
-			emit_kv_str(&e, "disk", devs);
-			emit_kv_str(&e, "class", c ? c->val.limits.name : "default");
-			emit_kv_u64(&e, "class_id", cls);
-			emit_kv_u64(&e, "requests", n);
-			emit_map_close(&e);
-		}
+	for (i = 0; i < n; i++) {
+		c = rows[i].class_id ? find(&img, SLUICE_PK_CLASS, rows[i].class_id) : NULL;
+		snprintf(devs, sizeof(devs), "%u:%u", rows[i].dev >> 20, rows[i].dev & 0xfffff);
+		emit_map_open_flow(&e);
+		emit_kv_str(&e, "disk", devs);
+		emit_kv_str(&e, "class", c ? c->val.limits.name : rows[i].class_id ? "?" : "default");
+		emit_kv_u64(&e, "class_id", rows[i].class_id);
+		emit_kv_u64(&e, "requests", rows[i].count);
+		emit_map_close(&e);
 	}
 	emit_seq_close(&e);
 	emit_map_close(&e);
-	emit_end(&e);
+	err = emit_end(&e);
+	free(rows);
 	policy_image_free(&img);
-	return 0;
+	return err ? 1 : 0;
 }
 
 /* --------------------------------------------------------------- status -- */
