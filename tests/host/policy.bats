@@ -190,9 +190,9 @@ write_tiers() {
 	run -1 "$SLUICE" policy show
 	assert_output "sluice: error: no policy is in force; apply one with 'sluice policy apply FILE'"
 	if [ -e "$gold/io.max" ]; then
-		! grep -q "^$(devnum "$loop") .*riops=5000" "$gold/io.max"
+		run ! grep -q "^$(devnum "$loop") .*riops=5000" "$gold/io.max"
 	else
-		! grep -q "^$(devnum "$loop") " "$gold/blkio.throttle.read_iops_device"
+		run ! grep -q "^$(devnum "$loop") " "$gold/blkio.throttle.read_iops_device"
 	fi
 }
 
