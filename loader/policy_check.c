@@ -1011,7 +1011,7 @@ static void check_set(struct ctx *c)
 {
 	struct policy_set *s = c->set;
 	const char *names[256], *near;
-	size_t i, j, nn = 0, rules = 0, classes = 0;
+	size_t i, j, nn = 0, rules = 0, classes = 0, before;
 	struct pol_binding *b, *o;
 	struct pol_policy *p;
 
@@ -1030,16 +1030,18 @@ static void check_set(struct ctx *c)
 		}
 		if (nn < ARRAY_SIZE(names))
 			names[nn++] = p->name;
-		classes += p->nr_classes ? p->nr_classes : 1;
+		/* the classifier walks at most SLUICE_MAX_RULES rules per disk */
+		rules = 0;
 		for (j = 0; j < p->nr_classes; j++)
 			rules += p->classes[j].nr_cgroups ? p->classes[j].nr_cgroups : 1;
-		if (rules > SLUICE_MAX_RULES && rules - (p->nr_classes ? p->nr_classes : 1) <=
-		    SLUICE_MAX_RULES)
-			policy_diag_at(c->d, p->at, "too many classification rules: at most %d "
-				       "(one per class and cgroup) over all policies",
+		if (rules > SLUICE_MAX_RULES)
+			policy_diag_at(c->d, p->at, "policy '%s' has %zu classification rules; at "
+				       "most %d (one per class and cgroup)", p->name, rules,
 				       SLUICE_MAX_RULES);
-		if (classes >= SLUICE_MAX_CLASSES && classes - (p->nr_classes ? p->nr_classes : 1) <
-		    SLUICE_MAX_CLASSES)
+		/* class ids are global: report once, at the policy that crosses the limit */
+		before = classes;
+		classes += p->nr_classes ? p->nr_classes : 1;
+		if (classes >= SLUICE_MAX_CLASSES && before < SLUICE_MAX_CLASSES)
 			policy_diag_at(c->d, p->at, "too many classes: at most %d over all "
 				       "policies", SLUICE_MAX_CLASSES - 1);
 	}

@@ -273,6 +273,28 @@ static void test_rejected_yaml_features(void **state)
 	policy_diags_free(&d);
 }
 
+static void test_too_many_rules(void **state)
+{
+	struct policy_diags d;
+	struct policy_set set;
+	char *yaml, *p;
+	size_t len = 64 * 64;
+	int i;
+
+	yaml = p = malloc(len + 128);
+	assert_non_null(yaml);
+	p += sprintf(p, "policies:\n  - name: big\n    classes:\n");
+	for (i = 0; i < 65; i++)
+		p += sprintf(p, "      - {name: c%d, match: {op: read}}\n", i);
+	assert_int_equal(check(yaml, &set, &d), -EINVAL);
+	assert_int_equal(d.n, 1);
+	assert_diag(&d, 0, "2:5: policy 'big' has 65 classification rules; at most 64 "
+		    "(one per class and cgroup)");
+	policy_set_free(&set);
+	policy_diags_free(&d);
+	free(yaml);
+}
+
 static void test_edit_distance(void **state)
 {
 	assert_int_equal(policy_edit_distance("shares", "shares"), 0);
@@ -290,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_services_need_served_disk),
 		cmocka_unit_test(test_syntax_error_position),
 		cmocka_unit_test(test_rejected_yaml_features),
+		cmocka_unit_test(test_too_many_rules),
 		cmocka_unit_test(test_edit_distance),
 	};
 
