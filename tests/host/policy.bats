@@ -17,13 +17,14 @@ teardown() {
 	"$SLUICE" policy remove >/dev/null 2>&1 || true
 	cleanup_loops
 	local cg
-	for cg in "${CGROUPS[@]}"; do
+	# mk_cgroup runs in $(...), so the names are fixed here rather than recorded
+	for cg in sluice-test-gold sluice-test-silver sluice-test-live sluice-test-other; do
+		cg="$(io_cgroup_root)/$cg"
+		[ -d "$cg" ] || continue
 		rmdir "$cg"/*/ 2>/dev/null || true
 		rmdir "$cg" 2>/dev/null || true
 	done
 }
-
-CGROUPS=()
 
 # The hierarchy that tags block I/O: blkio v1 on a hybrid host, else cgroup2.
 io_cgroup_root() {
@@ -34,12 +35,12 @@ io_cgroup_root() {
 	fi
 }
 
-# mk_cgroup NAME: a cgroup under the I/O hierarchy, removed in teardown.
+# mk_cgroup NAME: a cgroup under the I/O hierarchy (teardown removes the
+# sluice-test-* ones).
 mk_cgroup() {
 	local d
 	d="$(io_cgroup_root)/$1"
 	mkdir -p "$d"
-	CGROUPS+=("$d")
 	echo "$d"
 }
 
