@@ -1,9 +1,18 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * classify.bpf.h - (disk, cgroup, op, size) -> class id, from the compiled
- * policy maps. Included by every BPF program that meters or throttles per
- * class; the policy maps it declares are pinned by name under
- * SLUICE_PIN_DIR so all programs and the loader share one copy.
+ * policy. Included by every BPF program that meters or throttles per class.
+ *
+ * The policy is one hash map per generation (keys in bpf/sluice.h,
+ * SLUICE_PK_*) in the single slot of the outer map policy_gen. User space
+ * creates and pins policy_gen under SLUICE_PIN_DIR and hands it to every
+ * skeleton before load (policy_maps_reuse() in loader/policy_maps.h), so all
+ * programs read the same policy and an apply swaps it for all at once.
+ *
+ * cgroup_id is the kernfs id of the cgroup the bio is charged to (its
+ * blkcg's cgroup: a blkio v1 cgroup on hybrid hosts, cgroup2 elsewhere).
+ * A rule on cgroup C matches C and its descendants: the descendants'
+ * ancestor ids are in SLUICE_PK_CGROUP entries written at apply time.
  *
  * Until a policy is applied every request is SLUICE_CLASS_DEFAULT.
  */
@@ -12,8 +21,84 @@
 
 #include "sluice.h"
 
+/*
+ * The inner map's shape; each apply creates a fresh map of exactly this
+ * type. Sizes rather than __type(): clang emits only a forward declaration
+ * for a struct reached solely through a member pointer of a nested map
+ * definition, and libbpf cannot size a forward declaration.
+ */
+struct sluice_policy_inner {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SLUICE_POLICY_MAX_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(key_size, sizeof(struct sluice_policy_key));
+	__uint(value_size, sizeof(union sluice_policy_val));
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct sluice_policy_inner);
+} policy_gen SEC(".maps");
+
+static __always_inline bool sluice_rule_match(const struct sluice_class_rule *r,
+					      const struct sluice_cgroup_anc *anc,
+					      __u64 cgroup_id, __u32 op, __u32 bytes)
+{
+	__u32 lvl;
+
+	if (r->op_mask && !(r->op_mask & (1u << (op & 31))))
+		return false;
+	if (bytes < r->min_bytes || (r->max_bytes && bytes > r->max_bytes))
+		return false;
+	if (!r->cgroup_id || r->cgroup_id == cgroup_id)
+		return true;
+	if (!anc)
+		return false;
+	lvl = r->cgroup_level;
+	if (lvl >= SLUICE_CGROUP_LEVELS || lvl > anc->level)
+		return false;
+	return anc->ids[lvl & (SLUICE_CGROUP_LEVELS - 1)] == r->cgroup_id;
+}
+
 static __always_inline __u32 sluice_classify(__u32 dev, __u64 cgroup_id, __u32 op, __u32 bytes)
 {
+	struct sluice_policy_key key = {};
+	const struct sluice_cgroup_anc *anc = NULL;
+	union sluice_policy_val *v;
+	__u32 zero = 0, first, n, i;
+	void *gen;
+
+	/* one lookup of the slot: every table below comes from the same generation */
+	gen = bpf_map_lookup_elem(&policy_gen, &zero);
+	if (!gen)
+		return SLUICE_CLASS_DEFAULT;
+	key.kind = SLUICE_PK_DISK;
+	key.id = dev;
+	v = bpf_map_lookup_elem(gen, &key);
+	if (!v)
+		return SLUICE_CLASS_DEFAULT;
+	first = v->disk.first_rule;
+	n = v->disk.nr_rules;
+	if (cgroup_id) {
+		key.kind = SLUICE_PK_CGROUP;
+		key.id = cgroup_id;
+		v = bpf_map_lookup_elem(gen, &key);
+		if (v)
+			anc = &v->cgroup;
+	}
+	for (i = 0; i < SLUICE_MAX_RULES; i++) {
+		if (i >= n)
+			break;
+		key.kind = SLUICE_PK_RULE;
+		key.id = first + i;
+		v = bpf_map_lookup_elem(gen, &key);
+		if (!v)
+			break;
+		if (sluice_rule_match(&v->rule, anc, cgroup_id, op, bytes))
+			return v->rule.class_id;
+	}
 	return SLUICE_CLASS_DEFAULT;
 }
 

@@ -70,52 +70,61 @@ enum sluice_dir {
  * A metered stream: one disk, one policy class, one cgroup. Before any
  * policy is applied class is SLUICE_CLASS_DEFAULT and the cgroup carries the
  * attribution; readers aggregate over whichever field they do not show.
+ *
+ * cgroup_id is the kernfs id of the cgroup the kernel charged the bio to
+ * (bio->bi_blkg->blkcg): a cgroup v2 id where io runs on cgroup2, a v1
+ * blkio cgroup id on hybrid hosts that keep blkio on v1. On 64-bit hosts
+ * it equals the inode number of the cgroup's directory.
  */
 struct sluice_meter_key {
 	unsigned int dev;		/* whole-disk dev_t in kernel encoding (MKDEV: major << 20 | minor) */
 	unsigned int class_id;		/* SLUICE_CLASS_DEFAULT until a policy classifies */
-	unsigned long long cgroup_id;	/* cgroup v2 id (kernfs node id), 0 if unknown */
+	unsigned long long cgroup_id;	/* blkcg's cgroup kernfs id, 0 if unknown */
 };
 
 #define SLUICE_CLASS_DEFAULT	0
 
-/* Per-CPU counters; user space sums over CPUs. */
+/* Kernel dev_t encoding (include/linux/kdev_t.h), not glibc's. */
+#define SLUICE_MINORBITS	20
+#define SLUICE_MKDEV(ma, mi)	(((ma) << SLUICE_MINORBITS) | (mi))
+#define SLUICE_MAJOR(dev)	((dev) >> SLUICE_MINORBITS)
+#define SLUICE_MINOR(dev)	((dev) & ((1u << SLUICE_MINORBITS) - 1))
+
+/*
+ * Per-CPU counters; user space sums over CPUs. ios/bytes count completions
+ * (a request completed in pieces counts once, its bytes as they complete);
+ * the latency sums cover the requests whose issue the meter saw.
+ */
 struct sluice_meter_val {
 	unsigned long long ios[SLUICE_OP_MAX];		/* completed requests */
 	unsigned long long bytes[SLUICE_OP_MAX];	/* completed bytes */
-	unsigned long long lat_ns[SLUICE_OP_MAX];	/* sum of total latency */
-	unsigned long long device_ns[SLUICE_OP_MAX];	/* sum of device latency */
-	unsigned long long errors;			/* completions with error != 0 */
-	unsigned long long issued;			/* requests issued to the device */
-	unsigned long long completed;			/* issued requests completed */
+	unsigned long long lat_ns[SLUICE_OP_MAX];	/* sum of total latency (start to complete) */
+	unsigned long long queue_ns[SLUICE_OP_MAX];	/* sum of queue latency (start to issue) */
+	unsigned long long device_ns[SLUICE_OP_MAX];	/* sum of device latency (issue to complete) */
+	unsigned long long timed[SLUICE_OP_MAX];	/* completions with latency known */
+	unsigned long long errors[8];			/* by enum sluice_err (SLUICE_ERR_MAX) */
 };
 
-/* Histogram map key: which stream, which direction, which latency. */
+/* Histogram map key: which stream and which direction. */
 struct sluice_hist_key {
 	unsigned int dev;
 	unsigned int class_id;
 	unsigned long long cgroup_id;
 	unsigned int dir;		/* enum sluice_dir */
-	unsigned int lat;		/* enum sluice_lat */
+	unsigned int __pad;
 };
 
+/* One stream's three latency histograms, indexed by enum sluice_lat. */
 struct sluice_hist_val {
-	unsigned long long buckets[SLUICE_HIST_BUCKETS];
+	unsigned long long buckets[SLUICE_LAT_MAX][SLUICE_HIST_BUCKETS];
 };
 
 /*
- * Per-disk busy accounting (not per class): the time with at least one
- * request in flight gives %util, the integral of in-flight requests over
- * time gives the average queue size (aqu-sz), exactly as iostat derives
- * them from io_ticks and time_in_queue.
+ * Per-disk busy time and in-flight count are not metered in BPF: user space
+ * reads the block layer's own accounting (/sys/dev/block/M:m/stat io_ticks
+ * and in_flight, what iostat uses), which is exact; see docs/metering.md.
+ * aqu-sz is derived from the per-stream latency sums.
  */
-struct sluice_disk_val {
-	long long inflight;		/* current requests issued and not completed */
-	unsigned long long busy_ns;	/* time with inflight > 0 */
-	unsigned long long weighted_ns;	/* integral of inflight dt */
-	unsigned long long last_ns;	/* time of the last change of inflight */
-	unsigned long long errors_by_status[8];	/* blk_status_t buckets, see SLUICE_ERR_* */
-};
 
 /* Error buckets: BLK_STS_* folded into a few that operators act on. */
 enum sluice_err {
@@ -141,10 +150,10 @@ struct sluice_event {
 	unsigned long long device_ns;
 	unsigned int dev;
 	unsigned int bytes;
-	unsigned int pid;		/* issuing task, 0 if not known */
+	unsigned int pid;		/* issuing task (tgid), 0 if not known */
 	unsigned int class_id;
 	unsigned int op;		/* enum sluice_op */
-	int error;			/* negative errno, 0 on success */
+	unsigned int status;		/* blk_status_t, 0 on success */
 	char comm[SLUICE_COMM_LEN];
 };
 
@@ -153,25 +162,57 @@ struct sluice_trace_filter {
 	unsigned int dev;
 	unsigned int op_mask;		/* SLUICE_OPMASK bits; 0 = all */
 	unsigned long long cgroup_id;
-	unsigned long long min_lat_ns;
+	unsigned long long min_lat_ns;	/* total latency */
 };
 
 /* ------------------------------------------------------ policy (classify) -- */
 
 /*
- * A compiled policy is a set of rule tables that the BPF classifier walks at
- * request time. Each apply builds a complete new generation in fresh inner
- * maps and then swaps the single slot of an outer map-of-maps, so a request
- * sees either the whole old policy or the whole new one, never a mix.
+ * A compiled policy ("generation") is one hash map holding every table the
+ * classifier, the throttle and the CLI need, keyed by (kind, id). Each apply
+ * builds a complete new inner map and then swaps the single slot of the
+ * outer ARRAY_OF_MAPS SLUICE_MAP_POLICY: a request sees either the whole old
+ * policy or the whole new one, never a mix, and the kernel frees the old
+ * inner map only after every program that looked it up has finished (RCU).
+ * docs/policy.md explains the choice.
  */
-#define SLUICE_MAX_RULES	64	/* classification rules per generation */
+#define SLUICE_MAX_RULES	64	/* classification rules walked per disk */
 #define SLUICE_MAX_CLASSES	256	/* class ids 0..255, 0 = default */
 #define SLUICE_MAX_DISKS	1024
 #define SLUICE_CLASS_NAME_LEN	32
+#define SLUICE_CGROUP_LEVELS	16	/* ancestor levels matched (root = level 0) */
+#define SLUICE_POLICY_PATH_LEN	224
+#define SLUICE_POLICY_MAX_ENTRIES 8192	/* entries in one generation's map */
+
+enum sluice_policy_kind {
+	SLUICE_PK_META		= 1,	/* id 0: struct sluice_policy_meta */
+	SLUICE_PK_DISK		= 2,	/* id dev: struct sluice_disk_policy (hot path) */
+	SLUICE_PK_RULE		= 3,	/* id rule index: struct sluice_class_rule */
+	SLUICE_PK_CLASS		= 4,	/* id class id: struct sluice_class_limits */
+	SLUICE_PK_POLICY	= 5,	/* id policy id: struct sluice_policy_info */
+	SLUICE_PK_CGROUP	= 6,	/* id cgroup id: struct sluice_cgroup_anc */
+	SLUICE_PK_BINDING	= 7,	/* id binding index: struct sluice_binding */
+	SLUICE_PK_RULE_CGROUP	= 8,	/* id rule index: struct sluice_policy_path */
+};
+
+struct sluice_policy_key {
+	unsigned int kind;		/* enum sluice_policy_kind */
+	unsigned int __pad;
+	unsigned long long id;
+};
+
+struct sluice_policy_meta {
+	unsigned long long generation;	/* increases by one per apply */
+	unsigned long long applied_at;	/* CLOCK_REALTIME seconds */
+	unsigned int nr_policies;
+	unsigned int nr_bindings;
+	unsigned int nr_rules;
+	unsigned int nr_classes;
+};
 
 /* Per-disk binding: which policy governs requests to this disk. */
 struct sluice_disk_policy {
-	unsigned int policy_id;		/* 0 = no policy */
+	unsigned int policy_id;		/* 1-based; 0 = no policy */
 	unsigned int flags;		/* SLUICE_DISK_F_* */
 	unsigned int first_rule;	/* index of this policy's first rule */
 	unsigned int nr_rules;
@@ -180,7 +221,11 @@ struct sluice_disk_policy {
 #define SLUICE_DISK_F_METER	(1u << 0)	/* meter per class */
 #define SLUICE_DISK_F_THROTTLE	(1u << 1)	/* policed by sluice throttle */
 
-/* One classification rule; first match wins, in index order. */
+/*
+ * One classification rule; first match wins, in index order. A cgroup rule
+ * matches the cgroup itself and every descendant: the request's cgroup
+ * ancestor at cgroup_level must be cgroup_id.
+ */
 struct sluice_class_rule {
 	unsigned long long cgroup_id;	/* 0 = any cgroup; else the cgroup or a descendant */
 	unsigned int op_mask;		/* SLUICE_OPMASK bits; 0 = any */
@@ -188,8 +233,15 @@ struct sluice_class_rule {
 	unsigned int max_bytes;		/* inclusive; 0 = no upper bound */
 	unsigned int class_id;
 	unsigned int cgroup_level;	/* depth of cgroup_id in the hierarchy, for ancestor match */
-	unsigned int __pad;
+	unsigned int policy_id;
 };
+
+/* Bits of sluice_class_limits.pct_mask: the value is a percentage of measured peak. */
+#define SLUICE_LIM_PCT_RIOPS	(1u << 0)
+#define SLUICE_LIM_PCT_WIOPS	(1u << 1)
+#define SLUICE_LIM_PCT_RBPS	(1u << 2)
+#define SLUICE_LIM_PCT_WBPS	(1u << 3)
+#define SLUICE_LIM_PCT_RESERVE	(1u << 4)
 
 /* Per-class limits and shares, read by the throttle and the ublk server. */
 struct sluice_class_limits {
@@ -199,6 +251,54 @@ struct sluice_class_limits {
 	unsigned int shares;			/* relative weight, default 1000 */
 	unsigned int latency_target_us;		/* 0 = none */
 	char name[SLUICE_CLASS_NAME_LEN];
+	unsigned int policy_id;
+	unsigned int pct_mask;			/* SLUICE_LIM_PCT_* */
+};
+
+struct sluice_policy_info {
+	char name[SLUICE_CLASS_NAME_LEN];
+	unsigned long long latency_target_ns;	/* disk-wide target; 0 = none */
+	unsigned int flags;			/* SLUICE_DISK_F_* */
+	unsigned int first_class;		/* class ids first_class.. */
+	unsigned int nr_classes;
+	unsigned int first_rule;
+	unsigned int nr_rules;
+	unsigned int __pad;
+};
+
+/* Ancestors of one cgroup, so an id alone can be matched against subtrees. */
+struct sluice_cgroup_anc {
+	unsigned long long ids[SLUICE_CGROUP_LEVELS];	/* ids[l] = ancestor at level l */
+	unsigned int level;				/* the cgroup's own level */
+	unsigned int __pad;
+};
+
+struct sluice_policy_path {
+	char path[SLUICE_POLICY_PATH_LEN];
+};
+
+/* A binding as written, for show and status. */
+struct sluice_binding {
+	unsigned int dev;		/* resolved disk, 0 if not resolved (disk not served yet) */
+	unsigned int policy_id;
+	char selector[SLUICE_POLICY_PATH_LEN];	/* "kind:value", e.g. "path:/dev/loop0" */
+};
+
+union sluice_policy_val {
+	struct sluice_policy_meta meta;
+	struct sluice_disk_policy disk;
+	struct sluice_class_rule rule;
+	struct sluice_class_limits limits;
+	struct sluice_policy_info policy;
+	struct sluice_cgroup_anc cgroup;
+	struct sluice_binding binding;
+	struct sluice_policy_path path;
+};
+
+/* Counters of the classify probe (bpf/classify_probe.bpf.c): per-CPU requests issued. */
+struct sluice_probe_key {
+	unsigned int dev;
+	unsigned int class_id;
 };
 
 /* Map names, shared so user space finds pinned maps by name. */
@@ -206,6 +306,8 @@ struct sluice_class_limits {
 #define SLUICE_MAP_HIST		"hist"
 #define SLUICE_MAP_DISKS	"disks"
 #define SLUICE_MAP_EVENTS	"events"
-#define SLUICE_MAP_POLICY	"policy_gen"	/* outer map-of-maps */
+#define SLUICE_MAP_POLICY	"policy_gen"	/* outer map-of-maps, one slot */
+#define SLUICE_MAP_PROBE	"probe_counts"	/* classify probe counters */
+#define SLUICE_LINK_PROBE	"classify_probe_link"
 
 #endif /* SLUICE_H */

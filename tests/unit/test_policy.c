@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Policy files in memory: parse, check (every error, exact positions), compile. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "bpf/sluice.h"
+#include "loader/policy.h"
+#include "loader/policy_chain.h"
+#include "loader/policy_compile.h"
+
+static const struct policy_opts no_resolve = { .resolve = false };
+
+/* Check one YAML text; returns the check's result, diagnostics in @d. */
+static int check(const char *yaml, struct policy_set *set, struct policy_diags *d)
+{
+	struct policy_doc *doc = calloc(1, sizeof(*doc));
+	int err;
+
+	assert_non_null(doc);
+	memset(d, 0, sizeof(*d));
+	err = policy_parse_buf("t.yaml", yaml, strlen(yaml), doc, d);
+	if (err) {
+		free(doc);
+		memset(set, 0, sizeof(*set));
+		return err;
+	}
+	err = policy_check_docs(doc, 1, &no_resolve, set, d);
+	policy_diags_sort(d);
+	/* the parser's own diagnostics (duplicate keys) count as errors too */
+	return err ? err : d->n ? -EINVAL : 0;
+}
+
+/* "line:col: msg" of diagnostic @i. */
+static void assert_diag(const struct policy_diags *d, size_t i, const char *want)
+{
+	char got[512];
+
+	assert_true(i < d->n);
+	snprintf(got, sizeof(got), "%u:%u: %s", d->v[i].line, d->v[i].col, d->v[i].msg);
+	assert_string_equal(got, want);
+}
+
+static const char good[] =
+	"version: 1\n"
+	"policies:\n"
+	"  - name: tiers\n"
+	"    latency_target: 30ms\n"
+	"    classes:\n"
+	"      - name: gold\n"
+	"        match:\n"
+	"          cgroup: [gold, /sys/fs/cgroup/unified/gold2]\n"
+	"          op: read\n"
+	"        shares: high\n"
+	"        limits: {read_iops: 5000 iops, write_bps: 200MiB/s}\n"
+	"      - name: rest\n"
+	"        match: {size: {min: 4KiB, max: 1MiB}}\n"
+	"        reserve: 90% peak\n"
+	"  - name: db\n"
+	"    services:\n"
+	"      encrypt: {format: plain, cipher: aes-xts-plain64, key_size: 512,\n"
+	"                sector_size: 4096, key_file: /etc/sluice/db.key}\n"
+	"      journal:\n"
+	"        path: /var/lib/sluice/db.journal\n"
+	"        size: 2GiB\n"
+	"        retention: 24h\n"
+	"        replica: {target: 'backup:7070', mode: async, failover: auto}\n"
+	"      cache: false\n"
+	"bindings:\n"
+	"  - disk: /dev/loop0\n"
+	"    policy: tiers\n"
+	"  - disk: {served: {backing: /var/lib/db.img}}\n"
+	"    policy: db\n";
+
+static void test_good_policy_compiles(void **state)
+{
+	struct policy_image img;
+	struct policy_diags d;
+	struct policy_set set;
+	const struct policy_entry *e;
+	size_t i, rules = 0, classes = 0, bindings = 0;
+
+	assert_int_equal(check(good, &set, &d), 0);
+	assert_int_equal(d.n, 0);
+	assert_int_equal(set.nr_policies, 2);
+	assert_int_equal(set.nr_bindings, 2);
+	assert_int_equal(set.policies[0].classes[0].shares, 2000);
+	assert_int_equal(set.policies[0].classes[0].op_mask, SLUICE_OPMASK(SLUICE_OP_READ));
+	assert_int_equal(set.policies[0].classes[0].limits.rbps, 0);
+	assert_int_equal(set.policies[0].classes[0].limits.wbps, 200ULL << 20);
+	assert_int_equal(set.policies[0].classes[1].limits.pct_mask, SLUICE_LIM_PCT_RESERVE);
+	assert_int_equal(set.policies[1].cache.state, POL_SVC_OFF);
+
+	assert_int_equal(policy_compile(&set, 7, &img), 0);
+	for (i = 0; i < img.nr_ents; i++) {
+		e = &img.ents[i];
+		if (e->key.kind == SLUICE_PK_RULE) {
+			rules++;
+			if (e->key.id < 2)
+				assert_int_equal(e->val.rule.class_id, 1);
+			if (e->key.id == 2) {
+				assert_int_equal(e->val.rule.class_id, 2);
+				assert_int_equal(e->val.rule.min_bytes, 4096);
+				assert_int_equal(e->val.rule.max_bytes, 1 << 20);
+			}
+		}
+		classes += e->key.kind == SLUICE_PK_CLASS;
+		bindings += e->key.kind == SLUICE_PK_BINDING;
+		if (e->key.kind == SLUICE_PK_META)
+			assert_int_equal(e->val.meta.generation, 7);
+		if (e->key.kind == SLUICE_PK_BINDING && e->key.id == 1)
+			assert_string_equal(e->val.binding.selector, "served:/var/lib/db.img");
+	}
+	/* gold has two cgroups -> two rules; rest one; db's implicit default one */
+	assert_int_equal(rules, 4);
+	assert_int_equal(classes, 3);
+	assert_int_equal(bindings, 2);
+	assert_int_equal(img.nr_chains, 2);
+	assert_non_null(strstr(img.chains[1].text,
+			       "filter=crypt format=plain cipher=aes-xts-plain64 key_size=512 "
+			       "sector_size=4096 iv_offset=0 key_file=/etc/sluice/db.key\n"));
+	assert_non_null(strstr(img.chains[1].text, "filter=journal path=/var/lib/sluice/db.journal "
+			       "size=2147483648 retention_ns=86400000000000 commit=sync "
+			       "replica=backup:7070 replica_mode=async failover=auto\n"));
+	assert_non_null(strstr(img.chains[1].text, "nofilter=cache\n"));
+	assert_non_null(strstr(img.chains[1].text, "backing=/var/lib/db.img\n"));
+	policy_image_free(&img);
+	policy_set_free(&set);
+	policy_diags_free(&d);
+}
+
+static void test_chain_roundtrip(void **state)
+{
+	struct policy_chain_desc c;
+	struct policy_image img;
+	struct policy_diags d;
+	struct policy_set set;
+
+	assert_int_equal(check(good, &set, &d), 0);
+	assert_int_equal(policy_compile(&set, 1, &img), 0);
+	assert_int_equal(policy_chain_parse(img.chains[1].text, &c), 0);
+	assert_string_equal(c.policy, "db");
+	assert_string_equal(c.backing, "/var/lib/db.img");
+	assert_int_equal(c.nr_filters, 2);
+	assert_string_equal(c.filters[0].type, "crypt");
+	assert_string_equal(chain_param(&c.filters[0], "sector_size"), "4096");
+	assert_string_equal(c.filters[1].type, "journal");
+	assert_string_equal(chain_param(&c.filters[1], "failover"), "auto");
+	assert_int_equal(c.nr_nofilters, 1);
+	assert_string_equal(c.nofilters[0], "cache");
+	policy_chain_free(&c);
+	assert_int_equal(policy_chain_parse("filter\n", &c), -EINVAL);
+	policy_image_free(&img);
+	policy_set_free(&set);
+	policy_diags_free(&d);
+}
+
+static void test_all_errors_reported(void **state)
+{
+	static const char bad[] =
+		"policies:\n"
+		"  - name: a\n"
+		"    latency_target: 30\n"
+		"    clases: []\n"
+		"    classes:\n"
+		"      - name: x\n"
+		"        shares: 0\n"
+		"        limits: {read_bps: 10MiB}\n"
+		"      - shares: lots\n"
+		"  - name: a\n"
+		"bindings:\n"
+		"  - disk: {devnum: '7:0'}\n"
+		"    policy: b\n"
+		"  - disk: {devnum: '7:0'}\n"
+		"    policy: a\n"
+		"  - disk: sda\n"
+		"    policy: a\n";
+	struct policy_diags d;
+	struct policy_set set;
+
+	assert_int_equal(check(bad, &set, &d), -EINVAL);
+	assert_diag(&d, 0, "3:21: 'latency_target': bad unit in '30'; use ns, us, ms, s, m or h");
+	assert_diag(&d, 1, "4:5: unknown key 'clases' in policy; did you mean 'classes'?");
+	assert_diag(&d, 2, "7:17: 'shares' 0 is out of range (1..10000)");
+	assert_diag(&d, 3, "8:28: 'read_bps': bad unit in '10MiB'; use B/s, KB/s, MB/s, GB/s, "
+		    "KiB/s, MiB/s, GiB/s (or 'N% peak')");
+	assert_diag(&d, 4, "9:9: class is missing required key 'name'");
+	assert_diag(&d, 5, "9:17: 'shares' must be a number 1..10000 or low, normal or high, "
+		    "got 'lots'");
+	assert_diag(&d, 6, "10:11: duplicate policy name 'a' (first defined at t.yaml:2:5)");
+	assert_diag(&d, 7, "13:13: unknown policy 'b'; did you mean 'a'?");
+	assert_diag(&d, 8, "14:11: disk '7:0' is already bound at t.yaml:12:11");
+	assert_diag(&d, 9, "16:11: 'disk' must be a /dev path or a mapping with one of path, "
+		    "by_id, devnum, serial, wwn, served; got 'sda'");
+	assert_int_equal(d.n, 10);
+	policy_set_free(&set);
+	policy_diags_free(&d);
+}
+
+static void test_services_need_served_disk(void **state)
+{
+	static const char bad[] =
+		"policies:\n"
+		"  - name: enc\n"
+		"    services:\n"
+		"      encrypt: {format: luks2, key_file: keys/x, cipher: aes-xts-plain64,\n"
+		"                key_size: 128}\n"
+		"      jornal: false\n"
+		"bindings:\n"
+		"  - disk: /dev/loop3\n"
+		"    policy: enc\n";
+	struct policy_diags d;
+	struct policy_set set;
+
+	assert_int_equal(check(bad, &set, &d), -EINVAL);
+	assert_diag(&d, 0, "4:42: 'key_file' must be an absolute path, got 'keys/x'");
+	assert_diag(&d, 1, "5:27: 'key_size' 128 does not fit aes-xts-plain64; use 256 or 512");
+	assert_diag(&d, 2, "6:7: unknown key 'jornal' in services; did you mean 'journal'?");
+	assert_diag(&d, 3, "8:11: policy 'enc' has data services but disk '/dev/loop3' is not "
+		    "served by sluice; bind it as served: {backing: PATH}");
+	assert_int_equal(d.n, 4);
+	policy_set_free(&set);
+	policy_diags_free(&d);
+}
+
+static void test_syntax_error_position(void **state)
+{
+	struct policy_diags d;
+	struct policy_set set;
+
+	assert_int_equal(check("policies:\n  - name: a\n   bad: [\n", &set, &d), -EINVAL);
+	assert_int_equal(d.n, 1);
+	assert_int_equal(d.v[0].line, 3);
+	assert_non_null(strstr(d.v[0].msg, "YAML syntax error"));
+	policy_diags_free(&d);
+}
+
+static void test_rejected_yaml_features(void **state)
+{
+	struct policy_diags d;
+	struct policy_set set;
+	char deep[256] = "";
+	int i;
+
+	assert_int_equal(check("a: &x 1\nb: *x\n", &set, &d), -EINVAL);
+	assert_diag(&d, 0, "2:4: YAML aliases are not supported; repeat the value");
+	policy_diags_free(&d);
+
+	assert_int_equal(check("a: 1\n---\nb: 2\n", &set, &d), -EINVAL);
+	assert_diag(&d, 0, "2:1: only one YAML document per policy file");
+	policy_diags_free(&d);
+
+	for (i = 0; i < 40; i++)
+		strcat(deep, "[");
+	assert_int_equal(check(deep, &set, &d), -EINVAL);
+	assert_non_null(strstr(d.v[0].msg, "nesting deeper than 32 levels"));
+	policy_diags_free(&d);
+
+	assert_int_equal(check("policies: []\npolicies: []\n", &set, &d), -EINVAL);
+	assert_diag(&d, 0, "2:1: duplicate key 'policies' (first at 1:1)");
+	policy_set_free(&set);
+	policy_diags_free(&d);
+
+	assert_int_equal(check("", &set, &d), -EINVAL);
+	assert_diag(&d, 0, "1:1: empty policy file; expected 'policies' and/or 'bindings'");
+	policy_set_free(&set);
+	policy_diags_free(&d);
+}
+
+static void test_too_many_rules(void **state)
+{
+	struct policy_diags d;
+	struct policy_set set;
+	char *yaml, *p;
+	size_t len = 64 * 64;
+	int i;
+
+	yaml = p = malloc(len + 128);
+	assert_non_null(yaml);
+	p += sprintf(p, "policies:\n  - name: big\n    classes:\n");
+	for (i = 0; i < 65; i++)
+		p += sprintf(p, "      - {name: c%d, match: {op: read}}\n", i);
+	assert_int_equal(check(yaml, &set, &d), -EINVAL);
+	assert_int_equal(d.n, 1);
+	assert_diag(&d, 0, "2:5: policy 'big' has 65 classification rules; at most 64 "
+		    "(one per class and cgroup)");
+	policy_set_free(&set);
+	policy_diags_free(&d);
+	free(yaml);
+}
+
+static void test_edit_distance(void **state)
+{
+	assert_int_equal(policy_edit_distance("shares", "shares"), 0);
+	assert_int_equal(policy_edit_distance("shres", "shares"), 1);
+	assert_int_equal(policy_edit_distance("latncy_targt", "latency_target"), 2);
+	assert_int_equal(policy_edit_distance("", "abc"), 3);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good_policy_compiles),
+		cmocka_unit_test(test_chain_roundtrip),
+		cmocka_unit_test(test_all_errors_reported),
+		cmocka_unit_test(test_services_need_served_disk),
+		cmocka_unit_test(test_syntax_error_position),
+		cmocka_unit_test(test_rejected_yaml_features),
+		cmocka_unit_test(test_too_many_rules),
+		cmocka_unit_test(test_edit_distance),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
