@@ -15,5 +15,7 @@ struct sluice_cmd {
 
 int cmd_doctor(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_disks(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
 
 #endif /* SLUICE_CMDS_H */

@@ -10,7 +10,9 @@
 
 static const struct sluice_cmd commands[] = {
 	{ "doctor",	cmd_doctor,	"check what this kernel offers sluice and how to fix what is missing" },
+	{ "disks",	cmd_disks,	"list the disks sluice serves, with their policy and state" },
 	{ "serve",	cmd_serve,	"serve a file or block device as /dev/ublkbN through a filter chain" },
+	{ "stop",	cmd_stop,	"stop a served disk: drain, flush and delete it" },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

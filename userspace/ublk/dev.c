@@ -8,8 +8,9 @@
 #include <unistd.h>
 
 #include "ublk/dev.h"
+#include "ublk/dev_priv.h"
 
-static void sleep_ms(int ms)
+void ublk_sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
@@ -62,7 +63,7 @@ static void fill_params(struct ublk_params *p, const struct ublk_dev_cfg *cfg, u
 	p->discard.max_discard_segments = 1;
 }
 
-static int open_cdev(uint32_t dev_id, int *fd)
+int ublk_dev_open_cdev(uint32_t dev_id, int *fd)
 {
 	char path[64];
 	int i;
@@ -75,12 +76,12 @@ static int open_cdev(uint32_t dev_id, int *fd)
 			return 0;
 		if (errno != ENOENT)
 			return -errno;
-		sleep_ms(10);
+		ublk_sleep_ms(10);
 	}
 	return -ENOENT;
 }
 
-static int start_queues(struct ublk_dev *d)
+int ublk_dev_start_queues(struct ublk_dev *d)
 {
 	struct ublk_queue_cfg qc = {
 		.dev_id = d->info.dev_id,
@@ -108,7 +109,7 @@ static int start_queues(struct ublk_dev *d)
 }
 
 /* Ends the queue threads: the kick makes them leave without the driver's say. */
-static int join_queues(struct ublk_dev *d, bool kick)
+int ublk_dev_join_queues(struct ublk_dev *d, bool kick)
 {
 	uint32_t i;
 	int err = 0, e;
@@ -125,7 +126,7 @@ static int join_queues(struct ublk_dev *d, bool kick)
 	return err;
 }
 
-static void dev_free(struct ublk_dev *d)
+void ublk_dev_free(struct ublk_dev *d)
 {
 	if (d->cdev_fd >= 0)
 		close(d->cdev_fd);
@@ -137,16 +138,16 @@ static void dev_abort_new(struct ublk_dev *d)
 {
 	if (d->started)
 		ublk_ctrl_stop_dev(d->ctrl, d->info.dev_id);
-	join_queues(d, true);
+	ublk_dev_join_queues(d, true);
 	if (d->cdev_fd >= 0)
 		close(d->cdev_fd);
 	d->cdev_fd = -1;
 	if (d->added)
 		ublk_ctrl_del_dev(d->ctrl, d->info.dev_id);
-	dev_free(d);
+	ublk_dev_free(d);
 }
 
-static struct ublk_dev *dev_alloc(struct ublk_ctrl *ctrl, struct backing *b,
+struct ublk_dev *ublk_dev_alloc(struct ublk_ctrl *ctrl, struct backing *b,
 				  struct filter_chain *chain)
 {
 	struct ublk_dev *d = calloc(1, sizeof(*d));
@@ -169,7 +170,7 @@ int ublk_dev_create(struct ublk_dev **out, struct ublk_ctrl *ctrl, struct backin
 	int err;
 
 	*stage = "memory";
-	d = dev_alloc(ctrl, b, chain);
+	d = ublk_dev_alloc(ctrl, b, chain);
 	if (!d)
 		return -ENOMEM;
 	if (cfg->queues > UBLK_QUEUES_MAX) {
@@ -197,14 +198,14 @@ int ublk_dev_create(struct ublk_dev **out, struct ublk_ctrl *ctrl, struct backin
 		goto out_abort;
 
 	*stage = "open";
-	err = open_cdev(d->info.dev_id, &d->cdev_fd);
+	err = ublk_dev_open_cdev(d->info.dev_id, &d->cdev_fd);
 	if (err)
 		goto out_abort;
 
 	*stage = "queues";
 	if (chain)
 		chain->dev_id = d->info.dev_id;
-	err = start_queues(d);
+	err = ublk_dev_start_queues(d);
 	if (err)
 		goto out_abort;
 
@@ -218,61 +219,6 @@ int ublk_dev_create(struct ublk_dev **out, struct ublk_ctrl *ctrl, struct backin
 
 out_abort:
 	dev_abort_new(d);
-	return err;
-}
-
-int ublk_dev_recover(struct ublk_dev **out, struct ublk_ctrl *ctrl, struct backing *b,
-		     struct filter_chain *chain, uint32_t dev_id, int wait_ms,
-		     const char **stage)
-{
-	struct ublk_dev *d;
-	int err, waited = 0;
-
-	*stage = "memory";
-	d = dev_alloc(ctrl, b, chain);
-	if (!d)
-		return -ENOMEM;
-	*stage = "info";
-	err = ublk_ctrl_get_dev_info(ctrl, dev_id, &d->info);
-	if (err)
-		goto out_free;
-	*stage = "recovery";
-	if (!(d->info.flags & UBLK_F_USER_RECOVERY)) {
-		err = -EOPNOTSUPP;
-		goto out_free;
-	}
-	for (;;) {
-		err = ublk_ctrl_start_user_recovery(ctrl, dev_id);
-		if (err != -EBUSY || waited >= wait_ms)
-			break;
-		sleep_ms(50);
-		waited += 50;
-	}
-	if (err)
-		goto out_free;
-
-	*stage = "open";
-	err = open_cdev(dev_id, &d->cdev_fd);
-	if (err)
-		goto out_free;
-	*stage = "queues";
-	if (chain)
-		chain->dev_id = dev_id;
-	err = start_queues(d);
-	if (err)
-		goto out_join;
-	*stage = "end-recovery";
-	err = ublk_ctrl_end_user_recovery(ctrl, dev_id, getpid());
-	if (err)
-		goto out_join;
-	d->started = true;
-	*out = d;
-	return 0;
-
-out_join:
-	join_queues(d, true);
-out_free:
-	dev_free(d);
 	return err;
 }
 
@@ -307,7 +253,7 @@ int ublk_dev_stop(struct ublk_dev *d)
 	flush_blockdev(d->info.dev_id);
 	err = ublk_ctrl_stop_dev(d->ctrl, d->info.dev_id);
 	/* If STOP failed the driver still holds our commands: leave anyway. */
-	e = join_queues(d, err != 0);
+	e = ublk_dev_join_queues(d, err != 0);
 	if (e && !err)
 		err = e;
 	if (fdatasync(d->backing->fd) && !err && errno != EINVAL)
@@ -317,7 +263,7 @@ int ublk_dev_stop(struct ublk_dev *d)
 	e = ublk_ctrl_del_dev(d->ctrl, d->info.dev_id);
 	if (e && !err)
 		err = e;
-	dev_free(d);
+	ublk_dev_free(d);
 	return err;
 }
 
