@@ -387,6 +387,9 @@ static void report_create_error(struct server *s, const char *stage, int err)
 	if (!strcmp(stage, "add") && err == -EEXIST) {
 		log_err("ublk device %u already exists; choose another --id or leave it out",
 			s->o->dev_id);
+	} else if (!strcmp(stage, "add") && err == -EINVAL && s->o->dev_id != UBLK_DEV_ANY) {
+		log_err("ublk device id %u is out of the driver's range; choose a smaller --id "
+			"or leave it out", s->o->dev_id);
 	} else if (!strcmp(stage, "add") && (err == -EACCES || err == -ENOSPC)) {
 		ublks_max(max, sizeof(max));
 		log_err("too many ublk devices (ublk_drv allows %s); stop one with 'sluice stop' "

@@ -110,3 +110,12 @@ setup() {
 	run -2 "$SLUICE" stop
 	assert_output --partial "stop takes one disk"
 }
+
+@test "the server carries its USDT probes (provider sluice)" {
+	run readelf -n "$SLUICE"
+	assert_success
+	for p in req_fetched filter_enter filter_exit backing_submit backing_complete commit; do
+		echo "$output" | grep -A3 'Provider: sluice' | grep -q "Name: $p" ||
+			fail "USDT probe sluice:$p missing"
+	done
+}

@@ -75,7 +75,7 @@ ublkc_count() {
 fio_verify() {
 	local dev=$1 bs=$2 qd=$3
 	shift 3
-	fio --name=verify --filename="$dev" --ioengine=io_uring --direct=1 \
+	fio --name=v --filename="$dev" --ioengine=io_uring --direct=1 \
 		--rw=randwrite --bs="$bs" --iodepth="$qd" --numjobs=2 --size=8M \
 		--offset_increment=8M --verify=crc32c --do_verify=1 --verify_fatal=1 \
 		--randrepeat=0 --group_reporting "$@"

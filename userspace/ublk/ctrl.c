@@ -79,8 +79,12 @@ static int probe_features(struct ublk_ctrl *c)
 		c->ioctl_encode = c->features & UBLK_F_CMD_IOCTL_ENCODE;
 		return 0;
 	}
-	/* Before 6.5 the driver rejects the unknown opcode. */
-	if (err != -EOPNOTSUPP && err != -EINVAL)
+	/*
+	 * Before 6.5 the driver rejects the unknown opcode, with -EINVAL or the
+	 * kernel-internal ENOTSUPP (524) that 6.1 returns; only a refusal of
+	 * the caller is a real error.
+	 */
+	if (err == -EPERM || err == -EACCES)
 		return err;
 	c->features = UBLK_LEGACY_FEATURES;
 	c->ioctl_encode = false;
