@@ -540,6 +540,7 @@ static int daemonize(struct server *s)
 static void announce(struct server *s)
 {
 	char line[64];
+	struct stat st;
 	int fd;
 
 	snprintf(line, sizeof(line), "/dev/ublkb%u\n", s->st.id);
@@ -552,10 +553,16 @@ static void announce(struct server *s)
 		log_warn("cannot tell the parent the disk is live: %s", strerror(errno));
 	close(s->ready_fd);
 	s->ready_fd = -1;
+	/*
+	 * Detach from the caller's terminal and pipes (a pipe kept open would
+	 * hold up whoever reads it); a log file stderr was redirected to stays.
+	 */
 	fd = open("/dev/null", O_RDWR);
 	if (fd >= 0) {
 		dup2(fd, STDIN_FILENO);
 		dup2(fd, STDOUT_FILENO);
+		if (fstat(STDERR_FILENO, &st) || !S_ISREG(st.st_mode))
+			dup2(fd, STDERR_FILENO);
 		if (fd > STDERR_FILENO)
 			close(fd);
 	}

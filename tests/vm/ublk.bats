@@ -141,9 +141,10 @@ teardown() {
 	mount -t tmpfs -o size=4M tmpfs "$small"
 	truncate -s 0 "$small/img"
 	serve_bg --backing "$small/img" --size 16M
+	# O_DIRECT: the backing's ENOSPC reaches the application as ENOSPC.
 	run dd if=/dev/zero of="$DEV" bs=1M count=8 oflag=direct status=none
 	assert_failure
-	assert_output --regexp "No space left on device|Input/output error"
+	assert_output --partial "No space left on device"
 	kill -0 "$SERVER_PID"
 	run dd if="$DEV" of=/dev/null bs=4k count=16 iflag=direct status=none
 	assert_success
@@ -292,8 +293,9 @@ teardown() {
 	head -c 1M /dev/urandom >"$BATS_TEST_TMPDIR/data"
 	dd if="$BATS_TEST_TMPDIR/data" of="$DEV" bs=1M status=none
 	kill -TERM "$SERVER_PID"
-	run wait "$SERVER_PID"
-	assert_success
+	local rc=0
+	wait "$SERVER_PID" || rc=$?
+	assert_equal "$rc" 0
 	[ ! -e "/dev/ublkc$id" ]
 	[ ! -e "$SLUICE_RUN_DIR/ublk$id.state" ]
 	run cmp -n $((1 << 20)) "$BATS_TEST_TMPDIR/data" "$IMG"
