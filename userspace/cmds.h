@@ -17,5 +17,6 @@ int cmd_doctor(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_disks(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
+int cmd_stages(int argc, char **argv);
 
 #endif /* SLUICE_CMDS_H */

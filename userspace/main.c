@@ -12,6 +12,7 @@ static const struct sluice_cmd commands[] = {
 	{ "doctor",	cmd_doctor,	"check what this kernel offers sluice and how to fix what is missing" },
 	{ "disks",	cmd_disks,	"list the disks sluice serves, with their policy and state" },
 	{ "serve",	cmd_serve,	"serve a file or block device as /dev/ublkbN through a filter chain" },
+	{ "stages",	cmd_stages,	"where ublk request time goes: driver, filters, backing" },
 	{ "stop",	cmd_stop,	"stop a served disk: drain, flush and delete it" },
 };
 

@@ -119,3 +119,11 @@ setup() {
 			fail "USDT probe sluice:$p missing"
 	done
 }
+
+@test "stages: loads on a kernel without ublk and falls back to the block tracepoints" {
+	ensure_kernel_fs
+	run "$SLUICE" stages --interval 1 --count 1 --json
+	assert_success
+	assert_equal "$(echo "$output" | jq -r .hook)" tracepoint
+	assert_equal "$(echo "$output" | jq -c .disks)" "[]"
+}

@@ -317,3 +317,24 @@ teardown() {
 	[ ! -e "$dev" ]
 	[ ! -e "$BATS_TEST_TMPDIR/pid" ]
 }
+
+@test "stages: every stage of a served disk is metered, the driver hook by BTF name" {
+	truncate -s 16M "$IMG"
+	serve_bg --backing "$IMG" --block-size 4096 --policy count
+	local id out="$BATS_TEST_TMPDIR/stages.json" pid
+	id=$(dev_id "$DEV")
+	"$SLUICE" stages --interval 6 --count 1 --json >"$out" 2>"$out.err" 3>&- &
+	pid=$!
+	sleep 2
+	fio --name=s --filename="$DEV" --ioengine=io_uring --direct=1 --rw=randrw --bs=4k \
+		--iodepth=8 --size=8M --io_size=4M >/dev/null
+	wait "$pid"
+	cat "$out.err"
+	run jq -r '.hook' "$out"
+	assert_output kprobe
+	for st in to_server filters_down backing filters_up to_kernel total; do
+		run jq -r --arg st "$st" ".disks[] | select(.id == $id) | .stages[] |
+			select(.stage == \$st) | .count" "$out"
+		[ "$output" -gt 0 ] || fail "stage $st saw no requests: $(cat "$out")"
+	done
+}
