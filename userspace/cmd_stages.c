@@ -128,7 +128,6 @@ static void report(struct ublk_stages *s, struct disk_hist *hist, int *nhist, bo
 	uint32_t ids[MAX_IDS];
 	int n, i, st;
 
-	ublk_stages_refresh(s);
 	n = list_ids(ids, MAX_IDS);
 	if (json) {
 		json_obj_open(w);
@@ -266,7 +265,13 @@ int cmd_stages(int argc, char **argv)
 		return 1;
 	}
 	while (count < 0 || count-- > 0) {
-		sleep(interval);
+		int t;
+
+		/* Disks come and go: the programs learn them within a second. */
+		for (t = 0; t < interval; t++) {
+			ublk_stages_refresh(s);
+			sleep(1);
+		}
 		json_init(&w, stdout);
 		report(s, hist, &nhist, json, interval, &w);
 	}

@@ -25,7 +25,6 @@ serve_bg() {
 	"$SLUICE" serve "$@" >"$out.out" 2>"$out.err" 3>&- </dev/null &
 	SERVER_PID=$!
 	SERVER_PIDS+=("$SERVER_PID")
-	SERVER_ERR=$out.err
 	for ((i = 0; i < 300; i++)); do
 		if [[ -s $out.out ]]; then
 			DEV=$(head -n1 "$out.out")
@@ -44,7 +43,7 @@ dev_id() {
 }
 
 ublk_teardown() {
-	local pid id
+	local pid id f
 	for pid in "${SERVER_PIDS[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || true
 	done
@@ -52,8 +51,10 @@ ublk_teardown() {
 		wait "$pid" 2>/dev/null || true
 	done
 	# Anything left (a killed server's disk) is deleted through sluice stop.
-	for id in $(ls "$SLUICE_RUN_DIR" 2>/dev/null | sed -n 's/^ublk\([0-9]*\)\.state$/\1/p'); do
-		"$SLUICE" stop "$id" >/dev/null 2>&1 || true
+	for f in "$SLUICE_RUN_DIR"/ublk*.state; do
+		[[ -e $f ]] || continue
+		id=${f##*/ublk}
+		"$SLUICE" stop "${id%.state}" >/dev/null 2>&1 || true
 	done
 	for pid in "${LOOPS[@]}"; do
 		losetup -d "$pid" 2>/dev/null || true
