@@ -89,6 +89,7 @@ int ublk_dev_start_queues(struct ublk_dev *d)
 		.buf_size = d->info.max_io_buf_bytes,
 		.cdev_fd = d->cdev_fd,
 		.backing_fd = d->backing->fd,
+		.backing_buffered = !d->backing->direct,
 		.read_only = d->backing->read_only,
 		.ioctl_encode = d->info.flags & UBLK_F_CMD_IOCTL_ENCODE,
 		.chain = d->chain,

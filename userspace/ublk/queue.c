@@ -71,6 +71,46 @@ static int queue_io_cmd(struct ublk_queue *q, unsigned int tag, bool commit, int
 
 /* ---------------------------------------------------------- backing I/O -- */
 
+static void handle_backing_cqe(struct ublk_queue *q, unsigned int tag, int res);
+
+/*
+ * A buffered backing mostly hits the page cache, and io_uring hands file
+ * systems without non-blocking buffered I/O (tmpfs among them) to a worker
+ * thread: try the copy right here with RWF_NOWAIT first, and let io_uring
+ * take only what would block. Returns false when io_uring must do it.
+ */
+static bool backing_try_inline(struct ublk_queue *q, struct ublk_io *io, char *buf,
+			       uint32_t left, uint64_t off)
+{
+	struct filter_req *req = &io->req;
+	struct iovec iov = { buf, left };
+	ssize_t n;
+
+	if (!q->cfg.backing_buffered || (req->flags & FILTER_REQ_FUA))
+		return false;
+	if (req->op == FILTER_OP_READ)
+		n = preadv2(q->cfg.backing_fd, &iov, 1, off, RWF_NOWAIT);
+	else if (req->op == FILTER_OP_WRITE)
+		n = pwritev2(q->cfg.backing_fd, &iov, 1, off, RWF_NOWAIT);
+	else
+		return false;
+	if (n < 0 && (errno == EAGAIN || errno == EOPNOTSUPP || errno == EINVAL))
+		return false;
+	/*
+	 * A short read may only mean the rest is not cached, not the end of
+	 * the file: let io_uring read it all again. A write that did nothing
+	 * would have blocked.
+	 */
+	if (n >= 0 && (size_t)n < left && req->op == FILTER_OP_READ)
+		return false;
+	if (n == 0)
+		return false;
+	DTRACE_PROBE6(sluice, backing_submit, q->cfg.dev_id, q->cfg.q_id, req->tag, req->op, off,
+		      left);
+	handle_backing_cqe(q, req->tag, n < 0 ? -errno : (int)n);
+	return true;
+}
+
 static void backing_submit(struct ublk_queue *q, struct ublk_io *io)
 {
 	struct filter_req *req = &io->req;
@@ -80,6 +120,8 @@ static void backing_submit(struct ublk_queue *q, struct ublk_io *io)
 	struct io_uring_sqe *sqe;
 	int mode;
 
+	if (backing_try_inline(q, io, buf, left, off))
+		return;
 	sqe = queue_get_sqe(q);
 	if (!sqe) {
 		chain_backing_done(req, -EBUSY);

@@ -26,6 +26,7 @@ struct ublk_queue_cfg {
 	uint32_t buf_size;	/* per-tag buffer: the device's max_io_buf_bytes */
 	int cdev_fd;		/* /dev/ublkcN */
 	int backing_fd;
+	bool backing_buffered;	/* not O_DIRECT: try page-cache copies inline */
 	bool read_only;
 	bool ioctl_encode;	/* use UBLK_U_IO_* opcodes */
 	struct filter_chain *chain;
