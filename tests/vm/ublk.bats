@@ -72,7 +72,7 @@ teardown() {
 	local id fio_pid log="$BATS_TEST_TMPDIR/fio.log"
 	id=$(dev_id "$DEV")
 	fio --name=crash --filename="$DEV" --ioengine=io_uring --direct=1 --rw=randwrite \
-		--bs=4k --iodepth=16 --size=48M --verify=crc32c --do_verify=1 --verify_fatal=1 \
+		--bs=4k --iodepth=16 --size=48M --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_state_save=0 \
 		--randrepeat=0 >"$log" 2>&1 3>&- &
 	fio_pid=$!
 	sleep 1

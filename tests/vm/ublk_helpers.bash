@@ -78,6 +78,6 @@ fio_verify() {
 	shift 3
 	fio --name=v --filename="$dev" --ioengine=io_uring --direct=1 \
 		--rw=randwrite --bs="$bs" --iodepth="$qd" --numjobs=2 --size=8M \
-		--offset_increment=8M --verify=crc32c --do_verify=1 --verify_fatal=1 \
+		--offset_increment=8M --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_state_save=0 \
 		--randrepeat=0 --group_reporting "$@"
 }
