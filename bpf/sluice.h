@@ -301,6 +301,38 @@ struct sluice_probe_key {
 	unsigned int class_id;
 };
 
+/* ----------------------------------------------------------- ublk stages -- */
+
+/*
+ * Where a ublk request's time goes (bpf/ublk.bpf.c): the driver hands it to
+ * the server, the server's filters, the backing, the filters on the way up,
+ * and the commit back to the driver until the block layer completes it.
+ */
+enum sluice_ublk_stage {
+	SLUICE_UBLK_TO_SERVER	= 0,	/* driver queue_rq -> server fetched (USDT req_fetched) */
+	SLUICE_UBLK_DOWN	= 1,	/* fetched -> first backing submit */
+	SLUICE_UBLK_BACKING	= 2,	/* backing submit -> last backing completion */
+	SLUICE_UBLK_UP		= 3,	/* backing completion -> commit (USDT commit) */
+	SLUICE_UBLK_TO_KERNEL	= 4,	/* commit -> request completed in the block layer */
+	SLUICE_UBLK_TOTAL	= 5,	/* queue_rq -> completed */
+	SLUICE_UBLK_STAGES	= 6,
+};
+
+#define SLUICE_UBLK_SLOTS	40	/* log2(ns) slots; the last takes everything above */
+
+struct sluice_ublk_stage_key {
+	unsigned int dev_id;		/* N of /dev/ublkbN */
+	unsigned int stage;		/* enum sluice_ublk_stage */
+};
+
+struct sluice_ublk_stage_val {
+	unsigned long long count;
+	unsigned long long sum_ns;
+	unsigned long long slots[SLUICE_UBLK_SLOTS];
+};
+
+#define SLUICE_UBLK_MAX_DISKS	256
+
 /* Map names, shared so user space finds pinned maps by name. */
 #define SLUICE_MAP_METER	"meter"
 #define SLUICE_MAP_HIST		"hist"

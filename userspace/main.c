@@ -16,6 +16,10 @@ static const struct sluice_cmd commands[] = {
 	{ "top",	cmd_top,	"live per-disk and per-class I/O rates, latency, %util" },
 	{ "exporter",	cmd_exporter,	"serve the meter as Prometheus metrics over HTTP" },
 	{ "policy",	cmd_policy,	"check, apply, show and remove policies; report compliance" },
+	{ "disks",	cmd_disks,	"list the disks sluice serves, with their policy and state" },
+	{ "serve",	cmd_serve,	"serve a file or block device as /dev/ublkbN through a filter chain" },
+	{ "stages",	cmd_stages,	"where ublk request time goes: driver, filters, backing" },
+	{ "stop",	cmd_stop,	"stop a served disk: drain, flush and delete it" },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

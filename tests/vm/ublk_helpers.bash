@@ -1,0 +1,83 @@
+# shellcheck shell=bash
+# Helpers for the ublk suites in the test VM: start 'sluice serve' in the
+# background, find its device, stop it, and clean up whatever a test left.
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SLUICE=${SLUICE:-$TOP/build/sluice}
+export TOP SLUICE
+
+bats_require_minimum_version 1.5.0
+
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+
+# Every test gets its own state directory so disks lists only its disks.
+ublk_setup() {
+	export SLUICE_RUN_DIR="$BATS_TEST_TMPDIR/run"
+	mkdir -p "$SLUICE_RUN_DIR"
+	SERVER_PIDS=()
+}
+
+# serve_bg ARGS...: start 'sluice serve ARGS' in the background; sets
+# SERVER_PID and DEV (/dev/ublkbN) once the device is live. The server's
+# stdout and stderr go to files: a pipe the test reads must not leak into it.
+serve_bg() {
+	local out="$BATS_TEST_TMPDIR/serve.$$.$RANDOM" i
+	"$SLUICE" serve "$@" >"$out.out" 2>"$out.err" 3>&- </dev/null &
+	SERVER_PID=$!
+	SERVER_PIDS+=("$SERVER_PID")
+	for ((i = 0; i < 300; i++)); do
+		if [[ -s $out.out ]]; then
+			DEV=$(head -n1 "$out.out")
+			[[ -b $DEV ]] && return 0
+		fi
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "serve did not come up: $(cat "$out.err")" >&2
+	return 1
+}
+
+# The id N of /dev/ublkbN.
+dev_id() {
+	echo "${1#/dev/ublkb}"
+}
+
+ublk_teardown() {
+	local pid id f
+	for pid in "${SERVER_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${SERVER_PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	# Anything left (a killed server's disk) is deleted through sluice stop.
+	for f in "$SLUICE_RUN_DIR"/ublk*.state; do
+		[[ -e $f ]] || continue
+		id=${f##*/ublk}
+		"$SLUICE" stop "${id%.state}" >/dev/null 2>&1 || true
+	done
+	for pid in "${LOOPS[@]}"; do
+		losetup -d "$pid" 2>/dev/null || true
+	done
+	LOOPS=()
+}
+
+# ublkc_count: how many ublk char devices exist (orphans show up here).
+ublkc_count() {
+	local n=0 f
+	for f in /dev/ublkc*; do
+		[[ -e $f ]] && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+# fio_verify DEV BS QD [extra fio args]: random writes then a crc32c verify,
+# two jobs on disjoint halves of the first 16 MiB.
+fio_verify() {
+	local dev=$1 bs=$2 qd=$3
+	shift 3
+	fio --name=v --filename="$dev" --ioengine=io_uring --direct=1 \
+		--rw=randwrite --bs="$bs" --iodepth="$qd" --numjobs=2 --size=8M \
+		--offset_increment=8M --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_state_save=0 \
+		--randrepeat=0 --group_reporting "$@"
+}

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sluice disks - the disks 'sluice serve' serves, from their state files
+ * and what the ublk driver says about each (GET_DEV_INFO).
+ *
+ * JSON (--json): an array of {"id", "device", "backing", "size", "queues",
+ * "depth", "block_size", "read_only", "policy", "filters": [...], "pid",
+ * "server": "running"|"dead", "state"}. state is the driver's: "live",
+ * "quiesced" (server dead, recoverable with 'serve --recover ID'),
+ * "fail_io", "dead", or "gone" when the device no longer exists, "unknown"
+ * without the driver.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmds.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "ublk/ctrl.h"
+#include "ublk/state.h"
+
+#define DISKS_MAX	1024
+
+struct disk_row {
+	struct disk_state st;
+	const char *state;
+	bool running;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: sluice disks [--json]\n"
+		"\n"
+		"List the disks served by 'sluice serve': id, device, size, queues, depth,\n"
+		"policy and filters, backing, and state (the driver's view: live, quiesced\n"
+		"when the server died and 'sluice serve --recover ID' can take over, gone\n"
+		"when the device was deleted behind sluice's back).\n"
+		"\n"
+		"Options:\n"
+		"  --json       a JSON array, one object per disk\n"
+		"  -h, --help   this text\n"
+		"\n"
+		"Examples:\n"
+		"  sluice disks\n"
+		"  sluice disks --json | jq -r '.[] | select(.state == \"quiesced\") | .id'\n");
+}
+
+static bool pid_running(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	bool zombie = false;
+	FILE *f;
+
+	if (pid <= 0 || (kill(pid, 0) && errno == ESRCH))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return true;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		zombie = p[1] == ' ' && p[2] == 'Z';
+	fclose(f);
+	return !zombie;
+}
+
+static void human_size(uint64_t v, char *buf, size_t len)
+{
+	static const char units[] = "BKMGTP";
+	double d = v;
+	int i = 0;
+
+	while (d >= 1024 && i < 5) {
+		d /= 1024;
+		i++;
+	}
+	if (i == 0)
+		snprintf(buf, len, "%" PRIu64 "B", v);
+	else
+		snprintf(buf, len, "%.1f%c", d, units[i]);
+}
+
+static void print_text(const struct disk_row *rows, int n)
+{
+	char size[16], pol[32];
+	const char *b;
+	int i, room;
+
+	printf("%-4s %-12s %7s %2s %5s %-14s %-9s %s\n", "ID", "DEVICE", "SIZE", "Q", "DEPTH",
+	       "POLICY", "STATE", "BACKING");
+	for (i = 0; i < n; i++) {
+		const struct disk_state *s = &rows[i].st;
+		char dev[24];
+
+		snprintf(dev, sizeof(dev), "/dev/ublkb%u", s->id);
+		human_size(s->size, size, sizeof(size));
+		snprintf(pol, sizeof(pol), "%s%s", s->policy, s->read_only ? ",ro" : "");
+		b = s->backing;
+		/* 80 columns: keep the end of a long backing path, it is the telling part. */
+		room = 80 - 60;
+		if ((int)strlen(b) > room)
+			b += strlen(b) - room + 3;
+		printf("%-4u %-12s %7s %2u %5u %-14.14s %-9s %s%s\n", s->id, dev, size, s->queues,
+		       s->depth, pol, rows[i].state, b == s->backing ? "" : "...", b);
+	}
+}
+
+static void print_json(const struct disk_row *rows, int n)
+{
+	struct json_writer w;
+	char buf[STATE_FILTERS_MAX], *tok, *save;
+	int i;
+
+	json_init(&w, stdout);
+	json_arr_open(&w);
+	for (i = 0; i < n; i++) {
+		const struct disk_state *s = &rows[i].st;
+		char dev[24];
+
+		snprintf(dev, sizeof(dev), "/dev/ublkb%u", s->id);
+		json_obj_open(&w);
+		json_kv_u64(&w, "id", s->id);
+		json_kv_str(&w, "device", dev);
+		json_kv_str(&w, "backing", s->backing);
+		json_kv_u64(&w, "size", s->size);
+		json_kv_u64(&w, "queues", s->queues);
+		json_kv_u64(&w, "depth", s->depth);
+		json_kv_u64(&w, "block_size", s->block_size);
+		json_kv_bool(&w, "read_only", s->read_only);
+		json_kv_str(&w, "policy", s->policy);
+		json_key(&w, "filters");
+		json_arr_open(&w);
+		snprintf(buf, sizeof(buf), "%s", s->filters);
+		for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+			json_str(&w, tok);
+		json_arr_close(&w);
+		json_kv_i64(&w, "pid", s->pid);
+		json_kv_str(&w, "server", rows[i].running ? "running" : "dead");
+		json_kv_str(&w, "state", rows[i].state);
+		json_obj_close(&w);
+	}
+	json_arr_close(&w);
+	json_end(&w);
+}
+
+int cmd_disks(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	static uint32_t ids[DISKS_MAX];
+	static struct disk_row rows[DISKS_MAX];
+	struct ublksrv_ctrl_dev_info info;
+	const char *dir = state_dir();
+	struct ublk_ctrl *ctrl = NULL;
+	bool json = false;
+	int c, n, i, nrows = 0, err;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		log_err("disks takes no arguments ('%s'); see 'sluice disks --help'", argv[optind]);
+		return 2;
+	}
+	n = state_list(dir, ids, DISKS_MAX);
+	if (n < 0) {
+		log_err("%s: %s", dir, strerror(-n));
+		return 1;
+	}
+	if (n)
+		ublk_ctrl_open(&ctrl);
+	for (i = 0; i < n; i++) {
+		struct disk_row *r = &rows[nrows];
+
+		err = state_read(dir, ids[i], &r->st);
+		if (err) {
+			log_warn("%s/ublk%u.state: %s; skipped", dir, ids[i],
+				 err == -EINVAL ? "malformed" : strerror(-err));
+			continue;
+		}
+		r->running = pid_running(r->st.pid);
+		if (!ctrl)
+			r->state = "unknown";
+		else if (ublk_ctrl_get_dev_info(ctrl, ids[i], &info))
+			r->state = "gone";
+		else
+			r->state = ublk_dev_state_name(info.state);
+		nrows++;
+	}
+	ublk_ctrl_close(ctrl);
+	if (json)
+		print_json(rows, nrows);
+	else
+		print_text(rows, nrows);
+	return 0;
+}

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sluice stop - stop a served disk: signal its server (SIGTERM: drain,
+ * flush, delete), wait for it, and check the device is gone. When the
+ * server is already dead (killed, crashed) the disk is deleted here.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmds.h"
+#include "lib/log.h"
+#include "ublk/ctrl.h"
+#include "ublk/dev.h"
+#include "ublk/state.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: sluice stop [--timeout SECONDS] DEV|ID\n"
+		"\n"
+		"Stop a disk served by 'sluice serve': its server drains in-flight I/O,\n"
+		"flushes the backing and deletes the device. If the server is dead the\n"
+		"device is deleted here. Exits 0 once /dev/ublkbN is gone.\n"
+		"\n"
+		"Options:\n"
+		"  --timeout S   how long to wait for the server (default 30)\n"
+		"  -h, --help    this text\n"
+		"\n"
+		"Examples:\n"
+		"  sluice stop /dev/ublkb0\n"
+		"  sluice stop 3\n"
+		"  sluice disks --json | jq -r '.[].id' | xargs -n1 sluice stop\n");
+}
+
+/* "/dev/ublkb3", "ublkb3" or "3". */
+static int parse_target(const char *s, uint32_t *id)
+{
+	unsigned long v;
+	char *end;
+
+	if (!strncmp(s, "/dev/", 5))
+		s += 5;
+	if (!strncmp(s, "ublkb", 5) || !strncmp(s, "ublkc", 5))
+		s += 5;
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > INT32_MAX)
+		return -EINVAL;
+	*id = v;
+	return 0;
+}
+
+static bool pid_gone(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	bool zombie = false;
+	FILE *f;
+
+	if (pid <= 0 || (kill(pid, 0) && errno == ESRCH))
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		zombie = p[1] == ' ' && p[2] == 'Z';
+	fclose(f);
+	return zombie;
+}
+
+static bool wait_gone(pid_t pid, int timeout_s)
+{
+	struct timespec ts = { 0, 50 * 1000000L };
+	int i;
+
+	for (i = 0; i < timeout_s * 20; i++) {
+		if (pid_gone(pid))
+			return true;
+		nanosleep(&ts, NULL);
+	}
+	return pid_gone(pid);
+}
+
+int cmd_stop(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct ublksrv_ctrl_dev_info info;
+	struct ublk_ctrl *ctrl = NULL;
+	const char *dir = state_dir();
+	struct disk_state st;
+	bool have_state, have_dev = false;
+	int timeout = 30, c, err, ret = 1;
+	uint32_t id;
+	pid_t pid;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			timeout = atoi(optarg);
+			if (timeout <= 0) {
+				log_err("--timeout '%s': give a number of seconds", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		log_err("stop takes one disk (/dev/ublkbN or its id); see 'sluice stop --help'");
+		return 2;
+	}
+	if (parse_target(argv[optind], &id)) {
+		log_err("'%s': not a ublk disk; give /dev/ublkbN or N (see 'sluice disks')",
+			argv[optind]);
+		return 2;
+	}
+
+	have_state = !state_read(dir, id, &st);
+	err = ublk_ctrl_open(&ctrl);
+	if (!err)
+		have_dev = !ublk_ctrl_get_dev_info(ctrl, id, &info);
+	if (!have_state && !have_dev) {
+		log_err("/dev/ublkb%u: no such disk; list disks with 'sluice disks'", id);
+		goto out;
+	}
+	pid = have_state ? st.pid : info.ublksrv_pid;
+	if (!pid_gone(pid)) {
+		if (kill(pid, SIGTERM)) {
+			log_err("/dev/ublkb%u: cannot signal its server (pid %d): %s", id, (int)pid,
+				strerror(errno));
+			goto out;
+		}
+		if (!wait_gone(pid, timeout)) {
+			log_err("/dev/ublkb%u: its server (pid %d) did not stop within %d s; "
+				"is I/O stuck? 'kill -9 %d' then 'sluice stop %u' again",
+				id, (int)pid, timeout, (int)pid, id);
+			goto out;
+		}
+	}
+	if (ctrl && !ublk_ctrl_get_dev_info(ctrl, id, &info)) {
+		/* The server died without deleting its disk: do it here. */
+		err = ublk_dev_remove_orphan(ctrl, id);
+		if (err && err != -ENODEV) {
+			log_err("/dev/ublkb%u: deleting the device failed: %s", id, strerror(-err));
+			goto out;
+		}
+	}
+	if (ctrl && ublk_ctrl_get_dev_info(ctrl, id, &info) != -ENODEV) {
+		log_err("/dev/ublkb%u: still present after stopping; see dmesg", id);
+		goto out;
+	}
+	state_remove(dir, id);
+	ret = 0;
+out:
+	ublk_ctrl_close(ctrl);
+	return ret;
+}

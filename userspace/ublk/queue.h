@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * queue.h - one ublk hardware queue: one thread, one io_uring. The ring
+ * carries the queue's uring_cmds (FETCH_REQ once per tag, then
+ * COMMIT_AND_FETCH_REQ per request) and all backing I/O, so one
+ * io_uring_enter both commits results and picks up new requests. Requests
+ * run through the disk's filter chain; the backing is reached with
+ * io_uring read/write/fsync/fallocate on the same ring.
+ */
+#ifndef SLUICE_UBLK_QUEUE_H
+#define SLUICE_UBLK_QUEUE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <liburing.h>
+
+#include "filters/chain.h"
+#include "ublk/uapi_compat.h"
+
+struct ublk_queue_cfg {
+	int dev_id;
+	unsigned int q_id;
+	unsigned int depth;
+	uint32_t buf_size;	/* per-tag buffer: the device's max_io_buf_bytes */
+	int cdev_fd;		/* /dev/ublkcN */
+	int backing_fd;
+	bool backing_buffered;	/* not O_DIRECT: try page-cache copies inline */
+	bool read_only;
+	bool ioctl_encode;	/* use UBLK_U_IO_* opcodes */
+	struct filter_chain *chain;
+};
+
+struct ublk_io {
+	void *buf;
+	struct filter_req req;
+	uint32_t done;		/* bytes the backing did so far */
+	uint8_t zero_stage;	/* WRITE_ZEROES fallback: zero-range, punch, write */
+	bool active;		/* a request is being served on this tag */
+};
+
+struct ublk_queue {
+	struct ublk_queue_cfg cfg;
+	struct io_uring ring;
+	bool ring_ok;
+	const struct ublksrv_io_desc *iods;
+	size_t iods_len;
+	struct ublk_io *ios;
+	void *bufs;
+	size_t bufs_len;
+	unsigned int cmds_inflight;	/* uring_cmds the driver holds */
+	unsigned int reqs_active;	/* requests fetched, not yet committed */
+	int err;			/* first fatal error, -errno */
+	int wake_fd;			/* eventfd: ublk_queue_kick() */
+	bool kicked;
+
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool setup_done;		/* under lock: setup finished (err tells) */
+	atomic_bool exited;
+};
+
+/*
+ * Start the queue's thread and wait until it has fetched every tag (or
+ * failed). Returns 0 or -errno; on failure the thread is gone.
+ */
+int ublk_queue_start(struct ublk_queue *q, const struct ublk_queue_cfg *cfg);
+/*
+ * Make the thread leave now, abandoning the driver's commands: for error
+ * paths where the device never started (closing the ring cancels them).
+ */
+void ublk_queue_kick(struct ublk_queue *q);
+/*
+ * Wait for the thread, which ends when the driver aborts every tag (the
+ * device was stopped), and free what the queue holds. Returns the queue's
+ * first fatal error or 0. Takes a never-started queue.
+ */
+int ublk_queue_join(struct ublk_queue *q);
+
+/* The chain endpoints a queue provides; every disk's chain is built with them. */
+extern const struct chain_sinks ublk_queue_sinks;
+
+static inline bool ublk_queue_exited(struct ublk_queue *q)
+{
+	return atomic_load(&q->exited);
+}
+
+#endif /* SLUICE_UBLK_QUEUE_H */

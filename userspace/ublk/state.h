@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * state.h - one small text file per served disk, <dir>/ublk<ID>.state,
+ * "key=value" lines: what `serve --recover ID` needs to rebuild the server
+ * and what `disks` and `stop` show and use. The directory is /run/sluice,
+ * or $SLUICE_RUN_DIR when set (tests). Written atomically (tmp + rename).
+ */
+#ifndef SLUICE_UBLK_STATE_H
+#define SLUICE_UBLK_STATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define STATE_DIR_DEFAULT	"/run/sluice"
+#define STATE_PATH_MAX		4096
+#define STATE_NAME_MAX		64
+#define STATE_FILTERS_MAX	256
+
+struct disk_state {
+	uint32_t id;
+	char backing[STATE_PATH_MAX];
+	uint64_t size;			/* bytes */
+	uint32_t queues;
+	uint32_t depth;
+	uint32_t block_size;
+	bool read_only;
+	char policy[STATE_NAME_MAX];
+	char filters[STATE_FILTERS_MAX];	/* filter spec, see filters/registry.h */
+	pid_t pid;			/* the serving process */
+	uint64_t flags;			/* UBLK_F_* the device was created with */
+};
+
+/* The state directory: $SLUICE_RUN_DIR or /run/sluice. */
+const char *state_dir(void);
+
+/* Create the directory if needed and write the file. 0 or -errno. */
+int state_write(const char *dir, const struct disk_state *s);
+/* -ENOENT when there is no file, -EINVAL when it is malformed. */
+int state_read(const char *dir, uint32_t id, struct disk_state *s);
+/* 0 also when it was already gone. */
+int state_remove(const char *dir, uint32_t id);
+/*
+ * Ids of the disks with a state file, ascending, at most max; returns the
+ * count (0 when the directory does not exist) or -errno.
+ */
+int state_list(const char *dir, uint32_t *ids, int max);
+
+/* Parse one file's text; used by state_read and the unit tests. */
+int state_parse(const char *text, struct disk_state *s);
+/* Format into buf; returns the length or -ENAMETOOLONG. */
+int state_format(const struct disk_state *s, char *buf, size_t len);
+
+#endif /* SLUICE_UBLK_STATE_H */

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * uapi_compat.h - ublk uapi constants newer than the linux/ublk_cmd.h that
+ * Debian 12's linux-libc-dev ships (kernel 6.1). Each is defined only when
+ * the system header lacks it; which of them the running driver honours is
+ * asked with GET_FEATURES, never guessed from a version number.
+ */
+#ifndef SLUICE_UBLK_UAPI_COMPAT_H
+#define SLUICE_UBLK_UAPI_COMPAT_H
+
+#include <sys/ioctl.h>
+#include <linux/ublk_cmd.h>
+
+/* Added in 6.5 with unprivileged devices. */
+#ifndef UBLK_CMD_GET_DEV_INFO2
+#define UBLK_CMD_GET_DEV_INFO2		0x12
+#endif
+
+/*
+ * ioctl-encoded command opcodes, added in 6.4 ("block: ublk: switch to
+ * ioctl command encoding"); the driver may be built without the legacy
+ * opcodes (CONFIG_BLKDEV_UBLK_LEGACY_OPCODES=n), so use these when offered.
+ */
+#ifndef UBLK_U_CMD_GET_DEV_INFO
+#define UBLK_U_CMD_GET_DEV_INFO		_IOR('u', UBLK_CMD_GET_DEV_INFO, struct ublksrv_ctrl_cmd)
+#define UBLK_U_CMD_ADD_DEV		_IOWR('u', UBLK_CMD_ADD_DEV, struct ublksrv_ctrl_cmd)
+#define UBLK_U_CMD_DEL_DEV		_IOWR('u', UBLK_CMD_DEL_DEV, struct ublksrv_ctrl_cmd)
+#define UBLK_U_CMD_START_DEV		_IOWR('u', UBLK_CMD_START_DEV, struct ublksrv_ctrl_cmd)
+#define UBLK_U_CMD_STOP_DEV		_IOWR('u', UBLK_CMD_STOP_DEV, struct ublksrv_ctrl_cmd)
+#define UBLK_U_CMD_SET_PARAMS		_IOWR('u', UBLK_CMD_SET_PARAMS, struct ublksrv_ctrl_cmd)
+#define UBLK_U_CMD_GET_PARAMS		_IOR('u', UBLK_CMD_GET_PARAMS, struct ublksrv_ctrl_cmd)
+#define UBLK_U_CMD_START_USER_RECOVERY	_IOWR('u', UBLK_CMD_START_USER_RECOVERY, struct ublksrv_ctrl_cmd)
+#define UBLK_U_CMD_END_USER_RECOVERY	_IOWR('u', UBLK_CMD_END_USER_RECOVERY, struct ublksrv_ctrl_cmd)
+#define UBLK_U_IO_FETCH_REQ		_IOWR('u', UBLK_IO_FETCH_REQ, struct ublksrv_io_cmd)
+#define UBLK_U_IO_COMMIT_AND_FETCH_REQ	_IOWR('u', UBLK_IO_COMMIT_AND_FETCH_REQ, struct ublksrv_io_cmd)
+#endif
+
+/* Added in 6.5; only in ioctl encoding. */
+#ifndef UBLK_U_CMD_GET_FEATURES
+#define UBLK_U_CMD_GET_FEATURES		_IOR('u', 0x13, struct ublksrv_ctrl_cmd)
+#endif
+
+/* Added in 6.3 ("ublk_drv: add mechanism for supporting unprivileged ublk device"). */
+#ifndef UBLK_F_UNPRIVILEGED_DEV
+#define UBLK_F_UNPRIVILEGED_DEV		(1ULL << 5)
+#endif
+
+/* Added in 6.4 with the ioctl encoding above. */
+#ifndef UBLK_F_CMD_IOCTL_ENCODE
+#define UBLK_F_CMD_IOCTL_ENCODE		(1ULL << 6)
+#endif
+
+/* Added in 6.5 ("ublk: support user copy"). */
+#ifndef UBLK_F_USER_COPY
+#define UBLK_F_USER_COPY		(1ULL << 7)
+#endif
+
+/* Added in 6.6 (zoned devices). */
+#ifndef UBLK_F_ZONED
+#define UBLK_F_ZONED			(1ULL << 8)
+#endif
+
+/* Added in 6.13 ("ublk: support device recovery without I/O queueing"). */
+#ifndef UBLK_F_USER_RECOVERY_FAIL_IO
+#define UBLK_F_USER_RECOVERY_FAIL_IO	(1ULL << 9)
+#endif
+#ifndef UBLK_S_DEV_FAIL_IO
+#define UBLK_S_DEV_FAIL_IO		3
+#endif
+
+#endif /* SLUICE_UBLK_UAPI_COMPAT_H */
