@@ -14,5 +14,6 @@ struct sluice_cmd {
 };
 
 int cmd_doctor(int argc, char **argv);
+int cmd_throttle(int argc, char **argv);
 
 #endif /* SLUICE_CMDS_H */

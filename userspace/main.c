@@ -10,6 +10,7 @@
 
 static const struct sluice_cmd commands[] = {
 	{ "doctor",	cmd_doctor,	"check what this kernel offers sluice and how to fix what is missing" },
+	{ "throttle",	cmd_throttle,	"latency-based throttling of cgroups per disk (Storage I/O Control)" },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
