@@ -29,6 +29,10 @@
 #define ELASTICITY_MIN_DLOG	0.02
 #define ELASTICITY_MIN		0.05
 #define ELASTICITY_MAX		100.0
+/* Cuts in a row that raised the latency before the law stops cutting. */
+#define FUTILE_AFTER		2
+#define FUTILE_EASE		1.1
+#define FUTILE_MIN_DLOG		0.05	/* a rise of 5%: more than noise */
 /* Bytes allowance over IOPS allowance x the class's mean I/O size. */
 #define BPS_HEADROOM		1.5
 /* Never give a direction or a class less than this: io.max needs >= 1 and a
@@ -280,6 +284,12 @@ static double class_demand(const struct throttle_disk *d, unsigned int i, double
 	return fmin(want, cap);
 }
 
+/*
+ * Measures how the latency followed the last move of the window. A cut
+ * followed by a rise is the sign of latency the classes' volume does not
+ * cause (a slow device, the cost of the throttling path itself, another
+ * tenant): two in a row and the law stops cutting (see window_step).
+ */
 static void update_elasticity(struct throttle_disk *d, double lat)
 {
 	double dw, dl, e;
@@ -290,7 +300,16 @@ static void update_elasticity(struct throttle_disk *d, double lat)
 	if (fabs(dw) < ELASTICITY_MIN_DLOG)
 		return;
 	dl = log(lat / d->last_lat_ns);
-	e = fmin(fmax(dl / dw, ELASTICITY_MIN), ELASTICITY_MAX);
+	/* Only a cut proves or disproves anything: easing up (futile mode)
+	 * moves along the curve the throttle gave up on. */
+	if (dw < 0 && dl > FUTILE_MIN_DLOG)
+		d->futile++;
+	else if (dw < 0 && dl < 0)
+		d->futile = 0;
+	e = dl / dw;
+	if (e <= 0)
+		return;		/* says nothing about the gain */
+	e = fmin(fmax(e, ELASTICITY_MIN), ELASTICITY_MAX);
 	/* Halfway to the new estimate: one noisy interval cannot swing the gain. */
 	d->elasticity = 0.5 * d->elasticity + 0.5 * e;
 }
@@ -301,16 +320,31 @@ static void update_elasticity(struct throttle_disk *d, double lat)
  * of latency to the window; g = min(gamma, 0.5 / e) keeps that factor in
  * [0.5, 1): monotone, no overshoot, halving the error each step on a steep
  * disk.
+ *
+ * When cutting has stopped helping (futile), the window eases back up by
+ * FUTILE_EASE per interval towards the disk's peak and holds there: the
+ * shares are still enforced, and throughput is not sacrificed for a latency
+ * the throttle cannot buy.
  */
-static void window_step(struct throttle_disk *d, double lat)
+static const char *window_step(struct throttle_disk *d, double lat)
 {
 	double target = d->cfg.setpoint * d->threshold_ns;
 	double g = fmin(d->cfg.gamma, 0.5 / d->elasticity);
-	double ratio = target / lat;
+	double ratio = target / lat, w = d->window;
 
-	d->window = (1 - g) * d->window + g * ratio * d->window;
+	if (d->futile >= FUTILE_AFTER && lat > target) {
+		if (d->peak_iops > 0 && w >= d->peak_iops)
+			return "latency does not follow the window: holding at peak";
+		d->window = w * FUTILE_EASE;
+		if (d->peak_iops > 0 && d->window > d->peak_iops)
+			d->window = fmax(d->peak_iops, w);
+		return "latency does not follow the window: easing";
+	}
+	d->window = (1 - g) * w + g * ratio * w;
 	d->window = fmin(fmax(d->window, STEP_MIN_RATIO * d->window_applied),
 			 STEP_MAX_RATIO * d->window_applied);
+	return d->window < w ? "latency above target: tightening"
+			     : "latency below target: relaxing";
 }
 
 static void set_reason(struct throttle_disk *d, const char *why)
@@ -381,6 +415,7 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 			d->window = classified + fmax(iops - classified, 0);
 			d->window_applied = d->window;
 			d->elasticity = 1.0;
+			d->futile = 0;
 			d->slack_streak = 0;
 			set_reason(d, "latency above threshold");
 		}
@@ -403,14 +438,13 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 		}
 	}
 	if (d->state == THROTTLE_CONGESTED) {
-		double before_w = d->window;
+		const char *why;
 
 		if (!lat)
 			lat = d->cfg.setpoint * d->threshold_ns;	/* no I/O: hold */
 		d->window_applied = d->window;
-		window_step(d, lat);
-		set_reason(d, d->window < before_w ? "latency above target: tightening"
-						   : "latency below target: relaxing");
+		why = window_step(d, lat);
+		set_reason(d, why);
 		divide_window(d, s, fmax(iops - classified, 0));
 	}
 	d->last_lat_ns = lat;

@@ -83,6 +83,7 @@ struct throttle_disk {
 	uint64_t threshold_ns;		/* in force: configured or derived from the peak */
 	unsigned int active;		/* classes with demand in the last sample */
 	unsigned int slack_streak;
+	unsigned int futile;		/* cuts in a row after which latency rose */
 	unsigned int steps;
 	bool changed;			/* the last step changed an allowance or the state */
 	const char *reason;		/* why, for the log; static string */
