@@ -70,52 +70,61 @@ enum sluice_dir {
  * A metered stream: one disk, one policy class, one cgroup. Before any
  * policy is applied class is SLUICE_CLASS_DEFAULT and the cgroup carries the
  * attribution; readers aggregate over whichever field they do not show.
+ *
+ * cgroup_id is the kernfs id of the cgroup the kernel charged the bio to
+ * (bio->bi_blkg->blkcg): a cgroup v2 id where io runs on cgroup2, a v1
+ * blkio cgroup id on hybrid hosts that keep blkio on v1. On 64-bit hosts
+ * it equals the inode number of the cgroup's directory.
  */
 struct sluice_meter_key {
 	unsigned int dev;		/* whole-disk dev_t in kernel encoding (MKDEV: major << 20 | minor) */
 	unsigned int class_id;		/* SLUICE_CLASS_DEFAULT until a policy classifies */
-	unsigned long long cgroup_id;	/* cgroup v2 id (kernfs node id), 0 if unknown */
+	unsigned long long cgroup_id;	/* blkcg's cgroup kernfs id, 0 if unknown */
 };
 
 #define SLUICE_CLASS_DEFAULT	0
 
-/* Per-CPU counters; user space sums over CPUs. */
+/* Kernel dev_t encoding (include/linux/kdev_t.h), not glibc's. */
+#define SLUICE_MINORBITS	20
+#define SLUICE_MKDEV(ma, mi)	(((ma) << SLUICE_MINORBITS) | (mi))
+#define SLUICE_MAJOR(dev)	((dev) >> SLUICE_MINORBITS)
+#define SLUICE_MINOR(dev)	((dev) & ((1u << SLUICE_MINORBITS) - 1))
+
+/*
+ * Per-CPU counters; user space sums over CPUs. ios/bytes count completions
+ * (a request completed in pieces counts once, its bytes as they complete);
+ * the latency sums cover the requests whose issue the meter saw.
+ */
 struct sluice_meter_val {
 	unsigned long long ios[SLUICE_OP_MAX];		/* completed requests */
 	unsigned long long bytes[SLUICE_OP_MAX];	/* completed bytes */
-	unsigned long long lat_ns[SLUICE_OP_MAX];	/* sum of total latency */
-	unsigned long long device_ns[SLUICE_OP_MAX];	/* sum of device latency */
-	unsigned long long errors;			/* completions with error != 0 */
-	unsigned long long issued;			/* requests issued to the device */
-	unsigned long long completed;			/* issued requests completed */
+	unsigned long long lat_ns[SLUICE_OP_MAX];	/* sum of total latency (start to complete) */
+	unsigned long long queue_ns[SLUICE_OP_MAX];	/* sum of queue latency (start to issue) */
+	unsigned long long device_ns[SLUICE_OP_MAX];	/* sum of device latency (issue to complete) */
+	unsigned long long timed[SLUICE_OP_MAX];	/* completions with latency known */
+	unsigned long long errors[8];			/* by enum sluice_err (SLUICE_ERR_MAX) */
 };
 
-/* Histogram map key: which stream, which direction, which latency. */
+/* Histogram map key: which stream and which direction. */
 struct sluice_hist_key {
 	unsigned int dev;
 	unsigned int class_id;
 	unsigned long long cgroup_id;
 	unsigned int dir;		/* enum sluice_dir */
-	unsigned int lat;		/* enum sluice_lat */
+	unsigned int __pad;
 };
 
+/* One stream's three latency histograms, indexed by enum sluice_lat. */
 struct sluice_hist_val {
-	unsigned long long buckets[SLUICE_HIST_BUCKETS];
+	unsigned long long buckets[SLUICE_LAT_MAX][SLUICE_HIST_BUCKETS];
 };
 
 /*
- * Per-disk busy accounting (not per class): the time with at least one
- * request in flight gives %util, the integral of in-flight requests over
- * time gives the average queue size (aqu-sz), exactly as iostat derives
- * them from io_ticks and time_in_queue.
+ * Per-disk busy time and in-flight count are not metered in BPF: user space
+ * reads the block layer's own accounting (/sys/dev/block/M:m/stat io_ticks
+ * and in_flight, what iostat uses), which is exact; see docs/metering.md.
+ * aqu-sz is derived from the per-stream latency sums.
  */
-struct sluice_disk_val {
-	long long inflight;		/* current requests issued and not completed */
-	unsigned long long busy_ns;	/* time with inflight > 0 */
-	unsigned long long weighted_ns;	/* integral of inflight dt */
-	unsigned long long last_ns;	/* time of the last change of inflight */
-	unsigned long long errors_by_status[8];	/* blk_status_t buckets, see SLUICE_ERR_* */
-};
 
 /* Error buckets: BLK_STS_* folded into a few that operators act on. */
 enum sluice_err {
@@ -141,10 +150,10 @@ struct sluice_event {
 	unsigned long long device_ns;
 	unsigned int dev;
 	unsigned int bytes;
-	unsigned int pid;		/* issuing task, 0 if not known */
+	unsigned int pid;		/* issuing task (tgid), 0 if not known */
 	unsigned int class_id;
 	unsigned int op;		/* enum sluice_op */
-	int error;			/* negative errno, 0 on success */
+	unsigned int status;		/* blk_status_t, 0 on success */
 	char comm[SLUICE_COMM_LEN];
 };
 
@@ -153,7 +162,7 @@ struct sluice_trace_filter {
 	unsigned int dev;
 	unsigned int op_mask;		/* SLUICE_OPMASK bits; 0 = all */
 	unsigned long long cgroup_id;
-	unsigned long long min_lat_ns;
+	unsigned long long min_lat_ns;	/* total latency */
 };
 
 /* ------------------------------------------------------ policy (classify) -- */

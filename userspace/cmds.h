@@ -14,6 +14,11 @@ struct sluice_cmd {
 };
 
 int cmd_doctor(int argc, char **argv);
+int cmd_stat(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
+int cmd_hist(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+int cmd_exporter(int argc, char **argv);
 int cmd_throttle(int argc, char **argv);
 
 #endif /* SLUICE_CMDS_H */

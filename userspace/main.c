@@ -10,6 +10,11 @@
 
 static const struct sluice_cmd commands[] = {
 	{ "doctor",	cmd_doctor,	"check what this kernel offers sluice and how to fix what is missing" },
+	{ "stat",	cmd_stat,	"run a command, report per-disk block I/O while it ran" },
+	{ "trace",	cmd_trace,	"print one line per block I/O, filtered in the kernel" },
+	{ "hist",	cmd_hist,	"latency histograms per disk (and class), as bars or JSON" },
+	{ "top",	cmd_top,	"live per-disk and per-class I/O rates, latency, %util" },
+	{ "exporter",	cmd_exporter,	"serve the meter as Prometheus metrics over HTTP" },
 	{ "throttle",	cmd_throttle,	"latency-based throttling of cgroups per disk (Storage I/O Control)" },
 };
 

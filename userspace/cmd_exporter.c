@@ -1,0 +1,424 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sluice exporter - the meter as Prometheus metrics over HTTP (libmicrohttpd).
+ * Every scrape of /metrics reads the BPF maps afresh: counters per disk,
+ * class, cgroup and operation, latency as real Prometheus histograms (the
+ * log-linear buckets folded at powers of two, which are bucket bounds, so
+ * no count moves between buckets), the block layer's busy time, and the
+ * BPF programs' own cost.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "cmds.h"
+#include "meter_cli.h"
+#include "lib/disks.h"
+#include "lib/hist.h"
+#include "lib/log.h"
+
+/* Prometheus buckets: le = 2^k ns for k in [LE_MIN, LE_MAX], then +Inf. */
+#define LE_MIN	10	/* 1.024 us */
+#define LE_MAX	35	/* 34.4 s */
+
+static const char *const dir_names[SLUICE_DIR_MAX] = { "read", "write", "other" };
+static const char *const lat_names[SLUICE_LAT_MAX] = { "queue", "device", "total" };
+
+struct exporter {
+	struct meter *m;
+	pthread_mutex_t lock;
+	char *buf;
+	size_t len;
+	FILE *f;
+};
+
+/* Label values: escape backslash, quote and newline (exposition format). */
+static void put_label(FILE *f, const char *name, const char *v, bool first)
+{
+	fprintf(f, "%s%s=\"", first ? "" : ",", name);
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			fprintf(f, "\\%c", *v);
+		else if (*v == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*v, f);
+	}
+	fputc('"', f);
+}
+
+static void stream_labels(FILE *f, unsigned int dev, unsigned int class_id, uint64_t cg)
+{
+	char name[64], buf[256];
+
+	disk_name(dev, name, sizeof(name));
+	put_label(f, "disk", name, true);
+	snprintf(buf, sizeof(buf), "%u:%u", SLUICE_MAJOR(dev), SLUICE_MINOR(dev));
+	put_label(f, "dev", buf, false);
+	snprintf(buf, sizeof(buf), "%u", class_id);
+	put_label(f, "class", buf, false);
+	meter_cli_cgroup_label(cg, buf, sizeof(buf));
+	put_label(f, "cgroup", buf, false);
+}
+
+static void counters(FILE *f, const struct meter_snapshot *s)
+{
+	size_t i;
+	int op;
+
+	fputs("# HELP sluice_io_total Completed block I/O requests.\n"
+	      "# TYPE sluice_io_total counter\n", f);
+	for (i = 0; i < s->nr_streams; i++)
+		for (op = 0; op < SLUICE_OP_MAX; op++) {
+			fputs("sluice_io_total{", f);
+			stream_labels(f, s->streams[i].key.dev, s->streams[i].key.class_id,
+				      s->streams[i].key.cgroup_id);
+			put_label(f, "op", meter_op_names[op], false);
+			fprintf(f, "} %llu\n", s->streams[i].val.ios[op]);
+		}
+	fputs("# HELP sluice_io_bytes_total Completed block I/O bytes.\n"
+	      "# TYPE sluice_io_bytes_total counter\n", f);
+	for (i = 0; i < s->nr_streams; i++)
+		for (op = 0; op < SLUICE_OP_MAX; op++) {
+			fputs("sluice_io_bytes_total{", f);
+			stream_labels(f, s->streams[i].key.dev, s->streams[i].key.class_id,
+				      s->streams[i].key.cgroup_id);
+			put_label(f, "op", meter_op_names[op], false);
+			fprintf(f, "} %llu\n", s->streams[i].val.bytes[op]);
+		}
+	fputs("# HELP sluice_io_errors_total Block I/O completions with an error, by kind.\n"
+	      "# TYPE sluice_io_errors_total counter\n", f);
+	for (i = 0; i < s->nr_streams; i++)
+		for (op = 0; op < SLUICE_ERR_MAX; op++) {
+			fputs("sluice_io_errors_total{", f);
+			stream_labels(f, s->streams[i].key.dev, s->streams[i].key.class_id,
+				      s->streams[i].key.cgroup_id);
+			put_label(f, "kind", meter_err_names[op], false);
+			fprintf(f, "} %llu\n", s->streams[i].val.errors[op]);
+		}
+}
+
+/* As bpf/meter.bpf.c folds operations into histogram directions. */
+static unsigned int dir_of(int op)
+{
+	if (op == SLUICE_OP_READ)
+		return SLUICE_DIR_READ;
+	return op == SLUICE_OP_WRITE ? SLUICE_DIR_WRITE : SLUICE_DIR_OTHER;
+}
+
+/* The exact latency sum for a histogram, from the meter's counters. */
+static double lat_sum_ns(const struct meter_snapshot *s, const struct sluice_hist_key *k,
+			 int lat)
+{
+	struct sluice_meter_key mk = { .dev = k->dev, .class_id = k->class_id,
+				       .cgroup_id = k->cgroup_id };
+	const struct meter_stream *ms = meter_snapshot_find(s, &mk);
+	double sum = 0;
+	int op;
+
+	if (!ms)
+		return 0;
+	for (op = 0; op < SLUICE_OP_MAX; op++) {
+		if (dir_of(op) != k->dir)
+			continue;
+		sum += lat == SLUICE_LAT_QUEUE ? ms->val.queue_ns[op] :
+		       lat == SLUICE_LAT_DEVICE ? ms->val.device_ns[op] : ms->val.lat_ns[op];
+	}
+	return sum;
+}
+
+static void histograms(FILE *f, const struct meter_snapshot *s, const struct meter_hist *h,
+		       size_t nh)
+{
+	unsigned long long cum;
+	unsigned int i, k, idx;
+	size_t j;
+	int lat;
+
+	fputs("# HELP sluice_io_latency_seconds Block I/O latency: queue (start to issue), "
+	      "device (issue to complete) and total.\n"
+	      "# TYPE sluice_io_latency_seconds histogram\n", f);
+	for (j = 0; j < nh; j++) {
+		if (h[j].key.dir >= SLUICE_DIR_MAX)
+			continue;
+		for (lat = 0; lat < SLUICE_LAT_MAX; lat++) {
+			const unsigned long long *b = h[j].val.buckets[lat];
+
+			cum = 0;
+			idx = 0;
+			for (k = LE_MIN; k <= LE_MAX; k++) {
+				/* 2^k is a bucket bound: buckets below it are all <= le. */
+				while (idx < SLUICE_HIST_BUCKETS && hist_upper(idx) <= (1ull << k))
+					cum += b[idx++];
+				fputs("sluice_io_latency_seconds_bucket{", f);
+				stream_labels(f, h[j].key.dev, h[j].key.class_id, h[j].key.cgroup_id);
+				put_label(f, "dir", dir_names[h[j].key.dir], false);
+				put_label(f, "lat", lat_names[lat], false);
+				fprintf(f, ",le=\"%.9g\"} %llu\n", (double)(1ull << k) / 1e9, cum);
+			}
+			for (i = idx; i < SLUICE_HIST_BUCKETS; i++)
+				cum += b[i];
+			fputs("sluice_io_latency_seconds_bucket{", f);
+			stream_labels(f, h[j].key.dev, h[j].key.class_id, h[j].key.cgroup_id);
+			put_label(f, "dir", dir_names[h[j].key.dir], false);
+			put_label(f, "lat", lat_names[lat], false);
+			fprintf(f, ",le=\"+Inf\"} %llu\n", cum);
+			fputs("sluice_io_latency_seconds_sum{", f);
+			stream_labels(f, h[j].key.dev, h[j].key.class_id, h[j].key.cgroup_id);
+			put_label(f, "dir", dir_names[h[j].key.dir], false);
+			put_label(f, "lat", lat_names[lat], false);
+			fprintf(f, "} %.9g\n", lat_sum_ns(s, &h[j].key, lat) / 1e9);
+			fputs("sluice_io_latency_seconds_count{", f);
+			stream_labels(f, h[j].key.dev, h[j].key.class_id, h[j].key.cgroup_id);
+			put_label(f, "dir", dir_names[h[j].key.dir], false);
+			put_label(f, "lat", lat_names[lat], false);
+			fprintf(f, "} %llu\n", cum);
+		}
+	}
+}
+
+static void disks(FILE *f, const struct meter_snapshot *s)
+{
+	char name[64], dev[24];
+	size_t i;
+
+	fputs("# HELP sluice_disk_busy_seconds_total Time the disk had I/O in flight "
+	      "(the block layer's io_ticks, as iostat's %util).\n"
+	      "# TYPE sluice_disk_busy_seconds_total counter\n", f);
+	for (i = 0; i < s->nr_disks; i++) {
+		if (!meter_snapshot_has_dev(s, s->disks[i].dev))
+			continue;
+		disk_name(s->disks[i].dev, name, sizeof(name));
+		snprintf(dev, sizeof(dev), "%u:%u", SLUICE_MAJOR(s->disks[i].dev),
+			 SLUICE_MINOR(s->disks[i].dev));
+		fputs("sluice_disk_busy_seconds_total{", f);
+		put_label(f, "disk", name, true);
+		put_label(f, "dev", dev, false);
+		fprintf(f, "} %.3f\n", s->disks[i].busy_ns / 1e9);
+	}
+	fputs("# HELP sluice_disk_inflight Requests in flight on the disk.\n"
+	      "# TYPE sluice_disk_inflight gauge\n", f);
+	for (i = 0; i < s->nr_disks; i++) {
+		if (!meter_snapshot_has_dev(s, s->disks[i].dev))
+			continue;
+		disk_name(s->disks[i].dev, name, sizeof(name));
+		snprintf(dev, sizeof(dev), "%u:%u", SLUICE_MAJOR(s->disks[i].dev),
+			 SLUICE_MINOR(s->disks[i].dev));
+		fputs("sluice_disk_inflight{", f);
+		put_label(f, "disk", name, true);
+		put_label(f, "dev", dev, false);
+		fprintf(f, "} %lld\n", s->disks[i].inflight);
+	}
+}
+
+static void self_cost(FILE *f, struct meter *m)
+{
+	struct meter_self self;
+
+	if (meter_read_self(m, &self) || !self.enabled)
+		return;
+	fprintf(f, "# HELP sluice_bpf_run_seconds_total Run time of sluice's BPF programs.\n"
+		"# TYPE sluice_bpf_run_seconds_total counter\n"
+		"sluice_bpf_run_seconds_total %.9f\n"
+		"# HELP sluice_bpf_runs_total Invocations of sluice's BPF programs.\n"
+		"# TYPE sluice_bpf_runs_total counter\n"
+		"sluice_bpf_runs_total %llu\n",
+		self.run_ns / 1e9, (unsigned long long)self.run_cnt);
+}
+
+/* The metrics text, malloc'ed; NULL on failure. */
+static char *render(struct exporter *e, size_t *len)
+{
+	struct meter_snapshot snap;
+	struct meter_hist *h = NULL;
+	size_t nh = 0;
+	char *buf = NULL;
+	FILE *f;
+
+	if (meter_snapshot(e->m, &snap))
+		return NULL;
+	if (meter_read_hists(e->m, &h, &nh))
+		goto out_snap;
+	f = open_memstream(&buf, len);
+	if (!f)
+		goto out_hist;
+	counters(f, &snap);
+	histograms(f, &snap, h, nh);
+	disks(f, &snap);
+	self_cost(f, e->m);
+	if (fclose(f)) {
+		free(buf);
+		buf = NULL;
+	}
+out_hist:
+	free(h);
+out_snap:
+	meter_snapshot_free(&snap);
+	return buf;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned int code, const char *type,
+			     char *body, size_t len)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", type);
+	ret = MHD_queue_response(c, code, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *upload,
+			      size_t *upload_size, void **state)
+{
+	struct exporter *e = cls;
+	size_t len = 0;
+	char *body;
+
+	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain",
+			     strdup("GET only\n"), 9);
+	if (!strcmp(url, "/"))
+		return reply(c, MHD_HTTP_OK, "text/html",
+			     strdup("<html><body><a href=\"/metrics\">/metrics</a></body></html>\n"),
+			     58);
+	if (strcmp(url, "/metrics"))
+		return reply(c, MHD_HTTP_NOT_FOUND, "text/plain", strdup("not found\n"), 10);
+	pthread_mutex_lock(&e->lock);
+	body = render(e, &len);
+	pthread_mutex_unlock(&e->lock);
+	if (!body)
+		return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain",
+			     strdup("reading the meter failed\n"), 25);
+	return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", body, len);
+}
+
+static int parse_listen(const char *spec, struct sockaddr_in *sa)
+{
+	char host[64];
+	const char *colon = strrchr(spec, ':');
+	char *end;
+	long port;
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	if (!colon || (size_t)(colon - spec) >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, spec, colon - spec);
+	host[colon - spec] = '\0';
+	port = strtol(colon + 1, &end, 10);
+	if (*end || port <= 0 || port > 65535)
+		return -EINVAL;
+	sa->sin_port = htons(port);
+	if (!host[0])
+		sa->sin_addr.s_addr = htonl(INADDR_ANY);
+	else if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+		return -EINVAL;
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: sluice exporter [OPTIONS]\n"
+		"\n"
+		"Serve the meter as Prometheus metrics on http://ADDR:PORT/metrics until\n"
+		"interrupted: sluice_io_total, sluice_io_bytes_total, sluice_io_errors_total\n"
+		"(per disk, class, cgroup, op), sluice_io_latency_seconds (histogram per\n"
+		"dir and lat = queue|device|total), sluice_disk_busy_seconds_total,\n"
+		"sluice_disk_inflight and the BPF self-cost sluice_bpf_run_seconds_total.\n"
+		"\n"
+		"Options:\n"
+		"  -l, --listen ADDR:PORT   IPv4 address and port (default 127.0.0.1:9435)\n"
+		"      --partitions         meter partitions separately\n"
+		"  -h, --help               this help\n"
+		"\n"
+		"Examples:\n"
+		"  sluice exporter\n"
+		"  sluice exporter --listen 0.0.0.0:9435\n"
+		"  curl -s http://127.0.0.1:9435/metrics | promtool check metrics\n");
+}
+
+int cmd_exporter(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "partitions", no_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct meter_opts mo = { .self_stats = true };
+	const char *listen = "127.0.0.1:9435";
+	struct exporter e = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct MHD_Daemon *d;
+	struct sockaddr_in sa;
+	sigset_t mask;
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "l:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			listen = optarg;
+			break;
+		case 'p':
+			mo.partitions = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		log_err("exporter takes no arguments ('%s'); see 'sluice exporter --help'",
+			argv[optind]);
+		return 2;
+	}
+	if (parse_listen(listen, &sa)) {
+		log_err("--listen: '%s' is not IPV4:PORT (e.g. 127.0.0.1:9435)", listen);
+		return 2;
+	}
+	if ((ret = meter_cli_open(&e.m, &mo)))
+		return ret;
+	meter_cli_signals();
+	/* The server thread inherits a mask without SIGINT/SIGTERM: they wake pause() here. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+			     handle, &e, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+			     MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+	pthread_sigmask(SIG_UNBLOCK, &mask, NULL);
+	if (!d) {
+		log_err("%s: cannot listen (address in use or not local?); pick another with "
+			"--listen", listen);
+		meter_close(e.m);
+		return 1;
+	}
+	log_info("serving http://%s/metrics", listen);
+	while (!meter_cli_stop)
+		pause();
+	MHD_stop_daemon(d);
+	meter_close(e.m);
+	return 0;
+}

@@ -1,0 +1,561 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sluice top - live per-disk (and, expanded, per class and cgroup) I/O
+ * rates, latency percentiles, queue depth and %util, refreshed every
+ * --interval. On a terminal the screen is redrawn; piped, each interval is
+ * a plain block (or one JSON object per line with --json), never escapes.
+ *
+ * JSON (--json), one object per interval: {"ts_ns", "interval_s",
+ * "disks": [{"dev", "name", "r_s", "w_s", "rbytes_s", "wbytes_s", "avg_ns",
+ * "p50_ns", "p99_ns", "p999_ns", "aqu_sz", "util_pct", "errors",
+ * "inflight", "classes": [{"class", "cgroup_id", "cgroup", ...same rates}]}],
+ * "self": {"run_ns", "run_cnt", "ns_per_event", "cpu_pct"}} (self with --self).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmds.h"
+#include "meter_cli.h"
+#include "lib/disks.h"
+#include "lib/hist.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "lib/units.h"
+
+enum sort_key { SORT_IOPS, SORT_TPUT, SORT_LAT, SORT_UTIL, SORT_NAME };
+static const char *const sort_names[] = { "iops", "tput", "lat", "util", "name" };
+
+struct rates {
+	double r_s, w_s, rb_s, wb_s, avg_ns, p50, p99, p999, aqu, util;
+	uint64_t errors;
+	unsigned long long lat[SLUICE_HIST_BUCKETS];
+	uint64_t lat_ns, timed;
+};
+
+struct row {
+	unsigned int dev;
+	unsigned int class_id;
+	uint64_t cgroup_id;
+	long long inflight;
+	struct rates r;
+	struct row *sub;	/* per class/cgroup rows, for disk rows */
+	size_t nsub;
+};
+
+struct top {
+	unsigned int dev;		/* --disk */
+	uint64_t cgroup_id;		/* --cgroup */
+	bool has_cgroup;
+	bool classes, json, self, tty;
+	enum sort_key sort;
+	struct meter *m;
+	struct meter_snapshot prev;
+	struct meter_hist *prev_h;
+	size_t prev_nh;
+	struct meter_self prev_self;
+};
+
+static struct row *find_row(struct row **rows, size_t *n, unsigned int dev,
+			    unsigned int class_id, uint64_t cg)
+{
+	struct row *tmp;
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if ((*rows)[i].dev == dev && (*rows)[i].class_id == class_id &&
+		    (*rows)[i].cgroup_id == cg)
+			return &(*rows)[i];
+	tmp = realloc(*rows, (*n + 1) * sizeof(*tmp));
+	if (!tmp)
+		return NULL;
+	*rows = tmp;
+	memset(&tmp[*n], 0, sizeof(*tmp));
+	tmp[*n].dev = dev;
+	tmp[*n].class_id = class_id;
+	tmp[*n].cgroup_id = cg;
+	return &tmp[(*n)++];
+}
+
+static void add_val(struct rates *r, const struct sluice_meter_val *cur,
+		    const struct sluice_meter_val *prev)
+{
+	struct meter_sum s = {};
+	int op;
+
+	meter_sum_add(&s, cur, prev);
+	r->r_s += s.ios[SLUICE_OP_READ];
+	r->w_s += s.ios[SLUICE_OP_WRITE];
+	r->rb_s += s.bytes[SLUICE_OP_READ];
+	r->wb_s += s.bytes[SLUICE_OP_WRITE];
+	for (op = 0; op < SLUICE_OP_MAX; op++) {
+		r->lat_ns += s.lat_ns[op];
+		r->timed += s.timed[op];
+	}
+	r->errors += meter_sum_errors(&s);
+}
+
+static void finish(struct rates *r, double secs)
+{
+	r->r_s /= secs;
+	r->w_s /= secs;
+	r->rb_s /= secs;
+	r->wb_s /= secs;
+	r->avg_ns = r->timed ? (double)r->lat_ns / r->timed : 0;
+	r->aqu = r->lat_ns / (secs * 1e9);
+	r->p50 = hist_percentile(r->lat, 0.5);
+	r->p99 = hist_percentile(r->lat, 0.99);
+	r->p999 = hist_percentile(r->lat, 0.999);
+}
+
+static const struct meter_hist *prev_hist(struct top *t, const struct sluice_hist_key *k)
+{
+	size_t i;
+
+	for (i = 0; i < t->prev_nh; i++)
+		if (!memcmp(&t->prev_h[i].key, k, sizeof(*k)))
+			return &t->prev_h[i];
+	return NULL;
+}
+
+static bool wanted(struct top *t, unsigned int dev, uint64_t cg)
+{
+	if (t->dev && dev != t->dev)
+		return false;
+	return !t->has_cgroup || cg == t->cgroup_id;
+}
+
+/* Build disk rows (with sub rows) from the deltas since the last interval. */
+static int build(struct top *t, struct meter_snapshot *cur, struct meter_hist *h, size_t nh,
+		 struct row **out, size_t *nout)
+{
+	static unsigned long long delta[SLUICE_HIST_BUCKETS];
+	struct row *rows = NULL, *d, *s;
+	double secs = (cur->ts_ns - t->prev.ts_ns) / 1e9;
+	const struct meter_stream *ps;
+	const struct meter_hist *ph;
+	const struct meter_disk *md, *pd;
+	size_t n = 0, i, j;
+
+	if (secs <= 0)
+		secs = 1e-9;
+	for (i = 0; i < cur->nr_streams; i++) {
+		const struct meter_stream *cs = &cur->streams[i];
+
+		if (!wanted(t, cs->key.dev, cs->key.cgroup_id))
+			continue;
+		ps = meter_snapshot_find(&t->prev, &cs->key);
+		d = find_row(&rows, &n, cs->key.dev, 0, 0);
+		if (!d)
+			return -ENOMEM;
+		add_val(&d->r, &cs->val, ps ? &ps->val : NULL);
+		if (!t->classes)
+			continue;
+		s = find_row(&d->sub, &d->nsub, cs->key.dev, cs->key.class_id, cs->key.cgroup_id);
+		if (!s)
+			return -ENOMEM;
+		add_val(&s->r, &cs->val, ps ? &ps->val : NULL);
+	}
+	for (i = 0; i < nh; i++) {
+		if (!wanted(t, h[i].key.dev, h[i].key.cgroup_id))
+			continue;
+		memcpy(delta, h[i].val.buckets[SLUICE_LAT_TOTAL], sizeof(delta));
+		ph = prev_hist(t, &h[i].key);
+		if (ph)
+			hist_sub(delta, ph->val.buckets[SLUICE_LAT_TOTAL]);
+		for (j = 0; j < n; j++) {
+			if (rows[j].dev != h[i].key.dev)
+				continue;
+			hist_merge(rows[j].r.lat, delta);
+			s = t->classes ? find_row(&rows[j].sub, &rows[j].nsub, h[i].key.dev,
+						  h[i].key.class_id, h[i].key.cgroup_id) : NULL;
+			if (s)
+				hist_merge(s->r.lat, delta);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		finish(&rows[i].r, secs);
+		for (j = 0; j < rows[i].nsub; j++)
+			finish(&rows[i].sub[j].r, secs);
+		md = meter_snapshot_disk(cur, rows[i].dev);
+		pd = meter_snapshot_disk(&t->prev, rows[i].dev);
+		if (md) {
+			rows[i].inflight = md->inflight > 0 ? md->inflight : 0;
+			rows[i].r.util = (md->busy_ns - (pd ? pd->busy_ns : 0)) / (secs * 1e7);
+			if (rows[i].r.util > 100)
+				rows[i].r.util = 100;
+			if (rows[i].r.util < 0)
+				rows[i].r.util = 0;
+		}
+	}
+	*out = rows;
+	*nout = n;
+	return 0;
+}
+
+static double sort_val(const struct row *r, enum sort_key k)
+{
+	switch (k) {
+	case SORT_TPUT:
+		return r->r.rb_s + r->r.wb_s;
+	case SORT_LAT:
+		return r->r.p99;
+	case SORT_UTIL:
+		return r->r.util;
+	default:
+		return r->r.r_s + r->r.w_s;
+	}
+}
+
+static enum sort_key g_sort;
+
+static int cmp_row(const void *a, const void *b)
+{
+	const struct row *x = a, *y = b;
+	char nx[64], ny[64];
+	double vx, vy;
+
+	if (g_sort == SORT_NAME) {
+		disk_name(x->dev, nx, sizeof(nx));
+		disk_name(y->dev, ny, sizeof(ny));
+		return strcmp(nx, ny);
+	}
+	vx = sort_val(x, g_sort);
+	vy = sort_val(y, g_sort);
+	if (vx != vy)
+		return vx < vy ? 1 : -1;
+	return x->dev < y->dev ? -1 : x->dev > y->dev;
+}
+
+static void json_rates(struct json_writer *w, const struct rates *r, bool disk)
+{
+	json_kv_double(w, "r_s", r->r_s);
+	json_kv_double(w, "w_s", r->w_s);
+	json_kv_double(w, "rbytes_s", r->rb_s);
+	json_kv_double(w, "wbytes_s", r->wb_s);
+	json_kv_double(w, "avg_ns", r->avg_ns);
+	json_kv_double(w, "p50_ns", r->p50);
+	json_kv_double(w, "p99_ns", r->p99);
+	json_kv_double(w, "p999_ns", r->p999);
+	json_kv_double(w, "aqu_sz", r->aqu);
+	if (disk)
+		json_kv_double(w, "util_pct", r->util);
+	json_kv_u64(w, "errors", r->errors);
+}
+
+static void emit_json(struct top *t, const struct row *rows, size_t n, uint64_t ts,
+		      double secs, const struct meter_self *self)
+{
+	struct json_writer w;
+	char buf[256];
+	size_t i, j;
+
+	json_init(&w, stdout);
+	json_obj_open(&w);
+	json_kv_u64(&w, "ts_ns", ts);
+	json_kv_double(&w, "interval_s", secs);
+	json_key(&w, "disks");
+	json_arr_open(&w);
+	for (i = 0; i < n; i++) {
+		json_obj_open(&w);
+		snprintf(buf, sizeof(buf), "%u:%u", SLUICE_MAJOR(rows[i].dev),
+			 SLUICE_MINOR(rows[i].dev));
+		json_kv_str(&w, "dev", buf);
+		disk_name(rows[i].dev, buf, sizeof(buf));
+		json_kv_str(&w, "name", buf);
+		if (!disk_dm_name(rows[i].dev, buf, sizeof(buf)))
+			json_kv_str(&w, "dm_name", buf);
+		json_rates(&w, &rows[i].r, true);
+		json_kv_i64(&w, "inflight", rows[i].inflight);
+		if (t->classes) {
+			json_key(&w, "classes");
+			json_arr_open(&w);
+			for (j = 0; j < rows[i].nsub; j++) {
+				const struct row *s = &rows[i].sub[j];
+
+				json_obj_open(&w);
+				json_kv_u64(&w, "class", s->class_id);
+				json_kv_u64(&w, "cgroup_id", s->cgroup_id);
+				meter_cli_cgroup_label(s->cgroup_id, buf, sizeof(buf));
+				json_kv_str(&w, "cgroup", buf);
+				json_rates(&w, &s->r, false);
+				json_obj_close(&w);
+			}
+			json_arr_close(&w);
+		}
+		json_obj_close(&w);
+	}
+	json_arr_close(&w);
+	if (self) {
+		json_key(&w, "self");
+		json_obj_open(&w);
+		json_kv_u64(&w, "run_ns", self->run_ns);
+		json_kv_u64(&w, "run_cnt", self->run_cnt);
+		json_kv_double(&w, "ns_per_event", self->run_cnt ?
+			       (double)self->run_ns / self->run_cnt : 0);
+		json_kv_double(&w, "cpu_pct", self->run_ns / (secs * 1e7));
+		json_obj_close(&w);
+	}
+	json_obj_close(&w);
+	json_end(&w);
+}
+
+static void text_line(const char *name, const struct rates *r, bool disk)
+{
+	char rb[16], wb[16], a[16], p50[16], p99[16], p999[16], rs[16], ws[16];
+
+	printf("%-8.8s %6s %6s %6s %6s %6s %6s %6s %6s %5.1f ", name,
+	       units_fmt_count(r->r_s, rs, sizeof(rs)), units_fmt_count(r->w_s, ws, sizeof(ws)),
+	       units_fmt_count(r->rb_s / 1e6, rb, sizeof(rb)),
+	       units_fmt_count(r->wb_s / 1e6, wb, sizeof(wb)),
+	       units_fmt_ns(r->avg_ns, a, sizeof(a)), units_fmt_ns(r->p50, p50, sizeof(p50)),
+	       units_fmt_ns(r->p99, p99, sizeof(p99)), units_fmt_ns(r->p999, p999, sizeof(p999)),
+	       r->aqu);
+	if (disk)
+		printf("%5.1f", r->util);
+	else
+		printf("%5s", "");
+	printf(" %3llu\n", (unsigned long long)(r->errors > 999 ? 999 : r->errors));
+}
+
+static void emit_text(struct top *t, const struct row *rows, size_t n, double secs,
+		      const struct meter_self *self)
+{
+	char name[192], cg[128], when[32];
+	time_t now = time(NULL);
+	size_t i, j;
+
+	if (t->tty)
+		fputs("\033[H\033[2J", stdout);
+	strftime(when, sizeof(when), "%H:%M:%S", localtime(&now));
+	printf("sluice top  %s  interval %.1fs  %zu disk%s", when, secs, n, n == 1 ? "" : "s");
+	if (self)
+		printf("  bpf %.0f ns/event, %.2f%% cpu",
+		       self->run_cnt ? (double)self->run_ns / self->run_cnt : 0,
+		       self->run_ns / (secs * 1e7));
+	printf("\n%-8s %6s %6s %6s %6s %6s %6s %6s %6s %5s %5s %3s\n", "DISK", "r/s", "w/s",
+	       "rMB/s", "wMB/s", "avg", "p50", "p99", "p99.9", "aqu", "%util", "err");
+	for (i = 0; i < n; i++) {
+		disk_label(rows[i].dev, name, sizeof(name));
+		text_line(name, &rows[i].r, true);
+		for (j = 0; j < rows[i].nsub; j++) {
+			meter_cli_cgroup_label(rows[i].sub[j].cgroup_id, cg, sizeof(cg));
+			if (rows[i].sub[j].class_id)
+				snprintf(name, sizeof(name), " %u:%s", rows[i].sub[j].class_id, cg);
+			else
+				snprintf(name, sizeof(name), " %s", cg);
+			text_line(name, &rows[i].sub[j].r, false);
+		}
+	}
+	if (!t->tty)
+		putchar('\n');
+	fflush(stdout);
+}
+
+static void free_rows(struct row *rows, size_t n)
+{
+	size_t i;
+
+	for (i = 0; rows && i < n; i++)
+		free(rows[i].sub);
+	free(rows);
+}
+
+static int tick(struct top *t)
+{
+	struct meter_snapshot cur;
+	struct meter_hist *h = NULL;
+	struct meter_self self, d;
+	struct row *rows = NULL;
+	size_t nh = 0, n = 0, i;
+	double secs;
+	int err;
+
+	err = meter_snapshot(t->m, &cur);
+	if (err)
+		return err;
+	err = meter_read_hists(t->m, &h, &nh);
+	if (err)
+		goto out_snap;
+	err = build(t, &cur, h, nh, &rows, &n);
+	if (err)
+		goto out_rows;
+	g_sort = t->sort;
+	qsort(rows, n, sizeof(*rows), cmp_row);
+	for (i = 0; i < n; i++)
+		if (rows[i].nsub)
+			qsort(rows[i].sub, rows[i].nsub, sizeof(*rows), cmp_row);
+	secs = (cur.ts_ns - t->prev.ts_ns) / 1e9;
+	if (t->self) {
+		meter_read_self(t->m, &self);
+		d.run_ns = self.run_ns - t->prev_self.run_ns;
+		d.run_cnt = self.run_cnt - t->prev_self.run_cnt;
+		t->prev_self = self;
+	}
+	if (t->json)
+		emit_json(t, rows, n, cur.ts_ns, secs, t->self ? &d : NULL);
+	else
+		emit_text(t, rows, n, secs, t->self ? &d : NULL);
+	meter_snapshot_free(&t->prev);
+	t->prev = cur;
+	free(t->prev_h);
+	t->prev_h = h;
+	t->prev_nh = nh;
+	free_rows(rows, n);
+	return 0;
+
+out_rows:
+	free_rows(rows, n);
+	free(h);
+out_snap:
+	meter_snapshot_free(&cur);
+	return err;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: sluice top [OPTIONS]\n"
+		"\n"
+		"Live block I/O per disk: r/s, w/s, rMB/s, wMB/s, average and p50/p99/p99.9\n"
+		"latency (queue + device), average queue size (aqu), %%util and errors.\n"
+		"\n"
+		"Options:\n"
+		"  -i, --interval SECS   refresh every SECS seconds (default 1)\n"
+		"  -n, --count N         exit after N intervals\n"
+		"  -d, --disk DISK       only this disk (loop3, /dev/sda, 7:3, mapper name)\n"
+		"  -c, --cgroup CGROUP   only I/O charged to this cgroup (path or id)\n"
+		"  -C, --classes         expand each disk into class and cgroup rows\n"
+		"  -s, --sort KEY        iops (default), tput, lat (p99), util, name\n"
+		"      --self            show the BPF programs' own cost per event\n"
+		"      --partitions      meter partitions separately\n"
+		"      --json            one JSON object per interval, one per line\n"
+		"  -h, --help            this help\n"
+		"\n"
+		"Examples:\n"
+		"  sluice top\n"
+		"  sluice top --classes --sort lat --disk nvme0n1\n"
+		"  sluice top --json --count 10 --interval 5 > io.ndjson\n");
+}
+
+int cmd_top(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "interval", required_argument, NULL, 'i' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "disk", required_argument, NULL, 'd' },
+		{ "cgroup", required_argument, NULL, 'c' },
+		{ "classes", no_argument, NULL, 'C' },
+		{ "sort", required_argument, NULL, 's' },
+		{ "self", no_argument, NULL, 'S' },
+		{ "partitions", no_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct top t = {};
+	struct meter_opts mo = {};
+	const char *disk = NULL;
+	unsigned long count = 0, done = 0;
+	double interval = 1;
+	uint64_t next;
+	int c, ret = 0, err;
+	size_t k;
+	char *e;
+
+	while ((c = getopt_long(argc, argv, "i:n:d:c:Cs:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			interval = strtod(optarg, &e);
+			if (*e || interval < 0.05) {
+				log_err("--interval: '%s' is not a number of seconds >= 0.05", optarg);
+				return 2;
+			}
+			break;
+		case 'n':
+			count = strtoul(optarg, &e, 10);
+			if (*e || !count) {
+				log_err("--count: '%s' is not a positive number", optarg);
+				return 2;
+			}
+			break;
+		case 'd':
+			disk = optarg;
+			break;
+		case 'c':
+			if ((ret = meter_cli_cgroup(optarg, &t.cgroup_id)))
+				return ret;
+			t.has_cgroup = true;
+			break;
+		case 'C':
+			t.classes = true;
+			break;
+		case 's':
+			for (k = 0; k < sizeof(sort_names) / sizeof(sort_names[0]); k++)
+				if (!strcmp(optarg, sort_names[k]))
+					break;
+			if (k == sizeof(sort_names) / sizeof(sort_names[0])) {
+				log_err("--sort: unknown key '%s'; use iops, tput, lat, util or name",
+					optarg);
+				return 2;
+			}
+			t.sort = k;
+			break;
+		case 'S':
+			t.self = true;
+			mo.self_stats = true;
+			break;
+		case 'p':
+			mo.partitions = true;
+			break;
+		case 'j':
+			t.json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		log_err("top takes no arguments ('%s'); see 'sluice top --help'", argv[optind]);
+		return 2;
+	}
+	if (disk && (ret = meter_cli_disk(disk, mo.partitions, &t.dev)))
+		return ret;
+	if ((ret = meter_cli_open(&t.m, &mo)))
+		return ret;
+	meter_cli_signals();
+	t.tty = !t.json && isatty(STDOUT_FILENO);
+	err = meter_snapshot(t.m, &t.prev);
+	if (!err && t.self)
+		err = meter_read_self(t.m, &t.prev_self);
+	next = t.prev.ts_ns;
+	while (!err && !meter_cli_stop) {
+		next += (uint64_t)(interval * 1e9);
+		while (!meter_cli_stop && meter_now_ns() < next) {
+			uint64_t left = next - meter_now_ns();
+
+			usleep(left > 100000000 ? 100000 : left / 1000 + 1);
+		}
+		if (meter_cli_stop)
+			break;
+		err = tick(&t);
+		if (count && ++done >= count)
+			break;
+	}
+	if (err) {
+		log_err("reading the meter's maps failed: %s", strerror(-err));
+		ret = 1;
+	}
+	meter_snapshot_free(&t.prev);
+	free(t.prev_h);
+	meter_close(t.m);
+	return ret;
+}
