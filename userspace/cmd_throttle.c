@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "loader/meter.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "throttle/control.h"
@@ -58,6 +59,10 @@ struct topts {
 	bool once, json, cleanup, p99;
 	const char *state_path;
 	const char *record_path;
+	const char *source;		/* "auto", "meter" or "sysfs" */
+	unsigned int lat_kind;		/* SLUICE_LAT_TOTAL or SLUICE_LAT_DEVICE */
+	const struct throttle_source_ops *src;
+	struct meter *meter;
 };
 
 static volatile sig_atomic_t stop;
@@ -88,6 +93,10 @@ static void usage(FILE *f)
 		"                      PATH relative to /sys/fs/cgroup; shares default 100;\n"
 		"                      riops.. are static limits; reserve a minimum IOPS\n"
 		"  --p99               compare the p99 latency, not the average (meter only)\n"
+		"  --latency KIND      total (from the block layer's start, the default) or\n"
+		"                      device (issue to completion)\n"
+		"  --source SRC        auto (the default: the BPF meter if it loads), meter,\n"
+		"                      or sysfs (the kernel's counters: average only)\n"
 		"  --interval D        control interval (default 1s)\n"
 		"  --config FILE       read the options above from FILE, one per line\n"
 		"                      ('disk /dev/sdb', 'cgroup db:shares=200', '# ...')\n"
@@ -99,8 +108,7 @@ static void usage(FILE *f)
 		"  --json              one JSON object per disk and interval on stdout\n"
 		"  -h, --help          this text\n"
 		"\n"
-		"Latency and I/O counts come from the kernel's counters (the disk's stat\n"
-		"and each cgroup's io.stat); see docs/throttle.md.\n"
+		"Per-class I/O counts come from each cgroup's io.stat; see docs/throttle.md.\n"
 		"\n"
 		"Examples:\n"
 		"  sluice throttle --disk /dev/sdb --threshold 30ms \\\n"
@@ -385,7 +393,8 @@ static int write_state(const struct topts *o, bool running)
 	json_kv_i64(&w, "pid", getpid());
 	json_kv_bool(&w, "running", running);
 	json_kv_double(&w, "interval_s", o->interval_ns / 1e9);
-	json_kv_str(&w, "source", throttle_sysfs_source_ops.name);
+	json_kv_str(&w, "source", o->src ? o->src->name : "none");
+	json_kv_str(&w, "latency", o->lat_kind == SLUICE_LAT_DEVICE ? "device" : "total");
 	json_key(&w, "disks");
 	json_arr_open(&w);
 	for (i = 0; i < o->nr_disks; i++)
@@ -410,7 +419,7 @@ static void to_limits(const struct throttle_allow *a, struct iomax_limits *l)
 	l->wbps = a->bps[THROTTLE_WRITE];
 }
 
-static int setup_disk(struct tdisk *d, struct iomax_book *book)
+static int setup_disk(const struct topts *o, struct tdisk *d, struct iomax_book *book)
 {
 	unsigned int i;
 	int err, idx;
@@ -423,11 +432,14 @@ static int setup_disk(struct tdisk *d, struct iomax_book *book)
 		log_err("%s: no --threshold (a latency such as 30ms, or 90%%peak)", d->name);
 		return -EINVAL;
 	}
+	d->cfg.use_p99 = o->p99;
 	err = throttle_disk_init(&d->ctl, &d->cfg);
 	if (err) {
 		log_err("%s: invalid throttle settings", d->name);
 		return err;
 	}
+	d->src.ctx = o->meter;
+	d->src.lat_kind = o->lat_kind;
 	d->src.maj = d->maj;
 	d->src.min = d->min;
 	d->src.nr_classes = d->cfg.nr_classes;
@@ -451,7 +463,7 @@ static int setup_disk(struct tdisk *d, struct iomax_book *book)
 			return err;
 		}
 	}
-	err = throttle_sysfs_source_ops.prime(&d->src);
+	err = o->src->prime(&d->src);
 	if (err) {
 		log_err("%s: cannot read its counters: %s", d->name, strerror(-err));
 		return err;
@@ -464,7 +476,7 @@ static int step_disk(struct topts *o, struct tdisk *d, struct iomax_book *book, 
 	unsigned int i;
 	int err;
 
-	err = throttle_sysfs_source_ops.sample(&d->src, dt, &d->last);
+	err = o->src->sample(&d->src, dt, &d->last);
 	if (err) {
 		log_err("%s: cannot read its counters: %s", d->name, strerror(-err));
 		return err;
@@ -518,6 +530,32 @@ static int cleanup_record(const char *record)
 	return 0;
 }
 
+/* The meter when it loads (auto) or when asked; else the kernel's counters. */
+static int open_source(struct topts *o)
+{
+	struct meter_opts mo = {};
+	int err;
+
+	o->src = &throttle_sysfs_source_ops;
+	if (!strcmp(o->source, "sysfs"))
+		return 0;
+	log_setup_libbpf();
+	err = meter_open(&o->meter, &mo);
+	if (!err) {
+		o->src = &throttle_meter_source_ops;
+		return 0;
+	}
+	if (!strcmp(o->source, "meter")) {
+		log_err("cannot load the BPF meter: %s; see 'sluice doctor', or use "
+			"--source sysfs", strerror(-err));
+		return err;
+	}
+	log_warn("BPF meter unavailable (%s): latency from the kernel's counters "
+		 "(average only); see 'sluice doctor'", strerror(-err));
+	o->meter = NULL;
+	return 0;
+}
+
 static int run(struct topts *o)
 {
 	struct iomax_book book;
@@ -534,6 +572,9 @@ static int run(struct topts *o)
 		log_err("%s: cannot create its directory: %s", o->state_path, strerror(-err));
 		return 1;
 	}
+	err = open_source(o);
+	if (err)
+		return 1;
 	/* A record means a throttle died without cleaning up: start clean. */
 	if (cleanup_record(o->record_path))
 		return 1;
@@ -543,7 +584,7 @@ static int run(struct topts *o)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	for (i = 0; i < o->nr_disks && !err; i++)
-		err = setup_disk(&o->disks[i], &book);
+		err = setup_disk(o, &o->disks[i], &book);
 	if (err)
 		goto out_restore;
 	clock_gettime(CLOCK_MONOTONIC, &next);
@@ -573,6 +614,7 @@ static int run(struct topts *o)
 			log_warn("%s: cannot write the state: %s", o->state_path, strerror(-rerr));
 		if (o->once) {
 			iomax_book_free(&book);
+			meter_close(o->meter);
 			return 0;
 		}
 	}
@@ -587,6 +629,7 @@ out_restore:
 			strerror(-rerr));
 	write_state(o, false);
 	iomax_book_free(&book);
+	meter_close(o->meter);
 	return err || rerr ? 1 : 0;
 }
 
@@ -601,6 +644,8 @@ int cmd_throttle(int argc, char **argv)
 		{ "once", no_argument, NULL, '1' },
 		{ "cleanup", no_argument, NULL, 'C' },
 		{ "p99", no_argument, NULL, 'p' },
+		{ "latency", required_argument, NULL, 'L' },
+		{ "source", required_argument, NULL, 'S' },
 		{ "state", required_argument, NULL, 's' },
 		{ "record", required_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
@@ -614,6 +659,8 @@ int cmd_throttle(int argc, char **argv)
 	o.interval_ns = 1000000000ull;
 	o.state_path = DEF_STATE;
 	o.record_path = DEF_RECORD;
+	o.source = "auto";
+	o.lat_kind = SLUICE_LAT_TOTAL;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -646,6 +693,24 @@ int cmd_throttle(int argc, char **argv)
 		case 'p':
 			o.p99 = true;
 			break;
+		case 'L':
+			if (!strcmp(optarg, "total")) {
+				o.lat_kind = SLUICE_LAT_TOTAL;
+			} else if (!strcmp(optarg, "device")) {
+				o.lat_kind = SLUICE_LAT_DEVICE;
+			} else {
+				log_err("--latency '%s': expected total or device", optarg);
+				err = -EINVAL;
+			}
+			break;
+		case 'S':
+			if (strcmp(optarg, "auto") && strcmp(optarg, "meter") &&
+			    strcmp(optarg, "sysfs")) {
+				log_err("--source '%s': expected auto, meter or sysfs", optarg);
+				err = -EINVAL;
+			}
+			o.source = optarg;
+			break;
 		case 's':
 			o.state_path = optarg;
 			break;
@@ -676,11 +741,12 @@ int cmd_throttle(int argc, char **argv)
 			"(see 'sluice throttle --help')");
 		return 2;
 	}
-	if (o.p99) {
-		/* The kernel's counters carry sums only; the meter has histograms. */
-		log_err("--p99 needs the BPF meter as the latency source, not wired in yet; "
-			"use the average");
+	if ((o.p99 || o.lat_kind == SLUICE_LAT_DEVICE) && !strcmp(o.source, "sysfs")) {
+		/* The kernel's counters carry one sum from start to completion. */
+		log_err("--p99 and --latency device need the BPF meter; drop --source sysfs");
 		return 2;
 	}
+	if (o.p99 || o.lat_kind == SLUICE_LAT_DEVICE)
+		o.source = "meter";
 	return run(&o);
 }

@@ -113,3 +113,17 @@ teardown() {
 	run "$SLUICE" throttle --cleanup --record "$RECORD"
 	assert_success
 }
+
+@test "throttle takes the disk's latency and p99 from the BPF meter" {
+	ensure_kernel_fs
+	fio --name=m --filename="$LOOP" --rw=randread --direct=1 --bs=4k --ioengine=psync \
+		--time_based --runtime=4 --output=/dev/null 3>&- &
+	local fpid=$!
+	run "$SLUICE" throttle --disk "$LOOP" --threshold 30ms --once --interval 2s \
+		--source meter --p99 --cgroup "$CGD" --state "$STATE" --record "$RECORD"
+	assert_success
+	wait "$fpid"
+	run jq -r '"\(.source) \(.latency) \(.disks[0].iops > 100) \(.disks[0].latency_ns > 0)"' \
+		"$STATE"
+	assert_output "meter total true true"
+}

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "throttle/control.h"
+#include "throttle/source.h"
 
 #define MS		1000000ull
 #define C_IOPS		20000.0
@@ -475,6 +476,62 @@ static void test_peak_mode_learns_threshold(void **state)
 	assert_true(r.max_lat_tail < d.threshold_ns);
 }
 
+/* Peak mode keeps its promise on a disk where cutting does not buy latency:
+ * the window stays at 90% of what the disk gave, the shares still hold. */
+static void test_peak_mode_floor(void **state)
+{
+	struct throttle_disk_cfg cfg;
+	struct throttle_disk d;
+	struct throttle_sample s;
+	struct run_result r;
+	struct sim sm;
+	double base;
+	int t;
+
+	sim_init(&sm, 2, 32);
+	sm.idle_penalty = 2 * MS;
+	cfg_init(&cfg, 2, 0);
+	cfg.mode = THROTTLE_MODE_PEAK;
+	cfg.peak_pct = 90;
+	cfg.cls[0].shares = 200;
+	cfg.cls[1].shares = 100;
+	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
+	/* One workload ramping up teaches the curve; then two, deeper. */
+	for (t = 4; t <= 64; t *= 2) {
+		sm.c[0].depth = t;
+		sm.c[1].depth = 0;
+		sim_run(&sm, &d, &s);
+		assert_int_equal(throttle_disk_step(&d, &s), 0);
+	}
+	sm.c[0].depth = 64;
+	sm.c[1].depth = 64;
+	base = uncontrolled_total(&sm);
+	for (t = 0; t < 40; t++) {
+		sim_run(&sm, &d, &s);
+		assert_int_equal(throttle_disk_step(&d, &s), 0);
+		if (throttle_disk_congested(&d))
+			assert_true(d.window >= 0.9 * fmin(d.peak_iops, d.onset_iops) - 1);
+	}
+	run(&sm, &d, 20, &r);
+	assert_true(throttle_disk_congested(&d));
+	assert_within(r.ratio, 2.0, 0.15);
+	assert_true(r.total >= 0.88 * base);
+}
+
+/* p99 from the meter's log-linear buckets: the top of the bucket holding it. */
+static void test_hist_percentile(void **state)
+{
+	uint64_t b[SLUICE_HIST_BUCKETS] = { 0 };
+
+	assert_int_equal(throttle_hist_percentile(b, 0.99), 0);
+	b[3] = 99;		/* 3 ns, exact below 16 */
+	b[(10 - SLUICE_HIST_SUB_BITS + 1) << SLUICE_HIST_SUB_BITS] = 1;	/* [1024, 1088) */
+	assert_int_equal(throttle_hist_percentile(b, 0.99), 4);
+	assert_int_equal(throttle_hist_percentile(b, 1.0), 1088);
+	b[3] = 0;
+	assert_int_equal(throttle_hist_percentile(b, 0.5), 1088);
+}
+
 static void test_bad_config_rejected(void **state)
 {
 	struct throttle_disk_cfg cfg;
@@ -508,6 +565,8 @@ int main(void)
 		cmocka_unit_test(test_reservation_holds),
 		cmocka_unit_test(test_static_limits_hold),
 		cmocka_unit_test(test_peak_mode_learns_threshold),
+		cmocka_unit_test(test_peak_mode_floor),
+		cmocka_unit_test(test_hist_percentile),
 		cmocka_unit_test(test_bad_config_rejected),
 	};
 

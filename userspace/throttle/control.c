@@ -285,6 +285,19 @@ static double class_demand(const struct throttle_disk *d, unsigned int i, double
 }
 
 /*
+ * "N% peak" is a promise about throughput: the disk keeps giving N% of what
+ * it gave. The window never goes below N% of the lower of the learned peak
+ * and what the disk delivered when the congestion began (a single workload
+ * alone may have set a peak the contended mix cannot reach).
+ */
+static double peak_floor(const struct throttle_disk *d)
+{
+	if (d->cfg.mode != THROTTLE_MODE_PEAK)
+		return 0;
+	return d->cfg.peak_pct / 100.0 * fmin(d->peak_iops, d->onset_iops);
+}
+
+/*
  * Measures how the latency followed the last move of the window. A cut
  * followed by a rise is the sign of latency the classes' volume does not
  * cause (a slow device, the cost of the throttling path itself, another
@@ -343,6 +356,10 @@ static const char *window_step(struct throttle_disk *d, double lat)
 	d->window = (1 - g) * w + g * ratio * w;
 	d->window = fmin(fmax(d->window, STEP_MIN_RATIO * d->window_applied),
 			 STEP_MAX_RATIO * d->window_applied);
+	if (d->window < peak_floor(d)) {
+		d->window = peak_floor(d);
+		return "held at the peak-mode floor";
+	}
 	return d->window < w ? "latency above target: tightening"
 			     : "latency below target: relaxing";
 }
@@ -383,7 +400,7 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 {
 	struct throttle_allow before[THROTTLE_MAX_CLASSES];
 	enum throttle_state was = d->state;
-	double iops, bps, lat, classified = 0;
+	double iops, bps, lat, classified = 0, prev_iops;
 	unsigned int i, n = d->cfg.nr_classes;
 
 	if (!(s->interval_s > 0))
@@ -406,6 +423,7 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 			d->active++;
 	}
 	learn_peak(d, iops, bps, lat);
+	prev_iops = d->last_iops;
 	d->last_iops = iops;
 	d->last_bps = bps;
 
@@ -413,6 +431,7 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 		if (d->active >= 2 && d->threshold_ns && lat > d->threshold_ns) {
 			d->state = THROTTLE_CONGESTED;
 			d->window = classified + fmax(iops - classified, 0);
+			d->onset_iops = fmax(iops, prev_iops);
 			d->window_applied = d->window;
 			d->elasticity = 1.0;
 			d->futile = 0;

@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 
+#include "sluice.h"
 #include "throttle/control.h"
 
 /* One policed disk as a source sees it. */
@@ -26,6 +27,13 @@ struct throttle_src_disk {
 	/* Counters at the previous call, owned by the source. */
 	uint64_t prev_ios, prev_bytes, prev_ticks_ms;
 	struct throttle_class_sample prev_cls[THROTTLE_MAX_CLASSES];
+	/* The meter source: its struct meter (shared by all disks), which
+	 * latency (enum sluice_lat: SLUICE_LAT_TOTAL or SLUICE_LAT_DEVICE)
+	 * and its cumulative sums at the previous call. */
+	void *ctx;
+	unsigned int lat_kind;
+	uint64_t prev_timed, prev_lat_ns;
+	uint64_t prev_hist[SLUICE_HIST_BUCKETS];
 };
 
 struct throttle_source_ops {
@@ -37,5 +45,12 @@ struct throttle_source_ops {
 };
 
 extern const struct throttle_source_ops throttle_sysfs_source_ops;
+/* Latency (average and p99) from the BPF meter, counts as sysfs: io.stat
+ * charges throttled bios to their cgroup whoever dispatches them. */
+extern const struct throttle_source_ops throttle_meter_source_ops;
+
+/* The p-th percentile (0 < p < 1) of a delta histogram in the meter's
+ * log-linear buckets, as the upper bound of its bucket; 0 when empty. */
+uint64_t throttle_hist_percentile(const uint64_t *buckets, double p);
 
 #endif /* SLUICE_THROTTLE_SOURCE_H */
