@@ -103,6 +103,19 @@ static double curve_bucket_top_ns(int b)
  * rises with queueing until it saturates, so the first bucket reaching the
  * target is the knee.
  */
+static double median3(const double *v)
+{
+	double a = v[0], b = v[1], c = v[2];
+
+	if (a > b) {
+		double t = a;
+
+		a = b;
+		b = t;
+	}
+	return c < a ? a : c > b ? b : c;
+}
+
 static void learn_peak(struct throttle_disk *d, double iops, double bps, double lat)
 {
 	double want;
@@ -110,8 +123,10 @@ static void learn_peak(struct throttle_disk *d, double iops, double bps, double 
 
 	if (iops <= 0 || lat <= 0)
 		return;
-	if (iops > d->peak_iops)
-		d->peak_iops = iops;
+	/* The peak is a sustained rate: the median of three intervals, so one
+	 * interval that caught a burst (or a stalled clock) cannot set it. */
+	if (median3(d->recent_iops) > d->peak_iops)
+		d->peak_iops = median3(d->recent_iops);
 	if (bps > d->peak_bps)
 		d->peak_bps = bps;
 	b = curve_bucket(lat);
@@ -400,7 +415,7 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 {
 	struct throttle_allow before[THROTTLE_MAX_CLASSES];
 	enum throttle_state was = d->state;
-	double iops, bps, lat, classified = 0, prev_iops;
+	double iops, bps, lat, classified = 0;
 	unsigned int i, n = d->cfg.nr_classes;
 
 	if (!(s->interval_s > 0))
@@ -422,8 +437,10 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 		    (d->allow[i].dynamic && x >= BINDING_FRAC * d->allow[i].total_iops))
 			d->active++;
 	}
+	if (d->steps == 1)
+		d->recent_iops[1] = d->recent_iops[2] = iops;
+	d->recent_iops[d->steps % 3] = iops;
 	learn_peak(d, iops, bps, lat);
-	prev_iops = d->last_iops;
 	d->last_iops = iops;
 	d->last_bps = bps;
 
@@ -431,7 +448,8 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 		if (d->active >= 2 && d->threshold_ns && lat > d->threshold_ns) {
 			d->state = THROTTLE_CONGESTED;
 			d->window = classified + fmax(iops - classified, 0);
-			d->onset_iops = fmax(iops, prev_iops);
+			d->onset_iops = fmax(median3(d->recent_iops), iops);
+			d->peak_iops = fmax(d->peak_iops, d->onset_iops);
 			d->window_applied = d->window;
 			d->elasticity = 1.0;
 			d->futile = 0;
