@@ -289,6 +289,10 @@ static void test_latency_not_caused_by_load(void **state)
 	run(&sm, &d, 60, &r);
 	assert_true(throttle_disk_congested(&d));
 	assert_true(d.futile >= 2);
+	/* Only the shares are enforced now: the larger class runs free. */
+	assert_true(d.holding);
+	assert_false(d.allow[0].dynamic);
+	assert_true(d.allow[1].dynamic);
 	assert_true(r.total >= 0.9 * base);
 	assert_within(r.ratio, 2.0, 0.15);
 	assert_true(r.max_w <= 1.02 * r.min_w);

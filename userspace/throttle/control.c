@@ -360,7 +360,9 @@ static const char *window_step(struct throttle_disk *d, double lat)
 	double g = fmin(d->cfg.gamma, 0.5 / d->elasticity);
 	double ratio = target / lat, w = d->window;
 
+	d->holding = false;
 	if (d->futile >= FUTILE_AFTER && lat > target) {
+		d->holding = true;
 		if (d->peak_iops > 0 && w >= d->peak_iops)
 			return "latency does not follow the window: holding at peak";
 		d->window = w * FUTILE_EASE;
@@ -383,6 +385,25 @@ static void set_reason(struct throttle_disk *d, const char *why)
 {
 	if (!d->reason)
 		d->reason = why;
+}
+
+/*
+ * Futile (the window does not buy latency): only the shares are being
+ * enforced, and for that the greedy class with the largest allowance needs
+ * no limit: capping the others at their share leaves it exactly the rest of
+ * the disk, work-conserving, and spares its I/O the throttling path (which
+ * costs throughput of its own: blk-throttle releases a limited cgroup's
+ * bios from a timer, in batches).
+ */
+static void free_largest(struct throttle_disk *d, const double *hi, const double *out)
+{
+	unsigned int i, best = THROTTLE_MAX_CLASSES;
+
+	for (i = 0; i < d->cfg.nr_classes; i++)
+		if (isinf(hi[i]) && (best == THROTTLE_MAX_CLASSES || out[i] > out[best]))
+			best = i;
+	if (best < THROTTLE_MAX_CLASSES)
+		allow_static(d, best);
 }
 
 static void divide_window(struct throttle_disk *d, const struct throttle_sample *s,
@@ -409,6 +430,8 @@ static void divide_window(struct throttle_disk *d, const struct throttle_sample 
 	divide(lo, hi, w, n, pool, out);
 	for (i = 0; i < n; i++)
 		allow_set(d, i, out[i], &s->cls[i]);
+	if (d->holding)
+		free_largest(d, hi, out);
 }
 
 int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)

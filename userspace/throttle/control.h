@@ -86,6 +86,7 @@ struct throttle_disk {
 	unsigned int active;		/* classes with demand in the last sample */
 	unsigned int slack_streak;
 	unsigned int futile;		/* cuts in a row after which latency rose */
+	bool holding;			/* futile: the window holds, it no longer steers */
 	unsigned int steps;
 	bool changed;			/* the last step changed an allowance or the state */
 	const char *reason;		/* why, for the log; static string */
