@@ -75,7 +75,7 @@ fio_in() {
 	(
 		echo "$BASHPID" >"$CG/$cg/cgroup.procs"
 		exec fio --name="$name" --filename="/dev/$DISK" --rw=randread --direct=1 \
-			--ioengine=libaio --iodepth="$DEPTH" --bs=4k --time_based --ramp_time=2 \
+			--ioengine=libaio --iodepth="$DEPTH" --bs=4k --time_based --ramp_time=2 --eta=never \
 			--runtime="$RUNTIME" --output-format=json --output="$OUT/$name.fio"
 	) 3>&- &
 	FIO_PIDS+=($!)

@@ -31,7 +31,6 @@
 #define ELASTICITY_MAX		100.0
 /* Cuts in a row that raised the latency before the law stops cutting. */
 #define FUTILE_AFTER		2
-#define FUTILE_EASE		1.1
 #define FUTILE_MIN_DLOG		0.05	/* a rise of 5%: more than noise */
 /* Bytes allowance over IOPS allowance x the class's mean I/O size. */
 #define BPS_HEADROOM		1.5
@@ -349,10 +348,10 @@ static void update_elasticity(struct throttle_disk *d, double lat)
  * [0.5, 1): monotone, no overshoot, halving the error each step on a steep
  * disk.
  *
- * When cutting has stopped helping (futile), the window eases back up by
- * FUTILE_EASE per interval towards the disk's peak and holds there: the
- * shares are still enforced, and throughput is not sacrificed for a latency
- * the throttle cannot buy.
+ * When cutting has stopped helping (futile), the window goes back to what
+ * the disk gave when the congestion began and holds there: the shares are
+ * still enforced, and throughput is not sacrificed for a latency the
+ * throttle cannot buy.
  */
 static const char *window_step(struct throttle_disk *d, double lat)
 {
@@ -361,14 +360,21 @@ static const char *window_step(struct throttle_disk *d, double lat)
 	double ratio = target / lat, w = d->window;
 
 	d->holding = false;
+	/* Half the window bought no latency at all: as good a proof as two
+	 * cuts in a row, and one that noise does not hide. */
+	if (w <= 0.5 * d->onset_iops && lat >= 0.9 * d->onset_lat_ns)
+		d->futile = FUTILE_AFTER;
 	if (d->futile >= FUTILE_AFTER && lat > target) {
+		double back = d->peak_iops > 0 ? fmin(d->peak_iops, d->onset_iops)
+					       : d->onset_iops;
+
 		d->holding = true;
-		if (d->peak_iops > 0 && w >= d->peak_iops)
-			return "latency does not follow the window: holding at peak";
-		d->window = w * FUTILE_EASE;
-		if (d->peak_iops > 0 && d->window > d->peak_iops)
-			d->window = fmax(d->peak_iops, w);
-		return "latency does not follow the window: easing";
+		if (w >= back)
+			return "latency does not follow the window: holding the shares";
+		/* Straight back to what the disk gave: every interval spent
+		 * below it is throughput lost for nothing. */
+		d->window = back;
+		return "latency does not follow the window: restored";
 	}
 	d->window = (1 - g) * w + g * ratio * w;
 	d->window = fmin(fmax(d->window, STEP_MIN_RATIO * d->window_applied),
@@ -472,6 +478,7 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 			d->state = THROTTLE_CONGESTED;
 			d->window = classified + fmax(iops - classified, 0);
 			d->onset_iops = fmax(median3(d->recent_iops), iops);
+			d->onset_lat_ns = lat;
 			d->peak_iops = fmax(d->peak_iops, d->onset_iops);
 			d->window_applied = d->window;
 			d->elasticity = 1.0;

@@ -80,6 +80,7 @@ struct throttle_disk {
 	double last_iops, last_bps;
 	double peak_iops, peak_bps;	/* highest throughput seen (learned) */
 	double onset_iops;		/* what the disk gave when congestion began */
+	double onset_lat_ns;		/* and at what latency */
 	double recent_iops[3];		/* the last three intervals' total IOPS */
 	double curve[THROTTLE_CURVE_BUCKETS];	/* highest IOPS seen per latency bucket */
 	uint64_t threshold_ns;		/* in force: configured or derived from the peak */
