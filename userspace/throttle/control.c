@@ -31,6 +31,7 @@
 #define ELASTICITY_MAX		100.0
 /* Cuts in a row that raised the latency before the law stops cutting. */
 #define FUTILE_AFTER		2
+#define FLOOR_HOLD_AFTER	3	/* intervals at the floor above target */
 #define FUTILE_MIN_DLOG		0.05	/* a rise of 5%: more than noise */
 /* Bytes allowance over IOPS allowance x the class's mean I/O size. */
 #define BPS_HEADROOM		1.5
@@ -291,8 +292,11 @@ static double class_demand(const struct throttle_disk *d, unsigned int i, double
 	const struct throttle_allow *a = &d->allow[i];
 	double cap = static_iops_cap(&d->cfg.cls[i], c), want;
 
-	if (!a->dynamic || x >= BINDING_FRAC * a->total_iops)
-		want = INFINITY;	/* held back, or never limited: wants more */
+	/* Held back, never limited, or the disk could not serve it (congested
+	 * and delivering well under the window): under-use is the disk's, not
+	 * a lack of demand, and must not hand its share to the others. */
+	if (!a->dynamic || x >= BINDING_FRAC * a->total_iops || d->disk_bound)
+		want = INFINITY;
 	else
 		want = fmax(x * DEMAND_HEADROOM, x + FLOOR_IOPS);
 	return fmin(want, cap);
@@ -376,11 +380,19 @@ static const char *window_step(struct throttle_disk *d, double lat)
 		d->window = back;
 		return "latency does not follow the window: restored";
 	}
+	if (lat <= target)
+		d->floor_streak = 0;
 	d->window = (1 - g) * w + g * ratio * w;
 	d->window = fmin(fmax(d->window, STEP_MIN_RATIO * d->window_applied),
 			 STEP_MAX_RATIO * d->window_applied);
 	if (d->window < peak_floor(d)) {
 		d->window = peak_floor(d);
+		/* The floor keeps the throughput promise and the latency stays
+		 * above target: as futile as cutting that does not help. */
+		if (++d->floor_streak >= FLOOR_HOLD_AFTER) {
+			d->holding = true;
+			return "held at the peak-mode floor: holding the shares";
+		}
 		return "held at the peak-mode floor";
 	}
 	return d->window < w ? "latency above target: tightening"
@@ -483,6 +495,7 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 			d->window_applied = d->window;
 			d->elasticity = 1.0;
 			d->futile = 0;
+			d->floor_streak = 0;
 			d->slack_streak = 0;
 			set_reason(d, "latency above threshold");
 		}
@@ -510,6 +523,8 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 		if (!lat)
 			lat = d->cfg.setpoint * d->threshold_ns;	/* no I/O: hold */
 		d->window_applied = d->window;
+		d->disk_bound = lat > d->cfg.setpoint * d->threshold_ns &&
+				classified < BINDING_FRAC * d->window;
 		why = window_step(d, lat);
 		set_reason(d, why);
 		divide_window(d, s, fmax(iops - classified, 0));

@@ -88,6 +88,8 @@ struct throttle_disk {
 	unsigned int slack_streak;
 	unsigned int futile;		/* cuts in a row after which latency rose */
 	bool holding;			/* futile: the window holds, it no longer steers */
+	bool disk_bound;		/* congested and the classes used < 90% of the window */
+	unsigned int floor_streak;	/* intervals held at the peak-mode floor */
 	unsigned int steps;
 	bool changed;			/* the last step changed an allowance or the state */
 	const char *reason;		/* why, for the log; static string */
