@@ -17,7 +17,6 @@
 #include <cmocka.h>
 
 #include "throttle/control.h"
-#include "throttle/source.h"
 
 #define MS		1000000ull
 #define C_IOPS		20000.0
@@ -522,20 +521,6 @@ static void test_peak_mode_floor(void **state)
 	assert_true(r.total >= 0.88 * base);
 }
 
-/* p99 from the meter's log-linear buckets: the top of the bucket holding it. */
-static void test_hist_percentile(void **state)
-{
-	uint64_t b[SLUICE_HIST_BUCKETS] = { 0 };
-
-	assert_int_equal(throttle_hist_percentile(b, 0.99), 0);
-	b[3] = 99;		/* 3 ns, exact below 16 */
-	b[(10 - SLUICE_HIST_SUB_BITS + 1) << SLUICE_HIST_SUB_BITS] = 1;	/* [1024, 1088) */
-	assert_int_equal(throttle_hist_percentile(b, 0.99), 4);
-	assert_int_equal(throttle_hist_percentile(b, 1.0), 1088);
-	b[3] = 0;
-	assert_int_equal(throttle_hist_percentile(b, 0.5), 1088);
-}
-
 static void test_bad_config_rejected(void **state)
 {
 	struct throttle_disk_cfg cfg;
@@ -570,7 +555,6 @@ int main(void)
 		cmocka_unit_test(test_static_limits_hold),
 		cmocka_unit_test(test_peak_mode_learns_threshold),
 		cmocka_unit_test(test_peak_mode_floor),
-		cmocka_unit_test(test_hist_percentile),
 		cmocka_unit_test(test_bad_config_rejected),
 	};
 

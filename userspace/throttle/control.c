@@ -526,6 +526,12 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 		d->disk_bound = lat > d->cfg.setpoint * d->threshold_ns &&
 				classified < BINDING_FRAC * d->window;
 		why = window_step(d, lat);
+		/* Holding, the largest class runs free, so what the classes get
+		 * is what the disk gives: the window follows it (smoothed) and
+		 * the capped classes' shares stay shares of the real capacity. */
+		if (d->holding)
+			d->window = fmax(peak_floor(d),
+					 0.5 * d->window_applied + 0.5 * classified);
 		set_reason(d, why);
 		divide_window(d, s, fmax(iops - classified, 0));
 	}

@@ -33,7 +33,7 @@ struct throttle_src_disk {
 	void *ctx;
 	unsigned int lat_kind;
 	uint64_t prev_timed, prev_lat_ns;
-	uint64_t prev_hist[SLUICE_HIST_BUCKETS];
+	unsigned long long prev_hist[SLUICE_HIST_BUCKETS];
 };
 
 struct throttle_source_ops {
@@ -48,9 +48,5 @@ extern const struct throttle_source_ops throttle_sysfs_source_ops;
 /* Latency (average and p99) from the BPF meter, counts as sysfs: io.stat
  * charges throttled bios to their cgroup whoever dispatches them. */
 extern const struct throttle_source_ops throttle_meter_source_ops;
-
-/* The p-th percentile (0 < p < 1) of a delta histogram in the meter's
- * log-linear buckets, as the upper bound of its bucket; 0 when empty. */
-uint64_t throttle_hist_percentile(const uint64_t *buckets, double p);
 
 #endif /* SLUICE_THROTTLE_SOURCE_H */
