@@ -101,6 +101,16 @@ start_throttle() {
 	THR_PID=$!
 }
 
+# The daemon has written static limits and its first state: it is running.
+wait_state() {
+	local _
+	for _ in $(seq 120); do
+		[ -s "$STATE" ] && return 0
+		sleep 0.5
+	done
+	return 1
+}
+
 stop_throttle() {
 	kill -TERM "$THR_PID"
 	wait "$THR_PID"
@@ -190,9 +200,9 @@ mean_field() {
 @test "throttle: static IOPS and bandwidth limits hold within 5%" {
 	start_throttle --threshold 60s --cgroup thr_a:shares=200,rbps=2M \
 		--cgroup thr_b:shares=100,riops=600
+	wait_state
 	fio_in thr_a sa
 	fio_in thr_b sb
-	sleep 2
 	run cat "$CG/thr_b/io.max"
 	assert_output --partial "riops=600"
 	wait_fio
