@@ -24,5 +24,6 @@ int cmd_serve(int argc, char **argv);
 int cmd_disks(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_stages(int argc, char **argv);
+int cmd_throttle(int argc, char **argv);
 
 #endif /* SLUICE_CMDS_H */

@@ -20,6 +20,7 @@ static const struct sluice_cmd commands[] = {
 	{ "serve",	cmd_serve,	"serve a file or block device as /dev/ublkbN through a filter chain" },
 	{ "stages",	cmd_stages,	"where ublk request time goes: driver, filters, backing" },
 	{ "stop",	cmd_stop,	"stop a served disk: drain, flush and delete it" },
+	{ "throttle",	cmd_throttle,	"latency-based throttling of cgroups per disk (Storage I/O Control)" },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

@@ -1,0 +1,752 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sluice throttle - Storage I/O Control for Linux: every interval, read each
+ * policed disk's latency and each class's I/O, run the control law
+ * (throttle/control.h) and enforce the allowances through cgroup v2 io.max
+ * (throttle/iomax.h). Every change is logged with its reason; the state is
+ * published in a JSON file for 'sluice top' and the exporter (format in
+ * docs/throttle.md). SIGTERM/SIGINT take back every dynamic limit and keep
+ * the static ones; after a kill -9, 'sluice throttle --cleanup' does it.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmds.h"
+#include "loader/meter.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "throttle/control.h"
+#include "throttle/iomax.h"
+#include "throttle/source.h"
+#include "throttle/spec.h"
+
+#define MAX_DISKS		8
+#define DEF_STATE		"/run/sluice/throttle.json"
+#define DEF_RECORD		"/run/sluice/throttle.iomax"
+#define CGROUP_ROOT		"/sys/fs/cgroup"
+
+struct tclass {
+	char path[PATH_MAX];
+	char name[64];
+	int book_idx;
+};
+
+struct tdisk {
+	char name[32];
+	unsigned int maj, min;
+	struct throttle_disk_cfg cfg;
+	struct throttle_disk ctl;
+	struct throttle_src_disk src;
+	struct tclass cls[THROTTLE_MAX_CLASSES];
+	struct throttle_sample last;
+};
+
+struct topts {
+	struct tdisk disks[MAX_DISKS];
+	unsigned int nr_disks;
+	uint64_t interval_ns;
+	bool once, json, cleanup, p99;
+	const char *state_path;
+	const char *record_path;
+	const char *source;		/* "auto", "meter" or "sysfs" */
+	unsigned int lat_kind;		/* SLUICE_LAT_TOTAL or SLUICE_LAT_DEVICE */
+	const struct throttle_source_ops *src;
+	struct meter *meter;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	stop = sig;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: sluice throttle [OPTIONS] --disk DISK --threshold T --cgroup SPEC...\n"
+		"       sluice throttle --config FILE [OPTIONS]\n"
+		"       sluice throttle --cleanup\n"
+		"\n"
+		"Latency-based throttling (Storage I/O Control): when a disk's latency\n"
+		"crosses its threshold, the cgroups bound to it get IOPS in proportion to\n"
+		"their shares (reservations first, static limits always), through io.max;\n"
+		"when it is calm, the limits relax step by step until none is left. Runs\n"
+		"in the foreground; SIGTERM or SIGINT removes the dynamic limits.\n"
+		"\n"
+		"Options:\n"
+		"  --disk DISK         /dev/NAME, NAME or MAJ:MIN; the next options apply to it\n"
+		"  --threshold T       a latency (30ms, 500us) or N%%peak (SIOC's mode: the\n"
+		"                      latency at which the disk gave N%% of its learned peak)\n"
+		"  --cgroup SPEC       PATH[:shares=N,riops=N,wiops=N,rbps=S,wbps=S,reserve=N]\n"
+		"                      PATH relative to /sys/fs/cgroup; shares default 100;\n"
+		"                      riops.. are static limits; reserve a minimum IOPS\n"
+		"  --p99               compare the p99 latency, not the average (meter only)\n"
+		"  --latency KIND      total (from the block layer's start, the default) or\n"
+		"                      device (issue to completion)\n"
+		"  --source SRC        auto (the default: the BPF meter if it loads), meter,\n"
+		"                      or sysfs (the kernel's counters: average only)\n"
+		"  --interval D        control interval (default 1s)\n"
+		"  --config FILE       read the options above from FILE, one per line\n"
+		"                      ('disk /dev/sdb', 'cgroup db:shares=200', '# ...')\n"
+		"  --once              one step: measure one interval, set io.max, exit\n"
+		"                      (limits stay; remove them with --cleanup)\n"
+		"  --cleanup           remove the dynamic limits a killed throttle left\n"
+		"  --state FILE        state for 'sluice top' (default " DEF_STATE ")\n"
+		"  --record FILE       for --cleanup (default " DEF_RECORD ")\n"
+		"  --json              one JSON object per disk and interval on stdout\n"
+		"  -h, --help          this text\n"
+		"\n"
+		"Per-class I/O counts come from each cgroup's io.stat; see docs/throttle.md.\n"
+		"\n"
+		"Examples:\n"
+		"  sluice throttle --disk /dev/sdb --threshold 30ms \\\n"
+		"      --cgroup db:shares=200,reserve=500 --cgroup batch:shares=100\n"
+		"  sluice throttle --disk nvme0n1 --threshold 90%%peak --cgroup a --cgroup b\n"
+		"  sluice throttle --cleanup\n");
+}
+
+/* DISK as /dev/NAME, NAME or MAJ:MIN, to a whole disk's numbers and name. */
+static int resolve_disk(const char *arg, struct tdisk *d)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	unsigned int maj, min;
+	struct stat st;
+	ssize_t n;
+	FILE *f;
+
+	if (sscanf(arg, "%u:%u", &maj, &min) == 2) {
+		/* taken as is */
+	} else if (arg[0] == '/') {
+		if (stat(arg, &st))
+			return -errno;
+		if (!S_ISBLK(st.st_mode))
+			return -ENOTBLK;
+		maj = major(st.st_rdev);
+		min = minor(st.st_rdev);
+	} else {
+		snprintf(path, sizeof(path), "/sys/class/block/%s/dev", arg);
+		f = fopen(path, "re");
+		if (!f)
+			return -ENODEV;
+		n = fscanf(f, "%u:%u", &maj, &min);
+		fclose(f);
+		if (n != 2)
+			return -ENODEV;
+	}
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u", maj, min);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return -ENODEV;
+	link[n] = '\0';
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/partition", maj, min);
+	if (!access(path, F_OK))
+		return -EISDIR;	/* io.max takes whole disks only */
+	snprintf(d->name, sizeof(d->name), "%s", basename(link));
+	d->maj = maj;
+	d->min = min;
+	return 0;
+}
+
+static int add_cgroup(struct tdisk *d, const char *spec)
+{
+	struct throttle_class_cfg cc;
+	char path[PATH_MAX - 32], *p;
+	struct tclass *c;
+	int err;
+
+	if (d->cfg.nr_classes >= THROTTLE_MAX_CLASSES) {
+		log_err("%s: at most %d cgroups per disk", d->name, THROTTLE_MAX_CLASSES);
+		return -E2BIG;
+	}
+	err = throttle_parse_class(spec, path, sizeof(path), &cc);
+	if (err) {
+		log_err("--cgroup '%s': %s; expected PATH[:shares=N,riops=N,wiops=N,"
+			"rbps=S,wbps=S,reserve=N]", spec,
+			err == -ENOENT ? "unknown key" : "malformed");
+		return err;
+	}
+	c = &d->cls[d->cfg.nr_classes];
+	/* Keep room for "/io.max" after the directory. */
+	if (path[0] == '/')
+		snprintf(c->path, sizeof(c->path), "%s", path);
+	else
+		snprintf(c->path, sizeof(c->path), CGROUP_ROOT "/%s", path);
+	for (p = c->path + strlen(c->path) - 1; p > c->path && *p == '/'; p--)
+		*p = '\0';
+	snprintf(c->name, sizeof(c->name), "%s", strrchr(c->path, '/') + 1);
+	d->cfg.cls[d->cfg.nr_classes++] = cc;
+	return 0;
+}
+
+static int set_option(struct topts *o, const char *key, const char *val)
+{
+	struct tdisk *d = o->nr_disks ? &o->disks[o->nr_disks - 1] : NULL;
+	int err;
+
+	if (!strcmp(key, "disk")) {
+		if (o->nr_disks >= MAX_DISKS) {
+			log_err("at most %d disks", MAX_DISKS);
+			return -E2BIG;
+		}
+		d = &o->disks[o->nr_disks];
+		err = resolve_disk(val, d);
+		if (err) {
+			log_err("%s: %s; list disks with lsblk", val,
+				err == -EISDIR ? "a partition; io.max takes the whole disk" :
+				"no such disk");
+			return err;
+		}
+		o->nr_disks++;
+		return 0;
+	}
+	if (!d) {
+		log_err("--%s %s: give --disk first; the settings that follow apply to it",
+			key, val);
+		return -EINVAL;
+	}
+	if (!strcmp(key, "threshold")) {
+		err = throttle_parse_threshold(val, &d->cfg);
+		if (err)
+			log_err("--threshold '%s': expected a latency (30ms) or N%%peak", val);
+		return err;
+	}
+	if (!strcmp(key, "cgroup"))
+		return add_cgroup(d, val);
+	log_err("unknown setting '%s'; see 'sluice throttle --help'", key);
+	return -EINVAL;
+}
+
+static int read_config(struct topts *o, const char *file)
+{
+	char line[1024], *key, *val, *end;
+	unsigned int lineno = 0;
+	int err = 0;
+	FILE *f;
+
+	f = fopen(file, "re");
+	if (!f) {
+		err = -errno;
+		log_err("%s: %s", file, strerror(-err));
+		return err;
+	}
+	while (!err && fgets(line, sizeof(line), f)) {
+		lineno++;
+		key = line + strspn(line, " \t");
+		if (*key == '#' || *key == '\n' || !*key)
+			continue;
+		end = key + strlen(key);
+		while (end > key && (end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		if (!strncmp(key, "--", 2))
+			key += 2;
+		val = key + strcspn(key, " \t=");
+		if (!*val) {
+			log_err("%s:%u: '%s' needs a value", file, lineno, key);
+			err = -EINVAL;
+			break;
+		}
+		*val++ = '\0';
+		val += strspn(val, " \t=");
+		err = set_option(o, key, val);
+		if (err)
+			log_err("%s:%u: in this line", file, lineno);
+	}
+	fclose(f);
+	return err;
+}
+
+static void fmt_iops(char *buf, size_t len, double v)
+{
+	if (v >= 10000)
+		snprintf(buf, len, "%.0fk", v / 1000);
+	else if (v >= 1000)
+		snprintf(buf, len, "%.1fk", v / 1000);
+	else
+		snprintf(buf, len, "%.0f", v);
+}
+
+static void fmt_lat(char *buf, size_t len, double ns)
+{
+	if (ns >= 1e6)
+		snprintf(buf, len, "%.2fms", ns / 1e6);
+	else
+		snprintf(buf, len, "%.0fus", ns / 1e3);
+}
+
+/* One line per change: disk, state, latency vs threshold, allowances, why. */
+static void log_change(const struct tdisk *d)
+{
+	const struct throttle_disk *c = &d->ctl;
+	char lat[16], thr[16], v[16], line[512];
+	size_t off;
+	unsigned int i;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	fmt_lat(lat, sizeof(lat), c->last_lat_ns);
+	if (c->threshold_ns)
+		fmt_lat(thr, sizeof(thr), c->threshold_ns);
+	else
+		snprintf(thr, sizeof(thr), "(learning)");
+	off = snprintf(line, sizeof(line), "%02d:%02d:%02d %s %s %s/%s", tm.tm_hour, tm.tm_min,
+		       tm.tm_sec, d->name, throttle_state_name(c->state), lat, thr);
+	for (i = 0; i < d->cfg.nr_classes && off < sizeof(line); i++) {
+		if (c->allow[i].dynamic)
+			fmt_iops(v, sizeof(v), c->allow[i].total_iops);
+		else
+			snprintf(v, sizeof(v), "max");
+		off += snprintf(line + off, sizeof(line) - off, " %s=%s", d->cls[i].name, v);
+	}
+	printf("%s: %s\n", line, c->reason ? c->reason : "");
+	fflush(stdout);
+}
+
+static void json_disk(struct json_writer *w, const struct tdisk *d)
+{
+	const struct throttle_disk *c = &d->ctl;
+	char dev[32];
+	unsigned int i;
+
+	snprintf(dev, sizeof(dev), "%u:%u", d->maj, d->min);
+	json_obj_open(w);
+	json_kv_str(w, "disk", d->name);
+	json_kv_str(w, "dev", dev);
+	json_kv_str(w, "state", throttle_state_name(c->state));
+	json_kv_u64(w, "latency_ns", (uint64_t)c->last_lat_ns);
+	json_kv_u64(w, "threshold_ns", c->threshold_ns);
+	json_kv_str(w, "threshold_mode", c->cfg.mode == THROTTLE_MODE_PEAK ? "peak" : "latency");
+	if (c->cfg.mode == THROTTLE_MODE_PEAK)
+		json_kv_u64(w, "peak_pct", c->cfg.peak_pct);
+	json_kv_u64(w, "peak_iops", (uint64_t)c->peak_iops);
+	json_kv_u64(w, "peak_bps", (uint64_t)c->peak_bps);
+	json_kv_u64(w, "iops", (uint64_t)c->last_iops);
+	json_kv_u64(w, "bps", (uint64_t)c->last_bps);
+	json_kv_u64(w, "window_iops", (uint64_t)c->window);
+	json_kv_double(w, "elasticity", c->elasticity);
+	json_kv_bool(w, "changed", c->changed);
+	json_kv_str(w, "reason", c->reason ? c->reason : "");
+	json_key(w, "classes");
+	json_arr_open(w);
+	for (i = 0; i < d->cfg.nr_classes; i++) {
+		const struct throttle_allow *a = &c->allow[i];
+
+		json_obj_open(w);
+		json_kv_str(w, "name", d->cls[i].name);
+		json_kv_u64(w, "class_id", i + 1);
+		json_kv_str(w, "cgroup", d->cls[i].path);
+		json_kv_u64(w, "shares", d->cfg.cls[i].shares);
+		json_kv_u64(w, "reserve_iops", d->cfg.cls[i].reserve_iops);
+		json_kv_u64(w, "iops", (uint64_t)c->class_iops[i]);
+		json_kv_bool(w, "dynamic", a->dynamic);
+		json_kv_u64(w, "allow_iops", a->dynamic ? a->total_iops : 0);
+		json_kv_u64(w, "riops", a->iops[THROTTLE_READ]);
+		json_kv_u64(w, "wiops", a->iops[THROTTLE_WRITE]);
+		json_kv_u64(w, "rbps", a->bps[THROTTLE_READ]);
+		json_kv_u64(w, "wbps", a->bps[THROTTLE_WRITE]);
+		json_obj_close(w);
+	}
+	json_arr_close(w);
+	json_obj_close(w);
+}
+
+static int mkdir_parent(const char *file)
+{
+	char dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s", file);
+	dirname(dir);
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Written whole to a temporary file and renamed: readers never see half. */
+static int write_state(const struct topts *o, bool running)
+{
+	char tmp[PATH_MAX];
+	struct json_writer w;
+	unsigned int i;
+	FILE *f;
+	int err;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", o->state_path);
+	f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	json_init(&w, f);
+	json_obj_open(&w);
+	json_kv_u64(&w, "version", 1);
+	json_kv_i64(&w, "time", (int64_t)time(NULL));
+	json_kv_i64(&w, "pid", getpid());
+	json_kv_bool(&w, "running", running);
+	json_kv_double(&w, "interval_s", o->interval_ns / 1e9);
+	json_kv_str(&w, "source", o->src ? o->src->name : "none");
+	json_kv_str(&w, "latency", o->lat_kind == SLUICE_LAT_DEVICE ? "device" : "total");
+	json_key(&w, "disks");
+	json_arr_open(&w);
+	for (i = 0; i < o->nr_disks; i++)
+		json_disk(&w, &o->disks[i]);
+	json_arr_close(&w);
+	json_obj_close(&w);
+	err = json_end(&w);
+	if (fclose(f) && !err)
+		err = -errno;
+	if (!err && rename(tmp, o->state_path))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+static void to_limits(const struct throttle_allow *a, struct iomax_limits *l)
+{
+	l->riops = a->iops[THROTTLE_READ];
+	l->wiops = a->iops[THROTTLE_WRITE];
+	l->rbps = a->bps[THROTTLE_READ];
+	l->wbps = a->bps[THROTTLE_WRITE];
+}
+
+static int setup_disk(const struct topts *o, struct tdisk *d, struct iomax_book *book)
+{
+	unsigned int i;
+	int err, idx;
+
+	if (!d->cfg.nr_classes) {
+		log_err("%s: no --cgroup bound to it", d->name);
+		return -EINVAL;
+	}
+	if (d->cfg.mode == THROTTLE_MODE_LATENCY && !d->cfg.threshold_ns) {
+		log_err("%s: no --threshold (a latency such as 30ms, or 90%%peak)", d->name);
+		return -EINVAL;
+	}
+	d->cfg.use_p99 = o->p99;
+	err = throttle_disk_init(&d->ctl, &d->cfg);
+	if (err) {
+		log_err("%s: invalid throttle settings", d->name);
+		return err;
+	}
+	d->src.ctx = o->meter;
+	d->src.lat_kind = o->lat_kind;
+	d->src.maj = d->maj;
+	d->src.min = d->min;
+	d->src.nr_classes = d->cfg.nr_classes;
+	for (i = 0; i < d->cfg.nr_classes; i++) {
+		struct iomax_limits stat;
+
+		d->src.cgroup_dir[i] = d->cls[i].path;
+		to_limits(&d->ctl.allow[i], &stat);
+		idx = iomax_book_add(book, d->cls[i].path, d->maj, d->min, &stat);
+		if (idx < 0) {
+			log_err("%s/io.max: %s; create the cgroup and enable the io controller "
+				"(echo +io > its parent's cgroup.subtree_control)",
+				d->cls[i].path, strerror(-idx));
+			return idx;
+		}
+		d->cls[i].book_idx = idx;
+		/* Static limits hold from the start, congested or not. */
+		err = iomax_book_apply(book, idx, NULL, NULL);
+		if (err) {
+			log_err("%s/io.max: cannot write: %s", d->cls[i].path, strerror(-err));
+			return err;
+		}
+	}
+	err = o->src->prime(&d->src);
+	if (err) {
+		log_err("%s: cannot read its counters: %s", d->name, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static int step_disk(struct topts *o, struct tdisk *d, struct iomax_book *book, double dt)
+{
+	unsigned int i;
+	int err;
+
+	err = o->src->sample(&d->src, dt, &d->last);
+	if (err) {
+		log_err("%s: cannot read its counters: %s", d->name, strerror(-err));
+		return err;
+	}
+	err = throttle_disk_step(&d->ctl, &d->last);
+	if (err)
+		return err;
+	for (i = 0; i < d->cfg.nr_classes; i++) {
+		struct iomax_limits l;
+
+		to_limits(&d->ctl.allow[i], &l);
+		err = iomax_book_apply(book, d->cls[i].book_idx, &l, NULL);
+		if (err) {
+			log_err("%s/io.max: cannot write: %s", d->cls[i].path, strerror(-err));
+			return err;
+		}
+	}
+	if (o->json) {
+		struct json_writer w;
+
+		json_init(&w, stdout);
+		json_disk(&w, d);
+		json_end(&w);
+	} else if (d->ctl.changed) {
+		log_change(d);
+	}
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int cleanup_record(const char *record)
+{
+	unsigned int n;
+	int err;
+
+	err = iomax_book_cleanup_record(record, &n);
+	if (err == -ENOENT)
+		return 0;
+	if (err) {
+		log_err("%s: cannot restore every limit it lists: %s", record, strerror(-err));
+		return err;
+	}
+	log_info("removed the dynamic limits of a previous throttle (%u cgroup/disk pairs)", n);
+	return 0;
+}
+
+/* The meter when it loads (auto) or when asked; else the kernel's counters. */
+static int open_source(struct topts *o)
+{
+	struct meter_opts mo = {};
+	int err;
+
+	o->src = &throttle_sysfs_source_ops;
+	if (!strcmp(o->source, "sysfs"))
+		return 0;
+	log_setup_libbpf();
+	err = meter_open(&o->meter, &mo);
+	if (!err) {
+		o->src = &throttle_meter_source_ops;
+		return 0;
+	}
+	if (!strcmp(o->source, "meter")) {
+		log_err("cannot load the BPF meter: %s; see 'sluice doctor', or use "
+			"--source sysfs", strerror(-err));
+		return err;
+	}
+	log_warn("BPF meter unavailable (%s): latency from the kernel's counters "
+		 "(average only); see 'sluice doctor'", strerror(-err));
+	o->meter = NULL;
+	return 0;
+}
+
+static int run(struct topts *o)
+{
+	struct iomax_book book;
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct timespec next;
+	double last;
+	unsigned int i;
+	int err, rerr;
+
+	err = mkdir_parent(o->record_path);
+	if (!err)
+		err = mkdir_parent(o->state_path);
+	if (err) {
+		log_err("%s: cannot create its directory: %s", o->state_path, strerror(-err));
+		return 1;
+	}
+	err = open_source(o);
+	if (err)
+		return 1;
+	/* A record means a throttle died without cleaning up: start clean. */
+	if (cleanup_record(o->record_path))
+		return 1;
+	err = iomax_book_init(&book, o->record_path);
+	if (err)
+		return 1;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	for (i = 0; i < o->nr_disks && !err; i++)
+		err = setup_disk(o, &o->disks[i], &book);
+	if (err)
+		goto out_restore;
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	last = now_s();
+	while (!stop) {
+		double t, dt;
+
+		next.tv_sec += o->interval_ns / 1000000000ull;
+		next.tv_nsec += o->interval_ns % 1000000000ull;
+		if (next.tv_nsec >= 1000000000) {
+			next.tv_sec++;
+			next.tv_nsec -= 1000000000;
+		}
+		while (!stop && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
+			;
+		if (stop)
+			break;
+		t = now_s();
+		dt = t - last;
+		last = t;
+		for (i = 0; i < o->nr_disks && !err; i++)
+			err = step_disk(o, &o->disks[i], &book, dt);
+		if (err)
+			goto out_restore;
+		rerr = write_state(o, true);
+		if (rerr)
+			log_warn("%s: cannot write the state: %s", o->state_path, strerror(-rerr));
+		if (o->once) {
+			iomax_book_free(&book);
+			meter_close(o->meter);
+			return 0;
+		}
+	}
+	if (stop)
+		log_info("signal %d: removing dynamic limits", (int)stop);
+out_restore:
+	for (i = 0; i < o->nr_disks; i++)
+		throttle_disk_release(&o->disks[i].ctl);
+	rerr = iomax_book_restore(&book);
+	if (rerr)
+		log_err("cannot remove every dynamic limit (%s); run 'sluice throttle --cleanup'",
+			strerror(-rerr));
+	write_state(o, false);
+	iomax_book_free(&book);
+	meter_close(o->meter);
+	return err || rerr ? 1 : 0;
+}
+
+int cmd_throttle(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "disk", required_argument, NULL, 'd' },
+		{ "threshold", required_argument, NULL, 't' },
+		{ "cgroup", required_argument, NULL, 'g' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "once", no_argument, NULL, '1' },
+		{ "cleanup", no_argument, NULL, 'C' },
+		{ "p99", no_argument, NULL, 'p' },
+		{ "latency", required_argument, NULL, 'L' },
+		{ "source", required_argument, NULL, 'S' },
+		{ "state", required_argument, NULL, 's' },
+		{ "record", required_argument, NULL, 'r' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	static struct topts o;
+	int c, err = 0;
+
+	memset(&o, 0, sizeof(o));
+	o.interval_ns = 1000000000ull;
+	o.state_path = DEF_STATE;
+	o.record_path = DEF_RECORD;
+	o.source = "auto";
+	o.lat_kind = SLUICE_LAT_TOTAL;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			err = set_option(&o, "disk", optarg);
+			break;
+		case 't':
+			err = set_option(&o, "threshold", optarg);
+			break;
+		case 'g':
+			err = set_option(&o, "cgroup", optarg);
+			break;
+		case 'c':
+			err = read_config(&o, optarg);
+			break;
+		case 'i':
+			if (throttle_parse_duration(optarg, &o.interval_ns) ||
+			    o.interval_ns < 10000000ull) {
+				log_err("--interval '%s': expected a duration of at least 10ms "
+					"(500ms, 1s)", optarg);
+				err = -EINVAL;
+			}
+			break;
+		case '1':
+			o.once = true;
+			break;
+		case 'C':
+			o.cleanup = true;
+			break;
+		case 'p':
+			o.p99 = true;
+			break;
+		case 'L':
+			if (!strcmp(optarg, "total")) {
+				o.lat_kind = SLUICE_LAT_TOTAL;
+			} else if (!strcmp(optarg, "device")) {
+				o.lat_kind = SLUICE_LAT_DEVICE;
+			} else {
+				log_err("--latency '%s': expected total or device", optarg);
+				err = -EINVAL;
+			}
+			break;
+		case 'S':
+			if (strcmp(optarg, "auto") && strcmp(optarg, "meter") &&
+			    strcmp(optarg, "sysfs")) {
+				log_err("--source '%s': expected auto, meter or sysfs", optarg);
+				err = -EINVAL;
+			}
+			o.source = optarg;
+			break;
+		case 's':
+			o.state_path = optarg;
+			break;
+		case 'r':
+			o.record_path = optarg;
+			break;
+		case 'j':
+			o.json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+		if (err)
+			return 2;
+	}
+	if (optind < argc) {
+		log_err("unexpected argument '%s'; see 'sluice throttle --help'", argv[optind]);
+		return 2;
+	}
+	if (o.cleanup)
+		return cleanup_record(o.record_path) ? 1 : 0;
+	if (!o.nr_disks) {
+		log_err("no disk to police; give --disk DISK --threshold T --cgroup PATH "
+			"(see 'sluice throttle --help')");
+		return 2;
+	}
+	if ((o.p99 || o.lat_kind == SLUICE_LAT_DEVICE) && !strcmp(o.source, "sysfs")) {
+		/* The kernel's counters carry one sum from start to completion. */
+		log_err("--p99 and --latency device need the BPF meter; drop --source sysfs");
+		return 2;
+	}
+	if (o.p99 || o.lat_kind == SLUICE_LAT_DEVICE)
+		o.source = "meter";
+	return run(&o);
+}

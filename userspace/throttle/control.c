@@ -1,0 +1,547 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * control.c - PARDA's latency-driven window, centralised per disk, with the
+ * gain scheduled on the measured elasticity of latency to the window so the
+ * step converges monotonically however steep the disk's curve is. The
+ * window is then divided among classes by weighted max-min fairness with
+ * reservations as floors, demands and static limits as caps.
+ */
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "throttle/control.h"
+
+#define DEF_GAMMA		0.5
+#define DEF_SETPOINT		0.9
+#define DEF_MIN_ACTIVE		20
+#define DEF_RELEASE_AFTER	3
+/* Per-step bounds on the window's change, as FAST TCP bounds its growth. */
+#define STEP_MIN_RATIO		0.5
+#define STEP_MAX_RATIO		1.5
+/* A class using this much of its allowance is held back by it. */
+#define BINDING_FRAC		0.9
+/* Headroom granted over a class's use when it does not use its share. */
+#define DEMAND_HEADROOM		1.25
+/* Limits not binding: the classes use less than this of the window. */
+#define SLACK_FRAC		0.7
+/* Below this much change of the window the elasticity is not re-measured. */
+#define ELASTICITY_MIN_DLOG	0.02
+#define ELASTICITY_MIN		0.05
+#define ELASTICITY_MAX		100.0
+/* Cuts in a row that raised the latency before the law stops cutting. */
+#define FUTILE_AFTER		2
+#define FLOOR_HOLD_AFTER	3	/* intervals at the floor above target */
+#define FUTILE_MIN_DLOG		0.05	/* a rise of 5%: more than noise */
+/* Bytes allowance over IOPS allowance x the class's mean I/O size. */
+#define BPS_HEADROOM		1.5
+/* Never give a direction or a class less than this: io.max needs >= 1 and a
+ * starved class must be able to show that it wants more. */
+#define FLOOR_IOPS		10.0
+
+const char *throttle_state_name(enum throttle_state s)
+{
+	return s == THROTTLE_CONGESTED ? "congested" : "calm";
+}
+
+int throttle_disk_init(struct throttle_disk *d, const struct throttle_disk_cfg *cfg)
+{
+	unsigned int i;
+
+	if (cfg->nr_classes > THROTTLE_MAX_CLASSES)
+		return -EINVAL;
+	if (cfg->mode == THROTTLE_MODE_LATENCY && !cfg->threshold_ns)
+		return -EINVAL;
+	if (cfg->mode == THROTTLE_MODE_PEAK && (!cfg->peak_pct || cfg->peak_pct > 100))
+		return -EINVAL;
+	if (cfg->gamma < 0 || cfg->gamma > 1 || cfg->setpoint < 0 || cfg->setpoint > 1)
+		return -EINVAL;
+	memset(d, 0, sizeof(*d));
+	d->cfg = *cfg;
+	if (!d->cfg.gamma)
+		d->cfg.gamma = DEF_GAMMA;
+	if (!d->cfg.setpoint)
+		d->cfg.setpoint = DEF_SETPOINT;
+	if (!d->cfg.min_active_iops)
+		d->cfg.min_active_iops = DEF_MIN_ACTIVE;
+	if (!d->cfg.release_after)
+		d->cfg.release_after = DEF_RELEASE_AFTER;
+	for (i = 0; i < d->cfg.nr_classes; i++)
+		if (!d->cfg.cls[i].shares)
+			d->cfg.cls[i].shares = 1;
+	d->elasticity = 1.0;
+	d->threshold_ns = cfg->mode == THROTTLE_MODE_LATENCY ? cfg->threshold_ns : 0;
+	throttle_disk_release(d);
+	d->changed = false;
+	return 0;
+}
+
+static int curve_bucket(double lat_ns)
+{
+	double us = lat_ns / 1000.0;
+	int b;
+
+	if (us < 1.0)
+		return 0;
+	b = (int)(4.0 * log2(us));
+	if (b < 0)
+		b = 0;
+	if (b >= THROTTLE_CURVE_BUCKETS)
+		b = THROTTLE_CURVE_BUCKETS - 1;
+	return b;
+}
+
+static double curve_bucket_top_ns(int b)
+{
+	return 1000.0 * exp2((b + 1) / 4.0);
+}
+
+/*
+ * SIOC's "percentage of peak" mode: the threshold is the lowest latency at
+ * which the disk has been seen to deliver pct% of its peak throughput. The
+ * curve keeps, per latency bucket, the most IOPS seen there; throughput
+ * rises with queueing until it saturates, so the first bucket reaching the
+ * target is the knee.
+ */
+static double median3(const double *v)
+{
+	double a = v[0], b = v[1], c = v[2];
+
+	if (a > b) {
+		double t = a;
+
+		a = b;
+		b = t;
+	}
+	return c < a ? a : c > b ? b : c;
+}
+
+static void learn_peak(struct throttle_disk *d, double iops, double bps, double lat)
+{
+	double want;
+	int b;
+
+	if (iops <= 0 || lat <= 0)
+		return;
+	/* The peak is a sustained rate: the median of three intervals, so one
+	 * interval that caught a burst (or a stalled clock) cannot set it. */
+	if (median3(d->recent_iops) > d->peak_iops)
+		d->peak_iops = median3(d->recent_iops);
+	if (bps > d->peak_bps)
+		d->peak_bps = bps;
+	b = curve_bucket(lat);
+	if (iops > d->curve[b])
+		d->curve[b] = iops;
+	if (d->cfg.mode != THROTTLE_MODE_PEAK)
+		return;
+	want = d->peak_iops * d->cfg.peak_pct / 100.0;
+	for (b = 0; b < THROTTLE_CURVE_BUCKETS; b++) {
+		if (d->curve[b] >= want) {
+			d->threshold_ns = (uint64_t)curve_bucket_top_ns(b);
+			return;
+		}
+	}
+}
+
+static uint64_t class_ios(const struct throttle_class_sample *c)
+{
+	return c->ios[THROTTLE_READ] + c->ios[THROTTLE_WRITE];
+}
+
+/* Static IOPS cap over the directions the class uses; INFINITY if none. */
+static double static_iops_cap(const struct throttle_class_cfg *cc,
+			      const struct throttle_class_sample *c)
+{
+	double cap = 0;
+	int dir;
+
+	for (dir = 0; dir < THROTTLE_NR_DIRS; dir++) {
+		if (!c->ios[dir])
+			continue;
+		if (!cc->iops[dir])
+			return INFINITY;
+		cap += (double)cc->iops[dir];
+	}
+	return cap > 0 ? cap : INFINITY;
+}
+
+/* Fills allow[] with static limits only. */
+static void allow_static(struct throttle_disk *d, unsigned int i)
+{
+	struct throttle_allow *a = &d->allow[i];
+	int dir;
+
+	memset(a, 0, sizeof(*a));
+	for (dir = 0; dir < THROTTLE_NR_DIRS; dir++) {
+		a->iops[dir] = d->cfg.cls[i].iops[dir];
+		a->bps[dir] = d->cfg.cls[i].bps[dir];
+	}
+}
+
+void throttle_disk_release(struct throttle_disk *d)
+{
+	unsigned int i;
+
+	d->state = THROTTLE_CALM;
+	d->window = 0;
+	d->slack_streak = 0;
+	for (i = 0; i < d->cfg.nr_classes; i++)
+		allow_static(d, i);
+	d->changed = true;
+}
+
+/*
+ * Weighted max-min fairness with floors: find lambda such that
+ * sum(clamp(lambda * shares_i, lo_i, hi_i)) == pool. lo_i is the
+ * reservation (bounded by the demand: a reservation is not a gift to a class
+ * that does not use it), hi_i the demand. What no class wants is handed out
+ * by shares on top, so the allowances always add up to the window.
+ */
+static void divide(const double *lo, const double *hi, const double *w, unsigned int n,
+		   double pool, double *out)
+{
+	double sum_lo = 0, sum_hi = 0, sum_w = 0, l = 0, h, left;
+	unsigned int i, it;
+
+	for (i = 0; i < n; i++) {
+		sum_lo += lo[i];
+		sum_hi += hi[i];
+		sum_w += w[i];
+	}
+	if (sum_lo >= pool) {
+		memcpy(out, lo, n * sizeof(*out));
+		return;
+	}
+	if (sum_hi <= pool) {
+		left = pool - sum_hi;
+		for (i = 0; i < n; i++)
+			out[i] = hi[i] + left * w[i] / sum_w;
+		return;
+	}
+	h = pool;	/* shares >= 1, so lambda = pool already saturates */
+	for (it = 0; it < 100; it++) {
+		double mid = (l + h) / 2, sum = 0;
+
+		for (i = 0; i < n; i++)
+			sum += fmin(fmax(mid * w[i], lo[i]), hi[i]);
+		if (sum > pool)
+			h = mid;
+		else
+			l = mid;
+	}
+	for (i = 0; i < n; i++)
+		out[i] = fmin(fmax(l * w[i], lo[i]), hi[i]);
+}
+
+/* Rounds to 3 significant digits: allowances that move by less than 1%
+ * are not worth rewriting io.max and logging. */
+static uint64_t round3(double v)
+{
+	double mag;
+
+	if (v < 1000)
+		return (uint64_t)llround(v);
+	mag = pow(10, floor(log10(v)) - 2);
+	return (uint64_t)(llround(v / mag) * mag);
+}
+
+static uint64_t stricter(uint64_t dyn, uint64_t stat)
+{
+	if (!dyn)
+		return stat;
+	if (!stat)
+		return dyn;
+	return dyn < stat ? dyn : stat;
+}
+
+static void allow_set(struct throttle_disk *d, unsigned int i, double iops,
+		      const struct throttle_class_sample *c)
+{
+	const struct throttle_class_cfg *cc = &d->cfg.cls[i];
+	struct throttle_allow *a = &d->allow[i];
+	uint64_t n = class_ios(c), bytes = c->bytes[0] + c->bytes[1];
+	double size = n ? (double)bytes / n : 4096.0;
+	int dir;
+
+	if (size < 4096.0)
+		size = 4096.0;
+	memset(a, 0, sizeof(*a));
+	a->dynamic = true;
+	a->total_iops = round3(fmax(iops, FLOOR_IOPS));
+	for (dir = 0; dir < THROTTLE_NR_DIRS; dir++) {
+		/* Split by the class's own mix, smoothed so that an unused
+		 * direction keeps a foothold and can show its demand. */
+		double frac = (c->ios[dir] + 1.0) / (n + 2.0);
+		double v = fmax(a->total_iops * frac, FLOOR_IOPS);
+
+		a->iops[dir] = stricter(round3(v), cc->iops[dir]);
+		a->bps[dir] = stricter(round3(v * size * BPS_HEADROOM), cc->bps[dir]);
+	}
+}
+
+static bool allow_same(const struct throttle_allow *a, const struct throttle_allow *b)
+{
+	return a->dynamic == b->dynamic && !memcmp(a->iops, b->iops, sizeof(a->iops)) &&
+	       !memcmp(a->bps, b->bps, sizeof(a->bps));
+}
+
+/* What each class wants, in IOPS, from what it did under its allowance. */
+static double class_demand(const struct throttle_disk *d, unsigned int i, double x,
+			   const struct throttle_class_sample *c)
+{
+	const struct throttle_allow *a = &d->allow[i];
+	double cap = static_iops_cap(&d->cfg.cls[i], c), want;
+
+	/* Held back, never limited, or the disk could not serve it (congested
+	 * and delivering well under the window): under-use is the disk's, not
+	 * a lack of demand, and must not hand its share to the others. */
+	if (!a->dynamic || x >= BINDING_FRAC * a->total_iops || d->disk_bound)
+		want = INFINITY;
+	else
+		want = fmax(x * DEMAND_HEADROOM, x + FLOOR_IOPS);
+	return fmin(want, cap);
+}
+
+/*
+ * "N% peak" is a promise about throughput: the disk keeps giving N% of what
+ * it gave. The window never goes below N% of the lower of the learned peak
+ * and what the disk delivered when the congestion began (a single workload
+ * alone may have set a peak the contended mix cannot reach).
+ */
+static double peak_floor(const struct throttle_disk *d)
+{
+	if (d->cfg.mode != THROTTLE_MODE_PEAK)
+		return 0;
+	return d->cfg.peak_pct / 100.0 * fmin(d->peak_iops, d->onset_iops);
+}
+
+/*
+ * Measures how the latency followed the last move of the window. A cut
+ * followed by a rise is the sign of latency the classes' volume does not
+ * cause (a slow device, the cost of the throttling path itself, another
+ * tenant): two in a row and the law stops cutting (see window_step).
+ */
+static void update_elasticity(struct throttle_disk *d, double lat)
+{
+	double dw, dl, e;
+
+	if (d->window_applied <= 0 || d->last_lat_ns <= 0 || lat <= 0 || d->window <= 0)
+		return;
+	dw = log(d->window / d->window_applied);
+	if (fabs(dw) < ELASTICITY_MIN_DLOG)
+		return;
+	dl = log(lat / d->last_lat_ns);
+	/* Only a cut proves or disproves anything: easing up (futile mode)
+	 * moves along the curve the throttle gave up on. */
+	if (dw < 0 && dl > FUTILE_MIN_DLOG)
+		d->futile++;
+	else if (dw < 0 && dl < 0)
+		d->futile = 0;
+	e = dl / dw;
+	if (e <= 0)
+		return;		/* says nothing about the gain */
+	e = fmin(fmax(e, ELASTICITY_MIN), ELASTICITY_MAX);
+	/* Halfway to the new estimate: one noisy interval cannot swing the gain. */
+	d->elasticity = 0.5 * d->elasticity + 0.5 * e;
+}
+
+/*
+ * PARDA: w' = (1 - g) w + g (L / lat) w. Linearised at the fixed point
+ * lat(w*) = L, the error shrinks by (1 - g e) per step with e the elasticity
+ * of latency to the window; g = min(gamma, 0.5 / e) keeps that factor in
+ * [0.5, 1): monotone, no overshoot, halving the error each step on a steep
+ * disk.
+ *
+ * When cutting has stopped helping (futile), the window goes back to what
+ * the disk gave when the congestion began and holds there: the shares are
+ * still enforced, and throughput is not sacrificed for a latency the
+ * throttle cannot buy.
+ */
+static const char *window_step(struct throttle_disk *d, double lat)
+{
+	double target = d->cfg.setpoint * d->threshold_ns;
+	double g = fmin(d->cfg.gamma, 0.5 / d->elasticity);
+	double ratio = target / lat, w = d->window;
+
+	d->holding = false;
+	/* Half the window bought no latency at all: as good a proof as two
+	 * cuts in a row, and one that noise does not hide. */
+	if (w <= 0.5 * d->onset_iops && lat >= 0.9 * d->onset_lat_ns)
+		d->futile = FUTILE_AFTER;
+	if (d->futile >= FUTILE_AFTER && lat > target) {
+		double back = d->peak_iops > 0 ? fmin(d->peak_iops, d->onset_iops)
+					       : d->onset_iops;
+
+		d->holding = true;
+		if (w >= back)
+			return "latency does not follow the window: holding the shares";
+		/* Straight back to what the disk gave: every interval spent
+		 * below it is throughput lost for nothing. */
+		d->window = back;
+		return "latency does not follow the window: restored";
+	}
+	if (lat <= target)
+		d->floor_streak = 0;
+	d->window = (1 - g) * w + g * ratio * w;
+	d->window = fmin(fmax(d->window, STEP_MIN_RATIO * d->window_applied),
+			 STEP_MAX_RATIO * d->window_applied);
+	if (d->window < peak_floor(d)) {
+		d->window = peak_floor(d);
+		/* The floor keeps the throughput promise and the latency stays
+		 * above target: as futile as cutting that does not help. */
+		if (++d->floor_streak >= FLOOR_HOLD_AFTER) {
+			d->holding = true;
+			return "held at the peak-mode floor: holding the shares";
+		}
+		return "held at the peak-mode floor";
+	}
+	return d->window < w ? "latency above target: tightening"
+			     : "latency below target: relaxing";
+}
+
+static void set_reason(struct throttle_disk *d, const char *why)
+{
+	if (!d->reason)
+		d->reason = why;
+}
+
+/*
+ * Futile (the window does not buy latency): only the shares are being
+ * enforced, and for that the greedy class with the largest allowance needs
+ * no limit: capping the others at their share leaves it exactly the rest of
+ * the disk, work-conserving, and spares its I/O the throttling path (which
+ * costs throughput of its own: blk-throttle releases a limited cgroup's
+ * bios from a timer, in batches).
+ */
+static void free_largest(struct throttle_disk *d, const double *hi, const double *out)
+{
+	unsigned int i, best = THROTTLE_MAX_CLASSES;
+
+	for (i = 0; i < d->cfg.nr_classes; i++)
+		if (isinf(hi[i]) && (best == THROTTLE_MAX_CLASSES || out[i] > out[best]))
+			best = i;
+	if (best < THROTTLE_MAX_CLASSES)
+		allow_static(d, best);
+}
+
+static void divide_window(struct throttle_disk *d, const struct throttle_sample *s,
+			  double unclassified)
+{
+	double lo[THROTTLE_MAX_CLASSES], hi[THROTTLE_MAX_CLASSES];
+	double w[THROTTLE_MAX_CLASSES], out[THROTTLE_MAX_CLASSES];
+	double pool, sum_res = 0;
+	unsigned int i, n = d->cfg.nr_classes;
+
+	for (i = 0; i < n; i++) {
+		hi[i] = fmax(class_demand(d, i, d->class_iops[i], &s->cls[i]), FLOOR_IOPS);
+		lo[i] = fmin((double)d->cfg.cls[i].reserve_iops, hi[i]);
+		lo[i] = fmax(lo[i], FLOOR_IOPS);
+		w[i] = d->cfg.cls[i].shares;
+		sum_res += lo[i];
+	}
+	/* Reservations are guarantees: the window never goes below them. */
+	if (d->window < sum_res + unclassified) {
+		d->window = sum_res + unclassified;
+		set_reason(d, "window raised to honour reservations");
+	}
+	pool = d->window - unclassified;
+	divide(lo, hi, w, n, pool, out);
+	for (i = 0; i < n; i++)
+		allow_set(d, i, out[i], &s->cls[i]);
+	if (d->holding)
+		free_largest(d, hi, out);
+}
+
+int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
+{
+	struct throttle_allow before[THROTTLE_MAX_CLASSES];
+	enum throttle_state was = d->state;
+	double iops, bps, lat, classified = 0;
+	unsigned int i, n = d->cfg.nr_classes;
+
+	if (!(s->interval_s > 0))
+		return -EINVAL;
+	memcpy(before, d->allow, sizeof(before));
+	d->reason = NULL;
+	d->changed = false;
+	d->steps++;
+	iops = s->ios / s->interval_s;
+	bps = s->bytes / s->interval_s;
+	lat = (double)(d->cfg.use_p99 && s->lat_p99_ns ? s->lat_p99_ns : s->lat_avg_ns);
+	d->active = 0;
+	for (i = 0; i < n; i++) {
+		double x = class_ios(&s->cls[i]) / s->interval_s;
+
+		d->class_iops[i] = x;
+		classified += x;
+		if (x >= d->cfg.min_active_iops ||
+		    (d->allow[i].dynamic && x >= BINDING_FRAC * d->allow[i].total_iops))
+			d->active++;
+	}
+	if (d->steps == 1)
+		d->recent_iops[1] = d->recent_iops[2] = iops;
+	d->recent_iops[d->steps % 3] = iops;
+	learn_peak(d, iops, bps, lat);
+	d->last_iops = iops;
+	d->last_bps = bps;
+
+	if (d->state == THROTTLE_CALM) {
+		if (d->active >= 2 && d->threshold_ns && lat > d->threshold_ns) {
+			d->state = THROTTLE_CONGESTED;
+			d->window = classified + fmax(iops - classified, 0);
+			d->onset_iops = fmax(median3(d->recent_iops), iops);
+			d->onset_lat_ns = lat;
+			d->peak_iops = fmax(d->peak_iops, d->onset_iops);
+			d->window_applied = d->window;
+			d->elasticity = 1.0;
+			d->futile = 0;
+			d->floor_streak = 0;
+			d->slack_streak = 0;
+			set_reason(d, "latency above threshold");
+		}
+	} else if (d->active < 2) {
+		throttle_disk_release(d);
+		set_reason(d, "one workload: nothing to protect, limits removed");
+	} else {
+		update_elasticity(d, lat);
+		if (lat < d->threshold_ns && classified < SLACK_FRAC * d->window)
+			d->slack_streak++;
+		else
+			d->slack_streak = 0;
+		if (d->slack_streak >= d->cfg.release_after) {
+			throttle_disk_release(d);
+			set_reason(d, "calm and limits unused: limits removed");
+		} else if (d->peak_iops > 0 && d->window > STEP_MAX_RATIO * d->peak_iops &&
+			   lat < d->threshold_ns) {
+			throttle_disk_release(d);
+			set_reason(d, "relaxed past the disk's peak: limits removed");
+		}
+	}
+	if (d->state == THROTTLE_CONGESTED) {
+		const char *why;
+
+		if (!lat)
+			lat = d->cfg.setpoint * d->threshold_ns;	/* no I/O: hold */
+		d->window_applied = d->window;
+		d->disk_bound = lat > d->cfg.setpoint * d->threshold_ns &&
+				classified < BINDING_FRAC * d->window;
+		why = window_step(d, lat);
+		/* Holding, the largest class runs free, so what the classes get
+		 * is what the disk gives: the window follows it (smoothed) and
+		 * the capped classes' shares stay shares of the real capacity. */
+		if (d->holding)
+			d->window = fmax(peak_floor(d),
+					 0.5 * d->window_applied + 0.5 * classified);
+		set_reason(d, why);
+		divide_window(d, s, fmax(iops - classified, 0));
+	}
+	d->last_lat_ns = lat;
+	if (d->state != was)
+		d->changed = true;
+	for (i = 0; i < n; i++)
+		if (!allow_same(&before[i], &d->allow[i]))
+			d->changed = true;
+	if (!d->reason)
+		d->reason = d->state == THROTTLE_CONGESTED ? "holding" : "calm";
+	return 0;
+}

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * control.h - the throttle's control law, a pure library: no I/O, no clock,
+ * no logging. One struct throttle_disk per policed disk; every interval the
+ * daemon hands it a struct throttle_sample (what the disk and each class did)
+ * and reads back each class's allowance. docs/throttle.md explains the law
+ * (PARDA's latency-driven window with a gain scheduled on the disk's
+ * measured latency elasticity) and why it converges without oscillation.
+ */
+#ifndef SLUICE_THROTTLE_CONTROL_H
+#define SLUICE_THROTTLE_CONTROL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define THROTTLE_MAX_CLASSES	16
+#define THROTTLE_CURVE_BUCKETS	96	/* quarter octaves from 1 us: up to ~16 s */
+
+enum throttle_dir { THROTTLE_READ = 0, THROTTLE_WRITE = 1, THROTTLE_NR_DIRS = 2 };
+
+enum throttle_state { THROTTLE_CALM = 0, THROTTLE_CONGESTED = 1 };
+
+enum throttle_mode {
+	THROTTLE_MODE_LATENCY = 0,	/* congested above a fixed latency */
+	THROTTLE_MODE_PEAK = 1,		/* above the latency where the disk gave pct% of its peak */
+};
+
+/* Policy for one class on one disk. Zero limits mean "none". */
+struct throttle_class_cfg {
+	unsigned int shares;		/* relative weight; 0 is read as 1 */
+	uint64_t reserve_iops;		/* floor honoured before shares (mClock) */
+	uint64_t iops[THROTTLE_NR_DIRS];	/* static riops, wiops */
+	uint64_t bps[THROTTLE_NR_DIRS];	/* static rbps, wbps */
+};
+
+struct throttle_disk_cfg {
+	enum throttle_mode mode;
+	uint64_t threshold_ns;		/* THROTTLE_MODE_LATENCY */
+	unsigned int peak_pct;		/* THROTTLE_MODE_PEAK, 1..100 */
+	bool use_p99;			/* compare p99 rather than the average */
+	double gamma;			/* upper bound of the gain, 0 < gamma <= 1 (0: 0.5) */
+	double setpoint;		/* aim at this fraction of the threshold (0: 0.9) */
+	uint64_t min_active_iops;	/* a class doing less is idle (0: 20) */
+	unsigned int release_after;	/* calm intervals with slack before release (0: 3) */
+	unsigned int nr_classes;
+	struct throttle_class_cfg cls[THROTTLE_MAX_CLASSES];
+};
+
+/* What one class completed on the disk during the interval. */
+struct throttle_class_sample {
+	uint64_t ios[THROTTLE_NR_DIRS];
+	uint64_t bytes[THROTTLE_NR_DIRS];
+};
+
+/* One interval of one disk. Totals include I/O of no class. */
+struct throttle_sample {
+	double interval_s;		/* > 0 */
+	uint64_t lat_avg_ns;		/* device latency over this interval's I/Os */
+	uint64_t lat_p99_ns;		/* 0 if unknown */
+	uint64_t ios;
+	uint64_t bytes;
+	struct throttle_class_sample cls[THROTTLE_MAX_CLASSES];
+};
+
+/* A class's allowance. Zero fields mean unlimited. */
+struct throttle_allow {
+	bool dynamic;			/* the controller limits this class now */
+	uint64_t total_iops;		/* dynamic allowance before the r/w split */
+	uint64_t iops[THROTTLE_NR_DIRS];	/* dynamic merged with static: the stricter */
+	uint64_t bps[THROTTLE_NR_DIRS];
+};
+
+struct throttle_disk {
+	struct throttle_disk_cfg cfg;
+	enum throttle_state state;
+	double window;			/* total IOPS allowed to the classes while congested */
+	double window_applied;		/* the window in force during the last sample */
+	double elasticity;		/* d ln(latency) / d ln(window), measured */
+	double last_lat_ns;		/* latency of the last sample (the one compared) */
+	double last_iops, last_bps;
+	double peak_iops, peak_bps;	/* highest throughput seen (learned) */
+	double onset_iops;		/* what the disk gave when congestion began */
+	double onset_lat_ns;		/* and at what latency */
+	double recent_iops[3];		/* the last three intervals' total IOPS */
+	double curve[THROTTLE_CURVE_BUCKETS];	/* highest IOPS seen per latency bucket */
+	uint64_t threshold_ns;		/* in force: configured or derived from the peak */
+	unsigned int active;		/* classes with demand in the last sample */
+	unsigned int slack_streak;
+	unsigned int futile;		/* cuts in a row after which latency rose */
+	bool holding;			/* futile: the window holds, it no longer steers */
+	bool disk_bound;		/* congested and the classes used < 90% of the window */
+	unsigned int floor_streak;	/* intervals held at the peak-mode floor */
+	unsigned int steps;
+	bool changed;			/* the last step changed an allowance or the state */
+	const char *reason;		/* why, for the log; static string */
+	double class_iops[THROTTLE_MAX_CLASSES];	/* last sample, per class */
+	struct throttle_allow allow[THROTTLE_MAX_CLASSES];
+};
+
+/* Fills defaults into a copy of cfg; -EINVAL on a bad threshold or class count. */
+int throttle_disk_init(struct throttle_disk *d, const struct throttle_disk_cfg *cfg);
+
+/* One control step; -EINVAL on a malformed sample (interval <= 0). */
+int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s);
+
+/* Drops every dynamic limit (static ones stay in allow[]); used on exit. */
+void throttle_disk_release(struct throttle_disk *d);
+
+static inline bool throttle_disk_congested(const struct throttle_disk *d)
+{
+	return d->state == THROTTLE_CONGESTED;
+}
+
+const char *throttle_state_name(enum throttle_state s);
+
+#endif /* SLUICE_THROTTLE_CONTROL_H */
