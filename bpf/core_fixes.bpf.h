@@ -72,4 +72,9 @@ static __always_inline struct gendisk *rq_disk(struct request *rq)
 #define SLUICE_BLK_STS_IOERR		10
 #define SLUICE_BLK_STS_AGAIN		12
 
+/* Hide a value from clang's range reasoning (libbpf >= 1.2 ships one too). */
+#ifndef barrier_var
+#define barrier_var(var) asm volatile("" : "+r"(var))
+#endif
+
 #endif /* SLUICE_CORE_FIXES_BPF_H */

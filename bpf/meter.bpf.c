@@ -249,6 +249,7 @@ static __always_inline void account(struct io_done *io, __u32 class_id)
 	v->bytes[op] += io->bytes;
 	if (io->status) {
 		i = err_of(io->status);
+		barrier_var(i);
 		if (i < SLUICE_ERR_MAX)
 			v->errors[i]++;
 	}
@@ -270,13 +271,21 @@ static __always_inline void account(struct io_done *io, __u32 class_id)
 		if (!h)
 			return;
 	}
+	/*
+	 * barrier_var: without it clang bounds-checks a copy of the index and
+	 * indexes with the original, which the 6.1 verifier rejects
+	 * ("unbounded memory access"); newer verifiers track the copy.
+	 */
 	i = hist_index(io->queue_ns);
+	barrier_var(i);
 	if (i < SLUICE_HIST_BUCKETS)
 		h->buckets[SLUICE_LAT_QUEUE][i]++;
 	i = hist_index(io->device_ns);
+	barrier_var(i);
 	if (i < SLUICE_HIST_BUCKETS)
 		h->buckets[SLUICE_LAT_DEVICE][i]++;
 	i = hist_index(total);
+	barrier_var(i);
 	if (i < SLUICE_HIST_BUCKETS)
 		h->buckets[SLUICE_LAT_TOTAL][i]++;
 }
@@ -451,6 +460,9 @@ int BPF_PROG(bio_complete, struct request_queue *q, struct bio *bio)
 	__u64 now;
 	__u32 class_id;
 
+	/* blk-mq disks are metered per request: skip the lookup. */
+	if (!q || BPF_CORE_READ(q, mq_ops))
+		return 0;
 	s = bpf_map_lookup_elem(&bio_start, &key);
 	if (!s)
 		return 0;

@@ -9,8 +9,8 @@ load meter_helpers
 
 setup() {
 	ensure_kernel_fs
-	L1=$(make_loop 64)
-	L2=$(make_loop 64)
+	L1=$(make_meter_loop 64)
+	L2=$(make_meter_loop 64)
 	D1=$(basename "$L1")
 	D2=$(basename "$L2")
 }
@@ -98,7 +98,8 @@ make_part_loop() {
 	printf '\x00\x00\x00\x00\x83\x00\x00\x00\x00\x08\x00\x00\x00\x40\x00\x00' |
 		dd of="$img" bs=1 seek=446 conv=notrunc status=none
 	printf '\x55\xaa' | dd of="$img" bs=1 seek=510 conv=notrunc status=none
-	dev=$(losetup --find --show --partscan --direct-io=on "$img")
+	dev=$(losetup --find --show --partscan --direct-io=on "$img" 2>/dev/null) ||
+		dev=$(losetup --find --show --partscan "$img")
 	echo "$dev" >>"$BATS_TEST_TMPDIR/loops"
 	echo "$dev"
 }
