@@ -21,10 +21,10 @@ static __always_inline __u64 bio_cgroup_id(struct bio *bio)
 
 	if (!bio || !bpf_core_field_exists(bio->bi_blkg))
 		return 0;
-	blkg = BPF_CORE_READ(bio, bi_blkg);
+	blkg = bio->bi_blkg;
 	if (!blkg)
 		return 0;
-	return BPF_CORE_READ(blkg, blkcg, css.cgroup, kn, id);
+	return blkg->blkcg->css.cgroup->kn->id;
 }
 
 /*
@@ -34,7 +34,7 @@ static __always_inline __u64 bio_cgroup_id(struct bio *bio)
  */
 static __always_inline struct gendisk *rq_disk(struct request *rq)
 {
-	return BPF_CORE_READ(rq, q, disk);
+	return rq->q->disk;
 }
 
 /*
@@ -71,5 +71,10 @@ static __always_inline struct gendisk *rq_disk(struct request *rq)
 #define SLUICE_BLK_STS_MEDIUM		7
 #define SLUICE_BLK_STS_IOERR		10
 #define SLUICE_BLK_STS_AGAIN		12
+
+/* Hide a value from clang's range reasoning (libbpf >= 1.2 ships one too). */
+#ifndef barrier_var
+#define barrier_var(var) asm volatile("" : "+r"(var))
+#endif
 
 #endif /* SLUICE_CORE_FIXES_BPF_H */

@@ -86,7 +86,7 @@ struct sluice_meter_key {
 
 /* Kernel dev_t encoding (include/linux/kdev_t.h), not glibc's. */
 #define SLUICE_MINORBITS	20
-#define SLUICE_MKDEV(ma, mi)	(((ma) << SLUICE_MINORBITS) | (mi))
+#define SLUICE_MKDEV(ma, mi)	(((unsigned int)(ma) << SLUICE_MINORBITS) | (unsigned int)(mi))
 #define SLUICE_MAJOR(dev)	((dev) >> SLUICE_MINORBITS)
 #define SLUICE_MINOR(dev)	((dev) & ((1u << SLUICE_MINORBITS) - 1))
 

@@ -43,7 +43,6 @@ int meter_cli_open(struct meter **m, const struct meter_opts *opts)
 		return 0;
 	switch (err) {
 	case -EPERM:
-	case -EACCES:
 		log_err("loading the meter needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN); "
 			"run as root");
 		break;
@@ -52,6 +51,10 @@ int meter_cli_open(struct meter **m, const struct meter_opts *opts)
 	case -EOPNOTSUPP:
 		log_err("this kernel lacks BTF or the block tracepoints the meter needs; "
 			"run 'sluice doctor' for what is missing and how to fix it");
+		break;
+	case -EACCES:
+		log_err("this kernel's BPF verifier rejected the meter; run 'sluice doctor', "
+			"and retry with -v for the verifier's log to report it");
 		break;
 	default:
 		log_err("cannot load the meter: %s; run 'sluice doctor', or retry with -v "

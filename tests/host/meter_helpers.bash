@@ -58,7 +58,22 @@ fio_n() {
 }
 
 # run_ok CMD...: bats' run, failing with the command's output if it fails.
+# shellcheck disable=SC2154 # status and output are set by bats' run
 run_ok() {
 	run "$@"
 	[ "$status" -eq 0 ] || fail "exit $status from $*: $output"
+}
+
+# make_meter_loop SIZE_MB: like make_loop, but where the kernel refuses
+# direct I/O on the backing file (6.1 on tmpfs, the VM's /tmp) fall back to
+# buffered backing: the meter counts the loop device's own requests, which
+# fio still issues with O_DIRECT.
+make_meter_loop() {
+	local size_mb=${1:-64} img dev
+	img=$(mktemp "${BATS_TEST_TMPDIR:-/tmp}/loop.XXXXXX")
+	truncate -s "${size_mb}M" "$img"
+	dev=$(losetup --find --show --direct-io=on "$img" 2>/dev/null) ||
+		dev=$(losetup --find --show "$img")
+	echo "$dev" >>"${BATS_TEST_TMPDIR:-/tmp}/loops"
+	echo "$dev"
 }

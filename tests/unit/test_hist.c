@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Log-linear histograms: bucket index vs bounds, precision, percentiles. */
-#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,7 +9,6 @@
 #include <cmocka.h>
 
 #include "lib/hist.h"
-#include "lib/disks.h"
 
 /* Every value probed lands in a bucket whose bounds contain it. */
 static void index_matches_bounds(void **state)
@@ -144,17 +142,6 @@ static void merge_and_sub(void **state)
 	assert_true(hist_percentile(a, 0.99) == 0);
 }
 
-/* Disk names: the null device (1:3) is a char device, 7:0 may be a loop. */
-static void disks_resolve_bad_names(void **state)
-{
-	unsigned int dev;
-
-	assert_int_equal(disk_resolve("no-such-disk-xyz", false, &dev), -ENOENT);
-	assert_int_equal(disk_resolve("/dev/null", false, &dev), -ENOTBLK);
-	assert_int_equal(disk_resolve("4095:1048575", false, &dev), -ENOENT);
-	assert_int_equal(disk_resolve("", false, &dev), -ENOENT);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -166,7 +153,6 @@ int main(void)
 		cmocka_unit_test(percentiles_point_mass),
 		cmocka_unit_test(percentiles_bimodal),
 		cmocka_unit_test(merge_and_sub),
-		cmocka_unit_test(disks_resolve_bad_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
