@@ -399,7 +399,6 @@ int cmd_exporter(int argc, char **argv)
 	}
 	if ((ret = meter_cli_open(&e.m, &mo)))
 		return ret;
-	meter_cli_signals();
 	/* The server thread inherits a mask without SIGINT/SIGTERM: they wake pause() here. */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);

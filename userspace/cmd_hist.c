@@ -318,7 +318,6 @@ int cmd_hist(int argc, char **argv)
 		return ret;
 	if ((ret = meter_cli_open(&m, &mo)))
 		return ret;
-	meter_cli_signals();
 	if (optind < argc) {
 		err = wait_child(argv + optind, &status);
 		if (err) {

@@ -531,7 +531,6 @@ int cmd_top(int argc, char **argv)
 		return ret;
 	if ((ret = meter_cli_open(&t.m, &mo)))
 		return ret;
-	meter_cli_signals();
 	t.tty = !t.json && isatty(STDOUT_FILENO);
 	err = meter_snapshot(t.m, &t.prev);
 	if (!err && t.self)

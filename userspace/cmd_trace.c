@@ -227,7 +227,6 @@ int cmd_trace(int argc, char **argv)
 		goto out_free;
 	if ((ret = meter_cli_open(&m, &mo)))
 		goto out_free;
-	meter_cli_signals();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	ctx->t0 = meter_now_ns();
 	if (duration > 0)

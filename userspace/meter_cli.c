@@ -38,6 +38,11 @@ int meter_cli_open(struct meter **m, const struct meter_opts *opts)
 	int err;
 
 	log_setup_libbpf();
+	/*
+	 * Handlers first: a signal that arrives while the programs load must
+	 * still end in a clean detach, not in the default action.
+	 */
+	meter_cli_signals();
 	err = meter_open(m, opts);
 	if (!err)
 		return 0;
