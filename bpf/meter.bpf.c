@@ -43,8 +43,11 @@ const volatile __u32 queue_stats_bit = 20;
 const volatile struct sluice_trace_filter filter = {};
 
 /*
- * Set by user space once every program is attached: latency is only
- * measured for requests whose issue a program saw.
+ * Set by user space once every program is attached: issue times are only
+ * recorded from then on. A kernel-stamped issue time is valid whenever it
+ * was taken, and is not compared with armed_ns: under virtual TSCs the
+ * clocks of two CPUs may disagree by more than the gap between arming and
+ * the first I/O (seen on 6.1 under qemu TCG with tsc=reliable).
  */
 __u64 armed_ns = 0;
 
@@ -396,7 +399,7 @@ int BPF_PROG(rq_complete, struct request *rq, blk_status_t error, unsigned int n
 				bpf_map_delete_elem(&issue_ts, &key);
 		}
 	}
-	if (issue && armed_ns && issue >= armed_ns) {
+	if (issue && armed_ns) {
 		start = rq->start_time_ns;
 		if (!start || start > issue)
 			start = issue;
