@@ -9,18 +9,18 @@
 #include "lib/log.h"
 
 static const struct sluice_cmd commands[] = {
-	{ "doctor",	cmd_doctor,	"check what this kernel offers sluice and how to fix what is missing" },
-	{ "stat",	cmd_stat,	"run a command, report per-disk block I/O while it ran" },
+	{ "doctor",	cmd_doctor,	"what this kernel offers sluice, and the fix for what is missing" },
+	{ "top",	cmd_top,	"live per-disk and per-class I/O rates, latency, %util" },
 	{ "trace",	cmd_trace,	"print one line per block I/O, filtered in the kernel" },
 	{ "hist",	cmd_hist,	"latency histograms per disk (and class), as bars or JSON" },
-	{ "top",	cmd_top,	"live per-disk and per-class I/O rates, latency, %util" },
+	{ "stat",	cmd_stat,	"run a command, report per-disk block I/O while it ran" },
 	{ "exporter",	cmd_exporter,	"serve the meter as Prometheus metrics over HTTP" },
 	{ "policy",	cmd_policy,	"check, apply, show and remove policies; report compliance" },
-	{ "disks",	cmd_disks,	"list the disks sluice serves, with their policy and state" },
-	{ "serve",	cmd_serve,	"serve a file or block device as /dev/ublkbN through a filter chain" },
-	{ "stages",	cmd_stages,	"where ublk request time goes: driver, filters, backing" },
-	{ "stop",	cmd_stop,	"stop a served disk: drain, flush and delete it" },
 	{ "throttle",	cmd_throttle,	"latency-based throttling of cgroups per disk (Storage I/O Control)" },
+	{ "serve",	cmd_serve,	"serve a file or block device as /dev/ublkbN through a filter chain" },
+	{ "disks",	cmd_disks,	"list the disks sluice serves, with their policy and state" },
+	{ "stop",	cmd_stop,	"stop a served disk: drain, flush and delete it" },
+	{ "stages",	cmd_stages,	"where ublk request time goes: driver, filters, backing" },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
