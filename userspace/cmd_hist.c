@@ -232,23 +232,10 @@ static void usage(FILE *f)
 
 static int wait_child(char **cmd, int *status)
 {
-	pid_t pid = fork(), w;
-	int ws;
+	pid_t pid;
+	int err = meter_cli_spawn(cmd, &pid);
 
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		execvp(cmd[0], cmd);
-		log_err("%s: cannot run: %s", cmd[0], strerror(errno));
-		_exit(127);
-	}
-	do
-		w = waitpid(pid, &ws, 0);
-	while (w < 0 && errno == EINTR);
-	*status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-	return 0;
+	return err ?: meter_cli_wait(pid, status);
 }
 
 int cmd_hist(int argc, char **argv)

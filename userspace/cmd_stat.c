@@ -271,28 +271,14 @@ static void usage(FILE *f)
 
 static int run_child(char **cmd, int *status)
 {
-	pid_t pid, w;
-	int ws;
+	pid_t pid;
+	int err = meter_cli_spawn(cmd, &pid);
 
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		execvp(cmd[0], cmd);
-		log_err("%s: cannot run: %s", cmd[0], strerror(errno));
-		_exit(errno == ENOENT ? 127 : 126);
-	}
+	if (err)
+		return err;
 	/* The terminal's ^C reaches the child; we report after it exits. */
 	signal(SIGINT, SIG_IGN);
-	do
-		w = waitpid(pid, &ws, 0);
-	while (w < 0 && errno == EINTR);
-	if (w < 0)
-		return -errno;
-	*status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-	return 0;
+	return meter_cli_wait(pid, status);
 }
 
 int cmd_stat(int argc, char **argv)

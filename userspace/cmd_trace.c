@@ -104,18 +104,10 @@ static int on_event(void *p, const struct sluice_event *e)
 
 static pid_t spawn(char **cmd)
 {
-	pid_t pid = fork();
+	pid_t pid;
+	int err = meter_cli_spawn(cmd, &pid);
 
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		execvp(cmd[0], cmd);
-		log_err("%s: cannot run: %s", cmd[0], strerror(errno));
-		_exit(127);
-	}
-	return pid;
+	return err ? err : pid;
 }
 
 static void usage(FILE *f)
@@ -246,7 +238,7 @@ int cmd_trace(int argc, char **argv)
 	while (!meter_cli_stop) {
 		if (child > 0 && waitpid(child, &ws, WNOHANG) == child) {
 			child = 0;
-			status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+			status = meter_cli_exit_status(ws);
 			/* Drain what the command's I/O left in the buffer, then stop. */
 			meter_trace_poll(m, 0, on_event, ctx);
 			break;

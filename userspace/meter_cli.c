@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
 
 #include "meter_cli.h"
 #include "lib/cgroups.h"
@@ -31,6 +33,42 @@ void meter_cli_signals(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+}
+
+int meter_cli_spawn(char **cmd, pid_t *pid)
+{
+	pid_t p = fork();
+
+	if (p < 0)
+		return -errno;
+	if (p == 0) {
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		execvp(cmd[0], cmd);
+		log_err("%s: cannot run: %s", cmd[0], strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	*pid = p;
+	return 0;
+}
+
+int meter_cli_exit_status(int ws)
+{
+	return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+int meter_cli_wait(pid_t pid, int *status)
+{
+	pid_t w;
+	int ws;
+
+	do
+		w = waitpid(pid, &ws, 0);
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		return -errno;
+	*status = meter_cli_exit_status(ws);
+	return 0;
 }
 
 int meter_cli_open(struct meter **m, const struct meter_opts *opts)

@@ -11,12 +11,24 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "loader/meter.h"
 
 /* Set by SIGINT/SIGTERM once meter_cli_signals() ran. */
 extern volatile sig_atomic_t meter_cli_stop;
 void meter_cli_signals(void);
+
+/*
+ * The command a metering subcommand runs (stat/hist/trace -- CMD...):
+ * forked with default SIGINT/SIGTERM so the terminal's ^C reaches it; a
+ * command that cannot be run exits 127 (not found) or 126, as in a shell.
+ */
+int meter_cli_spawn(char **cmd, pid_t *pid);
+/* Wait for it, through EINTR; *status is what a shell reports. 0 or -errno. */
+int meter_cli_wait(pid_t pid, int *status);
+/* The shell's exit status for a waitpid() status. */
+int meter_cli_exit_status(int ws);
 
 /* meter_open() with the error explained (capabilities, doctor). 0 or 1. */
 int meter_cli_open(struct meter **m, const struct meter_opts *opts);
