@@ -399,8 +399,18 @@ int BPF_PROG(rq_complete, struct request *rq, blk_status_t error, unsigned int n
 				bpf_map_delete_elem(&issue_ts, &key);
 		}
 	}
+	start = rq->start_time_ns;
+	/*
+	 * No issue time: the request was issued before we were armed, or our
+	 * issue program could not record it (a nested run is skipped by the
+	 * kernel's recursion guard, a hash update can fail with -EBUSY when a
+	 * completion interrupts it on the same CPU). Its latency from start is
+	 * still exact; only the queue/device split is lost, so count it all
+	 * as device time rather than drop the sample.
+	 */
+	if (!issue)
+		issue = start;
 	if (issue && armed_ns) {
-		start = rq->start_time_ns;
 		if (!start || start > issue)
 			start = issue;
 		io.queue_ns = issue - start;

@@ -206,8 +206,10 @@ make_part_loop() {
 
 @test "top --json --count 2: two JSON lines with the disk's rates" {
 	fio --name=bg --filename="$L1" --direct=1 --ioengine=psync --bs=4k --rw=randread \
-		--time_based --runtime=4 --size=16M --rate_iops=200 --output=/dev/null 3>&- &
+		--time_based --runtime=60 --size=16M --rate_iops=200 --output=/dev/null 3>&- &
 	fio_pid=$!
+	# loading the meter can take seconds under emulation: fio outlasts top
+	# and is stopped by pid once top is done
 	# fio starts slowly under emulation: meter once its reads are flowing
 	reads0=$(awk '{ print $1 }' "/sys/block/$D1/stat")
 	for _ in $(seq 100); do
@@ -215,7 +217,8 @@ make_part_loop() {
 		sleep 0.1
 	done
 	run_ok "$SLUICE" top --json --count 2 --disk "$D1" --classes --self
-	wait "$fio_pid"
+	kill "$fio_pid"
+	wait "$fio_pid" || true
 	assert_equal "${#lines[@]}" 2
 	for l in "${lines[@]}"; do
 		echo "$l" | jq -e --arg d "$D1" '.disks[0].name == $d and .interval_s > 0 and (.self.run_cnt >= 0)' >/dev/null ||
