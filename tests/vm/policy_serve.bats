@@ -63,6 +63,15 @@ chain_file() {
 		(.bindings[0].checks | map(.state) == ["ok", "ok", "n/a"])'
 	echo "$output" | jq -e --arg d "ublk$(dev_id "$DEV")" \
 		'.bindings[0].checks[1].detail | startswith($d)'
+
+	# and the kernel classifies the served disk's I/O under that policy
+	local devnum
+	devnum=$(cat "/sys/block/${DEV#/dev/}/dev")
+	dd if="$DEV" of=/dev/null bs=4k count=16 iflag=direct status=none
+	run "$SLUICE" policy counts --json
+	assert_success
+	echo "$output" | jq -e --arg d "$devnum" \
+		'[.counts[] | select(.disk == $d) | .requests] | add >= 16'
 }
 
 @test "serve --policy NAME and the count built-in: the state file says which" {
