@@ -139,6 +139,7 @@ static void test_state_find_backing(void **state)
 {
 	char img[128], other[128], link[128];
 	struct disk_state s = sample(3), t = sample(5), got;
+	unsigned int ma, mi;
 	FILE *f;
 
 	snprintf(img, sizeof(img), "%s/a.img", dir);
@@ -163,8 +164,6 @@ static void test_state_find_backing(void **state)
 	/* a backing that does not exist matches nothing */
 	assert_int_equal(state_find_backing(dir, "/nonexistent/x.img", &got), -ENOENT);
 	/* no disk 4000000 in sysfs */
-	unsigned int ma, mi;
-
 	assert_int_equal(state_devnum(4000000, &ma, &mi), -ENOENT);
 }
 
