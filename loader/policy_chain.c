@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +42,7 @@ static int parse_filter(char *spec, struct policy_chain_desc *c)
 	struct chain_filter *f;
 	char *tok, *save, *eq;
 
-	if (c->nr_filters >= CHAIN_MAX_FILTERS)
+	if (c->nr_filters >= POLICY_CHAIN_MAX_FILTERS)
 		return -EINVAL;
 	f = &c->filters[c->nr_filters];
 	tok = strtok_r(spec, " ", &save);
@@ -49,7 +52,7 @@ static int parse_filter(char *spec, struct policy_chain_desc *c)
 	c->nr_filters++;
 	while ((tok = strtok_r(NULL, " ", &save))) {
 		eq = strchr(tok, '=');
-		if (!eq || f->nr_params >= CHAIN_MAX_PARAMS)
+		if (!eq || f->nr_params >= POLICY_CHAIN_MAX_PARAMS)
 			return -EINVAL;
 		*eq = '\0';
 		f->keys[f->nr_params] = strdup(tok);
@@ -98,7 +101,7 @@ int policy_chain_parse(const char *text, struct policy_chain_desc *c)
 			err = sscanf(eq, "%u:%u", &c->major, &c->minor) == 2 ? 0 : -EINVAL;
 		else if (!strcmp(line, "filter"))
 			err = parse_filter(eq, c);
-		else if (!strcmp(line, "nofilter") && c->nr_nofilters < CHAIN_MAX_FILTERS)
+		else if (!strcmp(line, "nofilter") && c->nr_nofilters < POLICY_CHAIN_MAX_FILTERS)
 			snprintf(c->nofilters[c->nr_nofilters++], sizeof(c->nofilters[0]), "%s", eq);
 		/* unknown keys are from a newer sluice: ignore them */
 	}
@@ -127,4 +130,115 @@ int policy_chain_load(const char *path, struct policy_chain_desc *c)
 	err = policy_chain_parse(buf, c);
 	free(buf);
 	return err;
+}
+
+typedef int (*chain_visit_fn)(const char *path, void *arg);
+
+/* Call @fn on every *.chain file of the applied generation, until it returns non-zero. */
+static int chain_walk(const char *run_dir, chain_visit_fn fn, void *arg)
+{
+	char dir[PATH_MAX + 32], p[PATH_MAX + 300];
+	struct dirent *de;
+	size_t n;
+	DIR *d;
+	int ret = 0;
+
+	snprintf(dir, sizeof(dir), "%s/policy/current/chains", run_dir);
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while (!ret && (de = readdir(d))) {
+		n = strlen(de->d_name);
+		if (n < 7 || strcmp(de->d_name + n - 6, ".chain"))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		ret = fn(p, arg);
+	}
+	closedir(d);
+	return ret;
+}
+
+struct find_arg {
+	const char *want;
+	struct policy_chain_desc *c;
+};
+
+static int find_one(const char *path, void *arg)
+{
+	struct find_arg *a = arg;
+	char have[PATH_MAX];
+	bool match;
+
+	if (policy_chain_load(path, a->c))
+		return 0;	/* a broken chain is not this disk's; status reports it */
+	match = a->c->backing && realpath(a->c->backing, have) && !strcmp(have, a->want);
+	if (match)
+		return 1;
+	policy_chain_free(a->c);
+	return 0;
+}
+
+int policy_chain_find(const char *run_dir, const char *backing, struct policy_chain_desc *c)
+{
+	char want[PATH_MAX];
+	struct find_arg a = { want, c };
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	/* a backing that is not there is bound to nothing; its opener says why */
+	if (!realpath(backing, want))
+		return -ENOENT;
+	ret = chain_walk(run_dir, find_one, &a);
+	if (ret < 0)
+		return ret;
+	return ret ? 0 : -ENOENT;
+}
+
+struct names_arg {
+	char *buf;
+	size_t len;
+	int err;
+};
+
+static bool listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = list;
+
+	while ((p = strstr(p, name))) {
+		if ((p == list || p[-1] == ' ') && (p[n] == ',' || !p[n]))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+static int name_one(const char *path, void *arg)
+{
+	struct names_arg *a = arg;
+	struct policy_chain_desc c;
+	size_t used = strlen(a->buf);
+
+	if (policy_chain_load(path, &c))
+		return 0;
+	if (c.policy && !listed(a->buf, c.policy)) {
+		if (used + strlen(c.policy) + 3 > a->len)
+			a->err = -ENAMETOOLONG;
+		else
+			snprintf(a->buf + used, a->len - used, "%s%s", used ? ", " : "", c.policy);
+	}
+	policy_chain_free(&c);
+	return 0;
+}
+
+int policy_chain_names(const char *run_dir, char *buf, size_t len)
+{
+	struct names_arg a = { buf, len, 0 };
+	int ret;
+
+	if (!len)
+		return -ENAMETOOLONG;
+	buf[0] = '\0';
+	ret = chain_walk(run_dir, name_one, &a);
+	return ret < 0 ? ret : a.err;
 }

@@ -21,14 +21,14 @@
 
 #include <stddef.h>
 
-#define CHAIN_MAX_FILTERS	4
-#define CHAIN_MAX_PARAMS	12
+#define POLICY_CHAIN_MAX_FILTERS	4
+#define POLICY_CHAIN_MAX_PARAMS	12
 
 struct chain_filter {
 	char type[16];		/* crypt, journal, cache */
 	size_t nr_params;
-	char *keys[CHAIN_MAX_PARAMS];
-	char *vals[CHAIN_MAX_PARAMS];
+	char *keys[POLICY_CHAIN_MAX_PARAMS];
+	char *vals[POLICY_CHAIN_MAX_PARAMS];
 };
 
 struct policy_chain_desc {
@@ -37,9 +37,9 @@ struct policy_chain_desc {
 	char *selector;
 	char *backing;		/* NULL unless served */
 	unsigned int major, minor;	/* 0:0 if unknown */
-	struct chain_filter filters[CHAIN_MAX_FILTERS];
+	struct chain_filter filters[POLICY_CHAIN_MAX_FILTERS];
 	size_t nr_filters;
-	char nofilters[CHAIN_MAX_FILTERS][16];
+	char nofilters[POLICY_CHAIN_MAX_FILTERS][16];
 	size_t nr_nofilters;
 };
 
@@ -47,6 +47,19 @@ struct policy_chain_desc {
 int policy_chain_parse(const char *text, struct policy_chain_desc *c);
 int policy_chain_load(const char *path, struct policy_chain_desc *c);
 void policy_chain_free(struct policy_chain_desc *c);
+
+/*
+ * The chain of the applied policy bound to served: {backing: @backing}, from
+ * RUN_DIR/policy/current/chains (realpaths compared). -ENOENT when no
+ * applied chain names it (or nothing is applied), else 0 or -errno.
+ */
+int policy_chain_find(const char *run_dir, const char *backing, struct policy_chain_desc *c);
+
+/*
+ * The names of the applied policies with a binding, comma-separated and each
+ * once, into buf ("" when nothing is applied). 0 or -ENAMETOOLONG.
+ */
+int policy_chain_names(const char *run_dir, char *buf, size_t len);
 
 /* A filter's parameter, or NULL. */
 const char *chain_param(const struct chain_filter *f, const char *key);

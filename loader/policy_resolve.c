@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "lib/disk_state.h"
 #include "loader/policy_resolve.h"
 
 static bool path_exists(const char *p)
@@ -132,47 +133,22 @@ int resolve_disk_attr(const char *attr, const char *value, unsigned int *major,
 int resolve_served(const char *run_dir, const char *backing, unsigned int *major,
 		   unsigned int *minor, bool *running)
 {
-	char want[PATH_MAX], have[PATH_MAX], p[PATH_MAX + 256], line[PATH_MAX + 16];
-	struct dirent *de;
-	bool match;
-	size_t n;
-	FILE *f;
-	DIR *d;
+	struct disk_state st;
+	int err;
 
 	*running = false;
 	*major = *minor = 0;
-	if (!realpath(backing, want))
-		return -errno;
-	d = opendir(run_dir);
-	if (!d)
+	err = state_find_backing(run_dir, backing, &st);
+	if (err == -ENOENT && !access(backing, F_OK))
+		return 0;	/* exists, not served yet: the chain waits for 'sluice serve' */
+	if (err)
+		return err;
+	/* a state file whose disk is gone (server killed, not recovered) serves nothing */
+	if (state_devnum(st.id, major, minor)) {
+		*major = *minor = 0;
 		return 0;
-	while ((de = readdir(d))) {
-		n = strlen(de->d_name);
-		if (n < 7 || strcmp(de->d_name + n - 6, ".state"))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", run_dir, de->d_name);
-		f = fopen(p, "re");
-		if (!f)
-			continue;
-		match = false;
-		unsigned int ma = 0, mi = 0;
-
-		while (fgets(line, sizeof(line), f)) {
-			line[strcspn(line, "\n")] = '\0';
-			if (!strncmp(line, "backing=", 8))
-				match = realpath(line + 8, have) && !strcmp(have, want);
-			else if (!strncmp(line, "dev=", 4))
-				sscanf(line + 4, "%u:%u", &ma, &mi);
-		}
-		fclose(f);
-		if (match && ma) {
-			*major = ma;
-			*minor = mi;
-			*running = true;
-			break;
-		}
 	}
-	closedir(d);
+	*running = true;
 	return 0;
 }
 

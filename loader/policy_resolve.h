@@ -30,7 +30,7 @@ int resolve_disk_attr(const char *attr, const char *value, unsigned int *major,
 
 /*
  * A ublk disk sluice serves over @backing, from the server's state files in
- * @run_dir (lines "backing=PATH" and "dev=MAJ:MIN"). -ENOENT if the backing
+ * @run_dir (lib/disk_state.h: its id, then MAJ:MIN from sysfs). -ENOENT if the backing
  * file does not exist; 0 with *running false if it exists but no server
  * serves it yet (the chain waits for 'sluice serve').
  */

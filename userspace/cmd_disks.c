@@ -21,7 +21,7 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "ublk/ctrl.h"
-#include "ublk/state.h"
+#include "lib/disk_state.h"
 
 #define DISKS_MAX	1024
 

@@ -8,10 +8,8 @@
  * JSON: {"generation": N, "compliant": bool, "bindings": [{"disk", "policy",
  * "compliant", "checks": [{"check", "state" ("ok"|"drift"|"n/a"), "detail"}]}]}
  */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +20,7 @@
 #include "loader/policy_cglimits.h"
 #include "loader/policy_compile.h"
 #include "loader/policy_maps.h"
+#include "lib/disk_state.h"
 #include "lib/emit.h"
 #include "lib/log.h"
 
@@ -147,49 +146,53 @@ static void check_policy(struct check *c, const struct pol_binding *b,
 		 b->major, b->minor);
 }
 
-/* filters= of the ublk server's state file for @backing, or NULL if not served. */
-static bool served_filters(const char *backing, char *out, size_t len)
+static bool is_service(const char *name, size_t len)
 {
-	char want[PATH_MAX], have[PATH_MAX], p[PATH_MAX + 300], line[PATH_MAX + 16];
-	const char *dir = run_dir();
-	bool match, found = false;
-	struct dirent *de;
-	size_t n;
-	FILE *f;
-	DIR *d;
+	static const char *const svc[] = { "crypt", "journal", "cache" };
+	size_t i;
 
-	if (!realpath(backing, want) || !(d = opendir(dir)))
-		return false;
-	while (!found && (de = readdir(d))) {
-		n = strlen(de->d_name);
-		if (n < 7 || strcmp(de->d_name + n - 6, ".state"))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		f = fopen(p, "re");
-		if (!f)
-			continue;
-		match = false;
-		out[0] = '\0';
-		while (fgets(line, sizeof(line), f)) {
-			line[strcspn(line, "\n")] = '\0';
-			if (!strncmp(line, "backing=", 8))
-				match = realpath(line + 8, have) && !strcmp(have, want);
-			else if (!strncmp(line, "filters=", 8) && strlen(line + 8) < len)
-				memcpy(out, line + 8, strlen(line + 8) + 1);
+	for (i = 0; i < sizeof(svc) / sizeof(svc[0]); i++)
+		if (strlen(svc[i]) == len && !strncmp(svc[i], name, len))
+			return true;
+	return false;
+}
+
+/*
+ * The data-service filters of a state file's spec ("name[:args] ..."), in
+ * chain order, space-separated: other filters (count) are the server's
+ * business, not the policy's.
+ */
+static void service_filters(const char *spec, char *out, size_t len)
+{
+	const char *p = spec, *e;
+	size_t n, used = 0;
+
+	out[0] = '\0';
+	while (*p) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			break;
+		e = p + strcspn(p, " ");
+		n = strcspn(p, " :");
+		if (is_service(p, n) && used + n + 2 <= len) {
+			if (used)
+				out[used++] = ' ';
+			memcpy(out + used, p, n);
+			used += n;
+			out[used] = '\0';
 		}
-		fclose(f);
-		found = match;
+		p = e;
 	}
-	closedir(d);
-	return found;
 }
 
 static void check_filters(struct check *c, const struct pol_binding *b,
 			  const struct pol_policy *p)
 {
-	char want[64] = "", have[256];
+	char want[64] = "", have[STATE_FILTERS_MAX];
 	bool svc = p->encrypt.state != POL_SVC_UNSET || p->journal.state != POL_SVC_UNSET ||
 		   p->cache.state != POL_SVC_UNSET;
+	struct disk_state st;
 
 	c->name = "filters";
 	c->state = CS_NA;
@@ -199,26 +202,28 @@ static void check_filters(struct check *c, const struct pol_binding *b,
 		return;
 	}
 	if (p->encrypt.state == POL_SVC_ON)
-		strcat(want, "crypt,");
+		strcat(want, "crypt ");
 	if (p->journal.state == POL_SVC_ON)
-		strcat(want, "journal,");
+		strcat(want, "journal ");
 	if (p->cache.state == POL_SVC_ON)
-		strcat(want, "cache,");
+		strcat(want, "cache ");
 	if (want[0])
 		want[strlen(want) - 1] = '\0';
 	c->state = CS_DRIFT;
-	if (!served_filters(b->value, have, sizeof(have))) {
+	if (state_find_backing(run_dir(), b->value, &st)) {
 		snprintf(c->detail, sizeof(c->detail), "not served: no ublk server state for %s "
 			 "in %s", b->value, run_dir());
 		return;
 	}
+	service_filters(st.filters, have, sizeof(have));
 	if (strcmp(have, want)) {
-		snprintf(c->detail, sizeof(c->detail), "attached filters '%s', policy says '%s'",
-			 have, want);
+		snprintf(c->detail, sizeof(c->detail), "ublk%u attaches '%s', policy says '%s'",
+			 st.id, have, want);
 		return;
 	}
 	c->state = CS_OK;
-	snprintf(c->detail, sizeof(c->detail), "attached: %s", want[0] ? want : "none");
+	snprintf(c->detail, sizeof(c->detail), "ublk%u attaches %s", st.id,
+		 want[0] ? want : "no data-service filter");
 }
 
 static void check_limits(struct check *c, unsigned int bi, const struct policy_image *want)

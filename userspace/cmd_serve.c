@@ -23,11 +23,13 @@
 
 #include "cmds.h"
 #include "filters/chain.h"
+#include "filters/from_policy.h"
 #include "filters/registry.h"
 #include "lib/log.h"
 #include "lib/size.h"
+#include "loader/policy_chain.h"
 #include "ublk/dev.h"
-#include "ublk/state.h"
+#include "lib/disk_state.h"
 
 #define DEFAULT_QUEUES		1
 #define DEFAULT_DEPTH		128
@@ -73,8 +75,10 @@ static void usage(FILE *f)
 		"  --depth D           requests in flight per queue (default %d)\n"
 		"  --block-size B      logical block size, 512 or 4096 (default %d)\n"
 		"  --read-only         a read-only disk\n"
-		"  --policy NAME       the disk's filter chain (built in: %s;\n"
-		"                      default passthrough)\n"
+		"  --policy NAME       the disk's filter chain: an applied policy bound to\n"
+		"                      served: {backing: PATH}, or built in (%s).\n"
+		"                      Default: the applied policy bound to PATH, if any,\n"
+		"                      else passthrough\n"
 		"  --id N              ask for /dev/ublkbN (default: the driver's choice)\n"
 		"  --daemon            detach once the disk is live\n"
 		"  --pid-file FILE     write the server's pid here (with --daemon)\n"
@@ -136,7 +140,6 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 	o->queues = DEFAULT_QUEUES;
 	o->depth = DEFAULT_DEPTH;
 	o->block_size = DEFAULT_BLOCK_SIZE;
-	o->policy = "passthrough";
 	o->dev_id = UBLK_DEV_ANY;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -470,10 +473,87 @@ static int load_recover_state(struct server *s)
 	return 0;
 }
 
+/* The applied policy's chain as this disk's filters; nothing is created yet. */
+static int policy_from_chain(struct server *s, const struct policy_chain_desc *c)
+{
+	const char *missing;
+	int err;
+
+	err = filter_spec_from_chain(c, s->st.filters, sizeof(s->st.filters), &missing);
+	if (err == -EOPNOTSUPP) {
+		log_err("policy '%s' needs the '%s' filter for %s, and '%s' is not available in "
+			"this version of sluice; nothing was created. Drop that service from "
+			"the policy and re-apply it, or serve with a built-in --policy", c->policy,
+			missing, s->st.backing, missing);
+		return err;
+	}
+	if (err) {
+		log_err("policy '%s': its filter list does not fit a state file (%zu bytes)",
+			c->policy, sizeof(s->st.filters));
+		return err;
+	}
+	snprintf(s->st.policy, sizeof(s->st.policy), "%s", c->policy);
+	return 0;
+}
+
+static void unknown_policy(struct server *s, const char *name, const struct policy_chain_desc *c)
+{
+	char applied[512];
+
+	if (policy_chain_names(state_dir(), applied, sizeof(applied)) || !applied[0])
+		snprintf(applied, sizeof(applied), "none");
+	if (c && c->policy)
+		log_err("--policy '%s': no such policy for %s; applied policies: %s (%s is bound "
+			"to '%s': leave --policy out to serve it so); built in: %s", name,
+			s->st.backing, applied, s->st.backing, c->policy, policy_builtin_names());
+	else
+		log_err("--policy '%s': no such policy for %s; applied policies: %s; built in: %s "
+			"(an applied policy needs a binding served: {backing: %s})", name,
+			s->st.backing, applied, policy_builtin_names(), s->st.backing);
+}
+
+/*
+ * An applied policy bound to this backing wins when --policy is left out or
+ * names it; otherwise a built-in policy; anything else is refused.
+ */
+static int choose_policy(struct server *s)
+{
+	const char *name = s->o->policy, *spec;
+	struct policy_chain_desc c;
+	bool bound;
+	int err;
+
+	err = policy_chain_find(state_dir(), s->st.backing, &c);
+	if (err && err != -ENOENT) {
+		log_err("%s/policy/current/chains: %s; check it with 'sluice policy status'",
+			state_dir(), strerror(-err));
+		return err;
+	}
+	bound = !err;
+	if (bound && (!name || !strcmp(name, c.policy ? c.policy : ""))) {
+		err = policy_from_chain(s, &c);
+		policy_chain_free(&c);
+		return err;
+	}
+	if (!name)
+		name = "passthrough";
+	if (!policy_builtin_spec(name, &spec)) {
+		if (bound)
+			log_warn("%s is bound to applied policy '%s'; serving with built-in '%s' "
+				 "instead ('sluice policy status' shows any drift)", s->st.backing,
+				 c.policy ? c.policy : "?", name);
+		policy_chain_free(&c);
+		snprintf(s->st.policy, sizeof(s->st.policy), "%s", name);
+		snprintf(s->st.filters, sizeof(s->st.filters), "%s", spec);
+		return 0;
+	}
+	unknown_policy(s, name, bound ? &c : NULL);
+	policy_chain_free(&c);
+	return -ENOENT;
+}
+
 static int fill_new_state(struct server *s)
 {
-	const char *spec;
-
 	if (strlen(s->o->backing) >= sizeof(s->st.backing)) {
 		log_err("--backing: path too long");
 		return -ENAMETOOLONG;
@@ -484,14 +564,7 @@ static int fill_new_state(struct server *s)
 	s->st.depth = s->o->depth;
 	s->st.block_size = s->o->block_size;
 	s->st.read_only = s->o->read_only;
-	if (policy_builtin_spec(s->o->policy, &spec)) {
-		log_err("--policy '%s': no such policy; built in: %s", s->o->policy,
-			policy_builtin_names());
-		return -ENOENT;
-	}
-	snprintf(s->st.policy, sizeof(s->st.policy), "%s", s->o->policy);
-	snprintf(s->st.filters, sizeof(s->st.filters), "%s", spec);
-	return 0;
+	return choose_policy(s);
 }
 
 static int write_pid_file(const char *path)

@@ -17,7 +17,7 @@
 #include "lib/log.h"
 #include "ublk/ctrl.h"
 #include "ublk/dev.h"
-#include "ublk/state.h"
+#include "lib/disk_state.h"
 
 static void usage(FILE *f)
 {

@@ -55,9 +55,9 @@ setup() {
 	assert_output "sluice: error: $IMG: smaller than one 512-byte block; give --size to serve it as a sparse disk"
 }
 
-@test "serve: an unknown policy lists the built-in ones" {
+@test "serve: an unknown policy lists the applied and built-in ones" {
 	run -1 "$SLUICE" serve --backing "$IMG" --policy nosuch
-	assert_output "sluice: error: --policy 'nosuch': no such policy; built in: passthrough, count"
+	assert_output "sluice: error: --policy 'nosuch': no such policy for $IMG; applied policies: none; built in: passthrough, count (an applied policy needs a binding served: {backing: $IMG})"
 }
 
 @test "serve: no ublk driver gives the fix and creates nothing" {

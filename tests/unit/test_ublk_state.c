@@ -17,7 +17,7 @@
 #include "lib/size.h"
 #include "lib/udata.h"
 #include "ublk/dev.h"
-#include "ublk/state.h"
+#include "lib/disk_state.h"
 
 static char dir[64];
 
@@ -134,6 +134,39 @@ static void test_state_id_must_match_file(void **state)
 	assert_int_equal(state_read(dir, 9, &r), -EINVAL);
 }
 
+/* The policy side finds a served disk by its backing, through links too. */
+static void test_state_find_backing(void **state)
+{
+	char img[128], other[128], link[128];
+	struct disk_state s = sample(3), t = sample(5), got;
+	unsigned int ma, mi;
+	FILE *f;
+
+	snprintf(img, sizeof(img), "%s/a.img", dir);
+	snprintf(other, sizeof(other), "%s/b.img", dir);
+	snprintf(link, sizeof(link), "%s/link.img", dir);
+	assert_non_null(f = fopen(img, "w"));
+	fclose(f);
+	assert_non_null(f = fopen(other, "w"));
+	fclose(f);
+	assert_int_equal(symlink(img, link), 0);
+	snprintf(s.backing, sizeof(s.backing), "%s", img);
+	snprintf(t.backing, sizeof(t.backing), "%s", other);
+	assert_int_equal(state_write(dir, &t), 0);
+	/* served by nobody yet */
+	assert_int_equal(state_find_backing(dir, img, &got), -ENOENT);
+	assert_int_equal(state_write(dir, &s), 0);
+	assert_int_equal(state_find_backing(dir, link, &got), 0);
+	assert_int_equal(got.id, 3);
+	assert_string_equal(got.filters, "count count:a=b");
+	assert_int_equal(state_find_backing(dir, other, &got), 0);
+	assert_int_equal(got.id, 5);
+	/* a backing that does not exist matches nothing */
+	assert_int_equal(state_find_backing(dir, "/nonexistent/x.img", &got), -ENOENT);
+	/* no disk 4000000 in sysfs */
+	assert_int_equal(state_devnum(4000000, &ma, &mi), -ENOENT);
+}
+
 static void test_udata_round_trip(void **state)
 {
 	struct udata d;
@@ -201,6 +234,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_list, make_dir, remove_dir),
 		cmocka_unit_test(test_state_malformed),
 		cmocka_unit_test_setup_teardown(test_state_id_must_match_file, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_state_find_backing, make_dir, remove_dir),
 		cmocka_unit_test(test_udata_round_trip),
 		cmocka_unit_test(test_size_parse),
 		cmocka_unit_test(test_wanted_flags),

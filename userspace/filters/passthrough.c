@@ -2,8 +2,8 @@
 /*
  * passthrough.c - the filter registry and the built-in policies.
  * Passthrough is the empty chain: requests go straight to the backing.
- * Policies compiled from the YAML files in policies/ will add their own filter lists;
- * until then these are the names `serve --policy` accepts.
+ * Applied policies bring their own filter lists (filters/from_policy.c);
+ * these built-in names work with or without one.
  */
 #include <errno.h>
 #include <string.h>

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * state.h - one small text file per served disk, <dir>/ublk<ID>.state,
+ * disk_state.h - one small text file per served disk, <dir>/ublk<ID>.state,
  * "key=value" lines: what `serve --recover ID` needs to rebuild the server
- * and what `disks` and `stop` show and use. The directory is /run/sluice,
- * or $SLUICE_RUN_DIR when set (tests). Written atomically (tmp + rename).
+ * and what `disks`, `stop` and `policy` (check, status) show and use. The
+ * one reader of the format: the ublk server writes it, everything else
+ * reads it through here. The directory is /run/sluice, or $SLUICE_RUN_DIR
+ * when set (tests). Written atomically (tmp + rename).
  */
-#ifndef SLUICE_UBLK_STATE_H
-#define SLUICE_UBLK_STATE_H
+#ifndef SLUICE_LIB_DISK_STATE_H
+#define SLUICE_LIB_DISK_STATE_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -46,9 +48,17 @@ int state_remove(const char *dir, uint32_t id);
  */
 int state_list(const char *dir, uint32_t *ids, int max);
 
+/*
+ * The state of the disk served over @backing (realpaths compared), into @s.
+ * -ENOENT when no state file names it, or realpath()'s -errno for @backing.
+ */
+int state_find_backing(const char *dir, const char *backing, struct disk_state *s);
+/* MAJ:MIN of /dev/ublkb@id from sysfs; -ENOENT when the disk does not exist. */
+int state_devnum(uint32_t id, unsigned int *major, unsigned int *minor);
+
 /* Parse one file's text; used by state_read and the unit tests. */
 int state_parse(const char *text, struct disk_state *s);
 /* Format into buf; returns the length or -ENAMETOOLONG. */
 int state_format(const struct disk_state *s, char *buf, size_t len);
 
-#endif /* SLUICE_UBLK_STATE_H */
+#endif /* SLUICE_LIB_DISK_STATE_H */

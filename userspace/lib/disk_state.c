@@ -3,13 +3,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ublk/state.h"
+#include "lib/disk_state.h"
 
 #define STATE_FILE_MAX	(2 * STATE_PATH_MAX)
 
@@ -256,4 +257,41 @@ int state_list(const char *dir, uint32_t *ids, int max)
 	closedir(d);
 	qsort(ids, n, sizeof(*ids), cmp_u32);
 	return n;
+}
+
+int state_find_backing(const char *dir, const char *backing, struct disk_state *s)
+{
+	char want[PATH_MAX], have[PATH_MAX];
+	uint32_t ids[256];
+	int n, i;
+
+	if (!realpath(backing, want))
+		return -errno;
+	n = state_list(dir, ids, (int)(sizeof(ids) / sizeof(ids[0])));
+	if (n < 0)
+		return n;
+	for (i = 0; i < n; i++) {
+		/* a file being rewritten or from a newer server is not this disk */
+		if (state_read(dir, ids[i], s))
+			continue;
+		if (realpath(s->backing, have) && !strcmp(have, want))
+			return 0;
+	}
+	memset(s, 0, sizeof(*s));
+	return -ENOENT;
+}
+
+int state_devnum(uint32_t id, unsigned int *major, unsigned int *minor)
+{
+	char path[64];
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof(path), "/sys/block/ublkb%u/dev", id);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	n = fscanf(f, "%u:%u", major, minor);
+	fclose(f);
+	return n == 2 ? 0 : -EINVAL;
 }

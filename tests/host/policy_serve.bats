@@ -1,0 +1,87 @@
+#!/usr/bin/env bats
+# 'sluice serve' against applied policies on the host (no ublk driver): the
+# chain of the policy bound to a backing is chosen, or refused by name,
+# before anything is created. The VM suite tests/vm/policy_serve.bats
+# serves for real.
+
+load helpers
+
+setup() {
+	ensure_kernel_fs
+	export SLUICE_RUN_DIR="$BATS_TEST_TMPDIR/run"
+	"$SLUICE" policy remove >/dev/null 2>&1 || true
+	IMG="$BATS_TEST_TMPDIR/disk.img"
+	IMG2="$BATS_TEST_TMPDIR/other.img"
+	truncate -s 16M "$IMG" "$IMG2"
+	printf 'not a real key\n' >"$BATS_TEST_TMPDIR/key"
+	POL="$BATS_TEST_TMPDIR/p.yaml"
+}
+
+teardown() {
+	"$SLUICE" policy remove >/dev/null 2>&1 || true
+	[ -z "${LOOP:-}" ] || losetup -d "$LOOP"
+}
+
+# apply_policy NAME SERVICES [BACKING]
+apply_policy() {
+	cat >"$POL" <<-EOF
+	policies:
+	  - name: $1
+	    services: $2
+	bindings:
+	  - disk: {served: {backing: ${3:-$IMG}}}
+	    policy: $1
+	EOF
+	"$SLUICE" policy apply "$POL" >/dev/null
+}
+
+@test "serve: a policy needing a filter this version lacks is refused by name" {
+	apply_policy vault "{encrypt: {format: luks2, key_file: $BATS_TEST_TMPDIR/key}}"
+	run -1 "$SLUICE" serve --backing "$IMG"
+	assert_output "sluice: error: policy 'vault' needs the 'crypt' filter for $IMG, and 'crypt' is not available in this version of sluice; nothing was created. Drop that service from the policy and re-apply it, or serve with a built-in --policy"
+	# refused before the ublk driver is asked for anything
+	refute_output --partial "ublk-control"
+	run -1 "$SLUICE" serve --backing "$IMG" --policy vault
+	assert_output --partial "'crypt' is not available in this version"
+	run ls "$SLUICE_RUN_DIR"
+	refute_output --partial ".state"
+}
+
+@test "serve: journal and cache are named too" {
+	apply_policy cdp "{journal: {path: $BATS_TEST_TMPDIR/j.journal, size: 64MiB}, encrypt: false}"
+	run -1 "$SLUICE" serve --backing "$IMG"
+	assert_output --partial "policy 'cdp' needs the 'journal' filter"
+	LOOP=$(losetup --find --show "$IMG2")
+	apply_policy fast "{cache: {device: $LOOP, mode: writeback}}"
+	run -1 "$SLUICE" serve --backing "$IMG"
+	assert_output --partial "policy 'fast' needs the 'cache' filter"
+}
+
+@test "serve: --policy lists the applied policies and what the backing is bound to" {
+	apply_policy plain '{encrypt: false}'
+	run -1 "$SLUICE" serve --backing "$IMG" --policy nosuch
+	assert_output "sluice: error: --policy 'nosuch': no such policy for $IMG; applied policies: plain ($IMG is bound to 'plain': leave --policy out to serve it so); built in: passthrough, count"
+	# an applied policy is only for the backing it is bound to
+	run -1 "$SLUICE" serve --backing "$IMG2" --policy plain
+	assert_output "sluice: error: --policy 'plain': no such policy for $IMG2; applied policies: plain; built in: passthrough, count (an applied policy needs a binding served: {backing: $IMG2})"
+}
+
+@test "serve: the bound policy and the built-ins get as far as the driver" {
+	apply_policy plain '{encrypt: false}'
+	# no ublk on the host: reaching the driver means the policy was accepted
+	run -1 "$SLUICE" serve --backing "$IMG"
+	assert_output --partial "/dev/ublk-control: no ublk driver here"
+	run -1 "$SLUICE" serve --backing "$IMG" --policy plain
+	assert_output --partial "/dev/ublk-control: no ublk driver here"
+	run -1 "$SLUICE" serve --backing "$IMG" --policy count
+	assert_line --index 0 "sluice: warning: $IMG is bound to applied policy 'plain'; serving with built-in 'count' instead ('sluice policy status' shows any drift)"
+	assert_output --partial "/dev/ublk-control: no ublk driver here"
+}
+
+@test "policy status: a served binding with no server is drift" {
+	apply_policy plain '{encrypt: false}'
+	run -1 "$SLUICE" policy status --json
+	echo "$output" | jq -e '(.compliant | not) and
+		(.bindings[0].checks | map(.state) == ["drift", "drift", "n/a"])'
+	echo "$output" | jq -e '.bindings[0].checks[1].detail | startswith("not served")'
+}

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * from_policy.h - the filter spec (filters/registry.h) of an applied
+ * policy's chain (loader/policy_chain.h), for 'sluice serve'. The policy
+ * side and the server meet here: the chain says which data services the
+ * disk needs, the registry says which filters this build has.
+ */
+#ifndef SLUICE_FILTERS_FROM_POLICY_H
+#define SLUICE_FILTERS_FROM_POLICY_H
+
+#include <stddef.h>
+
+#include "loader/policy_chain.h"
+
+/*
+ * Write the spec of @c into spec: its filter= lines in chain order, each
+ * "type" or "type:k=v,k=v"; nofilter= lines need nothing. -EOPNOTSUPP when
+ * a filter is not in this build (*missing names it), -ENAMETOOLONG.
+ */
+int filter_spec_from_chain(const struct policy_chain_desc *c, char *spec, size_t len,
+			   const char **missing);
+
+#endif /* SLUICE_FILTERS_FROM_POLICY_H */
