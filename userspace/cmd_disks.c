@@ -50,24 +50,6 @@ static void usage(FILE *f)
 		"  sluice disks --json | jq -r '.[] | select(.state == \"quiesced\") | .id'\n");
 }
 
-static bool pid_running(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	bool zombie = false;
-	FILE *f;
-
-	if (pid <= 0 || (kill(pid, 0) && errno == ESRCH))
-		return false;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return true;
-	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
-		zombie = p[1] == ' ' && p[2] == 'Z';
-	fclose(f);
-	return !zombie;
-}
-
 static void human_size(uint64_t v, char *buf, size_t len)
 {
 	static const char units[] = "BKMGTP";
@@ -196,7 +178,7 @@ int cmd_disks(int argc, char **argv)
 				 err == -EINVAL ? "malformed" : strerror(-err));
 			continue;
 		}
-		r->running = pid_running(r->st.pid);
+		r->running = state_server_running(r->st.pid);
 		if (!ctrl)
 			r->state = "unknown";
 		else if (ublk_ctrl_get_dev_info(ctrl, ids[i], &info))

@@ -240,24 +240,6 @@ struct server {
 	int ready_fd;		/* --daemon: pipe to the waiting parent */
 };
 
-static bool pid_alive(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	FILE *f;
-	bool zombie = false;
-
-	if (pid <= 0 || (kill(pid, 0) && errno == ESRCH))
-		return false;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return true;
-	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
-		zombie = p[1] == ' ' && p[2] == 'Z';
-	fclose(f);
-	return !zombie;
-}
-
 static int build_chain(struct server *s)
 {
 	const struct filter_ops *ops[CHAIN_MAX_FILTERS];
@@ -465,7 +447,7 @@ static int load_recover_state(struct server *s)
 			err == -EINVAL ? "malformed" : strerror(-err));
 		return err;
 	}
-	if (s->st.pid != getpid() && pid_alive(s->st.pid)) {
+	if (s->st.pid != getpid() && state_server_running(s->st.pid)) {
 		log_err("ublk disk %u: still served by pid %d; stop it with 'sluice stop %u' "
 			"or kill it first", id, (int)s->st.pid, id);
 		return -EBUSY;

@@ -58,35 +58,17 @@ static int parse_target(const char *s, uint32_t *id)
 	return 0;
 }
 
-static bool pid_gone(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	bool zombie = false;
-	FILE *f;
-
-	if (pid <= 0 || (kill(pid, 0) && errno == ESRCH))
-		return true;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
-		zombie = p[1] == ' ' && p[2] == 'Z';
-	fclose(f);
-	return zombie;
-}
-
 static bool wait_gone(pid_t pid, int timeout_s)
 {
 	struct timespec ts = { 0, 50 * 1000000L };
 	int i;
 
 	for (i = 0; i < timeout_s * 20; i++) {
-		if (pid_gone(pid))
+		if (!state_server_running(pid))
 			return true;
 		nanosleep(&ts, NULL);
 	}
-	return pid_gone(pid);
+	return !state_server_running(pid);
 }
 
 int cmd_stop(int argc, char **argv)
@@ -142,7 +124,7 @@ int cmd_stop(int argc, char **argv)
 		goto out;
 	}
 	pid = have_state ? st.pid : info.ublksrv_pid;
-	if (!pid_gone(pid)) {
+	if (state_server_running(pid)) {
 		if (kill(pid, SIGTERM)) {
 			log_err("/dev/ublkb%u: cannot signal its server (pid %d): %s", id, (int)pid,
 				strerror(errno));

@@ -6,6 +6,8 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -294,4 +296,22 @@ int state_devnum(uint32_t id, unsigned int *major, unsigned int *minor)
 	n = fscanf(f, "%u:%u", major, minor);
 	fclose(f);
 	return n == 2 ? 0 : -EINVAL;
+}
+
+bool state_server_running(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	bool zombie = false;
+	FILE *f;
+
+	if (pid <= 0 || (kill(pid, 0) && errno == ESRCH))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return true;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		zombie = p[1] == ' ' && p[2] == 'Z';
+	fclose(f);
+	return !zombie;
 }

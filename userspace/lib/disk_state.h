@@ -56,6 +56,12 @@ int state_find_backing(const char *dir, const char *backing, struct disk_state *
 /* MAJ:MIN of /dev/ublkb@id from sysfs; -ENOENT when the disk does not exist. */
 int state_devnum(uint32_t id, unsigned int *major, unsigned int *minor);
 
+/*
+ * The serving process @pid exists and is not a zombie (a killed server
+ * whose parent has not reaped it must count as gone).
+ */
+bool state_server_running(pid_t pid);
+
 /* Parse one file's text; used by state_read and the unit tests. */
 int state_parse(const char *text, struct disk_state *s);
 /* Format into buf; returns the length or -ENAMETOOLONG. */
