@@ -1,0 +1,131 @@
+# shellcheck shell=bash
+# Shared by tests/vm/throttle.bats and tests/vm/acceptance/throttle_shares.bats:
+# a null_blk disk that saturates, two cgroups, fio and the throttle daemon.
+# shellcheck disable=SC2030,SC2031
+
+bats_require_minimum_version 1.5.0
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SLUICE=$TOP/build/sluice
+CG=/sys/fs/cgroup
+RUNTIME=${SLUICE_THROTTLE_RUNTIME:-30}
+DEPTH=${SLUICE_THROTTLE_DEPTH:-128}
+# Low enough that two workloads, or one, congest the disk in any VM.
+# shellcheck disable=SC2034 # used by the suites that load this file
+THRESHOLD=${SLUICE_THROTTLE_THRESHOLD:-1ms}
+
+setup_file() {
+	local d=/sys/kernel/config/nullb/sluicethr mm
+	mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config
+	[ -d /sys/kernel/config/nullb ] || modprobe null_blk nr_devices=0
+	if [ ! -d "$d" ]; then
+		mkdir "$d"
+		echo 2 >"$d/irqmode"
+		echo 200000 >"$d/completion_nsec"
+		echo 8 >"$d/hw_queue_depth"
+		echo 1024 >"$d/size"
+		echo 1 >"$d/power"
+	fi
+	# A configfs null_blk disk is named after its directory.
+	DISK=sluicethr
+	mm=$(cat "/sys/block/$DISK/dev")
+	[ -b "/dev/$DISK" ] || mknod "/dev/$DISK" b "${mm%:*}" "${mm#*:}"
+	echo mq-deadline >"/sys/block/$DISK/queue/scheduler"
+	echo 1024 >"/sys/block/$DISK/queue/nr_requests"
+	grep -qw io "$CG/cgroup.subtree_control" || echo +io >"$CG/cgroup.subtree_control"
+	mkdir -p "$CG/thr_a" "$CG/thr_b"
+	export DISK MM=$mm
+}
+
+teardown_file() {
+	rmdir "$CG/thr_a" "$CG/thr_b" 2>/dev/null || true
+}
+
+setup() {
+	OUT=$BATS_TEST_TMPDIR
+	STATE=$OUT/state.json
+	RECORD=$OUT/record
+	THR_PID=
+	FIO_PIDS=()
+}
+
+teardown() {
+	local pid
+	for pid in "${FIO_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	if [ -n "$THR_PID" ] && kill -0 "$THR_PID" 2>/dev/null; then
+		kill -TERM "$THR_PID"
+		wait "$THR_PID" || true
+	fi
+	"$SLUICE" throttle --cleanup --record "$RECORD" || true
+	echo "$MM riops=max wiops=max rbps=max wbps=max" >"$CG/thr_a/io.max"
+	echo "$MM riops=max wiops=max rbps=max wbps=max" >"$CG/thr_b/io.max"
+}
+
+# fio_in CGROUP NAME: 4k random reads, direct, libaio iodepth 32, in the
+# background; the terse result lands in $OUT/NAME.fio.
+fio_in() {
+	local cg=$1 name=$2
+	(
+		echo "$BASHPID" >"$CG/$cg/cgroup.procs"
+		exec fio --name="$name" --filename="/dev/$DISK" --rw=randread --direct=1 \
+			--ioengine=libaio --iodepth="$DEPTH" --bs=4k --time_based --ramp_time=2 --eta=never \
+			--runtime="$RUNTIME" --output-format=json --output="$OUT/$name.fio"
+	) 3>&- &
+	FIO_PIDS+=($!)
+}
+
+wait_fio() {
+	wait "${FIO_PIDS[@]}"
+	FIO_PIDS=()
+}
+
+fio_iops() {
+	jq '.jobs[0].read.iops' "$OUT/$1.fio"
+}
+
+fio_bw() {
+	jq '.jobs[0].read.bw_bytes' "$OUT/$1.fio"
+}
+
+# start_throttle ARGS...: the daemon in the background, JSON log in $OUT/log.
+start_throttle() {
+	"$SLUICE" throttle --disk "/dev/$DISK" --state "$STATE" --record "$RECORD" \
+		--json "$@" >"$OUT/log" 2>"$OUT/err" 3>&- &
+	THR_PID=$!
+}
+
+# The daemon has written static limits and its first state: it is running.
+wait_state() {
+	local _
+	for _ in $(seq 120); do
+		[ -s "$STATE" ] && return 0
+		sleep 0.5
+	done
+	return 1
+}
+
+stop_throttle() {
+	kill -TERM "$THR_PID"
+	wait "$THR_PID"
+}
+
+# calc EXPR: floating point with awk.
+calc() {
+	awk "BEGIN { print ($*) }"
+}
+
+# Interval lines of the log: one JSON object per disk and interval.
+intervals() {
+	jq -c 'select(.disk)' "$OUT/log"
+}
+
+# The disk's own IOPS over intervals [from, to) of the log (0-based).
+mean_field() {
+	local from=$1 to=$2 expr=$3
+	jq -s --argjson f "$from" --argjson t "$to" \
+		'[.[$f:$t][] | '"$expr"'] | add / length' "$OUT/log"
+}
