@@ -5,7 +5,8 @@
  * class, cgroup and operation, latency as real Prometheus histograms (the
  * log-linear buckets folded at powers of two, which are bucket bounds, so
  * no count moves between buckets), the block layer's busy time, and the
- * BPF programs' own cost.
+ * BPF programs' own cost. With a live `sluice throttle`, its state file
+ * adds gauges per policed disk and class (read afresh at every scrape too).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +27,7 @@
 #include "lib/disks.h"
 #include "lib/hist.h"
 #include "lib/log.h"
+#include "throttle/state_read.h"
 
 /* Prometheus buckets: le = 2^k ns for k in [LE_MIN, LE_MAX], then +Inf. */
 #define LE_MIN	10	/* 1.024 us */
@@ -36,6 +38,7 @@ static const char *const lat_names[SLUICE_LAT_MAX] = { "queue", "device", "total
 
 struct exporter {
 	struct meter *m;
+	const char *tstate_path;	/* --throttle-state */
 	pthread_mutex_t lock;
 	char *buf;
 	size_t len;
@@ -236,6 +239,68 @@ static void self_cost(FILE *f, struct meter *m)
 		self.run_ns / 1e9, (unsigned long long)self.run_cnt);
 }
 
+static void throttle_disk_labels(FILE *f, const struct tstate_disk *d)
+{
+	char dev[24];
+
+	snprintf(dev, sizeof(dev), "%u:%u", d->major, d->minor);
+	put_label(f, "disk", d->name, true);
+	put_label(f, "dev", dev, false);
+}
+
+/* One gauge family per disk from the throttle's state. */
+static void throttle_gauge(FILE *f, const struct tstate *st, const char *name,
+			   const char *help, int which)
+{
+	size_t i;
+	double v;
+
+	fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+	for (i = 0; i < st->nr_disks; i++) {
+		const struct tstate_disk *d = &st->disks[i];
+
+		v = which == 0 ? d->congested : which == 1 ? d->latency_ns / 1e9 :
+		    which == 2 ? d->threshold_ns / 1e9 : (double)d->peak_iops;
+		fprintf(f, "%s{", name);
+		throttle_disk_labels(f, d);
+		fprintf(f, "} %.9g\n", v);
+	}
+}
+
+/* Nothing when no throttle runs: a stale file is a dead throttle, no limits. */
+static void throttle(FILE *f, const char *path)
+{
+	struct tstate st;
+	size_t i, j;
+
+	if (!path || tstate_load_fresh(path, &st))
+		return;
+	throttle_gauge(f, &st, "sluice_throttle_congested",
+		       "1 while sluice throttle holds the disk congested, else 0.", 0);
+	throttle_gauge(f, &st, "sluice_throttle_latency_seconds",
+		       "The latency sluice throttle last measured on the disk.", 1);
+	throttle_gauge(f, &st, "sluice_throttle_threshold_seconds",
+		       "The latency above which sluice throttle tightens the disk.", 2);
+	throttle_gauge(f, &st, "sluice_throttle_peak_iops",
+		       "The disk's peak IOPS as sluice throttle learned it.", 3);
+	fputs("# HELP sluice_throttle_allowance_iops IOPS sluice throttle allows the class "
+	      "on the disk now; absent while the class is not limited.\n"
+	      "# TYPE sluice_throttle_allowance_iops gauge\n", f);
+	for (i = 0; i < st.nr_disks; i++)
+		for (j = 0; j < st.disks[i].nr_cls; j++) {
+			const struct tstate_class *c = &st.disks[i].cls[j];
+
+			if (!c->dynamic)
+				continue;
+			fputs("sluice_throttle_allowance_iops{", f);
+			throttle_disk_labels(f, &st.disks[i]);
+			put_label(f, "class", c->name, false);
+			put_label(f, "cgroup", c->cgroup, false);
+			fprintf(f, "} %llu\n", (unsigned long long)c->allow_iops);
+		}
+	tstate_free(&st);
+}
+
 /* The metrics text, malloc'ed; NULL on failure. */
 static char *render(struct exporter *e, size_t *len)
 {
@@ -256,6 +321,7 @@ static char *render(struct exporter *e, size_t *len)
 	histograms(f, &snap, h, nh);
 	disks(f, &snap);
 	self_cost(f, e->m);
+	throttle(f, e->tstate_path);
 	if (fclose(f)) {
 		free(buf);
 		buf = NULL;
@@ -347,6 +413,10 @@ static void usage(FILE *f)
 		"\n"
 		"Options:\n"
 		"  -l, --listen ADDR:PORT   IPv4 address and port (default 127.0.0.1:9435)\n"
+		"      --throttle-state FILE  a running 'sluice throttle's state, for the\n"
+		"                           sluice_throttle_* gauges (congested,\n"
+		"                           latency/threshold seconds, peak and allowance\n"
+		"                           iops); default " TSTATE_DEFAULT_PATH "\n"
 		"      --partitions         meter partitions separately\n"
 		"  -h, --help               this help\n"
 		"\n"
@@ -361,12 +431,14 @@ int cmd_exporter(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "partitions", no_argument, NULL, 'p' },
+		{ "throttle-state", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	struct meter_opts mo = { .self_stats = true };
 	const char *listen = "127.0.0.1:9435";
-	struct exporter e = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct exporter e = { .lock = PTHREAD_MUTEX_INITIALIZER,
+			      .tstate_path = TSTATE_DEFAULT_PATH };
 	struct MHD_Daemon *d;
 	struct sockaddr_in sa;
 	sigset_t mask;
@@ -379,6 +451,9 @@ int cmd_exporter(int argc, char **argv)
 			break;
 		case 'p':
 			mo.partitions = true;
+			break;
+		case 'T':
+			e.tstate_path = optarg;
 			break;
 		case 'h':
 			usage(stdout);

@@ -10,6 +10,10 @@
  * "p50_ns", "p99_ns", "p999_ns", "aqu_sz", "util_pct", "errors",
  * "inflight", "classes": [{"class", "cgroup_id", "cgroup", ...same rates}]}],
  * "self": {"run_ns", "run_cnt", "ns_per_event", "cpu_pct"}} (self with --self).
+ * A disk policed by a live `sluice throttle` (its state file, fresh) also
+ * gets "throttle": {"state", "latency_ns", "threshold_ns", "threshold_mode",
+ * "peak_iops", "classes": [{"name", "class_id", "cgroup", "shares",
+ * "dynamic", "allow_iops", "riops", "wiops", "rbps", "wbps"}]}.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +30,7 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/units.h"
+#include "throttle/state_read.h"
 
 enum sort_key { SORT_IOPS, SORT_TPUT, SORT_LAT, SORT_UTIL, SORT_NAME };
 static const char *const sort_names[] = { "iops", "tput", "lat", "util", "name" };
@@ -58,6 +63,8 @@ struct top {
 	struct meter_hist *prev_h;
 	size_t prev_nh;
 	struct meter_self prev_self;
+	const char *tstate_path;	/* --throttle-state */
+	struct tstate ts;		/* empty unless fresh this interval */
 };
 
 static struct row *find_row(struct row **rows, size_t *n, unsigned int dev,
@@ -247,6 +254,44 @@ static void json_rates(struct json_writer *w, const struct rates *r, bool disk)
 	json_kv_u64(w, "errors", r->errors);
 }
 
+static void json_throttle(struct json_writer *w, const struct tstate_disk *d)
+{
+	size_t i;
+
+	json_key(w, "throttle");
+	json_obj_open(w);
+	json_kv_str(w, "state", d->congested ? "congested" : "calm");
+	json_kv_u64(w, "latency_ns", d->latency_ns);
+	json_kv_u64(w, "threshold_ns", d->threshold_ns);
+	json_kv_str(w, "threshold_mode", d->threshold_mode);
+	json_kv_u64(w, "peak_iops", d->peak_iops);
+	json_key(w, "classes");
+	json_arr_open(w);
+	for (i = 0; i < d->nr_cls; i++) {
+		const struct tstate_class *c = &d->cls[i];
+
+		json_obj_open(w);
+		json_kv_str(w, "name", c->name);
+		json_kv_u64(w, "class_id", c->class_id);
+		json_kv_str(w, "cgroup", c->cgroup);
+		json_kv_u64(w, "shares", c->shares);
+		json_kv_bool(w, "dynamic", c->dynamic);
+		json_kv_u64(w, "allow_iops", c->allow_iops);
+		json_kv_u64(w, "riops", c->riops);
+		json_kv_u64(w, "wiops", c->wiops);
+		json_kv_u64(w, "rbps", c->rbps);
+		json_kv_u64(w, "wbps", c->wbps);
+		json_obj_close(w);
+	}
+	json_arr_close(w);
+	json_obj_close(w);
+}
+
+static const struct tstate_disk *throttled(const struct top *t, unsigned int dev)
+{
+	return tstate_find(&t->ts, SLUICE_MAJOR(dev), SLUICE_MINOR(dev));
+}
+
 static void emit_json(struct top *t, const struct row *rows, size_t n, uint64_t ts,
 		      double secs, const struct meter_self *self)
 {
@@ -271,6 +316,8 @@ static void emit_json(struct top *t, const struct row *rows, size_t n, uint64_t 
 			json_kv_str(&w, "dm_name", buf);
 		json_rates(&w, &rows[i].r, true);
 		json_kv_i64(&w, "inflight", rows[i].inflight);
+		if (throttled(t, rows[i].dev))
+			json_throttle(&w, throttled(t, rows[i].dev));
 		if (t->classes) {
 			json_key(&w, "classes");
 			json_arr_open(&w);
@@ -322,6 +369,41 @@ static void text_line(const char *name, const struct rates *r, bool disk)
 	printf(" %3llu\n", (unsigned long long)(r->errors > 999 ? 999 : r->errors));
 }
 
+/*
+ * Under a policed disk's row: its state and latency against the threshold,
+ * and with --classes each class's allowance. Cut at 79 columns.
+ */
+static void text_throttle(const struct top *t, const struct tstate_disk *d)
+{
+	char lat[16], thr[16], peak[16], allow[40], line[160];
+	size_t i;
+
+	units_fmt_ns(d->latency_ns, lat, sizeof(lat));
+	/* a %peak threshold is 0 until the peak is learned */
+	if (d->threshold_ns)
+		units_fmt_ns(d->threshold_ns, thr, sizeof(thr));
+	else
+		snprintf(thr, sizeof(thr), "-");
+	printf("  throttle: %s %s/%s", d->congested ? "congested" : "calm", lat, thr);
+	if (!strcmp(d->threshold_mode, "peak"))
+		printf(" (%s iops peak)", units_fmt_count(d->peak_iops, peak, sizeof(peak)));
+	putchar('\n');
+	if (!t->classes)
+		return;
+	for (i = 0; i < d->nr_cls; i++) {
+		const struct tstate_class *c = &d->cls[i];
+
+		if (c->dynamic)
+			snprintf(allow, sizeof(allow), "allow %llu iops",
+				 (unsigned long long)c->allow_iops);
+		else
+			snprintf(allow, sizeof(allow), "allow max");
+		snprintf(line, sizeof(line), "    %-12.12s %-22s %.60s", c->name, allow,
+			 c->cgroup);
+		printf("%.79s\n", line);
+	}
+}
+
 static void emit_text(struct top *t, const struct row *rows, size_t n, double secs,
 		      const struct meter_self *self)
 {
@@ -342,6 +424,8 @@ static void emit_text(struct top *t, const struct row *rows, size_t n, double se
 	for (i = 0; i < n; i++) {
 		disk_label(rows[i].dev, name, sizeof(name));
 		text_line(name, &rows[i].r, true);
+		if (throttled(t, rows[i].dev))
+			text_throttle(t, throttled(t, rows[i].dev));
 		for (j = 0; j < rows[i].nsub; j++) {
 			meter_cli_cgroup_label(rows[i].sub[j].cgroup_id, cg, sizeof(cg));
 			if (rows[i].sub[j].class_id)
@@ -381,6 +465,10 @@ static int tick(struct top *t)
 	err = meter_read_hists(t->m, &h, &nh);
 	if (err)
 		goto out_snap;
+	/* a missing, broken or stale state file means no throttle: no column */
+	tstate_free(&t->ts);
+	if (t->tstate_path)
+		tstate_load_fresh(t->tstate_path, &t->ts);
 	err = build(t, &cur, h, nh, &rows, &n);
 	if (err)
 		goto out_rows;
@@ -433,13 +521,17 @@ static void usage(FILE *f)
 		"  -s, --sort KEY        iops (default), tput, lat (p99), util, name\n"
 		"      --self            show the BPF programs' own cost per event\n"
 		"      --partitions      meter partitions separately\n"
+		"      --throttle-state FILE  show a running 'sluice throttle' (its state,\n"
+		"                        latency/threshold, class allowances) from FILE\n"
+		"                        (default " TSTATE_DEFAULT_PATH ")\n"
 		"      --json            one JSON object per interval, one per line\n"
 		"  -h, --help            this help\n"
 		"\n"
 		"Examples:\n"
 		"  sluice top\n"
 		"  sluice top --classes --sort lat --disk nvme0n1\n"
-		"  sluice top --json --count 10 --interval 5 > io.ndjson\n");
+		"  sluice top --json --count 10 --interval 5 > io.ndjson\n"
+		"  sluice top --classes --throttle-state /tmp/throttle.json\n");
 }
 
 int cmd_top(int argc, char **argv)
@@ -454,10 +546,11 @@ int cmd_top(int argc, char **argv)
 		{ "self", no_argument, NULL, 'S' },
 		{ "partitions", no_argument, NULL, 'p' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "throttle-state", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct top t = {};
+	struct top t = { .tstate_path = TSTATE_DEFAULT_PATH };
 	struct meter_opts mo = {};
 	const char *disk = NULL;
 	unsigned long count = 0, done = 0;
@@ -515,6 +608,9 @@ int cmd_top(int argc, char **argv)
 		case 'j':
 			t.json = true;
 			break;
+		case 'T':
+			t.tstate_path = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -555,6 +651,7 @@ int cmd_top(int argc, char **argv)
 	}
 	meter_snapshot_free(&t.prev);
 	free(t.prev_h);
+	tstate_free(&t.ts);
 	meter_close(t.m);
 	return ret;
 }
