@@ -232,6 +232,92 @@ struct io_done {
 	bool timed;		/* queue_ns/device_ns are known */
 };
 
+/*
+ * A histogram sample whose entry could not be created. Histogram values are
+ * large per-CPU areas that a non-preallocated hash allocates in atomic
+ * context; the percpu allocator cannot grow there and fails the first such
+ * allocation after boot (seen on 6.1: the first stream loses one sample)
+ * while it populates a chunk in the background. The sample waits here and
+ * is added by the next completion on this CPU.
+ */
+struct hist_pending {
+	struct sluice_hist_key key;
+	__u32 idx[SLUICE_LAT_MAX];
+	__u32 valid;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hist_pending);
+} hist_pending SEC(".maps");
+
+/* Samples that could be neither added nor deferred (reported as lost). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} hist_lost SEC(".maps");
+
+static __noinline bool hist_add(struct sluice_hist_key *hkey, __u32 *idx)
+{
+	struct sluice_hist_val *h;
+	__u32 lat, i;
+
+	h = bpf_map_lookup_elem(&hist, hkey);
+	if (!h) {
+		bpf_map_update_elem(&hist, hkey, &zero_hist, BPF_NOEXIST);
+		h = bpf_map_lookup_elem(&hist, hkey);
+		if (!h)
+			return false;
+	}
+	for (lat = 0; lat < SLUICE_LAT_MAX; lat++) {
+		/*
+		 * barrier_var: without it clang bounds-checks a copy of the
+		 * index and indexes with the original, which the 6.1 verifier
+		 * rejects ("unbounded memory access"); newer verifiers track
+		 * the copy.
+		 */
+		i = idx[lat];
+		barrier_var(i);
+		if (i < SLUICE_HIST_BUCKETS)
+			h->buckets[lat][i]++;
+	}
+	return true;
+}
+
+static __always_inline void hist_defer(struct sluice_hist_key *hkey, __u32 *idx)
+{
+	struct hist_pending *p;
+	__u32 zero = 0;
+	__u64 *n;
+
+	p = bpf_map_lookup_elem(&hist_pending, &zero);
+	if (p && !p->valid) {
+		p->key = *hkey;
+		p->idx[0] = idx[0];
+		p->idx[1] = idx[1];
+		p->idx[2] = idx[2];
+		p->valid = 1;
+		return;
+	}
+	n = bpf_map_lookup_elem(&hist_lost, &zero);
+	if (n)
+		(*n)++;
+}
+
+static __always_inline void hist_flush_pending(void)
+{
+	struct hist_pending *p;
+	__u32 zero = 0;
+
+	p = bpf_map_lookup_elem(&hist_pending, &zero);
+	if (p && p->valid && hist_add(&p->key, p->idx))
+		p->valid = 0;
+}
+
 static __always_inline void account(struct io_done *io, __u32 class_id)
 {
 	struct sluice_meter_key key = {
@@ -241,9 +327,9 @@ static __always_inline void account(struct io_done *io, __u32 class_id)
 		.dev = io->dev, .class_id = class_id, .cgroup_id = io->cgroup_id,
 	};
 	struct sluice_meter_val *v;
-	struct sluice_hist_val *h;
 	__u32 op = io->op < SLUICE_OP_MAX ? io->op : SLUICE_OP_OTHER;
 	__u64 total = io->queue_ns + io->device_ns;
+	__u32 idx[SLUICE_LAT_MAX];
 	__u32 i;
 
 	v = bpf_map_lookup_elem(&meter, &key);
@@ -271,30 +357,12 @@ static __always_inline void account(struct io_done *io, __u32 class_id)
 	v->device_ns[op] += io->device_ns;
 
 	hkey.dir = dir_of(op);
-	h = bpf_map_lookup_elem(&hist, &hkey);
-	if (!h) {
-		bpf_map_update_elem(&hist, &hkey, &zero_hist, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&hist, &hkey);
-		if (!h)
-			return;
-	}
-	/*
-	 * barrier_var: without it clang bounds-checks a copy of the index and
-	 * indexes with the original, which the 6.1 verifier rejects
-	 * ("unbounded memory access"); newer verifiers track the copy.
-	 */
-	i = hist_index(io->queue_ns);
-	barrier_var(i);
-	if (i < SLUICE_HIST_BUCKETS)
-		h->buckets[SLUICE_LAT_QUEUE][i]++;
-	i = hist_index(io->device_ns);
-	barrier_var(i);
-	if (i < SLUICE_HIST_BUCKETS)
-		h->buckets[SLUICE_LAT_DEVICE][i]++;
-	i = hist_index(total);
-	barrier_var(i);
-	if (i < SLUICE_HIST_BUCKETS)
-		h->buckets[SLUICE_LAT_TOTAL][i]++;
+	idx[SLUICE_LAT_QUEUE] = hist_index(io->queue_ns);
+	idx[SLUICE_LAT_DEVICE] = hist_index(io->device_ns);
+	idx[SLUICE_LAT_TOTAL] = hist_index(total);
+	hist_flush_pending();
+	if (!hist_add(&hkey, idx))
+		hist_defer(&hkey, idx);
 }
 
 static __always_inline void count_lost(void)
