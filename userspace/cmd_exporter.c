@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,41 +75,43 @@ static void stream_labels(FILE *f, unsigned int dev, unsigned int class_id, uint
 	put_label(f, "cgroup", buf, false);
 }
 
+/*
+ * One counter family over every stream: @field is the offset of an array of
+ * @n counters in struct sluice_meter_val, labelled @label=@names[k].
+ */
+static void stream_family(FILE *f, const struct meter_snapshot *s, const char *name,
+			  const char *help, size_t field, const char *label,
+			  const char *const *names, int n)
+{
+	const unsigned long long *v;
+	size_t i;
+	int k;
+
+	fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	for (i = 0; i < s->nr_streams; i++) {
+		v = (const void *)((const char *)&s->streams[i].val + field);
+		for (k = 0; k < n; k++) {
+			fprintf(f, "%s{", name);
+			stream_labels(f, s->streams[i].key.dev, s->streams[i].key.class_id,
+				      s->streams[i].key.cgroup_id);
+			put_label(f, label, names[k], false);
+			fprintf(f, "} %llu\n", v[k]);
+		}
+	}
+}
+
 static void counters(FILE *f, const struct meter_snapshot *s)
 {
-	size_t i;
-	int op;
-
-	fputs("# HELP sluice_io_total Completed block I/O requests.\n"
-	      "# TYPE sluice_io_total counter\n", f);
-	for (i = 0; i < s->nr_streams; i++)
-		for (op = 0; op < SLUICE_OP_MAX; op++) {
-			fputs("sluice_io_total{", f);
-			stream_labels(f, s->streams[i].key.dev, s->streams[i].key.class_id,
-				      s->streams[i].key.cgroup_id);
-			put_label(f, "op", meter_op_names[op], false);
-			fprintf(f, "} %llu\n", s->streams[i].val.ios[op]);
-		}
-	fputs("# HELP sluice_io_bytes_total Completed block I/O bytes.\n"
-	      "# TYPE sluice_io_bytes_total counter\n", f);
-	for (i = 0; i < s->nr_streams; i++)
-		for (op = 0; op < SLUICE_OP_MAX; op++) {
-			fputs("sluice_io_bytes_total{", f);
-			stream_labels(f, s->streams[i].key.dev, s->streams[i].key.class_id,
-				      s->streams[i].key.cgroup_id);
-			put_label(f, "op", meter_op_names[op], false);
-			fprintf(f, "} %llu\n", s->streams[i].val.bytes[op]);
-		}
-	fputs("# HELP sluice_io_errors_total Block I/O completions with an error, by kind.\n"
-	      "# TYPE sluice_io_errors_total counter\n", f);
-	for (i = 0; i < s->nr_streams; i++)
-		for (op = 0; op < SLUICE_ERR_MAX; op++) {
-			fputs("sluice_io_errors_total{", f);
-			stream_labels(f, s->streams[i].key.dev, s->streams[i].key.class_id,
-				      s->streams[i].key.cgroup_id);
-			put_label(f, "kind", meter_err_names[op], false);
-			fprintf(f, "} %llu\n", s->streams[i].val.errors[op]);
-		}
+	stream_family(f, s, "sluice_io_total", "Completed block I/O requests.",
+		      offsetof(struct sluice_meter_val, ios), "op", meter_op_names,
+		      SLUICE_OP_MAX);
+	stream_family(f, s, "sluice_io_bytes_total", "Completed block I/O bytes.",
+		      offsetof(struct sluice_meter_val, bytes), "op", meter_op_names,
+		      SLUICE_OP_MAX);
+	stream_family(f, s, "sluice_io_errors_total",
+		      "Block I/O completions with an error, by kind.",
+		      offsetof(struct sluice_meter_val, errors), "kind", meter_err_names,
+		      SLUICE_ERR_MAX);
 }
 
 /* As bpf/meter.bpf.c folds operations into histogram directions. */
