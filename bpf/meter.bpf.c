@@ -40,6 +40,7 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile bool partitions = false;	/* meter partitions, not whole disks */
 const volatile bool trace_mode = false;	/* emit ring buffer events */
 const volatile __u32 queue_stats_bit = 20;
+const volatile bool kernel_stamps = true;	/* use the issue times the kernel takes */
 const volatile struct sluice_trace_filter filter = {};
 
 /*
@@ -50,6 +51,20 @@ const volatile struct sluice_trace_filter filter = {};
  * the first I/O (seen on 6.1 under qemu TCG with tsc=reliable).
  */
 __u64 armed_ns = 0;
+
+/*
+ * block_rq_issue and the bio programs are attached only where they are
+ * needed (see loader/meter_watch.c): every tracepoint program attached costs
+ * its call on every I/O, and most blk-mq queues stamp the issue themselves.
+ * The first unstamped completion asks user space, through @notify, to attach
+ * the issue program; issue_wanted keeps that to one message.
+ */
+__u32 issue_wanted = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} notify SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -410,6 +425,23 @@ static __always_inline void emit(struct io_done *io, __u32 class_id, __u64 now,
 	bpf_ringbuf_submit(e, 0);
 }
 
+static __always_inline void want_issue_program(void)
+{
+	__u32 *msg;
+
+	issue_wanted = 1;
+	msg = bpf_ringbuf_reserve(&notify, sizeof(*msg), 0);
+	if (!msg)
+		return;	/* a message is already waiting: enough */
+	*msg = SLUICE_NOTIFY_WANT_ISSUE;
+	bpf_ringbuf_submit(msg, BPF_RB_FORCE_WAKEUP);
+}
+
+static __always_inline bool is_passthrough(__u32 op_flags)
+{
+	return (op_flags & SLUICE_REQ_OP_MASK) >= SLUICE_REQ_OP_DRV_IN;
+}
+
 static __always_inline bool queue_stamps_issue(struct request *rq)
 {
 	unsigned long flags = rq->q->queue_flags;
@@ -418,7 +450,7 @@ static __always_inline bool queue_stamps_issue(struct request *rq)
 	if (bit >= 64)
 		return false;
 	/* Passthrough requests are never stamped (blk_mq_start_request()). */
-	if ((rq->cmd_flags & SLUICE_REQ_OP_MASK) >= SLUICE_REQ_OP_DRV_IN)
+	if (is_passthrough(rq->cmd_flags))
 		return false;
 	return flags & (1UL << bit);
 }
@@ -428,7 +460,7 @@ int BPF_PROG(rq_issue, struct request *rq)
 {
 	__u64 now, key = (__u64)rq;
 
-	if (!armed_ns || queue_stamps_issue(rq))
+	if (!armed_ns || (kernel_stamps && queue_stamps_issue(rq)))
 		return 0;
 	/* A re-issued request (requeue, BLK_STS_RESOURCE) just gets a new time. */
 	now = bpf_ktime_get_ns();
@@ -458,13 +490,16 @@ int BPF_PROG(rq_complete, struct request *rq, blk_status_t error, unsigned int n
 	bio = rq->bio;
 	io.cgroup_id = bio_cgroup_id(bio);
 
-	issue = rq->io_start_time_ns;
+	issue = kernel_stamps ? rq->io_start_time_ns : 0;
 	if (!issue) {
 		p = bpf_map_lookup_elem(&issue_ts, &key);
 		if (p) {
 			issue = *p;
 			if (io.final)
 				bpf_map_delete_elem(&issue_ts, &key);
+		} else if (!issue_wanted && !is_passthrough(op_flags)) {
+			/* a queue that does not stamp: its next requests need rq_issue */
+			want_issue_program();
 		}
 	}
 	start = rq->start_time_ns;

@@ -333,6 +333,11 @@ struct sluice_ublk_stage_val {
 
 #define SLUICE_UBLK_MAX_DISKS	256
 
+/* Messages of the meter's notify ring buffer (one __u32 each) to its loader. */
+enum sluice_notify {
+	SLUICE_NOTIFY_WANT_ISSUE = 1,	/* a queue does not stamp issue times */
+};
+
 /* Map names, shared so user space finds pinned maps by name. */
 #define SLUICE_MAP_METER	"meter"
 #define SLUICE_MAP_HIST		"hist"

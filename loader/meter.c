@@ -17,6 +17,7 @@
 
 #include "loader/features.h"
 #include "loader/meter.h"
+#include "loader/meter_watch.h"
 #include "loader/policy_maps.h"
 #include "meter.skel.h"
 
@@ -33,6 +34,7 @@
 struct meter {
 	struct meter_bpf *skel;
 	struct ring_buffer *rb;
+	struct meter_watch *watch;
 	meter_event_fn fn;
 	void *fn_ctx;
 	int stats_fd;
@@ -91,6 +93,8 @@ static int configure(struct meter *m, const struct meter_opts *opts)
 	s->rodata->partitions = opts->partitions;
 	s->rodata->trace_mode = opts->trace;
 	s->rodata->queue_stats_bit = queue_stats_bit();
+	/* diagnostic (docs/metering.md): time every issue with our own program */
+	s->rodata->kernel_stamps = !getenv("SLUICE_METER_OWN_ISSUE_TIMES");
 	memcpy((void *)&s->rodata->filter, &opts->filter, sizeof(opts->filter));
 
 	/* Without trace mode the ring buffer is never written: keep it one page. */
@@ -100,6 +104,10 @@ static int configure(struct meter *m, const struct meter_opts *opts)
 	bio_tp = feat_tp_btf_exists("block_bio_queue") && feat_tp_btf_exists("block_bio_complete");
 	bpf_program__set_autoload(s->progs.bio_queue, bio_tp);
 	bpf_program__set_autoload(s->progs.bio_complete, bio_tp);
+	/* attached by meter_watch when a disk needs them */
+	bpf_program__set_autoattach(s->progs.rq_issue, false);
+	bpf_program__set_autoattach(s->progs.bio_queue, false);
+	bpf_program__set_autoattach(s->progs.bio_complete, false);
 	return 0;
 }
 
@@ -156,6 +164,9 @@ int meter_open(struct meter **out, const struct meter_opts *opts)
 	err = meter_bpf__attach(m->skel);
 	if (err)
 		goto out_destroy;
+	err = meter_watch_start(&m->watch, m->skel, opts->trace);
+	if (err)
+		goto out_destroy;
 	m->skel->bss->armed_ns = meter_now_ns();
 
 	if (opts->trace) {
@@ -172,6 +183,7 @@ int meter_open(struct meter **out, const struct meter_opts *opts)
 	return 0;
 
 out_destroy:
+	meter_watch_stop(m->watch);
 	meter_bpf__destroy(m->skel);
 out_free:
 	free(m);
@@ -183,6 +195,7 @@ void meter_close(struct meter *m)
 	if (!m)
 		return;
 	ring_buffer__free(m->rb);
+	meter_watch_stop(m->watch);
 	meter_bpf__destroy(m->skel);
 	if (m->stats_fd >= 0)
 		close(m->stats_fd);
@@ -304,6 +317,10 @@ int meter_snapshot(struct meter *m, struct meter_snapshot *snap)
 	int err;
 
 	memset(snap, 0, sizeof(*snap));
+	/* a program that should have been attached and was not: say so */
+	err = meter_watch_rescan(m->watch) ?: meter_watch_error(m->watch);
+	if (err)
+		return err;
 	snap->ts_ns = meter_now_ns();
 	err = read_percpu(bpf_map__fd(m->skel->maps.meter), sizeof(struct sluice_meter_key),
 			  sizeof(struct sluice_meter_val), m->ncpus, &recs, &n,

@@ -189,6 +189,39 @@ make_part_loop() {
 	echo "$output" | jq -e '[.disks[0].streams[].buckets[] | select(.ge >= .lt)] | length == 0' >/dev/null
 }
 
+@test "hist --lat queue: a queue that does not stamp issue times gets the issue program" {
+	# Most blk-mq queues stamp issue times themselves, so the meter attaches
+	# its own issue program only when a completion shows one that does not;
+	# SLUICE_METER_OWN_ISSUE_TIMES makes it ignore the kernel's stamps, which
+	# turns every queue into such a queue.
+	export SLUICE_METER_OWN_ISSUE_TIMES=1
+	run_ok "$SLUICE" hist --disk "$D1" --lat queue --json -- bash -c "
+		$(declare -f fio_n attached)
+		# the first completion asks for the program; wait until it is attached
+		for i in \$(seq 100); do
+			fio_n $L1 randread 1
+			attached rq_issue && break
+			sleep 0.1
+		done
+		fio_n $L1 randread 200"
+	# without the issue program a request's queue time would be 0
+	assert_equal "$(echo "$output" | jq '[.disks[0].streams[] | select(.dir == "read") | .buckets[] | select(.ge >= 1) | .count] | add // 0 | . >= 200')" true
+}
+
+@test "the issue program is not attached where every queue stamps issue times" {
+	bg "$SLUICE" top --interval 1 --disk "$D1"
+	for i in $(seq 100); do
+		attached rq_complete && break
+		sleep 0.1
+	done
+	attached rq_complete || fail "the meter did not attach"
+	fio_n "$L1" randread 100
+	fio_n "$L1" randwrite 50
+	sleep 0.5
+	run attached rq_issue
+	assert_failure
+}
+
 @test "hist --classes: one stream per cgroup" {
 	cga=$(make_cgroup ha)
 	run_ok "$SLUICE" hist --disk "$D1" --classes --json -- sh -c "

@@ -77,3 +77,13 @@ make_meter_loop() {
 	echo "$dev" >>"${BATS_TEST_TMPDIR:-/tmp}/loops"
 	echo "$dev"
 }
+
+# attached PROG: a program of that name is attached (has a link), not just loaded.
+attached() {
+	local id
+	for id in $(bpftool prog show -j | jq --arg n "$1" '.[] | select(.name == $n) | .id'); do
+		bpftool link show -j | jq -e --argjson id "$id" 'any(.[]; .prog_id == $id)' >/dev/null &&
+			return 0
+	done
+	return 1
+}

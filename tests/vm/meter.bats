@@ -81,3 +81,21 @@ sectors() {
 	assert_equal "$(echo "$output" | jq -s 'length')" 25
 	assert_equal "$(echo "$output" | jq -s 'map(select(.comm == "fio")) | length')" 25
 }
+
+@test "a dm disk created while the meter runs is metered from its first I/O on" {
+	# the bio programs are attached only while a bio-based disk exists: here
+	# the kernel's uevent for the new disk attaches them
+	! attached bio_queue || fail "another meter is running"
+	run_ok "$SLUICE" stat --json -o "$BATS_TEST_TMPDIR/s.json" -- bash -c "
+		$(declare -f fio_n dm_create sectors attached)
+		DM=$DM
+		dmn=\$(dm_create '0 $(sectors "$L1") linear $L1 0') || exit 1
+		echo \$dmn >$BATS_TEST_TMPDIR/dmn
+		for i in \$(seq 50); do
+			attached bio_queue && break
+			sleep 0.1
+		done
+		fio_n /dev/mapper/$DM randread 80"
+	dmn=$(cat "$BATS_TEST_TMPDIR/dmn")
+	assert_equal "$(jq --arg d "$dmn" '.disks[] | select(.name == $d) | .ios.read' "$BATS_TEST_TMPDIR/s.json")" 80
+}
