@@ -402,9 +402,10 @@ int meter_trace_poll(struct meter *m, int timeout_ms, meter_event_fn fn, void *c
 	return ret < 0 ? (ret == -EINTR ? -EINTR : ret) : ret;
 }
 
-uint64_t meter_trace_lost(struct meter *m)
+/* Sum of a one-slot per-CPU u64 counter map. */
+static uint64_t percpu_counter(struct meter *m, struct bpf_map *map)
 {
-	int fd = bpf_map__fd(m->skel->maps.lost);
+	int fd = bpf_map__fd(map);
 	uint64_t *v, sum = 0;
 	__u32 zero = 0;
 	int cpu;
@@ -417,6 +418,16 @@ uint64_t meter_trace_lost(struct meter *m)
 			sum += v[cpu];
 	free(v);
 	return sum;
+}
+
+uint64_t meter_trace_lost(struct meter *m)
+{
+	return percpu_counter(m, m->skel->maps.lost);
+}
+
+uint64_t meter_samples_lost(struct meter *m)
+{
+	return percpu_counter(m, m->skel->maps.hist_lost);
 }
 
 int meter_read_self(struct meter *m, struct meter_self *self)

@@ -102,6 +102,12 @@ int meter_trace_poll(struct meter *m, int timeout_ms, meter_event_fn fn, void *c
 /* Events the kernel could not queue because the ring buffer was full. */
 uint64_t meter_trace_lost(struct meter *m);
 
+/*
+ * Latency samples that could be neither added to a histogram nor deferred
+ * (kernel memory exhausted; see docs/metering.md). Counts stay exact.
+ */
+uint64_t meter_samples_lost(struct meter *m);
+
 /* Sum of the meter programs' run time and count (needs opts.self_stats). */
 int meter_read_self(struct meter *m, struct meter_self *self);
 

@@ -231,6 +231,11 @@ static void self_cost(FILE *f, struct meter *m)
 {
 	struct meter_self self;
 
+	fprintf(f, "# HELP sluice_latency_samples_lost_total Latency samples the kernel "
+		"had no memory to record (I/O counts stay exact).\n"
+		"# TYPE sluice_latency_samples_lost_total counter\n"
+		"sluice_latency_samples_lost_total %llu\n",
+		(unsigned long long)meter_samples_lost(m));
 	if (meter_read_self(m, &self) || !self.enabled)
 		return;
 	fprintf(f, "# HELP sluice_bpf_run_seconds_total Run time of sluice's BPF programs.\n"

@@ -337,6 +337,6 @@ int cmd_hist(int argc, char **argv)
 	ret = status;
 	free(rows);
 out_close:
-	meter_close(m);
+	meter_cli_close(m);
 	return ret;
 }

@@ -371,6 +371,6 @@ int cmd_stat(int argc, char **argv)
 out_free:
 	free(rep.rows);
 out_close:
-	meter_close(m);
+	meter_cli_close(m);
 	return ret;
 }

@@ -652,6 +652,6 @@ int cmd_top(int argc, char **argv)
 	meter_snapshot_free(&t.prev);
 	free(t.prev_h);
 	tstate_free(&t.ts);
-	meter_close(t.m);
+	meter_cli_close(t.m);
 	return ret;
 }

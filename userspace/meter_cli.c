@@ -71,6 +71,19 @@ int meter_cli_wait(pid_t pid, int *status)
 	return 0;
 }
 
+void meter_cli_close(struct meter *m)
+{
+	uint64_t lost;
+
+	if (!m)
+		return;
+	lost = meter_samples_lost(m);
+	if (lost)
+		log_warn("%llu latency samples lost: the kernel had no memory for their "
+			 "histograms; I/O counts are exact", (unsigned long long)lost);
+	meter_close(m);
+}
+
 int meter_cli_open(struct meter **m, const struct meter_opts *opts)
 {
 	int err;

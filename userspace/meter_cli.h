@@ -33,6 +33,9 @@ int meter_cli_exit_status(int ws);
 /* meter_open() with the error explained (capabilities, doctor). 0 or 1. */
 int meter_cli_open(struct meter **m, const struct meter_opts *opts);
 
+/* meter_close() that first warns of latency samples lost, if any. */
+void meter_cli_close(struct meter *m);
+
 /* --disk: 0 or 2 (usage error, logged). */
 int meter_cli_disk(const char *spec, bool partitions, unsigned int *dev);
 /* --cgroup: 0 or 2 (logged). */
