@@ -102,7 +102,8 @@ static void print_bars(const struct hrow *r, bool classes)
 	unsigned long long pow2[SLUICE_HIST_MAX_LOG2 + 1] = {}, max = 0;
 	char name[192], cg[128], lo[16], hi[16], p[3][16];
 	unsigned int i, first = SLUICE_HIST_MAX_LOG2 + 1, last = 0, bits;
-	int width;
+	int width, n, room;
+	size_t len;
 
 	for (i = 0; i < SLUICE_HIST_BUCKETS; i++) {
 		uint64_t l = hist_lower(i);
@@ -122,12 +123,21 @@ static void print_bars(const struct hrow *r, bool classes)
 			max = pow2[i];
 	}
 	disk_label(r->key.dev, name, sizeof(name));
-	printf("%s %s", name, dir_names[r->key.dir]);
+	n = printf("%s %s", name, dir_names[r->key.dir]);
 	if (classes) {
+		/* a cgroup path can fill a line: the numbers go on the next one */
 		meter_cli_cgroup_label(r->key.cgroup_id, cg, sizeof(cg));
-		printf("  class %u  cgroup %s", r->key.class_id, cg);
+		n += printf("  class %u  cgroup ", r->key.class_id);
+		room = 80 - n - 1;
+		len = strlen(cg);
+		if (room >= 8 && len > (size_t)room + 1)
+			printf("~%s\n ", cg + len - room);
+		else
+			printf("%s\n ", cg);
+	} else {
+		putchar(':');
 	}
-	printf(": %llu I/Os  p50 %s  p99 %s  p99.9 %s\n", (unsigned long long)hist_count(r->b),
+	printf(" %llu I/Os  p50 %s  p99 %s  p99.9 %s\n", (unsigned long long)hist_count(r->b),
 	       units_fmt_ns(hist_percentile(r->b, 0.5), p[0], sizeof(p[0])),
 	       units_fmt_ns(hist_percentile(r->b, 0.99), p[1], sizeof(p[1])),
 	       units_fmt_ns(hist_percentile(r->b, 0.999), p[2], sizeof(p[2])));

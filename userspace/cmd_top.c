@@ -354,7 +354,20 @@ static void emit_json(struct top *t, const struct row *rows, size_t n, uint64_t 
 static void text_line(const char *name, const struct rates *r, bool disk)
 {
 	char rb[16], wb[16], a[16], p50[16], p99[16], p999[16], rs[16], ws[16];
+	size_t len = strlen(name);
 
+	/*
+	 * A class label (cgroup path) longer than the column gets a line of
+	 * its own, its end kept if even 80 columns are too few: the end is
+	 * what tells two cgroups apart.
+	 */
+	if (!disk && len > 8) {
+		if (len > 79)
+			printf(" ~%s\n", name + len - 77);
+		else
+			printf("%s\n", name);
+		name = "";
+	}
 	printf("%-8.8s %6s %6s %6s %6s %6s %6s %6s %6s %5.1f ", name,
 	       units_fmt_count(r->r_s, rs, sizeof(rs)), units_fmt_count(r->w_s, ws, sizeof(ws)),
 	       units_fmt_count(r->rb_s / 1e6, rb, sizeof(rb)),

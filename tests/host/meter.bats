@@ -237,6 +237,16 @@ make_part_loop() {
 	assert_output --partial "|****"
 }
 
+@test "hist --classes: a long cgroup path keeps the output within 80 columns" {
+	cg=$(make_cgroup a-cgroup-name-that-is-long-enough-to-fill-a-terminal-line-by-itself)
+	run_ok "$SLUICE" hist --disk "$D1" --classes -- sh -c "
+		$(declare -f fio_n in_cgroup)
+		in_cgroup $cg sh -c '$(declare -f fio_n); fio_n $L1 randread 30'"
+	while IFS= read -r l; do [ "${#l}" -le 80 ] || fail "line too long: $l"; done <<<"$output"
+	assert_output --partial "fill-a-terminal-line-by-itself"
+	assert_line --regexp "^ +30 I/Os  p50 "
+}
+
 @test "top --json --count 2: two JSON lines with the disk's rates" {
 	fio --name=bg --filename="$L1" --direct=1 --ioengine=psync --bs=4k --rw=randread \
 		--time_based --runtime=60 --size=16M --rate_iops=200 --output=/dev/null 3>&- &
@@ -266,10 +276,21 @@ make_part_loop() {
 }
 
 @test "top: plain text when piped, no escape sequences, fits 80 columns" {
-	run_ok bash -c "'$SLUICE' top --count 2 --interval 0.2 --classes | cat"
+	# a class row whose cgroup path is longer than its column
+	cg=$(make_cgroup a-cgroup-name-longer-than-the-disk-column)
+	in_cgroup "$cg" fio --name=bg --filename="$L1" --direct=1 --ioengine=psync --bs=4k \
+		--rw=randread --time_based --runtime=60 --size=16M --rate_iops=100 \
+		--output=/dev/null 3>&- &
+	fio_pid=$!
+	run bash -c "'$SLUICE' top --count 3 --interval 0.5 --classes --disk $D1 | cat"
+	kill "$fio_pid"
+	wait "$fio_pid" || true
+	assert_success
 	assert_output --partial "DISK"
 	refute_output --partial $'\e'
 	while IFS= read -r l; do [ "${#l}" -le 80 ] || fail "line too long: $l"; done <<<"$output"
+	# the label is whole on a line of its own
+	assert_output --partial "${cg##*/}"
 }
 
 @test "SIGTERM and SIGINT detach the programs cleanly" {
