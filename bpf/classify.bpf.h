@@ -42,8 +42,28 @@ struct {
 	__array(values, struct sluice_policy_inner);
 } policy_gen SEC(".maps");
 
+/*
+ * The id of @cgrp's ancestor at @lvl, read from the cgroup itself: a cgroup
+ * created after the apply has no SLUICE_PK_CGROUP entry. cgroup->ancestors[]
+ * replaced ancestor_ids[] in 6.0 (commit 7f203bc89eb6 "cgroup: Replace
+ * cgroup->ancestor_ids[] with ->ancestors[]"); every supported kernel has it.
+ */
+static __always_inline __u64 sluice_cgroup_ancestor_id(struct cgroup *cgrp, __u32 lvl)
+{
+	struct cgroup *anc = NULL;
+
+	if (!cgrp || !bpf_core_field_exists(cgrp->ancestors))
+		return 0;
+	if ((int)lvl > BPF_CORE_READ(cgrp, level))
+		return 0;
+	if (bpf_core_read(&anc, sizeof(anc), &cgrp->ancestors[lvl & (SLUICE_CGROUP_LEVELS - 1)]))
+		return 0;
+	return anc ? BPF_CORE_READ(anc, kn, id) : 0;
+}
+
 static __always_inline bool sluice_rule_match(const struct sluice_class_rule *r,
 					      const struct sluice_cgroup_anc *anc,
+					      struct cgroup *cgrp,
 					      __u64 cgroup_id, __u32 op, __u32 bytes)
 {
 	__u32 lvl;
@@ -54,15 +74,23 @@ static __always_inline bool sluice_rule_match(const struct sluice_class_rule *r,
 		return false;
 	if (!r->cgroup_id || r->cgroup_id == cgroup_id)
 		return true;
-	if (!anc)
-		return false;
 	lvl = r->cgroup_level;
-	if (lvl >= SLUICE_CGROUP_LEVELS || lvl > anc->level)
+	if (lvl >= SLUICE_CGROUP_LEVELS)
+		return false;
+	if (!anc)
+		return sluice_cgroup_ancestor_id(cgrp, lvl) == r->cgroup_id;
+	if (lvl > anc->level)
 		return false;
 	return anc->ids[lvl & (SLUICE_CGROUP_LEVELS - 1)] == r->cgroup_id;
 }
 
-static __always_inline __u32 sluice_classify(__u32 dev, __u64 cgroup_id, __u32 op, __u32 bytes)
+/*
+ * (disk, cgroup, op, size) -> class id. @cgrp, the request's cgroup, may be
+ * NULL; with it, a cgroup created after the apply (no ancestry entry) still
+ * matches the rules of its ancestors.
+ */
+static __always_inline __u32 sluice_classify_cgroup(__u32 dev, struct cgroup *cgrp,
+						    __u64 cgroup_id, __u32 op, __u32 bytes)
 {
 	struct sluice_policy_key key = {};
 	const struct sluice_cgroup_anc *anc = NULL;
@@ -96,10 +124,15 @@ static __always_inline __u32 sluice_classify(__u32 dev, __u64 cgroup_id, __u32 o
 		v = bpf_map_lookup_elem(gen, &key);
 		if (!v)
 			break;
-		if (sluice_rule_match(&v->rule, anc, cgroup_id, op, bytes))
+		if (sluice_rule_match(&v->rule, anc, cgrp, cgroup_id, op, bytes))
 			return v->rule.class_id;
 	}
 	return SLUICE_CLASS_DEFAULT;
+}
+
+static __always_inline __u32 sluice_classify(__u32 dev, __u64 cgroup_id, __u32 op, __u32 bytes)
+{
+	return sluice_classify_cgroup(dev, NULL, cgroup_id, op, bytes);
 }
 
 #endif /* SLUICE_CLASSIFY_BPF_H */

@@ -48,19 +48,20 @@ static __always_inline __u32 sluice_op_of(__u32 cmd_flags)
 	return SLUICE_OP_OTHER;
 }
 
-static __always_inline __u64 rq_cgroup_id(struct request *rq)
+static __always_inline struct cgroup *rq_cgroup(struct request *rq)
 {
 	struct bio *bio = BPF_CORE_READ(rq, bio);
 
-	if (!bio || !bpf_core_field_exists(bio->bi_blkg))
-		return 0;
-	return BPF_CORE_READ(bio, bi_blkg, blkcg, css.cgroup, kn, id);
+	if (!bio || !bpf_core_field_exists(bio->bi_blkg) || !BPF_CORE_READ(bio, bi_blkg))
+		return NULL;
+	return BPF_CORE_READ(bio, bi_blkg, blkcg, css.cgroup);
 }
 
 SEC("tp_btf/block_rq_issue")
 int BPF_PROG(classify_probe_issue, struct request *rq)
 {
 	struct sluice_probe_key key = {};
+	struct cgroup *cgrp;
 	struct gendisk *disk = BPF_CORE_READ(rq, q, disk);
 	__u64 zero = 0, *cnt;
 	__u32 op;
@@ -69,7 +70,9 @@ int BPF_PROG(classify_probe_issue, struct request *rq)
 		return 0;
 	key.dev = ((__u32)BPF_CORE_READ(disk, major) << 20) | (__u32)BPF_CORE_READ(disk, first_minor);
 	op = sluice_op_of(BPF_CORE_READ(rq, cmd_flags));
-	key.class_id = sluice_classify(key.dev, rq_cgroup_id(rq), op, BPF_CORE_READ(rq, __data_len));
+	cgrp = rq_cgroup(rq);
+	key.class_id = sluice_classify_cgroup(key.dev, cgrp, cgrp ? BPF_CORE_READ(cgrp, kn, id) : 0,
+					      op, BPF_CORE_READ(rq, __data_len));
 	cnt = bpf_map_lookup_elem(&probe_counts, &key);
 	if (!cnt) {
 		/* another CPU may insert the key first: look it up again either way */

@@ -15,16 +15,26 @@
  * bio->bi_blkg exists only with CONFIG_BLK_CGROUP; without it no cgroup is
  * known and everything is charged to cgroup 0.
  */
-static __always_inline __u64 bio_cgroup_id(struct bio *bio)
+static __always_inline struct cgroup *bio_cgroup(struct bio *bio)
 {
 	struct blkcg_gq *blkg;
 
 	if (!bio || !bpf_core_field_exists(bio->bi_blkg))
-		return 0;
+		return NULL;
 	blkg = bio->bi_blkg;
 	if (!blkg)
-		return 0;
-	return blkg->blkcg->css.cgroup->kn->id;
+		return NULL;
+	return blkg->blkcg->css.cgroup;
+}
+
+static __always_inline __u64 cgroup_id_of(struct cgroup *cgrp)
+{
+	return cgrp ? cgrp->kn->id : 0;
+}
+
+static __always_inline __u64 bio_cgroup_id(struct bio *bio)
+{
+	return cgroup_id_of(bio_cgroup(bio));
 }
 
 /*

@@ -475,6 +475,7 @@ int BPF_PROG(rq_complete, struct request *rq, blk_status_t error, unsigned int n
 	__u64 key = (__u64)rq;
 	struct io_done io = {};
 	struct bio_task *task = NULL;
+	struct cgroup *cgrp;
 	struct bio *bio;
 	__u64 issue, start, *p;
 	__u32 class_id, op_flags, data_len;
@@ -488,7 +489,8 @@ int BPF_PROG(rq_complete, struct request *rq, blk_status_t error, unsigned int n
 	data_len = rq->__data_len;
 	io.final = nr_bytes >= data_len;
 	bio = rq->bio;
-	io.cgroup_id = bio_cgroup_id(bio);
+	cgrp = bio_cgroup(bio);
+	io.cgroup_id = cgroup_id_of(cgrp);
 
 	issue = kernel_stamps ? rq->io_start_time_ns : 0;
 	if (!issue) {
@@ -521,7 +523,7 @@ int BPF_PROG(rq_complete, struct request *rq, blk_status_t error, unsigned int n
 		io.timed = true;
 	}
 
-	class_id = sluice_classify(io.dev, io.cgroup_id, io.op, data_len);
+	class_id = sluice_classify_cgroup(io.dev, cgrp, io.cgroup_id, io.op, data_len);
 	account(&io, class_id);
 
 	if (trace_mode && io.final) {
@@ -597,7 +599,8 @@ int BPF_PROG(bio_complete, struct request_queue *q, struct bio *bio)
 	io.final = true;
 	io.timed = true;
 	io.device_ns = now > s->ts_ns ? now - s->ts_ns : 0;
-	class_id = sluice_classify(io.dev, io.cgroup_id, io.op, io.bytes);
+	/* the bio still holds its blkg: the cgroup's ancestry for the rules */
+	class_id = sluice_classify_cgroup(io.dev, bio_cgroup(bio), io.cgroup_id, io.op, io.bytes);
 	account(&io, class_id);
 	if (trace_mode)
 		emit(&io, class_id, now, s->pid, s->comm);

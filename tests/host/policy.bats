@@ -284,6 +284,27 @@ write_tiers() {
 	assert_equal "$(probe_count "$dev" 0)" 0
 }
 
+@test "classification: a cgroup created after the apply takes its ancestor's class" {
+	local loop dev silver
+	loop=$(make_loop 32)
+	dev=$(devnum "$loop")
+	mk_cgroup sluice-test-gold >/dev/null
+	silver=$(mk_cgroup sluice-test-silver)
+	write_tiers "$loop" "$BATS_TEST_TMPDIR/tiers.yaml"
+	"$SLUICE" policy apply "$BATS_TEST_TMPDIR/tiers.yaml"
+	# two levels below the rule's cgroup, and unknown to the applied maps
+	mkdir -p "$silver/late/later"
+	sh -c "echo \$\$ >$silver/late/later/cgroup.procs; exec fio --name=s --filename=$loop --direct=1 --rw=randread --bs=8k --size=8M --io_size=1M --output-format=json" >"$BATS_TEST_TMPDIR/s.json"
+	assert_equal "$(probe_count "$dev" 2)" "$(jq '.jobs[0].read.total_ios' "$BATS_TEST_TMPDIR/s.json")"
+	assert_equal "$(probe_count "$dev" 3)" 0
+	# the meter classifies the same way
+	run "$SLUICE" hist --disk "$loop" --classes --json -- sh -c \
+		"echo \$\$ >$silver/late/later/cgroup.procs; exec fio --name=s --filename=$loop --direct=1 --rw=randread --bs=8k --size=8M --io_size=256k --output=/dev/null"
+	assert_success
+	assert_equal "$(echo "$output" | jq '[.disks[0].streams[] | select(.class == 2 and .dir == "read") | .count] | add')" 32
+	rmdir "$silver/late/later" "$silver/late"
+}
+
 @test "apply while fio runs: counts before and after add up exactly to fio's I/O count" {
 	local loop dev cg pid total c1 c2 c3
 	loop=$(make_loop 64)
