@@ -42,28 +42,46 @@ struct {
 	__array(values, struct sluice_policy_inner);
 } policy_gen SEC(".maps");
 
-/*
- * The id of @cgrp's ancestor at @lvl, read from the cgroup itself: a cgroup
- * created after the apply has no SLUICE_PK_CGROUP entry. cgroup->ancestors[]
- * replaced ancestor_ids[] in 6.0 (commit 7f203bc89eb6 "cgroup: Replace
- * cgroup->ancestor_ids[] with ->ancestors[]"); every supported kernel has it.
- */
-static __always_inline __u64 sluice_cgroup_ancestor_id(struct cgroup *cgrp, __u32 lvl)
-{
-	struct cgroup *anc = NULL;
+/* Ancestry of a cgroup unknown to the applied maps, built per CPU on demand. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sluice_cgroup_anc);
+} classify_scratch SEC(".maps");
 
-	if (!cgrp || !bpf_core_field_exists(cgrp->ancestors))
-		return 0;
-	if ((int)lvl > BPF_CORE_READ(cgrp, level))
-		return 0;
-	if (bpf_core_read(&anc, sizeof(anc), &cgrp->ancestors[lvl & (SLUICE_CGROUP_LEVELS - 1)]))
-		return 0;
-	return anc ? BPF_CORE_READ(anc, kn, id) : 0;
+/*
+ * Fill @anc from @cgrp itself: a cgroup created after the apply has no
+ * SLUICE_PK_CGROUP entry. cgroup->ancestors[] replaced ancestor_ids[] in 6.0
+ * (commit 7f203bc89eb6 "cgroup: Replace cgroup->ancestor_ids[] with
+ * ->ancestors[]"); every supported kernel has it. Called once per request,
+ * before the rule loop: inside it, per rule, it made 6.1's verifier give up
+ * (E2BIG).
+ */
+static __always_inline int sluice_cgroup_ancestry(struct cgroup *cgrp,
+						  struct sluice_cgroup_anc *anc)
+{
+	struct cgroup *a;
+	int level = -1, i;
+
+	if (!bpf_core_field_exists(cgrp->ancestors))
+		return -1;
+	if (bpf_core_read(&level, sizeof(level), &cgrp->level) || level < 0)
+		return -1;
+	anc->level = level;
+	for (i = 0; i < SLUICE_CGROUP_LEVELS; i++) {
+		anc->ids[i] = 0;
+		if (i > level)
+			continue;
+		a = NULL;
+		if (!bpf_core_read(&a, sizeof(a), &cgrp->ancestors[i]) && a)
+			anc->ids[i] = BPF_CORE_READ(a, kn, id);
+	}
+	return 0;
 }
 
 static __always_inline bool sluice_rule_match(const struct sluice_class_rule *r,
 					      const struct sluice_cgroup_anc *anc,
-					      struct cgroup *cgrp,
 					      __u64 cgroup_id, __u32 op, __u32 bytes)
 {
 	__u32 lvl;
@@ -74,12 +92,10 @@ static __always_inline bool sluice_rule_match(const struct sluice_class_rule *r,
 		return false;
 	if (!r->cgroup_id || r->cgroup_id == cgroup_id)
 		return true;
-	lvl = r->cgroup_level;
-	if (lvl >= SLUICE_CGROUP_LEVELS)
-		return false;
 	if (!anc)
-		return sluice_cgroup_ancestor_id(cgrp, lvl) == r->cgroup_id;
-	if (lvl > anc->level)
+		return false;
+	lvl = r->cgroup_level;
+	if (lvl >= SLUICE_CGROUP_LEVELS || lvl > anc->level)
 		return false;
 	return anc->ids[lvl & (SLUICE_CGROUP_LEVELS - 1)] == r->cgroup_id;
 }
@@ -94,6 +110,7 @@ static __always_inline __u32 sluice_classify_cgroup(__u32 dev, struct cgroup *cg
 {
 	struct sluice_policy_key key = {};
 	const struct sluice_cgroup_anc *anc = NULL;
+	struct sluice_cgroup_anc *scratch;
 	union sluice_policy_val *v;
 	__u32 zero = 0, first, n, i;
 	void *gen;
@@ -113,8 +130,13 @@ static __always_inline __u32 sluice_classify_cgroup(__u32 dev, struct cgroup *cg
 		key.kind = SLUICE_PK_CGROUP;
 		key.id = cgroup_id;
 		v = bpf_map_lookup_elem(gen, &key);
-		if (v)
+		if (v) {
 			anc = &v->cgroup;
+		} else if (cgrp) {
+			scratch = bpf_map_lookup_elem(&classify_scratch, &zero);
+			if (scratch && !sluice_cgroup_ancestry(cgrp, scratch))
+				anc = scratch;
+		}
 	}
 	for (i = 0; i < SLUICE_MAX_RULES; i++) {
 		if (i >= n)
@@ -124,7 +146,7 @@ static __always_inline __u32 sluice_classify_cgroup(__u32 dev, struct cgroup *cg
 		v = bpf_map_lookup_elem(gen, &key);
 		if (!v)
 			break;
-		if (sluice_rule_match(&v->rule, anc, cgrp, cgroup_id, op, bytes))
+		if (sluice_rule_match(&v->rule, anc, cgroup_id, op, bytes))
 			return v->rule.class_id;
 	}
 	return SLUICE_CLASS_DEFAULT;

@@ -253,19 +253,13 @@ struct io_done {
  * context; the percpu allocator cannot grow there and fails the first such
  * allocation after boot (seen on 6.1: the first stream loses one sample)
  * while it populates a chunk in the background. The sample waits here and
- * is added by the next completion on this CPU.
+ * is added by the next completion on this CPU; readers add it meanwhile.
  */
-struct hist_pending {
-	struct sluice_hist_key key;
-	__u32 idx[SLUICE_LAT_MAX];
-	__u32 valid;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct hist_pending);
+	__type(value, struct sluice_hist_pending);
 } hist_pending SEC(".maps");
 
 /* Samples that could be neither added nor deferred (reported as lost). */
@@ -305,7 +299,7 @@ static __noinline bool hist_add(struct sluice_hist_key *hkey, __u32 *idx)
 
 static __always_inline void hist_defer(struct sluice_hist_key *hkey, __u32 *idx)
 {
-	struct hist_pending *p;
+	struct sluice_hist_pending *p;
 	__u32 zero = 0;
 	__u64 *n;
 
@@ -325,7 +319,7 @@ static __always_inline void hist_defer(struct sluice_hist_key *hkey, __u32 *idx)
 
 static __always_inline void hist_flush_pending(void)
 {
-	struct hist_pending *p;
+	struct sluice_hist_pending *p;
 	__u32 zero = 0;
 
 	p = bpf_map_lookup_elem(&hist_pending, &zero);

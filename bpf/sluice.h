@@ -119,6 +119,13 @@ struct sluice_hist_val {
 	unsigned long long buckets[SLUICE_LAT_MAX][SLUICE_HIST_BUCKETS];
 };
 
+/* A sample whose histogram entry could not be allocated yet (per CPU). */
+struct sluice_hist_pending {
+	struct sluice_hist_key key;
+	unsigned int idx[SLUICE_LAT_MAX];	/* bucket per latency kind */
+	unsigned int valid;
+};
+
 /*
  * Per-disk busy time and in-flight count are not metered in BPF: user space
  * reads the block layer's own accounting (/sys/dev/block/M:m/stat io_ticks

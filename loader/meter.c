@@ -377,17 +377,70 @@ bool meter_snapshot_has_dev(const struct meter_snapshot *snap, unsigned int dev)
 	return false;
 }
 
+/*
+ * Add the samples waiting in the per-CPU pending slots (see meter.bpf.c) to
+ * @h. Read after the histograms: a sample flushed in between is missed once
+ * by this read, never counted twice.
+ */
+static int add_pending(struct meter *m, struct meter_hist **h, size_t *n)
+{
+	struct sluice_hist_pending *p;
+	struct meter_hist *tmp;
+	__u32 zero = 0;
+	int cpu, lat, err = 0;
+	size_t i;
+
+	p = calloc(m->ncpus, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(bpf_map__fd(m->skel->maps.hist_pending), &zero, p)) {
+		err = -errno;
+		goto out_free;
+	}
+	for (cpu = 0; cpu < m->ncpus; cpu++) {
+		if (!p[cpu].valid)
+			continue;
+		for (i = 0; i < *n; i++)
+			if (!memcmp(&(*h)[i].key, &p[cpu].key, sizeof(p[cpu].key)))
+				break;
+		if (i == *n) {
+			tmp = realloc(*h, (*n + 1) * sizeof(**h));
+			if (!tmp) {
+				err = -ENOMEM;
+				goto out_free;
+			}
+			*h = tmp;
+			memset(&tmp[i], 0, sizeof(tmp[i]));
+			tmp[i].key = p[cpu].key;
+			(*n)++;
+		}
+		for (lat = 0; lat < SLUICE_LAT_MAX; lat++)
+			if (p[cpu].idx[lat] < SLUICE_HIST_BUCKETS)
+				(*h)[i].val.buckets[lat][p[cpu].idx[lat]]++;
+	}
+out_free:
+	free(p);
+	return err;
+}
+
 int meter_read_hists(struct meter *m, struct meter_hist **out, size_t *n)
 {
-	void *recs = NULL;
+	struct meter_hist *recs = NULL;
+	size_t nr = 0;
 	int err;
 
 	err = read_percpu(bpf_map__fd(m->skel->maps.hist), sizeof(struct sluice_hist_key),
-			  sizeof(struct sluice_hist_val), m->ncpus, &recs, n,
+			  sizeof(struct sluice_hist_val), m->ncpus, (void **)&recs, &nr,
 			  sizeof(struct meter_hist));
 	if (!err)
-		*out = recs;
-	return err;
+		err = add_pending(m, &recs, &nr);
+	if (err) {
+		free(recs);
+		return err;
+	}
+	*out = recs;
+	*n = nr;
+	return 0;
 }
 
 int meter_trace_poll(struct meter *m, int timeout_ms, meter_event_fn fn, void *ctx)
