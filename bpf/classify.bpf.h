@@ -69,6 +69,8 @@ static __always_inline int sluice_cgroup_ancestry(struct cgroup *cgrp,
 	if (bpf_core_read(&level, sizeof(level), &cgrp->level) || level < 0)
 		return -1;
 	anc->level = level;
+	/* unrolled: 6.1's CFG check refuses the back-edge clang makes here */
+#pragma unroll
 	for (i = 0; i < SLUICE_CGROUP_LEVELS; i++) {
 		anc->ids[i] = 0;
 		if (i > level)
