@@ -377,6 +377,7 @@ static int choose_copy(struct server *s)
 	struct ublk_copy_env env = {
 		.features = s->o->recover ? s->st.flags : s->ctrl->features,
 		.page_cache = s->backing.page_cache,
+		.in_memory = s->backing.in_memory,
 		.chain_empty = !s->chain || !s->chain->n,
 	};
 	const char *want = ublk_copy_name(s->o->copy);
@@ -400,6 +401,13 @@ static int choose_copy(struct server *s)
 	if (s->copy != UBLK_COPY_MMAP)
 		return 0;
 	err = backing_map(&s->backing, s->st.size);
+	if (err && s->o->copy == UBLK_COPY_AUTO) {
+		/* auto only prefers mmap; the device is not made yet. */
+		log_debug("%s: cannot map it (%s); copy buffer", s->st.backing, strerror(-err));
+		s->copy = env.features & UBLK_F_USER_COPY && s->o->recover ? UBLK_COPY_USER :
+									      UBLK_COPY_BUFFER;
+		return 0;
+	}
 	if (err)
 		log_err("%s: cannot map it for --copy mmap: %s; use --copy user", s->st.backing,
 			strerror(-err));

@@ -10,12 +10,14 @@
 #include "ublk/copy.h"
 #include "ublk/uapi_compat.h"
 
-static int resolve(enum ublk_copy want, uint64_t features, bool page_cache, bool chain_empty,
+/* page_cache: 0 O_DIRECT on a disk, 1 buffered on a disk, 2 tmpfs. */
+static int resolve(enum ublk_copy want, uint64_t features, int page_cache, bool chain_empty,
 		   enum ublk_copy *out)
 {
 	struct ublk_copy_env env = {
 		.features = features,
-		.page_cache = page_cache,
+		.page_cache = page_cache > 0,
+		.in_memory = page_cache == 2,
 		.chain_empty = chain_empty,
 	};
 
@@ -42,15 +44,17 @@ static void test_auto(void **state)
 {
 	enum ublk_copy c;
 
-	/* The one-copy path wherever it applies. */
-	assert_int_equal(resolve(UBLK_COPY_AUTO, UBLK_F_USER_COPY, true, true, &c), 0);
+	/* The one-copy path where it never blocks. */
+	assert_int_equal(resolve(UBLK_COPY_AUTO, UBLK_F_USER_COPY, 2, true, &c), 0);
 	assert_int_equal(c, UBLK_COPY_MMAP);
-	/* A driver without user copy (6.1), a filter chain, an O_DIRECT disk. */
-	assert_int_equal(resolve(UBLK_COPY_AUTO, 0, true, true, &c), 0);
+	/* No user copy (6.1), a filter chain, O_DIRECT, a buffered file on a disk. */
+	assert_int_equal(resolve(UBLK_COPY_AUTO, 0, 2, true, &c), 0);
 	assert_int_equal(c, UBLK_COPY_BUFFER);
-	assert_int_equal(resolve(UBLK_COPY_AUTO, UBLK_F_USER_COPY, true, false, &c), 0);
+	assert_int_equal(resolve(UBLK_COPY_AUTO, UBLK_F_USER_COPY, 2, false, &c), 0);
 	assert_int_equal(c, UBLK_COPY_BUFFER);
-	assert_int_equal(resolve(UBLK_COPY_AUTO, UBLK_F_USER_COPY, false, true, &c), 0);
+	assert_int_equal(resolve(UBLK_COPY_AUTO, UBLK_F_USER_COPY, 0, true, &c), 0);
+	assert_int_equal(c, UBLK_COPY_BUFFER);
+	assert_int_equal(resolve(UBLK_COPY_AUTO, UBLK_F_USER_COPY, 1, true, &c), 0);
 	assert_int_equal(c, UBLK_COPY_BUFFER);
 }
 
@@ -58,11 +62,14 @@ static void test_explicit(void **state)
 {
 	enum ublk_copy c;
 
-	assert_int_equal(resolve(UBLK_COPY_BUFFER, UBLK_F_USER_COPY, true, true, &c), 0);
+	assert_int_equal(resolve(UBLK_COPY_BUFFER, UBLK_F_USER_COPY, 2, true, &c), 0);
 	assert_int_equal(c, UBLK_COPY_BUFFER);
-	assert_int_equal(resolve(UBLK_COPY_USER, UBLK_F_USER_COPY, false, false, &c), 0);
+	assert_int_equal(resolve(UBLK_COPY_USER, UBLK_F_USER_COPY, 0, false, &c), 0);
 	assert_int_equal(c, UBLK_COPY_USER);
-	assert_int_equal(resolve(UBLK_COPY_MMAP, UBLK_F_USER_COPY, true, true, &c), 0);
+	assert_int_equal(resolve(UBLK_COPY_MMAP, UBLK_F_USER_COPY, 2, true, &c), 0);
+	assert_int_equal(c, UBLK_COPY_MMAP);
+	/* A buffered file on a disk, when asked for. */
+	assert_int_equal(resolve(UBLK_COPY_MMAP, UBLK_F_USER_COPY, 1, true, &c), 0);
 	assert_int_equal(c, UBLK_COPY_MMAP);
 }
 
@@ -70,12 +77,12 @@ static void test_refused(void **state)
 {
 	enum ublk_copy c;
 
-	assert_int_equal(resolve(UBLK_COPY_USER, 0, true, true, &c), -EOPNOTSUPP);
-	assert_int_equal(resolve(UBLK_COPY_MMAP, 0, true, true, &c), -EOPNOTSUPP);
+	assert_int_equal(resolve(UBLK_COPY_USER, 0, 2, true, &c), -EOPNOTSUPP);
+	assert_int_equal(resolve(UBLK_COPY_MMAP, 0, 2, true, &c), -EOPNOTSUPP);
 	/* Filters need the data in a buffer; O_DIRECT disks stay out of the page cache. */
-	assert_int_equal(resolve(UBLK_COPY_MMAP, UBLK_F_USER_COPY, true, false, &c), -EINVAL);
-	assert_int_equal(resolve(UBLK_COPY_MMAP, UBLK_F_USER_COPY, false, true, &c), -EINVAL);
-	assert_int_equal(resolve((enum ublk_copy)9, UBLK_F_USER_COPY, true, true, &c), -EINVAL);
+	assert_int_equal(resolve(UBLK_COPY_MMAP, UBLK_F_USER_COPY, 2, false, &c), -EINVAL);
+	assert_int_equal(resolve(UBLK_COPY_MMAP, UBLK_F_USER_COPY, 0, true, &c), -EINVAL);
+	assert_int_equal(resolve((enum ublk_copy)9, UBLK_F_USER_COPY, 2, true, &c), -EINVAL);
 }
 
 int main(void)

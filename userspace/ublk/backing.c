@@ -75,6 +75,7 @@ int backing_open(struct backing *b, const char *path, uint32_t block_size, bool 
 	b->is_blkdev = false;
 	b->read_only = read_only;
 	b->page_cache = false;
+	b->in_memory = false;
 	b->map = NULL;
 	b->map_len = 0;
 	if (stat(path, &st))
@@ -99,7 +100,8 @@ int backing_open(struct backing *b, const char *path, uint32_t block_size, bool 
 		backing_close(b);
 		return err;
 	}
-	b->page_cache = !b->direct || in_memory_fs(b->fd);
+	b->in_memory = in_memory_fs(b->fd);
+	b->page_cache = !b->direct || b->in_memory;
 	return 0;
 }
 

@@ -18,7 +18,8 @@ struct backing {
 	bool read_only;
 	uint64_t size;		/* bytes: file size or device size */
 	uint32_t lbs;		/* block device's logical block size; 512 for files */
-	bool page_cache;	/* data in the page cache: buffered, or tmpfs/ramfs */
+	bool page_cache;	/* data in the page cache: buffered, or in memory */
+	bool in_memory;		/* on tmpfs or ramfs: the page cache is the data */
 	void *map;		/* backing_map(): shared mapping of the backing */
 	uint64_t map_len;
 };

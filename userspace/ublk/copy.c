@@ -40,7 +40,7 @@ int ublk_copy_resolve(enum ublk_copy want, const struct ublk_copy_env *env,
 
 	switch (want) {
 	case UBLK_COPY_AUTO:
-		*out = user_copy && mmap_ok ? UBLK_COPY_MMAP : UBLK_COPY_BUFFER;
+		*out = user_copy && mmap_ok && env->in_memory ? UBLK_COPY_MMAP : UBLK_COPY_BUFFER;
 		return 0;
 	case UBLK_COPY_BUFFER:
 		*out = want;

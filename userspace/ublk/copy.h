@@ -34,12 +34,15 @@ const char *ublk_copy_name(enum ublk_copy c);
 struct ublk_copy_env {
 	uint64_t features;	/* UBLK_F_* the driver offers (or the device has) */
 	bool page_cache;	/* the backing's data lives in the page cache */
+	bool in_memory;		/* ... and nowhere else (tmpfs): never blocks */
 	bool chain_empty;	/* passthrough: no filter needs the data in a buffer */
 };
 
 /*
  * The mode to use for @want. auto: mmap when the driver user-copies, the
- * chain is empty and the backing is in the page cache; otherwise buffer.
+ * chain is empty and the backing is in memory; otherwise buffer. A page
+ * cache miss of a buffered backing on a disk would block the queue thread
+ * in a page fault, one request at a time; mmap there only on request.
  * Returns 0, -EOPNOTSUPP (user or mmap without UBLK_F_USER_COPY) or -EINVAL
  * (mmap with filters, or over an O_DIRECT backing outside the page cache).
  */

@@ -158,22 +158,6 @@ int ublk_ctrl_set_params(struct ublk_ctrl *c, uint32_t dev_id, struct ublk_param
 	return ctrl_submit(c, &cmd);
 }
 
-int ublk_ctrl_get_queue_affinity(struct ublk_ctrl *c, uint32_t dev_id, uint16_t q_id,
-				 void *mask, uint16_t len)
-{
-	struct ctrl_cmd cmd = {
-		.legacy_op = UBLK_CMD_GET_QUEUE_AFFINITY,
-		.ioctl_op = UBLK_U_CMD_GET_QUEUE_AFFINITY,
-		.dev_id = dev_id,
-		.data0 = q_id,
-		.buf = mask,
-		.len = len,
-	};
-
-	memset(mask, 0, len);
-	return ctrl_submit(c, &cmd);
-}
-
 int ublk_ctrl_get_params(struct ublk_ctrl *c, uint32_t dev_id, struct ublk_params *p)
 {
 	struct ctrl_cmd cmd = {

@@ -49,12 +49,6 @@ int ublk_ctrl_del_dev(struct ublk_ctrl *c, uint32_t dev_id);
 int ublk_ctrl_get_dev_info(struct ublk_ctrl *c, uint32_t dev_id,
 			   struct ublksrv_ctrl_dev_info *info);
 int ublk_ctrl_get_params(struct ublk_ctrl *c, uint32_t dev_id, struct ublk_params *p);
-/*
- * GET_QUEUE_AFFINITY: the CPUs whose I/O goes to queue @q_id (after
- * ADD_DEV). @len bytes of @mask, a multiple of 8 covering every CPU id.
- */
-int ublk_ctrl_get_queue_affinity(struct ublk_ctrl *c, uint32_t dev_id, uint16_t q_id,
-				 void *mask, uint16_t len);
 /* -EBUSY while the dead server's /dev/ublkcN is still being released. */
 int ublk_ctrl_start_user_recovery(struct ublk_ctrl *c, uint32_t dev_id);
 /* Blocks until every queue of the new server fetched every tag. */

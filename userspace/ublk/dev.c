@@ -107,8 +107,6 @@ int ublk_dev_start_queues(struct ublk_dev *d)
 	}
 	for (i = 0; i < d->info.nr_hw_queues; i++) {
 		qc.q_id = i;
-		qc.pin = !ublk_ctrl_get_queue_affinity(d->ctrl, d->info.dev_id, i, &qc.cpus,
-						       sizeof(qc.cpus)) && CPU_COUNT(&qc.cpus);
 		err = ublk_queue_start(&d->queues[i], &qc);
 		if (err)
 			return err;

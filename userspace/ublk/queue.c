@@ -564,13 +564,6 @@ static void *queue_thread(void *arg)
 	struct ublk_queue *q = arg;
 	int err;
 
-	/*
-	 * Requests of a queue come from its CPUs; serving them there wakes
-	 * the server without an IPI and keeps the data in that CPU's cache.
-	 * Best effort: a cpuset may forbid it.
-	 */
-	if (q->cfg.pin)
-		pthread_setaffinity_np(pthread_self(), sizeof(q->cfg.cpus), &q->cfg.cpus);
 	err = queue_setup(q);
 	pthread_mutex_lock(&q->lock);
 	q->err = err;

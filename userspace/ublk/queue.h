@@ -12,7 +12,6 @@
 #define SLUICE_UBLK_QUEUE_H
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -35,8 +34,6 @@ struct ublk_queue_cfg {
 	void *backing_map;	/* copy mode mmap: the backing, shared; else NULL */
 	uint64_t backing_map_len;
 	struct filter_chain *chain;
-	bool pin;		/* run the thread on cpus (the queue's blk-mq CPUs) */
-	cpu_set_t cpus;
 };
 
 struct ublk_io {
