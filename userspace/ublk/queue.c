@@ -75,8 +75,8 @@ static int queue_io_cmd(struct ublk_queue *q, unsigned int tag, bool commit, int
 /*
  * UBLK_F_USER_COPY: a request's data is the file range of /dev/ublkcN at
  * an offset naming its queue and tag. Reading it gets a WRITE's data,
- * writing it fills a READ. Synchronous: a memcpy in the kernel, no faster
- * on io_uring, which would hand it to a worker thread.
+ * writing it fills a READ. Done right here: it is a memcpy in the kernel
+ * that never waits, and through io_uring it would only add a round trip.
  */
 static int user_copy(struct ublk_queue *q, unsigned int tag, void *buf, size_t len,
 		     bool to_request)
