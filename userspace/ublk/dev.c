@@ -90,6 +90,7 @@ int ublk_dev_start_queues(struct ublk_dev *d)
 		.cdev_fd = d->cdev_fd,
 		.backing_fd = d->backing->fd,
 		.backing_buffered = d->backing->page_cache,
+		.backing_in_memory = d->backing->in_memory,
 		.read_only = d->backing->read_only,
 		.ioctl_encode = d->info.flags & UBLK_F_CMD_IOCTL_ENCODE,
 		.user_copy = d->info.flags & UBLK_F_USER_COPY,

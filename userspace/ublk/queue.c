@@ -143,35 +143,39 @@ static void handle_backing_cqe(struct ublk_queue *q, unsigned int tag, int res);
 
 /*
  * A buffered backing mostly hits the page cache, and io_uring hands file
- * systems without non-blocking buffered I/O (tmpfs among them) to a worker
- * thread: try the copy right here with RWF_NOWAIT first, and let io_uring
- * take only what would block. Returns false when io_uring must do it.
+ * systems without non-blocking buffered I/O to a worker thread, a context
+ * switch per request: try the copy right here with RWF_NOWAIT first, and
+ * let io_uring take only what would block. tmpfs and ramfs refuse
+ * RWF_NOWAIT (EOPNOTSUPP, 6.12 and 6.18) but never wait for a disk either:
+ * copy there without it. Returns false when io_uring must do it.
  */
 static bool backing_try_inline(struct ublk_queue *q, struct ublk_io *io, char *buf,
 			       uint32_t left, uint64_t off)
 {
 	struct filter_req *req = &io->req;
 	struct iovec iov = { buf, left };
+	bool nowait = !q->cfg.backing_in_memory;
+	int flags = nowait ? RWF_NOWAIT : 0;
 	ssize_t n;
 
 	if (!q->cfg.backing_buffered || (req->flags & FILTER_REQ_FUA))
 		return false;
 	if (req->op == FILTER_OP_READ)
-		n = preadv2(q->cfg.backing_fd, &iov, 1, off, RWF_NOWAIT);
+		n = preadv2(q->cfg.backing_fd, &iov, 1, off, flags);
 	else if (req->op == FILTER_OP_WRITE)
-		n = pwritev2(q->cfg.backing_fd, &iov, 1, off, RWF_NOWAIT);
+		n = pwritev2(q->cfg.backing_fd, &iov, 1, off, flags);
 	else
 		return false;
 	if (n < 0 && (errno == EAGAIN || errno == EOPNOTSUPP || errno == EINVAL))
 		return false;
 	/*
-	 * A short read may only mean the rest is not cached, not the end of
-	 * the file: let io_uring read it all again. A write that did nothing
-	 * would have blocked.
+	 * With RWF_NOWAIT a short read may only mean the rest is not cached,
+	 * not the end of the file: let io_uring read it all again. A write
+	 * that did nothing would have blocked.
 	 */
-	if (n >= 0 && (size_t)n < left && req->op == FILTER_OP_READ)
+	if (nowait && n >= 0 && (size_t)n < left && req->op == FILTER_OP_READ)
 		return false;
-	if (n == 0)
+	if (n == 0 && req->op == FILTER_OP_WRITE)
 		return false;
 	DTRACE_PROBE6(sluice, backing_submit, q->cfg.dev_id, q->cfg.q_id, req->tag, req->op, off,
 		      left);

@@ -28,6 +28,7 @@ struct ublk_queue_cfg {
 	int cdev_fd;		/* /dev/ublkcN */
 	int backing_fd;
 	bool backing_buffered;	/* page cache (even O_DIRECT tmpfs): copy inline */
+	bool backing_in_memory;	/* tmpfs/ramfs: an inline copy never waits for I/O */
 	bool read_only;
 	bool ioctl_encode;	/* use UBLK_U_IO_* opcodes */
 	bool user_copy;		/* UBLK_F_USER_COPY: we copy with pread/pwrite on cdev */
