@@ -28,6 +28,7 @@
 #include "lib/log.h"
 #include "lib/size.h"
 #include "loader/policy_chain.h"
+#include "ublk/copy.h"
 #include "ublk/dev.h"
 #include "lib/disk_state.h"
 
@@ -49,6 +50,7 @@ struct serve_opts {
 	bool recover;
 	uint32_t recover_id;
 	uint32_t dev_id;
+	enum ublk_copy copy;
 };
 
 static void usage(FILE *f)
@@ -56,8 +58,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: sluice serve --backing PATH [--size S] [--queues N] [--depth D]\n"
 		"                    [--block-size 512|4096] [--read-only] [--policy NAME]\n"
-		"                    [--id N] [--daemon --pid-file FILE]\n"
-		"       sluice serve --recover ID [--daemon --pid-file FILE]\n"
+		"                    [--id N] [--copy MODE] [--daemon --pid-file FILE]\n"
+		"       sluice serve --recover ID [--copy MODE] [--daemon --pid-file FILE]\n"
 		"\n"
 		"Serve a regular file or a block device as /dev/ublkbN through the ublk\n"
 		"driver. Prints the device path when the disk is live, then serves in the\n"
@@ -80,6 +82,11 @@ static void usage(FILE *f)
 		"                      Default: the applied policy bound to PATH, if any,\n"
 		"                      else passthrough\n"
 		"  --id N              ask for /dev/ublkbN (default: the driver's choice)\n"
+		"  --copy MODE         how data reaches the request: buffer (the driver\n"
+		"                      copies to a server buffer), user (UBLK_F_USER_COPY,\n"
+		"                      Linux 6.5+), mmap (user copy from a mapping of the\n"
+		"                      backing: one copy; passthrough, page-cache backings)\n"
+		"                      or auto (default: mmap where it applies, else buffer)\n"
 		"  --daemon            detach once the disk is live\n"
 		"  --pid-file FILE     write the server's pid here (with --daemon)\n"
 		"  --recover ID        re-attach to disk ID whose server died (kill -9,\n"
@@ -93,6 +100,7 @@ static void usage(FILE *f)
 		"  sluice serve --backing disk.img --size 10G --queues 2 --depth 64 --daemon \\\n"
 		"      --pid-file /run/disk.pid\n"
 		"  sluice serve --backing /dev/sdb --block-size 4096 --policy count\n"
+		"  sluice serve --backing /dev/shm/disk.img --copy mmap\n"
 		"  sluice serve --recover 0\n",
 		DEFAULT_QUEUES, DEFAULT_DEPTH, DEFAULT_BLOCK_SIZE, policy_builtin_names());
 }
@@ -114,7 +122,7 @@ static int parse_u32(const char *opt, const char *arg, uint32_t min, uint32_t ma
 }
 
 enum { OPT_SIZE = 256, OPT_QUEUES, OPT_DEPTH, OPT_BS, OPT_RO, OPT_POLICY, OPT_DAEMON,
-       OPT_PIDFILE, OPT_RECOVER, OPT_ID, OPT_BACKING };
+       OPT_PIDFILE, OPT_RECOVER, OPT_ID, OPT_BACKING, OPT_COPY };
 
 static int parse_args(int argc, char **argv, struct serve_opts *o)
 {
@@ -130,6 +138,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "pid-file", required_argument, NULL, OPT_PIDFILE },
 		{ "recover", required_argument, NULL, OPT_RECOVER },
 		{ "id", required_argument, NULL, OPT_ID },
+		{ "copy", required_argument, NULL, OPT_COPY },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -198,6 +207,12 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 				return 2;
 			shape = true;
 			break;
+		case OPT_COPY:
+			if (ublk_copy_parse(optarg, &o->copy)) {
+				log_err("--copy '%s': use auto, buffer, user or mmap", optarg);
+				return 2;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -237,6 +252,7 @@ struct server {
 	struct filter_chain *chain;
 	struct ublk_ctrl *ctrl;
 	struct ublk_dev *dev;
+	enum ublk_copy copy;	/* resolved: never auto */
 	int ready_fd;		/* --daemon: pipe to the waiting parent */
 };
 
@@ -352,6 +368,52 @@ static int open_ctrl(struct server *s)
 	return err;
 }
 
+/*
+ * Settle the copy mode. A recovered disk keeps the UBLK_F_USER_COPY it was
+ * created with (its state file's flags); only the server side can change.
+ */
+static int choose_copy(struct server *s)
+{
+	struct ublk_copy_env env = {
+		.features = s->o->recover ? s->st.flags : s->ctrl->features,
+		.page_cache = s->backing.page_cache,
+		.in_memory = s->backing.in_memory,
+		.chain_empty = !s->chain || !s->chain->n,
+	};
+	const char *want = ublk_copy_name(s->o->copy);
+	int err;
+
+	err = ublk_copy_resolve(s->o->copy, &env, &s->copy);
+	if (err == -EOPNOTSUPP) {
+		log_err("--copy %s: %s has no UBLK_F_USER_COPY (Linux 6.5+); use --copy buffer",
+			want, s->o->recover ? "this disk" : "this ublk driver");
+		return err;
+	}
+	if (err) {
+		log_err("--copy mmap: needs a passthrough policy and a backing in the page "
+			"cache (buffered or tmpfs), and %s is %s; use --copy user",
+			s->st.backing, env.chain_empty ? "O_DIRECT" : "filtered");
+		return err;
+	}
+	/* The device's flag wins: its requests come without a buffer address. */
+	if (s->copy == UBLK_COPY_BUFFER && (env.features & UBLK_F_USER_COPY) && s->o->recover)
+		s->copy = UBLK_COPY_USER;
+	if (s->copy != UBLK_COPY_MMAP)
+		return 0;
+	err = backing_map(&s->backing, s->st.size);
+	if (err && s->o->copy == UBLK_COPY_AUTO) {
+		/* auto only prefers mmap; the device is not made yet. */
+		log_debug("%s: cannot map it (%s); copy buffer", s->st.backing, strerror(-err));
+		s->copy = env.features & UBLK_F_USER_COPY && s->o->recover ? UBLK_COPY_USER :
+									      UBLK_COPY_BUFFER;
+		return 0;
+	}
+	if (err)
+		log_err("%s: cannot map it for --copy mmap: %s; use --copy user", s->st.backing,
+			strerror(-err));
+	return err;
+}
+
 static void ublks_max(char *buf, size_t len)
 {
 	FILE *f = fopen("/sys/module/ublk_drv/parameters/ublks_max", "r");
@@ -392,6 +454,7 @@ static int create_disk(struct server *s)
 		.depth = s->st.depth,
 		.block_size = s->st.block_size,
 		.read_only = s->st.read_only,
+		.user_copy = s->copy != UBLK_COPY_BUFFER,
 		.dev_id = s->o->dev_id,
 	};
 	const char *stage = "";
@@ -667,6 +730,8 @@ static int serve(struct serve_opts *o)
 		err = build_chain(&s);
 	if (!err)
 		err = open_ctrl(&s);
+	if (!err)
+		err = choose_copy(&s);
 	if (!err && o->daemon)
 		err = daemonize(&s);
 	if (err)
@@ -698,9 +763,9 @@ static int serve(struct serve_opts *o)
 		goto out;
 	}
 	announce(&s);
-	log_debug("serving %s as /dev/ublkb%u (%u queues, depth %u, backing %s%s)",
+	log_debug("serving %s as /dev/ublkb%u (%u queues, depth %u, backing %s, copy %s%s)",
 		  s.st.backing, s.st.id, s.st.queues, s.st.depth,
-		  s.backing.direct ? "O_DIRECT" : "buffered",
+		  s.backing.direct ? "O_DIRECT" : "buffered", ublk_copy_name(s.copy),
 		  s.st.flags & UBLK_F_USER_RECOVERY ? ", recoverable" : "");
 
 	sig = wait_for_stop(&s, &set);

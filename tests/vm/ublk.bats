@@ -36,6 +36,40 @@ teardown() {
 	done
 }
 
+@test "copy modes: fio crc32c verify with --copy mmap, user and buffer" {
+	truncate -s 16M "$IMG"
+	local mode
+	for mode in mmap user buffer; do
+		serve_copy "$mode" --backing "$IMG" --block-size 512 --queues 2 --depth 64
+		for bs_qd in "4096 64" "512 1"; do
+			# shellcheck disable=SC2086 # two words on purpose
+			run fio_verify "$DEV" $bs_qd
+			assert_success
+			assert_output --partial "err= 0"
+			refute_output --regexp "bad magic|verify failed|crc32c: "
+		done
+		kill -TERM "$SERVER_PID"
+		wait "$SERVER_PID"
+	done
+}
+
+@test "copy modes: auto is mmap for passthrough on tmpfs, buffer with filters; mmap refused with filters" {
+	truncate -s 16M "$IMG"
+	serve_copy auto --backing "$IMG"
+	assert_equal "$(served_copy)" mmap
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID"
+	serve_copy auto --backing "$IMG" --policy count
+	assert_equal "$(served_copy)" buffer
+	local before
+	before=$(ublkc_count)
+	run -1 timeout 60 "$SLUICE" serve --backing "$IMG" --copy mmap --policy count
+	assert_output --partial "--copy mmap: needs a passthrough policy"
+	run -2 timeout 60 "$SLUICE" serve --backing "$IMG" --copy fast
+	assert_output --partial "--copy 'fast': use auto, buffer, user or mmap"
+	assert_equal "$(ublkc_count)" "$before"
+}
+
 @test "fio crc32c verify over a loop device, through the count filter" {
 	truncate -s 16M "$IMG"
 	local loop
@@ -92,9 +126,30 @@ teardown() {
 	refute_output --regexp "[Ii]/?O error"
 }
 
-@test "a mounted file system survives kill -9 and recovery" {
+@test "kill -9 of a --copy user server during fio verify, recovered as --copy mmap" {
+	truncate -s 32M "$IMG"
+	serve_copy user --backing "$IMG" --block-size 4096
+	local id fio_pid log="$BATS_TEST_TMPDIR/fio.log" rc=0
+	id=$(dev_id "$DEV")
+	fio --name=crash --filename="$DEV" --ioengine=io_uring --direct=1 --rw=randwrite \
+		--bs=4k --iodepth=16 --size=24M --verify=crc32c --do_verify=1 --verify_fatal=1 \
+		--verify_state_save=0 --randrepeat=0 >"$log" 2>&1 3>&- &
+	fio_pid=$!
+	sleep 1
+	kill -0 "$fio_pid"
+	kill -9 "$SERVER_PID"
+	wait "$SERVER_PID" || true
+	serve_copy mmap --recover "$id"
+	wait "$fio_pid" || rc=$?
+	run cat "$log"
+	assert_equal "$rc" 0
+	assert_output --partial "err= 0"
+	refute_output --regexp "bad magic|verify failed|crc32c: |[Ii]/?O error"
+}
+
+@test "a mounted file system survives kill -9 and recovery (--copy buffer)" {
 	truncate -s 64M "$IMG"
-	serve_bg --backing "$IMG" --block-size 4096
+	serve_copy buffer --backing "$IMG" --block-size 4096
 	local id mnt="$BATS_TEST_TMPDIR/mnt"
 	id=$(dev_id "$DEV")
 	mkfs.ext4 -q -F "$DEV"
@@ -115,15 +170,39 @@ teardown() {
 }
 
 @test "FLUSH: after fsync returns the data is in the backing file, even after kill -9" {
-	truncate -s 16M "$IMG"
-	serve_bg --backing "$IMG"
+	local mode
 	head -c 4M /dev/urandom >"$BATS_TEST_TMPDIR/data"
-	# Buffered writes sit in the page cache of /dev/ublkbN until fsync.
-	dd if="$BATS_TEST_TMPDIR/data" of="$DEV" bs=1M seek=2 conv=fsync,notrunc status=none
-	kill -9 "$SERVER_PID"
-	wait "$SERVER_PID" || true
-	run cmp -n $((4 << 20)) "$BATS_TEST_TMPDIR/data" <(dd if="$IMG" bs=1M skip=2 count=4 status=none)
-	assert_success
+	for mode in mmap user buffer; do
+		rm -f "$IMG"
+		truncate -s 16M "$IMG"
+		serve_copy "$mode" --backing "$IMG"
+		# Buffered writes sit in the page cache of /dev/ublkbN until fsync.
+		dd if="$BATS_TEST_TMPDIR/data" of="$DEV" bs=1M seek=2 conv=fsync,notrunc status=none
+		kill -9 "$SERVER_PID"
+		wait "$SERVER_PID" || true
+		run cmp -n $((4 << 20)) "$BATS_TEST_TMPDIR/data" \
+			<(dd if="$IMG" bs=1M skip=2 count=4 status=none)
+		assert_success
+		"$SLUICE" stop "$DEV"
+	done
+}
+
+@test "FUA: an O_DSYNC write is in the backing file when it returns, even after kill -9" {
+	local mode
+	head -c 1M /dev/urandom >"$BATS_TEST_TMPDIR/data"
+	for mode in mmap user; do
+		rm -f "$IMG"
+		truncate -s 16M "$IMG"
+		serve_copy "$mode" --backing "$IMG"
+		dd if="$BATS_TEST_TMPDIR/data" of="$DEV" bs=64k seek=3 oflag=direct,dsync \
+			conv=notrunc status=none
+		kill -9 "$SERVER_PID"
+		wait "$SERVER_PID" || true
+		run cmp -n $((1 << 20)) "$BATS_TEST_TMPDIR/data" \
+			<(dd if="$IMG" bs=64k skip=3 count=16 status=none)
+		assert_success
+		"$SLUICE" stop "$DEV"
+	done
 }
 
 @test "FUA writes (O_DSYNC) and flushes reach the server and succeed" {
@@ -136,23 +215,30 @@ teardown() {
 }
 
 @test "backing full: the application gets ENOSPC, the server serves the next request" {
-	local small="$BATS_TEST_TMPDIR/small"
+	local small="$BATS_TEST_TMPDIR/small" mode
 	mkdir -p "$small"
-	mount -t tmpfs -o size=4M tmpfs "$small"
-	truncate -s 0 "$small/img"
-	serve_bg --backing "$small/img" --size 16M
-	# O_DIRECT: the backing's ENOSPC reaches the application as ENOSPC.
-	run dd if=/dev/zero of="$DEV" bs=1M count=8 oflag=direct status=none
-	assert_failure
-	assert_output --partial "No space left on device"
-	kill -0 "$SERVER_PID"
-	run dd if="$DEV" of=/dev/null bs=4k count=16 iflag=direct status=none
-	assert_success
-	run dd if=/dev/urandom of="$DEV" bs=4k count=1 oflag=direct status=none
-	assert_success
-	kill -TERM "$SERVER_PID"
-	wait "$SERVER_PID"
-	umount "$small"
+	for mode in mmap user buffer; do
+		mount -t tmpfs -o size=4M tmpfs "$small"
+		# Sparse: the mmap path meets holes it cannot fill on a full file system.
+		truncate -s 16M "$small/img"
+		serve_copy "$mode" --backing "$small/img" --size 16M
+		# O_DIRECT: the backing's ENOSPC reaches the application as ENOSPC.
+		run dd if=/dev/urandom of="$DEV" bs=1M count=8 oflag=direct status=none
+		assert_failure
+		assert_output --partial "No space left on device"
+		kill -0 "$SERVER_PID"
+		run dd if="$DEV" of=/dev/null bs=4k count=16 iflag=direct status=none
+		assert_success
+		# A hole of the full file reads as zeroes.
+		run cmp -n $((1 << 20)) /dev/zero \
+			<(dd if="$DEV" bs=1M skip=12 count=1 iflag=direct status=none)
+		assert_success
+		run dd if=/dev/urandom of="$DEV" bs=4k count=1 oflag=direct status=none
+		assert_success
+		kill -TERM "$SERVER_PID"
+		wait "$SERVER_PID"
+		umount "$small"
+	done
 }
 
 @test "DISCARD punches holes and WRITE_ZEROES zeroes" {
@@ -184,13 +270,25 @@ teardown() {
 	assert_failure
 }
 
-@test "reads beyond the end of a shorter backing file are zeroes" {
-	head -c 1M /dev/urandom >"$IMG"
-	serve_bg --backing "$IMG" --size 4M
-	run cmp -n $((1 << 20)) "$IMG" "$DEV"
-	assert_success
-	run cmp -n $((3 << 20)) /dev/zero <(dd if="$DEV" bs=1M skip=1 iflag=direct status=none)
-	assert_success
+@test "reads beyond the end of a shorter backing file are zeroes; writes there extend it" {
+	local mode
+	for mode in mmap user buffer; do
+		rm -f "$IMG"
+		head -c 1M /dev/urandom >"$IMG"
+		serve_copy "$mode" --backing "$IMG" --size 4M
+		run cmp -n $((1 << 20)) "$IMG" "$DEV"
+		assert_success
+		run cmp -n $((3 << 20)) /dev/zero <(dd if="$DEV" bs=1M skip=1 iflag=direct status=none)
+		assert_success
+		head -c 64k /dev/urandom >"$BATS_TEST_TMPDIR/tail"
+		dd if="$BATS_TEST_TMPDIR/tail" of="$DEV" bs=64k seek=32 oflag=direct status=none
+		assert_equal "$(stat -c %s "$IMG")" $(((2 << 20) + (64 << 10)))
+		run cmp -n $((64 << 10)) "$BATS_TEST_TMPDIR/tail" \
+			<(dd if="$DEV" bs=64k skip=32 count=1 iflag=direct status=none)
+		assert_success
+		kill -TERM "$SERVER_PID"
+		wait "$SERVER_PID"
+	done
 }
 
 @test "bad arguments leave no orphan /dev/ublkc*" {

@@ -15,14 +15,18 @@ ublk_setup() {
 	export SLUICE_RUN_DIR="$BATS_TEST_TMPDIR/run"
 	mkdir -p "$SLUICE_RUN_DIR"
 	SERVER_PIDS=()
+	SERVE_PRE=()
 }
 
 # serve_bg ARGS...: start 'sluice serve ARGS' in the background; sets
-# SERVER_PID and DEV (/dev/ublkbN) once the device is live. The server's
-# stdout and stderr go to files: a pipe the test reads must not leak into it.
+# SERVER_PID and DEV (/dev/ublkbN) once the device is live, and SERVE_ERR,
+# the file with the server's stderr. The server's stdout and stderr go to
+# files: a pipe the test reads must not leak into it. SERVE_PRE (array):
+# global options before 'serve', e.g. (-v).
 serve_bg() {
 	local out="$BATS_TEST_TMPDIR/serve.$$.$RANDOM" i
-	"$SLUICE" serve "$@" >"$out.out" 2>"$out.err" 3>&- </dev/null &
+	SERVE_ERR=$out.err
+	"$SLUICE" "${SERVE_PRE[@]}" serve "$@" >"$out.out" 2>"$out.err" 3>&- </dev/null &
 	SERVER_PID=$!
 	SERVER_PIDS+=("$SERVER_PID")
 	for ((i = 0; i < 300; i++)); do
@@ -80,4 +84,22 @@ fio_verify() {
 		--rw=randwrite --bs="$bs" --iodepth="$qd" --numjobs=2 --size=8M \
 		--offset_increment=8M --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_state_save=0 \
 		--randrepeat=0 --group_reporting "$@"
+}
+
+# served_copy: the copy mode the last serve_bg started with -v said it uses.
+served_copy() {
+	sed -n 's/.*, copy \([a-z]*\)[,)].*/\1/p' "$SERVE_ERR"
+}
+
+# serve_copy MODE ARGS...: serve_bg -v ... --copy MODE ARGS; with a MODE
+# other than auto, check the server says it serves with it (ublk/copy.h).
+serve_copy() {
+	local mode=$1 got
+	shift
+	SERVE_PRE=(-v)
+	serve_bg --copy "$mode" "$@" || return 1
+	SERVE_PRE=()
+	got=$(served_copy)
+	[[ $mode == auto || $got == "$mode" ]] ||
+		{ echo "not serving with copy $mode: $(cat "$SERVE_ERR")" >&2; return 1; }
 }

@@ -3,9 +3,12 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/vfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 
 #include "ublk/backing.h"
 
@@ -24,6 +27,16 @@ static bool direct_read_works(int fd, uint32_t block_size)
 	ok = pread(fd, buf, block_size, 0) >= 0;
 	free(buf);
 	return ok;
+}
+
+/* tmpfs (6.6+) takes O_DIRECT but still copies through its page cache. */
+static bool in_memory_fs(int fd)
+{
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf))
+		return false;
+	return sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC;
 }
 
 static int backing_size(struct backing *b)
@@ -61,6 +74,10 @@ int backing_open(struct backing *b, const char *path, uint32_t block_size, bool 
 	b->direct = false;
 	b->is_blkdev = false;
 	b->read_only = read_only;
+	b->page_cache = false;
+	b->in_memory = false;
+	b->map = NULL;
+	b->map_len = 0;
 	if (stat(path, &st))
 		return -errno;
 	if (S_ISDIR(st.st_mode))
@@ -79,13 +96,33 @@ int backing_open(struct backing *b, const char *path, uint32_t block_size, bool 
 			return -errno;
 	}
 	err = backing_size(b);
-	if (err)
+	if (err) {
 		backing_close(b);
-	return err;
+		return err;
+	}
+	b->in_memory = in_memory_fs(b->fd);
+	b->page_cache = !b->direct || b->in_memory;
+	return 0;
+}
+
+int backing_map(struct backing *b, uint64_t len)
+{
+	int prot = PROT_READ | (b->read_only ? 0 : PROT_WRITE);
+	void *p;
+
+	p = mmap(NULL, len, prot, MAP_SHARED, b->fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	b->map = p;
+	b->map_len = len;
+	return 0;
 }
 
 void backing_close(struct backing *b)
 {
+	if (b->map)
+		munmap(b->map, b->map_len);
+	b->map = NULL;
 	if (b->fd >= 0)
 		close(b->fd);
 	b->fd = -1;

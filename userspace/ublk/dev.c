@@ -89,9 +89,11 @@ int ublk_dev_start_queues(struct ublk_dev *d)
 		.buf_size = d->info.max_io_buf_bytes,
 		.cdev_fd = d->cdev_fd,
 		.backing_fd = d->backing->fd,
-		.backing_buffered = !d->backing->direct,
+		.backing_buffered = d->backing->page_cache,
+		.backing_in_memory = d->backing->in_memory,
 		.read_only = d->backing->read_only,
 		.ioctl_encode = d->info.flags & UBLK_F_CMD_IOCTL_ENCODE,
+		.user_copy = d->info.flags & UBLK_F_USER_COPY,
 		.chain = d->chain,
 	};
 	uint32_t i;
@@ -99,6 +101,11 @@ int ublk_dev_start_queues(struct ublk_dev *d)
 
 	if (d->info.nr_hw_queues > UBLK_QUEUES_MAX)
 		return -E2BIG;
+	/* The mapping is only reachable through user copy. */
+	if (qc.user_copy && d->backing->map) {
+		qc.backing_map = d->backing->map;
+		qc.backing_map_len = d->backing->map_len;
+	}
 	for (i = 0; i < d->info.nr_hw_queues; i++) {
 		qc.q_id = i;
 		err = ublk_queue_start(&d->queues[i], &qc);
@@ -185,6 +192,8 @@ int ublk_dev_create(struct ublk_dev **out, struct ublk_ctrl *ctrl, struct backin
 	d->info.dev_id = cfg->dev_id;
 	d->info.ublksrv_pid = getpid();
 	d->info.flags = ublk_dev_wanted_flags(ctrl->features);
+	if (cfg->user_copy)
+		d->info.flags |= UBLK_F_USER_COPY & ctrl->features;
 
 	*stage = "add";
 	err = ublk_ctrl_add_dev(ctrl, &d->info);

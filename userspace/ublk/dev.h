@@ -25,6 +25,7 @@ struct ublk_dev_cfg {
 	uint32_t depth;
 	uint32_t block_size;	/* 512 or 4096 */
 	bool read_only;
+	bool user_copy;		/* ask for UBLK_F_USER_COPY (copy.h: user, mmap) */
 	uint32_t dev_id;	/* UBLK_DEV_ANY for the driver's choice */
 };
 

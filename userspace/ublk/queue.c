@@ -63,10 +63,78 @@ static int queue_io_cmd(struct ublk_queue *q, unsigned int tag, bool commit, int
 	cmd->q_id = q->cfg.q_id;
 	cmd->tag = tag;
 	cmd->result = result;
-	cmd->addr = (uint64_t)(uintptr_t)io->buf;
+	/* With user copy the driver refuses a buffer address. */
+	cmd->addr = q->cfg.user_copy ? 0 : (uint64_t)(uintptr_t)io->buf;
 	io_uring_sqe_set_data64(sqe, udata_encode(UDATA_CMD, tag, 0, 0));
 	q->cmds_inflight++;
 	return 0;
+}
+
+/* ----------------------------------------------------------- user copy -- */
+
+/*
+ * UBLK_F_USER_COPY: a request's data is the file range of /dev/ublkcN at
+ * an offset naming its queue and tag. Reading it gets a WRITE's data,
+ * writing it fills a READ. Done right here: it is a memcpy in the kernel
+ * that never waits, and through io_uring it would only add a round trip.
+ */
+static int user_copy(struct ublk_queue *q, unsigned int tag, void *buf, size_t len,
+		     bool to_request)
+{
+	off_t pos = UBLKSRV_IO_BUF_OFFSET + ((off_t)q->cfg.q_id << UBLK_QID_OFF) +
+		    ((off_t)tag << UBLK_TAG_OFF);
+	ssize_t n;
+
+	if (to_request)
+		n = pwrite(q->cfg.cdev_fd, buf, len, pos);
+	else
+		n = pread(q->cfg.cdev_fd, buf, len, pos);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+static void queue_commit(struct ublk_queue *q, struct ublk_io *io)
+{
+	struct filter_req *req = &io->req;
+	int err;
+
+	DTRACE_PROBE4(sluice, commit, q->cfg.dev_id, q->cfg.q_id, req->tag, req->result);
+	io->active = false;
+	q->reqs_active--;
+	err = queue_io_cmd(q, req->tag, true, req->result);
+	if (err && !q->err)
+		q->err = err;
+}
+
+/*
+ * Copy mode mmap: one copy between the request and the backing's pages.
+ * The kernel does the copy, so a page the mapping cannot provide (a hole
+ * on a full tmpfs, past the end of the file) is a short copy, never a
+ * SIGBUS here; then the request takes the buffer path, whose backing I/O
+ * returns the real error or the zeroes past the end. FUA needs RWF_DSYNC,
+ * which only the buffer path has.
+ */
+static bool mmap_try(struct ublk_queue *q, struct ublk_io *io)
+{
+	struct filter_req *req = &io->req;
+	char *map = q->cfg.backing_map;
+	int err;
+
+	if (req->op != FILTER_OP_READ && req->op != FILTER_OP_WRITE)
+		return false;
+	if ((req->flags & FILTER_REQ_FUA) || req->offset + req->len > q->cfg.backing_map_len)
+		return false;
+	DTRACE_PROBE6(sluice, backing_submit, q->cfg.dev_id, q->cfg.q_id, req->tag, req->op,
+		      req->offset, req->len);
+	err = user_copy(q, req->tag, map + req->offset, req->len, req->op == FILTER_OP_READ);
+	DTRACE_PROBE5(sluice, backing_complete, q->cfg.dev_id, q->cfg.q_id, req->tag, req->op,
+		      err ? err : (int)req->len);
+	if (err)
+		return false;
+	req->result = req->len;
+	queue_commit(q, io);
+	return true;
 }
 
 /* ---------------------------------------------------------- backing I/O -- */
@@ -75,35 +143,39 @@ static void handle_backing_cqe(struct ublk_queue *q, unsigned int tag, int res);
 
 /*
  * A buffered backing mostly hits the page cache, and io_uring hands file
- * systems without non-blocking buffered I/O (tmpfs among them) to a worker
- * thread: try the copy right here with RWF_NOWAIT first, and let io_uring
- * take only what would block. Returns false when io_uring must do it.
+ * systems without non-blocking buffered I/O to a worker thread, a context
+ * switch per request: try the copy right here with RWF_NOWAIT first, and
+ * let io_uring take only what would block. tmpfs and ramfs refuse
+ * RWF_NOWAIT (EOPNOTSUPP, 6.12 and 6.18) but never wait for a disk either:
+ * copy there without it. Returns false when io_uring must do it.
  */
 static bool backing_try_inline(struct ublk_queue *q, struct ublk_io *io, char *buf,
 			       uint32_t left, uint64_t off)
 {
 	struct filter_req *req = &io->req;
 	struct iovec iov = { buf, left };
+	bool nowait = !q->cfg.backing_in_memory;
+	int flags = nowait ? RWF_NOWAIT : 0;
 	ssize_t n;
 
 	if (!q->cfg.backing_buffered || (req->flags & FILTER_REQ_FUA))
 		return false;
 	if (req->op == FILTER_OP_READ)
-		n = preadv2(q->cfg.backing_fd, &iov, 1, off, RWF_NOWAIT);
+		n = preadv2(q->cfg.backing_fd, &iov, 1, off, flags);
 	else if (req->op == FILTER_OP_WRITE)
-		n = pwritev2(q->cfg.backing_fd, &iov, 1, off, RWF_NOWAIT);
+		n = pwritev2(q->cfg.backing_fd, &iov, 1, off, flags);
 	else
 		return false;
 	if (n < 0 && (errno == EAGAIN || errno == EOPNOTSUPP || errno == EINVAL))
 		return false;
 	/*
-	 * A short read may only mean the rest is not cached, not the end of
-	 * the file: let io_uring read it all again. A write that did nothing
-	 * would have blocked.
+	 * With RWF_NOWAIT a short read may only mean the rest is not cached,
+	 * not the end of the file: let io_uring read it all again. A write
+	 * that did nothing would have blocked.
 	 */
-	if (n >= 0 && (size_t)n < left && req->op == FILTER_OP_READ)
+	if (nowait && n >= 0 && (size_t)n < left && req->op == FILTER_OP_READ)
 		return false;
-	if (n == 0)
+	if (n == 0 && req->op == FILTER_OP_WRITE)
 		return false;
 	DTRACE_PROBE6(sluice, backing_submit, q->cfg.dev_id, q->cfg.q_id, req->tag, req->op, off,
 		      left);
@@ -257,12 +329,12 @@ static void chain_done(struct filter_req *req)
 			memcpy(io->buf, req->buf, req->result);
 		req->buf = io->buf;
 	}
-	DTRACE_PROBE4(sluice, commit, q->cfg.dev_id, q->cfg.q_id, req->tag, req->result);
-	io->active = false;
-	q->reqs_active--;
-	err = queue_io_cmd(q, req->tag, true, req->result);
-	if (err && !q->err)
-		q->err = err;
+	if (q->cfg.user_copy && req->op == FILTER_OP_READ && req->result > 0) {
+		err = user_copy(q, req->tag, io->buf, req->result, true);
+		if (err)
+			req->result = err;
+	}
+	queue_commit(q, io);
 }
 
 const struct chain_sinks ublk_queue_sinks = {
@@ -322,12 +394,21 @@ static void handle_request(struct ublk_queue *q, unsigned int tag)
 		err = -EINVAL;
 	if (!err && q->cfg.read_only && req->op != FILTER_OP_READ && req->op != FILTER_OP_FLUSH)
 		err = -EROFS;
-	if (err) {
-		req->result = err;
-		chain_done(req);
+	if (err)
+		goto out_fail;
+	if (q->cfg.backing_map && mmap_try(q, io))
 		return;
+	if (q->cfg.user_copy && req->op == FILTER_OP_WRITE) {
+		err = user_copy(q, tag, io->buf, req->len, false);
+		if (err)
+			goto out_fail;
 	}
 	chain_submit(req);
+	return;
+
+out_fail:
+	req->result = err;
+	chain_done(req);
 }
 
 static void handle_cmd_cqe(struct ublk_queue *q, unsigned int tag, int res)

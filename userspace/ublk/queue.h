@@ -5,7 +5,8 @@
  * COMMIT_AND_FETCH_REQ per request) and all backing I/O, so one
  * io_uring_enter both commits results and picks up new requests. Requests
  * run through the disk's filter chain; the backing is reached with
- * io_uring read/write/fsync/fallocate on the same ring.
+ * io_uring read/write/fsync/fallocate on the same ring. How data reaches
+ * the request is the disk's copy mode (ublk/copy.h).
  */
 #ifndef SLUICE_UBLK_QUEUE_H
 #define SLUICE_UBLK_QUEUE_H
@@ -26,9 +27,13 @@ struct ublk_queue_cfg {
 	uint32_t buf_size;	/* per-tag buffer: the device's max_io_buf_bytes */
 	int cdev_fd;		/* /dev/ublkcN */
 	int backing_fd;
-	bool backing_buffered;	/* not O_DIRECT: try page-cache copies inline */
+	bool backing_buffered;	/* page cache (even O_DIRECT tmpfs): copy inline */
+	bool backing_in_memory;	/* tmpfs/ramfs: an inline copy never waits for I/O */
 	bool read_only;
 	bool ioctl_encode;	/* use UBLK_U_IO_* opcodes */
+	bool user_copy;		/* UBLK_F_USER_COPY: we copy with pread/pwrite on cdev */
+	void *backing_map;	/* copy mode mmap: the backing, shared; else NULL */
+	uint64_t backing_map_len;
 	struct filter_chain *chain;
 };
 

@@ -55,6 +55,21 @@
 #define UBLK_F_USER_COPY		(1ULL << 7)
 #endif
 
+/*
+ * UBLK_F_USER_COPY: the server reads and writes a request's data with
+ * pread/pwrite on /dev/ublkcN at an offset naming (queue, tag, byte); 6.5's
+ * include/uapi/linux/ublk_cmd.h. 6.1's header has only the base offset.
+ */
+#ifndef UBLKSRV_IO_BUF_OFFSET
+#define UBLKSRV_IO_BUF_OFFSET		0x80000000
+#endif
+#ifndef UBLK_IO_BUF_BITS
+#define UBLK_IO_BUF_BITS		25
+#define UBLK_TAG_OFF			UBLK_IO_BUF_BITS
+#define UBLK_TAG_BITS			16
+#define UBLK_QID_OFF			(UBLK_TAG_OFF + UBLK_TAG_BITS)
+#endif
+
 /* Added in 6.6 (zoned devices). */
 #ifndef UBLK_F_ZONED
 #define UBLK_F_ZONED			(1ULL << 8)

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Which copy mode a disk gets (ublk/copy.h), for every driver and backing. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "ublk/copy.h"
+#include "ublk/uapi_compat.h"
+
+/* page_cache: 0 O_DIRECT on a disk, 1 buffered on a disk, 2 tmpfs. */
+static int resolve(enum ublk_copy want, uint64_t features, int page_cache, bool chain_empty,
+		   enum ublk_copy *out)
+{
+	struct ublk_copy_env env = {
+		.features = features,
+		.page_cache = page_cache > 0,
+		.in_memory = page_cache == 2,
+		.chain_empty = chain_empty,
+	};
+
+	*out = (enum ublk_copy)-1;
+	return ublk_copy_resolve(want, &env, out);
+}
+
+static void test_parse_names(void **state)
+{
+	static const char *const names[] = { "auto", "buffer", "user", "mmap" };
+	enum ublk_copy c;
+	unsigned int i;
+
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(ublk_copy_parse(names[i], &c), 0);
+		assert_string_equal(ublk_copy_name(c), names[i]);
+	}
+	assert_int_equal(ublk_copy_parse("MMAP", &c), -EINVAL);
+	assert_int_equal(ublk_copy_parse("", &c), -EINVAL);
+	assert_string_equal(ublk_copy_name((enum ublk_copy)42), "?");
+}
+
+static void test_auto(void **state)
+{
+	enum ublk_copy c;
+
+	/* The one-copy path where it never blocks. */
+	assert_int_equal(resolve(UBLK_COPY_AUTO, UBLK_F_USER_COPY, 2, true, &c), 0);
+	assert_int_equal(c, UBLK_COPY_MMAP);
+	/* No user copy (6.1), a filter chain, O_DIRECT, a buffered file on a disk. */
+	assert_int_equal(resolve(UBLK_COPY_AUTO, 0, 2, true, &c), 0);
+	assert_int_equal(c, UBLK_COPY_BUFFER);
+	assert_int_equal(resolve(UBLK_COPY_AUTO, UBLK_F_USER_COPY, 2, false, &c), 0);
+	assert_int_equal(c, UBLK_COPY_BUFFER);
+	assert_int_equal(resolve(UBLK_COPY_AUTO, UBLK_F_USER_COPY, 0, true, &c), 0);
+	assert_int_equal(c, UBLK_COPY_BUFFER);
+	assert_int_equal(resolve(UBLK_COPY_AUTO, UBLK_F_USER_COPY, 1, true, &c), 0);
+	assert_int_equal(c, UBLK_COPY_BUFFER);
+}
+
+static void test_explicit(void **state)
+{
+	enum ublk_copy c;
+
+	assert_int_equal(resolve(UBLK_COPY_BUFFER, UBLK_F_USER_COPY, 2, true, &c), 0);
+	assert_int_equal(c, UBLK_COPY_BUFFER);
+	assert_int_equal(resolve(UBLK_COPY_USER, UBLK_F_USER_COPY, 0, false, &c), 0);
+	assert_int_equal(c, UBLK_COPY_USER);
+	assert_int_equal(resolve(UBLK_COPY_MMAP, UBLK_F_USER_COPY, 2, true, &c), 0);
+	assert_int_equal(c, UBLK_COPY_MMAP);
+	/* A buffered file on a disk, when asked for. */
+	assert_int_equal(resolve(UBLK_COPY_MMAP, UBLK_F_USER_COPY, 1, true, &c), 0);
+	assert_int_equal(c, UBLK_COPY_MMAP);
+}
+
+static void test_refused(void **state)
+{
+	enum ublk_copy c;
+
+	assert_int_equal(resolve(UBLK_COPY_USER, 0, 2, true, &c), -EOPNOTSUPP);
+	assert_int_equal(resolve(UBLK_COPY_MMAP, 0, 2, true, &c), -EOPNOTSUPP);
+	/* Filters need the data in a buffer; O_DIRECT disks stay out of the page cache. */
+	assert_int_equal(resolve(UBLK_COPY_MMAP, UBLK_F_USER_COPY, 2, false, &c), -EINVAL);
+	assert_int_equal(resolve(UBLK_COPY_MMAP, UBLK_F_USER_COPY, 0, true, &c), -EINVAL);
+	assert_int_equal(resolve((enum ublk_copy)9, UBLK_F_USER_COPY, 2, true, &c), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_names),
+		cmocka_unit_test(test_auto),
+		cmocka_unit_test(test_explicit),
+		cmocka_unit_test(test_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
