@@ -47,7 +47,7 @@ teardown() {
 fio_in() {
 	sh -c "echo \$\$ >/sys/fs/cgroup/$1/cgroup.procs; exec fio --name=$2 \
 		--filename=$DEV --ioengine=io_uring --direct=1 --rw=randread --bs=4k \
-		--iodepth=16 --size=32M --time_based --runtime=8 --randrepeat=0 \
+		--iodepth=16 --size=32M --time_based --runtime=${RUNTIME:-8} --randrepeat=0 \
 		--output-format=json" >"$BATS_TEST_TMPDIR/$2.json" 2>&1 3>&- &
 	FIO_PIDS+=("$!")
 }
@@ -110,4 +110,51 @@ classes() {
 	run "$SLUICE" disks --json
 	assert_success
 	echo "$output" | jq -e '.[0].policy == "tiers" and .[0].filters == []'
+}
+
+# wait_classes JQ: until the server's published counters satisfy JQ (60 s).
+wait_classes() {
+	local f _
+	f="$SLUICE_RUN_DIR/ublk$(dev_id "$DEV").classes.json"
+	for _ in $(seq 120); do
+		[ -s "$f" ] && jq -e "$1" "$f" >/dev/null && return 0
+		sleep 0.5
+	done
+	cat "$f" >&3
+	return 1
+}
+
+@test "ublk: the server follows a live 'sluice throttle' and drops its limits when it stops" {
+	local state=/run/sluice/throttle.json thr pid
+	# no static limit; throttle: true alone puts the class throttle in the chain
+	sed -i -e '/limits:/d' -e 's/^\(  - name: tiers\)$/\1\n    throttle: true/' "$POL"
+	"$SLUICE" policy apply "$POL" >/dev/null
+	serve_bg --backing "$IMG"
+	run "$SLUICE" disks --json
+	echo "$output" | jq -e '.[0].filters == ["throttle:policy=tiers"]'
+	"$SLUICE" policy apply "$POL" >/dev/null
+
+	FIO_PIDS=()
+	RUNTIME=30 fio_in ut-lim lim
+	RUNTIME=30 fio_in ut-free free
+	# a threshold any I/O crosses: the disk is congested, allowances appear;
+	# the throttle's class ids follow the --cgroup order, the policy's order
+	"$SLUICE" throttle --disk "$DEV" --threshold 1us --cgroup ut-lim:shares=100 \
+		--cgroup ut-free:shares=100 --record "$BATS_TEST_TMPDIR/record" \
+		>"$BATS_TEST_TMPDIR/thr.log" 2>&1 3>&- &
+	thr=$!
+	wait_classes '.dynamic and ([.classes[] | select(.class_id == 2) | .riops > 0] | any)'
+	# what the server holds is what the throttle published for this disk
+	jq -e --arg mm "$(cat "/sys/block/${DEV#/dev/}/dev")" \
+		'.running and ([.disks[] | select(.dev == $mm) | .classes[] | select(.dynamic)]
+		 | length > 0)' "$state"
+
+	kill -TERM "$thr"
+	wait "$thr"
+	# running: false: the next refresh drops every dynamic limit (fail-open)
+	wait_classes '(.dynamic | not) and ([.classes[] | .riops + .wiops + .rbps + .wbps]
+		      | add == 0)'
+	for pid in "${FIO_PIDS[@]}"; do
+		wait "$pid"
+	done
 }
