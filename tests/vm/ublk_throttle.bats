@@ -61,7 +61,8 @@ classes() {
 @test "ublk: a class's static read_iops is held by the server, the other class runs free" {
 	local mm pid lim_iops free_iops lim_ios free_ios
 	"$SLUICE" policy apply "$POL" >/dev/null
-	serve_bg --backing "$IMG"
+	# two queues on two vCPUs: the class is found by (disk, queue, tag)
+	serve_bg --backing "$IMG" --queues 2
 	# the policy limits a class: the server put its class throttle first
 	run "$SLUICE" disks --json
 	assert_success
