@@ -345,6 +345,25 @@ enum sluice_notify {
 	SLUICE_NOTIFY_WANT_ISSUE = 1,	/* a queue does not stamp issue times */
 };
 
+/* --------------------------------------------------- ublk request classes -- */
+
+/*
+ * The class of every request a ublk disk hands to its server, written by
+ * bpf/ublk_class.bpf.c when the block layer issues the request (before the
+ * driver passes its tag to the server) and read by the server with a plain
+ * load from an mmap of the pinned array SLUICE_MAP_UCLASS. One element per
+ * (ublk dev id, hw queue), one byte per tag: element dev_id *
+ * SLUICE_UCLASS_QUEUES + queue, byte tag. Requests of a disk, queue or tag
+ * beyond these bounds are not recorded and read as SLUICE_CLASS_DEFAULT.
+ */
+#define SLUICE_UCLASS_DEVS	64
+#define SLUICE_UCLASS_QUEUES	16
+#define SLUICE_UCLASS_DEPTH	4096	/* UBLK_MAX_QUEUE_DEPTH */
+
+struct sluice_uclass_slots {
+	unsigned char class_id[SLUICE_UCLASS_DEPTH];	/* class ids fit: SLUICE_MAX_CLASSES 256 */
+};
+
 /* Map names, shared so user space finds pinned maps by name. */
 #define SLUICE_MAP_METER	"meter"
 #define SLUICE_MAP_HIST		"hist"
@@ -353,5 +372,7 @@ enum sluice_notify {
 #define SLUICE_MAP_POLICY	"policy_gen"	/* outer map-of-maps, one slot */
 #define SLUICE_MAP_PROBE	"probe_counts"	/* classify probe counters */
 #define SLUICE_LINK_PROBE	"classify_probe_link"
+#define SLUICE_MAP_UCLASS	"ublk_class"	/* struct sluice_uclass_slots */
+#define SLUICE_LINK_UCLASS	"ublk_class_link"
 
 #endif /* SLUICE_H */

@@ -522,6 +522,7 @@ static int load_recover_state(struct server *s)
 static int policy_from_chain(struct server *s, const struct policy_chain_desc *c)
 {
 	const char *missing;
+	bool added;
 	int err;
 
 	err = filter_spec_from_chain(c, s->st.filters, sizeof(s->st.filters), &missing);
@@ -537,6 +538,14 @@ static int policy_from_chain(struct server *s, const struct policy_chain_desc *c
 			c->policy, sizeof(s->st.filters));
 		return err;
 	}
+	err = filter_spec_add_throttle(s->st.filters, sizeof(s->st.filters), c->policy, &added);
+	if (err) {
+		log_err("policy '%s': its filter list with the class throttle does not fit a "
+			"state file (%zu bytes)", c->policy, sizeof(s->st.filters));
+		return err;
+	}
+	if (added)
+		log_debug("policy '%s' limits its classes: the server throttles them", c->policy);
 	snprintf(s->st.policy, sizeof(s->st.policy), "%s", c->policy);
 	return 0;
 }

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "filters/from_policy.h"
 #include "filters/registry.h"
+#include "filters/throttle.h"
 
 static int append(char *spec, size_t len, size_t *used, const char *fmt, const char *a,
 		  const char *b)
@@ -47,4 +49,27 @@ int filter_spec_from_chain(const struct policy_chain_desc *c, char *spec, size_t
 	if (err)
 		spec[0] = '\0';
 	return err;
+}
+
+int filter_spec_add_throttle(char *spec, size_t len, const char *policy, bool *added)
+{
+	char *old;
+	int n;
+
+	*added = false;
+	if (!throttle_policy_wants(policy))
+		return 0;
+	old = strdup(spec);
+	if (!old)
+		return -ENOMEM;
+	/* first: a request waits for its class's turn before any filter works on it */
+	n = snprintf(spec, len, "throttle:policy=%s%s%s", policy, old[0] ? " " : "", old);
+	if (n < 0 || (size_t)n >= len) {
+		snprintf(spec, len, "%s", old);
+		free(old);
+		return -ENAMETOOLONG;
+	}
+	free(old);
+	*added = true;
+	return 0;
 }

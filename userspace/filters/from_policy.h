@@ -8,6 +8,7 @@
 #ifndef SLUICE_FILTERS_FROM_POLICY_H
 #define SLUICE_FILTERS_FROM_POLICY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "loader/policy_chain.h"
@@ -19,5 +20,13 @@
  */
 int filter_spec_from_chain(const struct policy_chain_desc *c, char *spec, size_t len,
 			   const char **missing);
+
+/*
+ * Put the throttle filter first in @spec when applied policy @policy
+ * limits its classes (throttle: true or a static class limit), as read
+ * from the pinned policy map; *added says whether it did. -ENAMETOOLONG
+ * (spec unchanged) or -ENOMEM.
+ */
+int filter_spec_add_throttle(char *spec, size_t len, const char *policy, bool *added);
 
 #endif /* SLUICE_FILTERS_FROM_POLICY_H */

@@ -1,0 +1,168 @@
+#!/usr/bin/env bats
+# Per-class limits inside the ublk server (6.12 test VM, cgroup v2 io):
+# the ublk_class BPF program records each request's policy class by
+# (disk, queue, tag) at issue, and the server's throttle filter holds each
+# class to its limits. Two fio jobs in two cgroups share one served disk;
+# only the limited class is held, and the kernel's io.max is cleared for the
+# served disk so the server alone does the holding.
+# shellcheck disable=SC2030,SC2031
+
+load ublk_helpers
+
+LIMIT=100	# read_iops of class "lim"
+
+setup() {
+	ublk_setup
+	# shellcheck disable=SC2034 # ublk_teardown detaches these
+	LOOPS=()
+	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+	grep -qw io /sys/fs/cgroup/cgroup.subtree_control ||
+		echo +io >/sys/fs/cgroup/cgroup.subtree_control
+	mkdir -p /sys/fs/cgroup/ut-lim /sys/fs/cgroup/ut-free
+	IMG="$BATS_TEST_TMPDIR/backing.img"
+	truncate -s 64M "$IMG"
+	POL="$BATS_TEST_TMPDIR/p.yaml"
+	cat >"$POL" <<-EOF
+	policies:
+	  - name: tiers
+	    classes:
+	      - name: lim
+	        match: {cgroup: /sys/fs/cgroup/ut-lim}
+	        limits: {read_iops: $LIMIT iops}
+	      - name: free
+	        match: {cgroup: /sys/fs/cgroup/ut-free}
+	bindings:
+	  - disk: {served: {backing: $IMG}}
+	    policy: tiers
+	EOF
+}
+
+teardown() {
+	ublk_teardown
+	"$SLUICE" policy remove >/dev/null 2>&1 || true
+	rmdir /sys/fs/cgroup/ut-lim /sys/fs/cgroup/ut-free 2>/dev/null || true
+}
+
+# fio_in CGROUP NAME: 4k direct random reads, 15 s measured after 2 s of
+# ramp (the burst credit a class starts with is not counted), in the
+# background. fio's runtime includes draining its queue at the end, which
+# for the limited class takes iodepth/limit (0.16 s): 1% of 15 s.
+fio_in() {
+	sh -c "echo \$\$ >/sys/fs/cgroup/$1/cgroup.procs; exec fio --name=$2 \
+		--filename=$DEV --ioengine=io_uring --direct=1 --rw=randread --bs=4k \
+		--iodepth=16 --size=32M --time_based --ramp_time=2 --runtime=${RUNTIME:-15} --randrepeat=0 \
+		--output-format=json" >"$BATS_TEST_TMPDIR/$2.json" 2>&1 3>&- &
+	FIO_PIDS+=("$!")
+}
+
+# classes FIELD CLASS: FIELD of CLASS in the server's published counters.
+classes() {
+	jq --arg c "$2" ".classes[] | select(.name == \$c) | .$1" \
+		"$SLUICE_RUN_DIR/ublk$(dev_id "$DEV").classes.json"
+}
+
+@test "ublk: a class's static read_iops is held by the server, the other class runs free" {
+	local mm pid lim_iops free_iops lim_ios free_ios
+	"$SLUICE" policy apply "$POL" >/dev/null
+	# two queues on two vCPUs: the class is found by (disk, queue, tag)
+	serve_bg --backing "$IMG" --queues 2
+	# the policy limits a class: the server put its class throttle first
+	run "$SLUICE" disks --json
+	assert_success
+	echo "$output" | jq -e '.[0].policy == "tiers" and .[0].filters == ["throttle:policy=tiers"]'
+	[ -e /sys/fs/bpf/sluice/ublk_class_link ]
+
+	# re-apply now that the disk exists, so the kernel classifies its requests;
+	# then take the kernel's io.max off the served disk: the server alone holds
+	"$SLUICE" policy apply "$POL" >/dev/null
+	mm=$(cat "/sys/block/${DEV#/dev/}/dev")
+	echo "$mm riops=max wiops=max rbps=max wbps=max" >/sys/fs/cgroup/ut-lim/io.max
+	refute grep -q "^$mm " /sys/fs/cgroup/ut-lim/io.max
+
+	FIO_PIDS=()
+	fio_in ut-lim lim
+	fio_in ut-free free
+	for pid in "${FIO_PIDS[@]}"; do
+		wait "$pid"
+	done
+	lim_iops=$(jq '.jobs[0].read.iops' "$BATS_TEST_TMPDIR/lim.json")
+	free_iops=$(jq '.jobs[0].read.iops' "$BATS_TEST_TMPDIR/free.json")
+	echo "# lim $lim_iops IOPS (limit $LIMIT), free $free_iops IOPS" >&3
+	# the limited class within 5% of its limit; the other well above it
+	jq -en "$lim_iops <= 1.05 * $LIMIT and $lim_iops >= 0.95 * $LIMIT"
+	jq -en "$free_iops >= 3 * $LIMIT"
+
+	# the counters are published at most once a second while I/O flows
+	sleep 1.5
+	dd if="$DEV" of=/dev/null bs=4k count=1 iflag=direct status=none
+	cat "$SLUICE_RUN_DIR/ublk$(dev_id "$DEV").classes.json" >&3
+	lim_ios=$(jq '.jobs[0].read.total_ios' "$BATS_TEST_TMPDIR/lim.json")
+	free_ios=$(jq '.jobs[0].read.total_ios' "$BATS_TEST_TMPDIR/free.json")
+	# every request of each cgroup was classified into its own class: at
+	# least what fio measured, and for lim no more than its limit lets
+	# through during the 2 s ramp fio does not count (+ burst, + in flight)
+	jq -en "$(classes reads lim) >= $lim_ios and \
+		$(classes reads lim) <= $lim_ios + 2 * $LIMIT + 6 + 16"
+	jq -en "$(classes reads free) >= $free_ios"
+	jq -en "$(classes reads default) <= 4"
+	assert_equal "$(classes riops lim)" "$LIMIT"
+	assert_equal "$(classes riops free)" 0
+	jq -en "$(classes delayed_reads lim) > 0"
+	assert_equal "$(classes delayed_reads free)" 0
+}
+
+@test "ublk: a policy without class limits gets no throttle filter" {
+	sed -i '/limits:/d' "$POL"
+	"$SLUICE" policy apply "$POL" >/dev/null
+	serve_bg --backing "$IMG"
+	run "$SLUICE" disks --json
+	assert_success
+	echo "$output" | jq -e '.[0].policy == "tiers" and .[0].filters == []'
+}
+
+# wait_classes JQ: until the server's published counters satisfy JQ (60 s).
+wait_classes() {
+	local f _
+	f="$SLUICE_RUN_DIR/ublk$(dev_id "$DEV").classes.json"
+	for _ in $(seq 120); do
+		[ -s "$f" ] && jq -e "$1" "$f" >/dev/null && return 0
+		sleep 0.5
+	done
+	cat "$f" >&3
+	return 1
+}
+
+@test "ublk: the server follows a live 'sluice throttle' and drops its limits when it stops" {
+	local state=/run/sluice/throttle.json thr pid
+	# no static limit; throttle: true alone puts the class throttle in the chain
+	sed -i -e '/limits:/d' -e 's/^\(  - name: tiers\)$/\1\n    throttle: true/' "$POL"
+	"$SLUICE" policy apply "$POL" >/dev/null
+	serve_bg --backing "$IMG"
+	run "$SLUICE" disks --json
+	echo "$output" | jq -e '.[0].filters == ["throttle:policy=tiers"]'
+	"$SLUICE" policy apply "$POL" >/dev/null
+
+	FIO_PIDS=()
+	RUNTIME=30 fio_in ut-lim lim
+	RUNTIME=30 fio_in ut-free free
+	# a threshold any I/O crosses: the disk is congested, allowances appear;
+	# the throttle's class ids follow the --cgroup order, the policy's order
+	"$SLUICE" throttle --disk "$DEV" --threshold 1us --cgroup ut-lim:shares=100 \
+		--cgroup ut-free:shares=100 --record "$BATS_TEST_TMPDIR/record" \
+		>"$BATS_TEST_TMPDIR/thr.log" 2>&1 3>&- &
+	thr=$!
+	wait_classes '.dynamic and ([.classes[] | select(.class_id == 2) | .riops > 0] | any)'
+	# what the server holds is what the throttle published for this disk
+	jq -e --arg mm "$(cat "/sys/block/${DEV#/dev/}/dev")" \
+		'.running and ([.disks[] | select(.dev == $mm) | .classes[] | select(.dynamic)]
+		 | length > 0)' "$state"
+
+	kill -TERM "$thr"
+	wait "$thr"
+	# running: false: the next refresh drops every dynamic limit (fail-open)
+	wait_classes '(.dynamic | not) and ([.classes[] | .riops + .wiops + .rbps + .wbps]
+		      | add == 0)'
+	for pid in "${FIO_PIDS[@]}"; do
+		wait "$pid"
+	done
+}

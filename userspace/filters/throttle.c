@@ -1,0 +1,500 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * throttle.c - holds each policy class of a served disk to its limits.
+ *
+ * The class of a request comes from the ublk_class BPF program, which
+ * recorded it by (disk, queue, tag) when the block layer issued it; this
+ * filter reads it from the mapped array, charges the class's token buckets
+ * (IOPS and bytes, per direction) and lets the request continue at once or
+ * parks it on an absolute io_uring timeout until its release time, so the
+ * queue keeps serving other requests meanwhile.
+ *
+ * Limits: the policy's static class limits (pinned policy map) merged with
+ * the dynamic ones of 'sluice throttle' (its state file), the stricter
+ * winning. Both are re-read at most once per interval, from the data path
+ * (no thread of its own); the state file only when its mtime moved, and
+ * dynamic limits are dropped as soon as the state is no longer fresh.
+ *
+ * Args: policy=NAME (whose classes), state=PATH (default the throttle's
+ * default state file), interval_ms=N (default 1000).
+ *
+ * Per-class counters are published in RUN_DIR/ublkN.classes.json at each
+ * refresh, for tests and operators.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <liburing.h>
+
+#include "filters/chain.h"
+#include "filters/filter.h"
+#include "filters/registry.h"
+#include "filters/tbucket.h"
+#include "filters/throttle.h"
+#include "lib/disk_state.h"
+#include "lib/json.h"
+#include "loader/policy_compile.h"
+#include "loader/policy_maps.h"
+#include "loader/ublk_class.h"
+#include "throttle/state_read.h"
+
+#define DEFAULT_INTERVAL_MS	1000
+
+struct tclass {
+	struct tbucket b[THROTTLE_NR_LIMS];	/* indexed by enum throttle_lim */
+	struct throttle_limits in_force;
+	uint64_t ios[2];			/* read, write */
+	uint64_t delayed[2];
+};
+
+struct throttle {
+	pthread_mutex_t lock;
+	char policy[SLUICE_CLASS_NAME_LEN];
+	char state_path[256];
+	uint64_t interval_ns;
+	uint64_t next_refresh;
+	struct ublk_class_map map;
+	int dev_id;				/* -1 until the disk exists */
+	unsigned int major, minor;
+	struct timespec state_mtime;
+	struct tstate live;			/* header of the last state read (no disks) */
+	bool have_live;
+	uint64_t no_sqe;			/* released early: the ring was full */
+	struct throttle_limits stat[SLUICE_MAX_CLASSES];
+	struct throttle_limits dyn[SLUICE_MAX_CLASSES];
+	char names[SLUICE_MAX_CLASSES][SLUICE_CLASS_NAME_LEN];
+	struct tclass cls[SLUICE_MAX_CLASSES];
+};
+
+/* Per request: the release time, which the kernel reads at submission. */
+struct throttle_req {
+	struct __kernel_timespec ts;
+};
+
+/* ------------------------------------------------------------ limits -- */
+
+uint64_t throttle_limit_merge(uint64_t a, uint64_t b)
+{
+	if (!a)
+		return b;
+	if (!b)
+		return a;
+	return a < b ? a : b;
+}
+
+bool throttle_limits_dynamic(const struct tstate *st, unsigned int major, unsigned int minor,
+			     int64_t now, struct throttle_limits *dyn)
+{
+	const struct tstate_disk *d;
+	const struct tstate_class *c;
+	bool any = false;
+	size_t i;
+
+	memset(dyn, 0, SLUICE_MAX_CLASSES * sizeof(*dyn));
+	if (!st || !tstate_fresh(st, now))
+		return false;
+	d = tstate_find(st, major, minor);
+	for (i = 0; d && i < d->nr_cls; i++) {
+		c = &d->cls[i];
+		if (!c->dynamic || c->class_id >= SLUICE_MAX_CLASSES)
+			continue;
+		dyn[c->class_id] = (struct throttle_limits){ { c->riops, c->wiops, c->rbps,
+							       c->wbps } };
+		any = true;
+	}
+	return any;
+}
+
+static const union sluice_policy_val *image_get(const struct policy_image *img, unsigned int kind,
+						unsigned long long id)
+{
+	size_t i;
+
+	for (i = 0; i < img->nr_ents; i++)
+		if (img->ents[i].key.kind == kind && img->ents[i].key.id == id)
+			return &img->ents[i].val;
+	return NULL;
+}
+
+static const struct sluice_policy_info *image_policy(const struct policy_image *img,
+						     const char *policy)
+{
+	size_t i;
+
+	for (i = 0; i < img->nr_ents; i++)
+		if (img->ents[i].key.kind == SLUICE_PK_POLICY &&
+		    !strncmp(img->ents[i].val.policy.name, policy, SLUICE_CLASS_NAME_LEN))
+			return &img->ents[i].val.policy;
+	return NULL;
+}
+
+int throttle_limits_static(const struct policy_image *img, const char *policy,
+			   struct throttle_limits *st, char (*names)[SLUICE_CLASS_NAME_LEN])
+{
+	const struct sluice_policy_info *p;
+	const union sluice_policy_val *v;
+	const struct sluice_class_limits *l;
+	unsigned int id, end;
+
+	memset(st, 0, SLUICE_MAX_CLASSES * sizeof(*st));
+	if (names)
+		memset(names, 0, SLUICE_MAX_CLASSES * sizeof(*names));
+	p = image_policy(img, policy);
+	if (!p)
+		return -ENOENT;
+	end = p->first_class + p->nr_classes;
+	for (id = p->first_class; id < end && id < SLUICE_MAX_CLASSES; id++) {
+		v = image_get(img, SLUICE_PK_CLASS, id);
+		if (!v)
+			continue;
+		l = &v->limits;
+		st[id].v[THROTTLE_RIOPS] = l->pct_mask & SLUICE_LIM_PCT_RIOPS ? 0 : l->riops;
+		st[id].v[THROTTLE_WIOPS] = l->pct_mask & SLUICE_LIM_PCT_WIOPS ? 0 : l->wiops;
+		st[id].v[THROTTLE_RBPS] = l->pct_mask & SLUICE_LIM_PCT_RBPS ? 0 : l->rbps;
+		st[id].v[THROTTLE_WBPS] = l->pct_mask & SLUICE_LIM_PCT_WBPS ? 0 : l->wbps;
+		if (names)
+			snprintf(names[id], SLUICE_CLASS_NAME_LEN, "%s", l->name);
+	}
+	return 0;
+}
+
+bool throttle_policy_wants(const char *policy)
+{
+	struct throttle_limits *st;
+	const struct sluice_policy_info *p;
+	struct policy_image img;
+	bool wants = false;
+	int i, j;
+
+	if (!policy || policy_maps_read(&img))
+		return false;
+	p = image_policy(&img, policy);
+	st = calloc(SLUICE_MAX_CLASSES, sizeof(*st));
+	if (p && st && !throttle_limits_static(&img, policy, st, NULL)) {
+		wants = p->flags & SLUICE_DISK_F_THROTTLE;
+		for (i = 0; i < SLUICE_MAX_CLASSES && !wants; i++)
+			for (j = 0; j < THROTTLE_NR_LIMS; j++)
+				wants |= st[i].v[j] != 0;
+	}
+	free(st);
+	policy_image_free(&img);
+	return wants;
+}
+
+/* ----------------------------------------------------------- refresh -- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The disk's MAJ:MIN, once the server has created it. */
+static bool resolve_disk(struct filter *f, struct throttle *t)
+{
+	char p[64];
+	FILE *fp;
+	int n;
+
+	if (t->dev_id >= 0)
+		return true;
+	if (f->chain->dev_id < 0)
+		return false;
+	snprintf(p, sizeof(p), "/sys/block/ublkb%d/dev", f->chain->dev_id);
+	fp = fopen(p, "r");
+	if (!fp)
+		return false;
+	n = fscanf(fp, "%u:%u", &t->major, &t->minor);
+	fclose(fp);
+	if (n != 2)
+		return false;
+	t->dev_id = f->chain->dev_id;
+	return true;
+}
+
+static void refresh_static(struct throttle *t)
+{
+	struct policy_image img;
+
+	if (policy_maps_read(&img)) {
+		/* no policy applied any more: nothing static holds */
+		memset(t->stat, 0, sizeof(t->stat));
+		return;
+	}
+	throttle_limits_static(&img, t->policy, t->stat, t->names);
+	policy_image_free(&img);
+}
+
+static void refresh_dynamic(struct throttle *t)
+{
+	struct tstate st;
+	struct stat sb;
+	int64_t now = time(NULL);
+
+	if (stat(t->state_path, &sb)) {
+		t->have_live = false;
+		memset(t->dyn, 0, sizeof(t->dyn));
+		return;
+	}
+	if (t->have_live && sb.st_mtim.tv_sec == t->state_mtime.tv_sec &&
+	    sb.st_mtim.tv_nsec == t->state_mtime.tv_nsec) {
+		/* unchanged file: only its freshness can have run out */
+		if (!tstate_fresh(&t->live, now)) {
+			t->have_live = false;
+			memset(t->dyn, 0, sizeof(t->dyn));
+		}
+		return;
+	}
+	t->state_mtime = sb.st_mtim;
+	if (tstate_load(t->state_path, &st)) {
+		/* a half-written or foreign file: fail open until the next good one */
+		t->have_live = false;
+		memset(t->dyn, 0, sizeof(t->dyn));
+		return;
+	}
+	t->have_live = throttle_limits_dynamic(&st, t->major, t->minor, now, t->dyn);
+	t->live = (struct tstate){ .time = st.time, .pid = st.pid, .running = st.running,
+				   .interval_s = st.interval_s };
+	tstate_free(&st);
+}
+
+static void apply_limits(struct throttle *t, uint64_t now)
+{
+	struct tclass *c;
+	int i, j;
+
+	for (i = 0; i < SLUICE_MAX_CLASSES; i++) {
+		c = &t->cls[i];
+		for (j = 0; j < THROTTLE_NR_LIMS; j++) {
+			c->in_force.v[j] = throttle_limit_merge(t->stat[i].v[j], t->dyn[i].v[j]);
+			tbucket_set_rate(&c->b[j], c->in_force.v[j], now);
+		}
+	}
+}
+
+static bool class_shown(const struct throttle *t, int i)
+{
+	const struct tclass *c = &t->cls[i];
+	int j;
+
+	if (c->ios[0] || c->ios[1] || t->names[i][0])
+		return true;
+	for (j = 0; j < THROTTLE_NR_LIMS; j++)
+		if (c->in_force.v[j])
+			return true;
+	return false;
+}
+
+/* RUN_DIR/ublkN.classes.json, written whole and renamed into place. */
+static void publish(struct throttle *t)
+{
+	static const char *const lim[] = { "riops", "wiops", "rbps", "wbps" };
+	char path[512], tmp[520];
+	struct json_writer w;
+	FILE *fp;
+	int i, j;
+
+	snprintf(path, sizeof(path), "%s/ublk%d.classes.json", state_dir(), t->dev_id);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fp = fopen(tmp, "w");
+	if (!fp)
+		return;
+	json_init(&w, fp);
+	json_obj_open(&w);
+	json_kv_u64(&w, "dev_id", (uint64_t)t->dev_id);
+	json_kv_str(&w, "policy", t->policy);
+	json_kv_bool(&w, "dynamic", t->have_live);
+	json_kv_u64(&w, "released_early", t->no_sqe);
+	json_key(&w, "classes");
+	json_arr_open(&w);
+	for (i = 0; i < SLUICE_MAX_CLASSES; i++) {
+		if (!class_shown(t, i))
+			continue;
+		json_obj_open(&w);
+		json_kv_u64(&w, "class_id", (uint64_t)i);
+		json_kv_str(&w, "name", t->names[i][0] ? t->names[i] : "default");
+		json_kv_u64(&w, "reads", t->cls[i].ios[0]);
+		json_kv_u64(&w, "writes", t->cls[i].ios[1]);
+		json_kv_u64(&w, "delayed_reads", t->cls[i].delayed[0]);
+		json_kv_u64(&w, "delayed_writes", t->cls[i].delayed[1]);
+		for (j = 0; j < THROTTLE_NR_LIMS; j++)
+			json_kv_u64(&w, lim[j], t->cls[i].in_force.v[j]);
+		json_obj_close(&w);
+	}
+	json_arr_close(&w);
+	json_obj_close(&w);
+	if (json_end(&w) || fputc('\n', fp) == EOF) {
+		fclose(fp);
+		remove(tmp);
+		return;
+	}
+	if (fclose(fp) || rename(tmp, path))
+		remove(tmp);
+}
+
+/* Called with the lock held. */
+static void maybe_refresh(struct filter *f, struct throttle *t, uint64_t now)
+{
+	if (now < t->next_refresh || !resolve_disk(f, t))
+		return;
+	t->next_refresh = now + t->interval_ns;
+	refresh_static(t);
+	refresh_dynamic(t);
+	apply_limits(t, now);
+	publish(t);
+}
+
+/* -------------------------------------------------------- data path -- */
+
+static int throttle_down(struct filter *f, struct filter_req *req)
+{
+	struct throttle *t = f->priv;
+	struct throttle_req *tr = filter_req_priv(f, req);
+	struct tbucket *b[2];
+	uint64_t units[2] = { 1, req->len }, now = mono_ns(), release;
+	struct io_uring_sqe *sqe;
+	unsigned int id, dir = req->op == FILTER_OP_WRITE;
+	struct tclass *c;
+
+	pthread_mutex_lock(&t->lock);
+	maybe_refresh(f, t, now);
+	id = t->dev_id < 0 ? SLUICE_CLASS_DEFAULT :
+	     ublk_class_get(&t->map, (unsigned int)t->dev_id, req->queue, req->tag);
+	c = &t->cls[id];
+	b[0] = &c->b[dir ? THROTTLE_WIOPS : THROTTLE_RIOPS];
+	b[1] = &c->b[dir ? THROTTLE_WBPS : THROTTLE_RBPS];
+	release = tbucket_reserve(b, units, 2, now);
+	c->ios[dir]++;
+	if (release > now)
+		c->delayed[dir]++;
+	pthread_mutex_unlock(&t->lock);
+	if (release <= now)
+		return FILTER_CONTINUE;
+
+	tr->ts.tv_sec = (long long)(release / 1000000000ull);
+	tr->ts.tv_nsec = (long long)(release % 1000000000ull);
+	sqe = filter_get_sqe(f, req, 0);
+	if (!sqe) {
+		io_uring_submit(req->ring);
+		sqe = filter_get_sqe(f, req, 0);
+	}
+	if (!sqe) {
+		/* never stall the queue for a limit: let it through and count it */
+		pthread_mutex_lock(&t->lock);
+		t->no_sqe++;
+		pthread_mutex_unlock(&t->lock);
+		return FILTER_CONTINUE;
+	}
+	/* absolute CLOCK_MONOTONIC: a late submission does not stretch the delay */
+	io_uring_prep_timeout(sqe, &tr->ts, 0, IORING_TIMEOUT_ABS);
+	return FILTER_PENDING;
+}
+
+static void throttle_io_done(struct filter *f, struct filter_req *req, uint32_t cookie, int res)
+{
+	/* -ETIME is the timeout firing; anything else (cancelled) releases it too */
+	filter_resume(req, FILTER_CONTINUE);
+}
+
+/* ---------------------------------------------------------- lifecycle -- */
+
+static int throttle_init(struct filter *f, const struct filter_config *cfg)
+{
+	char buf[32];
+	struct throttle *t;
+	bool loaded;
+	int err;
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	pthread_mutex_init(&t->lock, NULL);
+	t->dev_id = -1;
+	t->interval_ns = DEFAULT_INTERVAL_MS * 1000000ull;
+	snprintf(t->state_path, sizeof(t->state_path), "%s", TSTATE_DEFAULT_PATH);
+	err = filter_config_get(cfg, "policy", t->policy, sizeof(t->policy));
+	if (err == -ENOENT)
+		err = 0;
+	if (!err) {
+		err = filter_config_get(cfg, "state", t->state_path, sizeof(t->state_path));
+		if (err == -ENOENT)
+			err = 0;
+	}
+	if (!err && !filter_config_get(cfg, "interval_ms", buf, sizeof(buf))) {
+		char *end;
+		unsigned long ms = strtoul(buf, &end, 10);
+
+		if (*end || !ms || ms > 60000)
+			err = -EINVAL;
+		t->interval_ns = ms * 1000000ull;
+	}
+	if (err)
+		goto out_free;
+	err = ublk_class_ensure(&loaded);
+	if (!err)
+		err = ublk_class_map_open(&t->map);
+	if (err)
+		goto out_free;
+	f->priv = t;
+	return 0;
+
+out_free:
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+	return err;
+}
+
+static int throttle_stats(struct filter *f, struct filter_stat *st, int max)
+{
+	struct throttle *t = f->priv;
+	uint64_t ios = 0, delayed = 0;
+	int i, n = 0;
+
+	pthread_mutex_lock(&t->lock);
+	for (i = 0; i < SLUICE_MAX_CLASSES; i++) {
+		ios += t->cls[i].ios[0] + t->cls[i].ios[1];
+		delayed += t->cls[i].delayed[0] + t->cls[i].delayed[1];
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (n < max)
+		st[n++] = (struct filter_stat){ "ios", ios };
+	if (n < max)
+		st[n++] = (struct filter_stat){ "delayed", delayed };
+	return n;
+}
+
+static void throttle_teardown(struct filter *f)
+{
+	struct throttle *t = f->priv;
+	char path[512];
+
+	if (!t)
+		return;
+	if (t->dev_id >= 0) {
+		snprintf(path, sizeof(path), "%s/ublk%d.classes.json", state_dir(), t->dev_id);
+		remove(path);
+	}
+	ublk_class_map_close(&t->map);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+	f->priv = NULL;
+}
+
+const struct filter_ops throttle_filter_ops = {
+	.name = "throttle",
+	.req_priv_size = sizeof(struct throttle_req),
+	.init = throttle_init,
+	.read = throttle_down,
+	.write = throttle_down,
+	.io_done = throttle_io_done,
+	.stats = throttle_stats,
+	.teardown = throttle_teardown,
+};

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * throttle.h - per-class limits inside the ublk server (filters/throttle.c).
+ * The kernel's io.max cannot tell the classes of a served disk apart below
+ * the server, so the filter holds each class to the stricter of its policy's
+ * static limits and the dynamic limits 'sluice throttle' publishes for the
+ * disk, with a token bucket per class and direction (filters/tbucket.h).
+ */
+#ifndef SLUICE_FILTER_THROTTLE_H
+#define SLUICE_FILTER_THROTTLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bpf/sluice.h"
+
+struct tstate;
+struct policy_image;
+
+enum throttle_lim {
+	THROTTLE_RIOPS,
+	THROTTLE_WIOPS,
+	THROTTLE_RBPS,
+	THROTTLE_WBPS,
+	THROTTLE_NR_LIMS,
+};
+
+/* One class's limits; 0 = unlimited. */
+struct throttle_limits {
+	uint64_t v[THROTTLE_NR_LIMS];
+};
+
+/* The stricter of two limits, 0 being unlimited. */
+uint64_t throttle_limit_merge(uint64_t a, uint64_t b);
+
+/*
+ * The dynamic limits of disk MAJ:MIN in @st into dyn[class_id] (zeroed
+ * first; SLUICE_MAX_CLASSES entries). A state that is not fresh at @now
+ * (tstate_fresh: the throttle stopped, died or stalled) gives none: the
+ * server fails open as io.max does. Returns whether any limit was set.
+ */
+bool throttle_limits_dynamic(const struct tstate *st, unsigned int major, unsigned int minor,
+			     int64_t now, struct throttle_limits *dyn);
+
+/*
+ * The static limits of policy @policy's classes in @img into st[class_id]
+ * (zeroed first) and their names into names (may be NULL). Limits given as
+ * a percentage of peak are the throttle's to turn into numbers: left out.
+ * -ENOENT when the policy is not in the image.
+ */
+int throttle_limits_static(const struct policy_image *img, const char *policy,
+			   struct throttle_limits *st, char (*names)[SLUICE_CLASS_NAME_LEN]);
+
+/*
+ * Whether a served disk under applied policy @policy needs the throttle
+ * filter: the policy says throttle: true or a class has a static limit.
+ */
+bool throttle_policy_wants(const char *policy);
+
+#endif /* SLUICE_FILTER_THROTTLE_H */
