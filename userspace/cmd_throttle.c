@@ -67,7 +67,8 @@ struct topts {
 	const char *source;		/* "auto", "meter" or "sysfs" */
 	bool policy;			/* classes from the applied policy */
 	uint64_t generation;		/* policy mode: the generation in force */
-	uint64_t failed_generation;	/* policy mode: the last one that could not be used */
+	uint64_t failed_generation;	/* policy mode: the last one that could not be used,
+					 * UINT64_MAX for none */
 	const char *cgroup_root;	/* relative cgroup paths resolve under it */
 	unsigned int lat_kind;		/* SLUICE_LAT_TOTAL or SLUICE_LAT_DEVICE */
 	const struct throttle_source_ops *src;
@@ -705,13 +706,14 @@ static int check_cgroups(const struct tdisk *disks, unsigned int nr)
 	return 0;
 }
 
-static const struct tdisk *find_disk(const struct topts *o, unsigned int maj, unsigned int min)
+static const struct tdisk *find_disk(const struct tdisk *disks, unsigned int nr,
+				     unsigned int maj, unsigned int min)
 {
 	unsigned int i;
 
-	for (i = 0; i < o->nr_disks; i++)
-		if (o->disks[i].maj == maj && o->disks[i].min == min)
-			return &o->disks[i];
+	for (i = 0; i < nr; i++)
+		if (disks[i].maj == maj && disks[i].min == min)
+			return &disks[i];
 	return NULL;
 }
 
@@ -724,15 +726,19 @@ static const struct tdisk *find_disk(const struct topts *o, unsigned int maj, un
  */
 static int reload_policy(struct topts *o, struct iomax_book *book, uint64_t gen)
 {
-	struct tdisk *next;
-	const struct tdisk *old;
-	unsigned int nr = 0, i, kept;
+	struct tdisk *next, *old;
+	const struct tdisk *same;
+	unsigned int nr = 0, old_nr = o->nr_disks, i, kept;
 	uint64_t got = 0;
 	int err;
 
 	next = calloc(MAX_DISKS, sizeof(*next));
-	if (!next)
+	old = calloc(MAX_DISKS, sizeof(*old));
+	if (!next || !old) {
+		free(next);
+		free(old);
 		return -ENOMEM;
+	}
 	err = policy_disks(o, next, &nr, &got);
 	if (err == -ENOENT)
 		err = 0;	/* removed: nothing to police until the next apply */
@@ -743,6 +749,7 @@ static int reload_policy(struct topts *o, struct iomax_book *book, uint64_t gen)
 			 " stays in force", gen, o->generation);
 		o->failed_generation = gen;
 		free(next);
+		free(old);
 		return 0;
 	}
 	for (i = 0; i < o->nr_disks; i++)
@@ -752,15 +759,18 @@ static int reload_policy(struct topts *o, struct iomax_book *book, uint64_t gen)
 		log_warn("cannot remove every dynamic limit of generation %" PRIu64 " (%s)",
 			 o->generation, strerror(-err));
 	iomax_book_free(book);
-	err = iomax_book_init(book, o->record_path);
-	for (i = 0; i < nr && !err; i++) {
-		err = setup_disk(o, &next[i], book);
-		old = find_disk(o, next[i].maj, next[i].min);
-		if (!err && old)
-			throttle_disk_inherit(&next[i].ctl, &old->ctl);
-	}
+	/* In place: the source keeps pointers into each tdisk. */
+	memcpy(old, o->disks, sizeof(*old) * MAX_DISKS);
 	memcpy(o->disks, next, sizeof(*next) * MAX_DISKS);
 	free(next);
+	err = iomax_book_init(book, o->record_path);
+	for (i = 0; i < nr && !err; i++) {
+		err = setup_disk(o, &o->disks[i], book);
+		same = find_disk(old, old_nr, o->disks[i].maj, o->disks[i].min);
+		if (!err && same)
+			throttle_disk_inherit(&o->disks[i].ctl, &same->ctl);
+	}
+	free(old);
 	o->nr_disks = err ? 0 : nr;
 	if (err)
 		return err;
@@ -768,7 +778,7 @@ static int reload_policy(struct topts *o, struct iomax_book *book, uint64_t gen)
 		 "policed%s", gen, o->generation, nr, nr == 1 ? "" : "s",
 		 kept ? "; limits rewritten by the apply kept" : "");
 	o->generation = gen;
-	o->failed_generation = 0;
+	o->failed_generation = UINT64_MAX;
 	return 1;
 }
 
@@ -1006,6 +1016,7 @@ int cmd_throttle(int argc, char **argv)
 		}
 		o.policy = true;
 		o.generation = gen;
+		o.failed_generation = UINT64_MAX;
 		o.nr_disks = nr;
 	}
 	if ((o.p99 || o.lat_kind == SLUICE_LAT_DEVICE) && !strcmp(o.source, "sysfs")) {
