@@ -1018,6 +1018,8 @@ int cmd_throttle(int argc, char **argv)
 		o.generation = gen;
 		o.failed_generation = UINT64_MAX;
 		o.nr_disks = nr;
+		log_info("policy generation %" PRIu64 ": %u disk%s policed", gen, nr,
+			 nr == 1 ? "" : "s");
 	}
 	if ((o.p99 || o.lat_kind == SLUICE_LAT_DEVICE) && !strcmp(o.source, "sysfs")) {
 		/* The kernel's counters carry one sum from start to completion. */
