@@ -24,10 +24,13 @@
 
 #include "cmds.h"
 #include "loader/meter.h"
+#include "loader/policy_compile.h"
+#include "loader/policy_maps.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "throttle/control.h"
 #include "throttle/iomax.h"
+#include "throttle/policy.h"
 #include "throttle/source.h"
 #include "throttle/spec.h"
 
@@ -39,11 +42,13 @@
 struct tclass {
 	char path[PATH_MAX];
 	char name[64];
+	unsigned int class_id;		/* the policy's, or the position + 1 */
 	int book_idx;
 };
 
 struct tdisk {
 	char name[32];
+	char policy[SLUICE_CLASS_NAME_LEN];	/* policy mode: the policy governing it */
 	unsigned int maj, min;
 	struct throttle_disk_cfg cfg;
 	struct throttle_disk ctl;
@@ -60,6 +65,11 @@ struct topts {
 	const char *state_path;
 	const char *record_path;
 	const char *source;		/* "auto", "meter" or "sysfs" */
+	bool policy;			/* classes from the applied policy */
+	uint64_t generation;		/* policy mode: the generation in force */
+	uint64_t failed_generation;	/* policy mode: the last one that could not be used,
+					 * UINT64_MAX for none */
+	const char *cgroup_root;	/* relative cgroup paths resolve under it */
 	unsigned int lat_kind;		/* SLUICE_LAT_TOTAL or SLUICE_LAT_DEVICE */
 	const struct throttle_source_ops *src;
 	struct meter *meter;
@@ -77,6 +87,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: sluice throttle [OPTIONS] --disk DISK --threshold T --cgroup SPEC...\n"
 		"       sluice throttle --config FILE [OPTIONS]\n"
+		"       sluice throttle [--policy] [OPTIONS]\n"
 		"       sluice throttle --cleanup\n"
 		"\n"
 		"Latency-based throttling (Storage I/O Control): when a disk's latency\n"
@@ -100,6 +111,11 @@ static void usage(FILE *f)
 		"  --interval D        control interval (default 1s)\n"
 		"  --config FILE       read the options above from FILE, one per line\n"
 		"                      ('disk /dev/sdb', 'cgroup db:shares=200', '# ...')\n"
+		"  --policy            disks, thresholds and classes from the applied policy\n"
+		"                      (the default without --disk/--config); a new\n"
+		"                      'sluice policy apply' is taken at the next interval\n"
+		"  --cgroup-root DIR   the policy's relative cgroup paths resolve under DIR\n"
+		"                      (default: the cgroup v2 mount)\n"
 		"  --once              one step: measure one interval, set io.max, exit\n"
 		"                      (limits stay; remove them with --cleanup)\n"
 		"  --cleanup           remove the dynamic limits a killed throttle left\n"
@@ -114,6 +130,7 @@ static void usage(FILE *f)
 		"  sluice throttle --disk /dev/sdb --threshold 30ms \\\n"
 		"      --cgroup db:shares=200,reserve=500 --cgroup batch:shares=100\n"
 		"  sluice throttle --disk nvme0n1 --threshold 90%%peak --cgroup a --cgroup b\n"
+		"  sluice policy apply policies/shares.yaml && sluice throttle\n"
 		"  sluice throttle --cleanup\n");
 }
 
@@ -186,6 +203,7 @@ static int add_cgroup(struct tdisk *d, const char *spec)
 	for (p = c->path + strlen(c->path) - 1; p > c->path && *p == '/'; p--)
 		*p = '\0';
 	snprintf(c->name, sizeof(c->name), "%s", strrchr(c->path, '/') + 1);
+	c->class_id = d->cfg.nr_classes + 1;
 	d->cfg.cls[d->cfg.nr_classes++] = cc;
 	return 0;
 }
@@ -310,7 +328,11 @@ static void log_change(const struct tdisk *d)
 			snprintf(v, sizeof(v), "max");
 		off += snprintf(line + off, sizeof(line) - off, " %s=%s", d->cls[i].name, v);
 	}
-	printf("%s: %s\n", line, c->reason ? c->reason : "");
+	if (c->lagging >= 0 && c->state == THROTTLE_CONGESTED)
+		printf("%s: %s (%s over its target)\n", line, c->reason ? c->reason : "",
+		       d->cls[c->lagging].name);
+	else
+		printf("%s: %s\n", line, c->reason ? c->reason : "");
 	fflush(stdout);
 }
 
@@ -324,6 +346,8 @@ static void json_disk(struct json_writer *w, const struct tdisk *d)
 	json_obj_open(w);
 	json_kv_str(w, "disk", d->name);
 	json_kv_str(w, "dev", dev);
+	if (d->policy[0])
+		json_kv_str(w, "policy", d->policy);
 	json_kv_str(w, "state", throttle_state_name(c->state));
 	json_kv_u64(w, "latency_ns", (uint64_t)c->last_lat_ns);
 	json_kv_u64(w, "threshold_ns", c->threshold_ns);
@@ -345,11 +369,15 @@ static void json_disk(struct json_writer *w, const struct tdisk *d)
 
 		json_obj_open(w);
 		json_kv_str(w, "name", d->cls[i].name);
-		json_kv_u64(w, "class_id", i + 1);
+		json_kv_u64(w, "class_id", d->cls[i].class_id);
 		json_kv_str(w, "cgroup", d->cls[i].path);
 		json_kv_u64(w, "shares", d->cfg.cls[i].shares);
-		json_kv_u64(w, "reserve_iops", d->cfg.cls[i].reserve_iops);
+		json_kv_u64(w, "reserve_iops", c->eff[i].reserve_iops);
 		json_kv_u64(w, "iops", (uint64_t)c->class_iops[i]);
+		if (d->cfg.cls[i].latency_target_ns) {
+			json_kv_u64(w, "latency_ns", d->last.cls[i].lat_avg_ns);
+			json_kv_u64(w, "latency_target_ns", d->cfg.cls[i].latency_target_ns);
+		}
 		json_kv_bool(w, "dynamic", a->dynamic);
 		json_kv_u64(w, "allow_iops", a->dynamic ? a->total_iops : 0);
 		json_kv_u64(w, "riops", a->iops[THROTTLE_READ]);
@@ -395,6 +423,8 @@ static int write_state(const struct topts *o, bool running)
 	json_kv_double(&w, "interval_s", o->interval_ns / 1e9);
 	json_kv_str(&w, "source", o->src ? o->src->name : "none");
 	json_kv_str(&w, "latency", o->lat_kind == SLUICE_LAT_DEVICE ? "device" : "total");
+	if (o->policy)
+		json_kv_u64(&w, "policy_generation", o->generation);
 	json_key(&w, "disks");
 	json_arr_open(&w);
 	for (i = 0; i < o->nr_disks; i++)
@@ -556,6 +586,202 @@ static int open_source(struct topts *o)
 	return 0;
 }
 
+/* The cgroup v2 hierarchy, where io.max lives: /sys/fs/cgroup, or its
+ * unified mount on a hybrid host. */
+static const char *default_cgroup_root(void)
+{
+	if (!access(CGROUP_ROOT "/cgroup.controllers", F_OK))
+		return CGROUP_ROOT;
+	if (!access(CGROUP_ROOT "/unified/cgroup.controllers", F_OK))
+		return CGROUP_ROOT "/unified";
+	return CGROUP_ROOT;
+}
+
+static void class_dir(const char *root, const char *path, char *out, size_t len)
+{
+	char *p;
+
+	if (path[0] == '/')
+		snprintf(out, len, "%s", path);
+	else
+		snprintf(out, len, "%s/%s", root, path);
+	for (p = out + strlen(out) - 1; p > out && *p == '/'; p--)
+		*p = '\0';
+}
+
+/*
+ * The disks the applied policy hands to the throttle, as tdisks in @disks.
+ * -ENOENT (not logged) when no policy is in force; other errors logged.
+ */
+static int policy_disks(const struct topts *o, struct tdisk *disks, unsigned int *nr,
+			uint64_t *gen)
+{
+	struct throttle_policy *tp;
+	struct policy_image img;
+	char dev[32];
+	unsigned int i, j;
+	int err;
+
+	*nr = 0;
+	*gen = 0;
+	err = policy_maps_read(&img);
+	if (err == -ENOENT)
+		return err;
+	if (err) {
+		log_err("cannot read the applied policy: %s; see 'sluice policy status'",
+			strerror(-err));
+		return err;
+	}
+	tp = calloc(1, sizeof(*tp));
+	if (!tp) {
+		policy_image_free(&img);
+		return -ENOMEM;
+	}
+	err = throttle_policy_from_image(&img, tp);
+	policy_image_free(&img);
+	if (err == -E2BIG) {
+		log_err("the applied policy needs more than %d cgroups on one disk or %d "
+			"policed disks; split its classes", THROTTLE_MAX_CLASSES,
+			THROTTLE_POLICY_MAX_DISKS);
+		goto out_free;
+	}
+	if (err) {
+		log_err("the applied policy's maps do not refer to each other (%s); "
+			"re-apply it with 'sluice policy apply'", strerror(-err));
+		goto out_free;
+	}
+	*gen = tp->generation;
+	for (i = 0; i < tp->nr_disks; i++) {
+		const struct throttle_policy_disk *pd = &tp->disks[i];
+		struct tdisk *d = &disks[*nr];
+
+		memset(d, 0, sizeof(*d));
+		snprintf(dev, sizeof(dev), "%u:%u", pd->maj, pd->min);
+		if (resolve_disk(dev, d)) {
+			log_warn("%s: bound to policy '%s' but no such disk now; not policed",
+				 dev, pd->policy);
+			continue;
+		}
+		if (!pd->cfg.nr_classes) {
+			log_warn("%s: policy '%s' has no class matching a cgroup; nothing to "
+				 "police", d->name, pd->policy);
+			continue;
+		}
+		snprintf(d->policy, sizeof(d->policy), "%s", pd->policy);
+		d->cfg = pd->cfg;
+		for (j = 0; j < pd->cfg.nr_classes; j++) {
+			class_dir(o->cgroup_root, pd->cls[j].cgroup, d->cls[j].path,
+				  sizeof(d->cls[j].path));
+			snprintf(d->cls[j].name, sizeof(d->cls[j].name), "%s", pd->cls[j].name);
+			d->cls[j].class_id = pd->cls[j].class_id;
+			d->src.class_id[j] = pd->cls[j].class_id;
+		}
+		(*nr)++;
+	}
+	err = 0;
+out_free:
+	free(tp);
+	return err;
+}
+
+/* Every class's io.max can be read: a generation is taken whole or not at all. */
+static int check_cgroups(const struct tdisk *disks, unsigned int nr)
+{
+	struct iomax_limits l;
+	unsigned int i, j;
+	int err;
+
+	for (i = 0; i < nr; i++) {
+		for (j = 0; j < disks[i].cfg.nr_classes; j++) {
+			err = iomax_read(disks[i].cls[j].path, disks[i].maj, disks[i].min, &l);
+			if (err) {
+				log_err("%s/io.max: %s; create the cgroup and enable the io "
+					"controller (echo +io > its parent's "
+					"cgroup.subtree_control), or give --cgroup-root",
+					disks[i].cls[j].path, strerror(-err));
+				return err;
+			}
+		}
+	}
+	return 0;
+}
+
+static const struct tdisk *find_disk(const struct tdisk *disks, unsigned int nr,
+				     unsigned int maj, unsigned int min)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		if (disks[i].maj == maj && disks[i].min == min)
+			return &disks[i];
+	return NULL;
+}
+
+/*
+ * A new generation was applied: build its settings whole, and only if that
+ * works let go of the old one's dynamic limits and start the new one, with
+ * what was learned about each disk kept. A generation that cannot be used
+ * leaves the old one in force (logged once). 1 when switched, 0 when not,
+ * -errno when the switch failed half-way (the caller restores and exits).
+ */
+static int reload_policy(struct topts *o, struct iomax_book *book, uint64_t gen)
+{
+	struct tdisk *next, *old;
+	const struct tdisk *same;
+	unsigned int nr = 0, old_nr = o->nr_disks, i, kept;
+	uint64_t got = 0;
+	int err;
+
+	next = calloc(MAX_DISKS, sizeof(*next));
+	old = calloc(MAX_DISKS, sizeof(*old));
+	if (!next || !old) {
+		free(next);
+		free(old);
+		return -ENOMEM;
+	}
+	err = policy_disks(o, next, &nr, &got);
+	if (err == -ENOENT)
+		err = 0;	/* removed: nothing to police until the next apply */
+	if (!err)
+		err = check_cgroups(next, nr);
+	if (err) {
+		log_warn("policy generation %" PRIu64 " cannot be used; generation %" PRIu64
+			 " stays in force", gen, o->generation);
+		o->failed_generation = gen;
+		free(next);
+		free(old);
+		return 0;
+	}
+	for (i = 0; i < o->nr_disks; i++)
+		throttle_disk_release(&o->disks[i].ctl);
+	err = iomax_book_release(book, &kept);
+	if (err)
+		log_warn("cannot remove every dynamic limit of generation %" PRIu64 " (%s)",
+			 o->generation, strerror(-err));
+	iomax_book_free(book);
+	/* In place: the source keeps pointers into each tdisk. */
+	memcpy(old, o->disks, sizeof(*old) * MAX_DISKS);
+	memcpy(o->disks, next, sizeof(*next) * MAX_DISKS);
+	free(next);
+	err = iomax_book_init(book, o->record_path);
+	for (i = 0; i < nr && !err; i++) {
+		err = setup_disk(o, &o->disks[i], book);
+		same = find_disk(old, old_nr, o->disks[i].maj, o->disks[i].min);
+		if (!err && same)
+			throttle_disk_inherit(&o->disks[i].ctl, &same->ctl);
+	}
+	free(old);
+	o->nr_disks = err ? 0 : nr;
+	if (err)
+		return err;
+	log_info("policy generation %" PRIu64 " in force (was %" PRIu64 "): %u disk%s "
+		 "policed%s", gen, o->generation, nr, nr == 1 ? "" : "s",
+		 kept ? "; limits rewritten by the apply kept" : "");
+	o->generation = gen;
+	o->failed_generation = UINT64_MAX;
+	return 1;
+}
+
 static int run(struct topts *o)
 {
 	struct iomax_book book;
@@ -605,6 +831,22 @@ static int run(struct topts *o)
 		t = now_s();
 		dt = t - last;
 		last = t;
+		if (o->policy) {
+			uint64_t gen = policy_maps_generation();
+
+			if (gen != o->generation && gen != o->failed_generation) {
+				err = reload_policy(o, &book, gen);
+				if (err < 0)
+					goto out_restore;
+				if (err > 0) {
+					/* The new disks were primed just now: their
+					 * first sample starts here. */
+					err = 0;
+					write_state(o, true);
+					continue;
+				}
+			}
+		}
 		for (i = 0; i < o->nr_disks && !err; i++)
 			err = step_disk(o, &o->disks[i], &book, dt);
 		if (err)
@@ -649,6 +891,8 @@ int cmd_throttle(int argc, char **argv)
 		{ "state", required_argument, NULL, 's' },
 		{ "record", required_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "policy", no_argument, NULL, 'P' },
+		{ "cgroup-root", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -720,6 +964,12 @@ int cmd_throttle(int argc, char **argv)
 		case 'j':
 			o.json = true;
 			break;
+		case 'P':
+			o.policy = true;
+			break;
+		case 'R':
+			o.cgroup_root = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -736,10 +986,40 @@ int cmd_throttle(int argc, char **argv)
 	}
 	if (o.cleanup)
 		return cleanup_record(o.record_path) ? 1 : 0;
-	if (!o.nr_disks) {
-		log_err("no disk to police; give --disk DISK --threshold T --cgroup PATH "
-			"(see 'sluice throttle --help')");
+	if (o.policy && o.nr_disks) {
+		log_err("--policy takes the disks from the applied policy; drop --disk and "
+			"--config");
 		return 2;
+	}
+	if (!o.cgroup_root)
+		o.cgroup_root = default_cgroup_root();
+	if (!o.nr_disks) {
+		uint64_t gen;
+		unsigned int nr;
+
+		err = policy_disks(&o, o.disks, &nr, &gen);
+		if (err == -ENOENT && o.policy) {
+			log_err("no policy is in force; apply one with 'sluice policy apply FILE'");
+			return 2;
+		}
+		if (err == -ENOENT) {
+			log_err("no disk to police; give --disk DISK --threshold T --cgroup PATH, "
+				"or apply a policy (see 'sluice throttle --help')");
+			return 2;
+		}
+		if (err)
+			return 1;
+		if (!nr) {
+			log_err("the policy in force (generation %" PRIu64 ") polices no disk; "
+				"set 'throttle: true' on a policy bound to a disk", gen);
+			return 2;
+		}
+		o.policy = true;
+		o.generation = gen;
+		o.failed_generation = UINT64_MAX;
+		o.nr_disks = nr;
+		log_info("policy generation %" PRIu64 ": %u disk%s policed", gen, nr,
+			 nr == 1 ? "" : "s");
 	}
 	if ((o.p99 || o.lat_kind == SLUICE_LAT_DEVICE) && !strcmp(o.source, "sysfs")) {
 		/* The kernel's counters carry one sum from start to completion. */

@@ -16,6 +16,7 @@
 #include <math.h>
 #include <cmocka.h>
 
+#include "bpf/sluice.h"
 #include "throttle/control.h"
 
 #define MS		1000000ull
@@ -36,6 +37,7 @@ struct sim {
 	double lat;			/* result: ns */
 	unsigned int noise;		/* LCG state; 0 = no noise */
 	double idle_penalty;		/* ns x capacity / throughput: a slow idle path */
+	double throttle_cost;		/* capacity lost while any class is limited */
 };
 
 static double allowed(const struct throttle_disk *d, unsigned int i, bool write)
@@ -60,8 +62,14 @@ static double class_rate(const struct sim *sm, const struct throttle_disk *d, un
 /* One interval of 1 s: settle the disk, then report it as the meter would. */
 static void sim_run(struct sim *sm, const struct throttle_disk *d, struct throttle_sample *s)
 {
-	double lo = sm->s0, hi = 1e12, lat = lo;
+	double lo = sm->s0, hi = 1e12, lat = lo, cap = sm->cap;
 	unsigned int i, it;
+
+	/* The VM's blk-throttle: a limited cgroup's bios, released from a
+	 * timer and a kworker, cost the guest throughput of their own. */
+	for (i = 0; i < sm->n; i++)
+		if (d->allow[i].dynamic)
+			cap = sm->cap * (1 - sm->throttle_cost);
 
 	for (it = 0; it < 200; it++) {
 		double sum = 0;
@@ -69,7 +77,7 @@ static void sim_run(struct sim *sm, const struct throttle_disk *d, struct thrott
 		lat = (lo + hi) / 2;
 		for (i = 0; i < sm->n; i++)
 			sum += class_rate(sm, d, i, lat);
-		if (sum > sm->cap * (1 - sm->s0 / lat))
+		if (sum > cap * (1 - sm->s0 / lat))
 			lo = lat;
 		else
 			hi = lat;
@@ -91,6 +99,9 @@ static void sim_run(struct sim *sm, const struct throttle_disk *d, struct thrott
 	}
 	lat += sm->idle_penalty * sm->cap / fmax(s->ios, 1.0);
 	sm->lat = lat;
+	/* One FIFO queue: every class sees the disk's latency. */
+	for (i = 0; i < sm->n; i++)
+		s->cls[i].lat_avg_ns = sm->x[i] > 0 ? (uint64_t)lat : 0;
 	s->lat_avg_ns = (uint64_t)lat;
 	s->lat_p99_ns = (uint64_t)(lat * 3);
 }
@@ -512,13 +523,151 @@ static void test_peak_mode_floor(void **state)
 	for (t = 0; t < 40; t++) {
 		sim_run(&sm, &d, &s);
 		assert_int_equal(throttle_disk_step(&d, &s), 0);
-		if (throttle_disk_congested(&d))
+		/* Steering, the window keeps the floor; holding, it follows
+		 * what the disk gives and the largest class runs free, so the
+		 * window no longer bounds the throughput (checked below). */
+		if (throttle_disk_congested(&d) && !d.holding)
 			assert_true(d.window >= 0.9 * fmin(d.peak_iops, d.onset_iops) - 1);
+		if (throttle_disk_congested(&d) && d.holding)
+			assert_true(!d.allow[0].dynamic || !d.allow[1].dynamic);
 	}
 	run(&sm, &d, 20, &r);
 	assert_true(throttle_disk_congested(&d));
 	assert_within(r.ratio, 2.0, 0.15);
 	assert_true(r.total >= 0.88 * base);
+}
+
+/*
+ * A class's own latency target tightens the disk: with the disk's threshold
+ * far above what the workloads cause, a 2 ms target on the high-share class
+ * congests the disk and the law holds that class under its target, shares
+ * still 2:1, throughput still >= 90% of uncontrolled.
+ */
+static void test_class_latency_target(void **state)
+{
+	struct throttle_disk_cfg cfg;
+	struct throttle_disk d;
+	struct run_result r;
+	struct sim sm;
+	double base;
+
+	sim_init(&sm, 2, 32);
+	base = uncontrolled_total(&sm);
+	cfg_init(&cfg, 2, 30 * MS);
+	cfg.cls[0].shares = 200;
+	cfg.cls[0].latency_target_ns = 2 * MS;
+	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
+	run(&sm, &d, 60, &r);
+	assert_true(throttle_disk_congested(&d));
+	assert_true(r.first_congested >= 0 && r.first_congested <= 1);
+	assert_int_equal(d.lagging, 0);
+	assert_true(r.max_lat_tail < 2 * MS);
+	assert_within(r.ratio, 2.0, 0.15);
+	assert_true(r.total >= 0.9 * base);
+
+	/* The same workloads with the target above what they cause: calm. */
+	cfg.cls[0].latency_target_ns = 20 * MS;
+	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
+	run(&sm, &d, 20, &r);
+	assert_int_equal(r.first_congested, -1);
+	assert_true(d.pressure > 0 && d.pressure < 1);
+}
+
+/* A class doing (almost) nothing has no say, whatever its latency. */
+static void test_idle_class_target_ignored(void **state)
+{
+	struct throttle_disk_cfg cfg;
+	struct throttle_disk d;
+	struct run_result r;
+	struct sim sm;
+
+	sim_init(&sm, 3, 32);
+	sm.c[2].depth = 0.001;	/* a trickle: a few IOPS at most */
+	cfg_init(&cfg, 3, 30 * MS);
+	cfg.cls[2].latency_target_ns = 1 * MS;
+	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
+	run(&sm, &d, 20, &r);
+	assert_int_equal(r.first_congested, -1);
+}
+
+/*
+ * Limits and reservations in percent of peak follow the learned peak: none
+ * before a peak is known, then pct% of it, and a successor built from a new
+ * policy generation inherits the peak and enforces them at once.
+ */
+static void test_percent_of_peak_limits(void **state)
+{
+	struct throttle_disk_cfg cfg;
+	struct throttle_disk d, next;
+	struct throttle_sample s;
+	struct sim sm;
+	int t;
+
+	sim_init(&sm, 2, 32);
+	cfg_init(&cfg, 2, 1000 * MS);
+	cfg.cls[1].iops[THROTTLE_READ] = 25;
+	cfg.cls[1].bps[THROTTLE_READ] = 10;
+	cfg.cls[1].reserve_iops = 5;
+	cfg.cls[1].pct_mask = SLUICE_LIM_PCT_RIOPS | SLUICE_LIM_PCT_RBPS | SLUICE_LIM_PCT_RESERVE;
+	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
+	assert_int_equal(d.allow[1].iops[THROTTLE_READ], 0);
+	assert_int_equal(d.allow[1].bps[THROTTLE_READ], 0);
+	for (t = 0; t < 10; t++) {
+		sim_run(&sm, &d, &s);
+		assert_int_equal(throttle_disk_step(&d, &s), 0);
+	}
+	assert_true(d.peak_iops > 0.9 * C_IOPS);
+	assert_within(d.allow[1].iops[THROTTLE_READ], 0.25 * d.peak_iops, 0.01);
+	assert_within(d.allow[1].bps[THROTTLE_READ], 0.10 * d.peak_bps, 0.01);
+	assert_within(d.eff[1].reserve_iops, 0.05 * d.peak_iops, 0.01);
+	/* Held there: the last interval ran under the resolved limit. */
+	assert_true(sm.x[1] <= 1.01 * 0.25 * d.peak_iops);
+	assert_false(d.allow[1].dynamic);
+
+	assert_int_equal(throttle_disk_init(&next, &cfg), 0);
+	assert_int_equal(next.allow[1].iops[THROTTLE_READ], 0);
+	throttle_disk_inherit(&next, &d);
+	assert_true(next.peak_iops == d.peak_iops);
+	assert_int_equal(next.allow[1].iops[THROTTLE_READ], d.allow[1].iops[THROTTLE_READ]);
+}
+
+/*
+ * What the VM showed (docs/throttle.md): latency that cutting does not buy,
+ * peak mode, and a throttling path that costs the disk a quarter of its
+ * throughput whenever a class is limited. Holding, only the shares are
+ * enforced; the capped class must get its share of what the disk delivers,
+ * not of a window it does not deliver, or the ratio falls short of 2:1.
+ */
+static void test_holding_divides_what_the_disk_gives(void **state)
+{
+	struct throttle_disk_cfg cfg;
+	struct throttle_disk d;
+	struct throttle_sample s;
+	struct run_result r;
+	struct sim sm;
+	int t;
+
+	sim_init(&sm, 2, 32);
+	sm.idle_penalty = 2 * MS;
+	sm.throttle_cost = 0.25;
+	cfg_init(&cfg, 2, 0);
+	cfg.mode = THROTTLE_MODE_PEAK;
+	cfg.peak_pct = 90;
+	cfg.cls[0].shares = 200;
+	cfg.cls[1].shares = 100;
+	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
+	for (t = 4; t <= 64; t *= 2) {
+		sm.c[0].depth = t;
+		sm.c[1].depth = 0;
+		sim_run(&sm, &d, &s);
+		assert_int_equal(throttle_disk_step(&d, &s), 0);
+	}
+	sm.c[0].depth = 64;
+	sm.c[1].depth = 64;
+	run(&sm, &d, 60, &r);
+	assert_true(throttle_disk_congested(&d));
+	assert_true(d.holding);
+	assert_within(r.ratio, 2.0, 0.15);
 }
 
 static void test_bad_config_rejected(void **state)
@@ -555,6 +704,10 @@ int main(void)
 		cmocka_unit_test(test_static_limits_hold),
 		cmocka_unit_test(test_peak_mode_learns_threshold),
 		cmocka_unit_test(test_peak_mode_floor),
+		cmocka_unit_test(test_class_latency_target),
+		cmocka_unit_test(test_idle_class_target_ignored),
+		cmocka_unit_test(test_percent_of_peak_limits),
+		cmocka_unit_test(test_holding_divides_what_the_disk_gives),
 		cmocka_unit_test(test_bad_config_rejected),
 	};
 

@@ -188,6 +188,39 @@ static void test_cleanup_after_kill(void **state)
 	assert_int_equal(iomax_book_cleanup_record(fx->record, &restored), -ENOENT);
 }
 
+/*
+ * A new policy generation: the dynamic limit goes where io.max still holds
+ * what the throttle wrote; where 'policy apply' rewrote it since, the apply's
+ * limits stay.
+ */
+static void test_release_keeps_rewritten(void **state)
+{
+	struct fixture *fx = *state;
+	struct iomax_limits stat = { .riops = 500 }, dyn = { .riops = 300, .wiops = 40 };
+	struct iomax_book b;
+	unsigned int kept;
+	char buf[256];
+	int idx;
+
+	put(fx->iomax, "");
+	assert_int_equal(iomax_book_init(&b, fx->record), 0);
+	idx = iomax_book_add(&b, fx->dir, 8, 0, &stat);
+	assert_int_equal(iomax_book_apply(&b, idx, &dyn, NULL), 0);
+	assert_int_equal(iomax_book_release(&b, &kept), 0);
+	assert_int_equal(kept, 0);
+	get(fx->iomax, buf, sizeof(buf));
+	assert_string_equal(buf, "8:0 riops=500 wiops=max rbps=max wbps=max");
+	assert_int_equal(access(fx->record, F_OK), -1);
+
+	assert_int_equal(iomax_book_apply(&b, idx, &dyn, NULL), 0);
+	put(fx->iomax, "8:0 rbps=max wbps=max riops=700 wiops=max\n");
+	assert_int_equal(iomax_book_release(&b, &kept), 0);
+	assert_int_equal(kept, 1);
+	get(fx->iomax, buf, sizeof(buf));
+	assert_string_equal(buf, "8:0 rbps=max wbps=max riops=700 wiops=max\n");
+	iomax_book_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -197,6 +230,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_picks_the_disk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_book_keeps_static, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup_after_kill, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_keeps_rewritten, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

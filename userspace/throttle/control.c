@@ -10,6 +10,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "bpf/sluice.h"
 #include "throttle/control.h"
 
 #define DEF_GAMMA		0.5
@@ -44,6 +45,9 @@ const char *throttle_state_name(enum throttle_state s)
 	return s == THROTTLE_CONGESTED ? "congested" : "calm";
 }
 
+static void resolve_eff(struct throttle_disk *d);
+static uint64_t round3(double v);
+
 int throttle_disk_init(struct throttle_disk *d, const struct throttle_disk_cfg *cfg)
 {
 	unsigned int i;
@@ -70,7 +74,9 @@ int throttle_disk_init(struct throttle_disk *d, const struct throttle_disk_cfg *
 		if (!d->cfg.cls[i].shares)
 			d->cfg.cls[i].shares = 1;
 	d->elasticity = 1.0;
+	d->lagging = -1;
 	d->threshold_ns = cfg->mode == THROTTLE_MODE_LATENCY ? cfg->threshold_ns : 0;
+	resolve_eff(d);
 	throttle_disk_release(d);
 	d->changed = false;
 	return 0;
@@ -173,8 +179,46 @@ static void allow_static(struct throttle_disk *d, unsigned int i)
 
 	memset(a, 0, sizeof(*a));
 	for (dir = 0; dir < THROTTLE_NR_DIRS; dir++) {
-		a->iops[dir] = d->cfg.cls[i].iops[dir];
-		a->bps[dir] = d->cfg.cls[i].bps[dir];
+		a->iops[dir] = d->eff[i].iops[dir];
+		a->bps[dir] = d->eff[i].bps[dir];
+	}
+}
+
+/* pct% of a learned peak, 0 (unlimited) until one is known. */
+static uint64_t of_peak(uint64_t pct, double peak)
+{
+	double v = pct / 100.0 * peak;
+
+	if (!(v > 0))
+		return 0;
+	return v < 1 ? 1 : round3(v);
+}
+
+/*
+ * A policy may give limits and reservations as a percentage of the disk's
+ * peak; they are resolved against the peak learned so far, so they move
+ * with it (3 significant digits: io.max is not rewritten for noise).
+ */
+static void resolve_eff(struct throttle_disk *d)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->cfg.nr_classes; i++) {
+		const struct throttle_class_cfg *cc = &d->cfg.cls[i];
+		struct throttle_class_cfg *e = &d->eff[i];
+		unsigned int m = cc->pct_mask;
+
+		*e = *cc;
+		if (m & SLUICE_LIM_PCT_RIOPS)
+			e->iops[THROTTLE_READ] = of_peak(cc->iops[THROTTLE_READ], d->peak_iops);
+		if (m & SLUICE_LIM_PCT_WIOPS)
+			e->iops[THROTTLE_WRITE] = of_peak(cc->iops[THROTTLE_WRITE], d->peak_iops);
+		if (m & SLUICE_LIM_PCT_RBPS)
+			e->bps[THROTTLE_READ] = of_peak(cc->bps[THROTTLE_READ], d->peak_bps);
+		if (m & SLUICE_LIM_PCT_WBPS)
+			e->bps[THROTTLE_WRITE] = of_peak(cc->bps[THROTTLE_WRITE], d->peak_bps);
+		if (m & SLUICE_LIM_PCT_RESERVE)
+			e->reserve_iops = of_peak(cc->reserve_iops, d->peak_iops);
 	}
 }
 
@@ -188,6 +232,22 @@ void throttle_disk_release(struct throttle_disk *d)
 	for (i = 0; i < d->cfg.nr_classes; i++)
 		allow_static(d, i);
 	d->changed = true;
+}
+
+void throttle_disk_inherit(struct throttle_disk *d, const struct throttle_disk *old)
+{
+	unsigned int i;
+
+	d->peak_iops = old->peak_iops;
+	d->peak_bps = old->peak_bps;
+	memcpy(d->recent_iops, old->recent_iops, sizeof(d->recent_iops));
+	memcpy(d->curve, old->curve, sizeof(d->curve));
+	d->steps = old->steps;
+	if (d->cfg.mode == THROTTLE_MODE_PEAK && d->cfg.peak_pct == old->cfg.peak_pct)
+		d->threshold_ns = old->threshold_ns;
+	resolve_eff(d);
+	for (i = 0; i < d->cfg.nr_classes; i++)
+		allow_static(d, i);
 }
 
 /*
@@ -257,7 +317,7 @@ static uint64_t stricter(uint64_t dyn, uint64_t stat)
 static void allow_set(struct throttle_disk *d, unsigned int i, double iops,
 		      const struct throttle_class_sample *c)
 {
-	const struct throttle_class_cfg *cc = &d->cfg.cls[i];
+	const struct throttle_class_cfg *cc = &d->eff[i];
 	struct throttle_allow *a = &d->allow[i];
 	uint64_t n = class_ios(c), bytes = c->bytes[0] + c->bytes[1];
 	double size = n ? (double)bytes / n : 4096.0;
@@ -290,7 +350,7 @@ static double class_demand(const struct throttle_disk *d, unsigned int i, double
 			   const struct throttle_class_sample *c)
 {
 	const struct throttle_allow *a = &d->allow[i];
-	double cap = static_iops_cap(&d->cfg.cls[i], c), want;
+	double cap = static_iops_cap(&d->eff[i], c), want;
 
 	/* Held back, never limited, or the disk could not serve it (congested
 	 * and delivering well under the window): under-use is the disk's, not
@@ -434,7 +494,7 @@ static void divide_window(struct throttle_disk *d, const struct throttle_sample 
 
 	for (i = 0; i < n; i++) {
 		hi[i] = fmax(class_demand(d, i, d->class_iops[i], &s->cls[i]), FLOOR_IOPS);
-		lo[i] = fmin((double)d->cfg.cls[i].reserve_iops, hi[i]);
+		lo[i] = fmin((double)d->eff[i].reserve_iops, hi[i]);
 		lo[i] = fmax(lo[i], FLOOR_IOPS);
 		w[i] = d->cfg.cls[i].shares;
 		sum_res += lo[i];
@@ -450,6 +510,40 @@ static void divide_window(struct throttle_disk *d, const struct throttle_sample 
 		allow_set(d, i, out[i], &s->cls[i]);
 	if (d->holding)
 		free_largest(d, hi, out);
+}
+
+/*
+ * Per-class latency targets: a class further above its own target than the
+ * disk is above its threshold sets the pressure, and the law sees that
+ * class's latency scaled to the disk's threshold. Cutting the window
+ * shortens the queue every class waits in, so the same law that holds the
+ * disk under its threshold holds the class under its target. A class doing
+ * less than min_active_iops has too few I/Os for its average to mean much.
+ */
+static double pressure_lat(struct throttle_disk *d, const struct throttle_sample *s, double lat)
+{
+	double p, r;
+	unsigned int i;
+
+	d->lagging = -1;
+	if (!d->threshold_ns) {
+		d->pressure = 0;
+		return lat;
+	}
+	p = lat / d->threshold_ns;
+	for (i = 0; i < d->cfg.nr_classes; i++) {
+		uint64_t t = d->cfg.cls[i].latency_target_ns, l = s->cls[i].lat_avg_ns;
+
+		if (!t || !l || d->class_iops[i] < d->cfg.min_active_iops)
+			continue;
+		r = (double)l / t;
+		if (r > p) {
+			p = r;
+			d->lagging = (int)i;
+		}
+	}
+	d->pressure = p;
+	return d->lagging >= 0 ? p * d->threshold_ns : lat;
 }
 
 int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
@@ -482,6 +576,8 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 		d->recent_iops[1] = d->recent_iops[2] = iops;
 	d->recent_iops[d->steps % 3] = iops;
 	learn_peak(d, iops, bps, lat);
+	resolve_eff(d);
+	lat = pressure_lat(d, s, lat);
 	d->last_iops = iops;
 	d->last_bps = bps;
 
@@ -497,7 +593,8 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 			d->futile = 0;
 			d->floor_streak = 0;
 			d->slack_streak = 0;
-			set_reason(d, "latency above threshold");
+			set_reason(d, d->lagging >= 0 ? "a class's latency above its target"
+						      : "latency above threshold");
 		}
 	} else if (d->active < 2) {
 		throttle_disk_release(d);
@@ -528,14 +625,21 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 		why = window_step(d, lat);
 		/* Holding, the largest class runs free, so what the classes get
 		 * is what the disk gives: the window follows it (smoothed) and
-		 * the capped classes' shares stay shares of the real capacity. */
+		 * the capped classes' shares stay shares of the real capacity.
+		 * Not floored at the peak-mode floor: with the largest class
+		 * free the window does not bound the throughput, and a window
+		 * above what the disk gives hands the capped classes more than
+		 * their share (the VM's blk-throttle costs throughput of its
+		 * own: 2:1 came out 1.5:1 with the floor). */
 		if (d->holding)
-			d->window = fmax(peak_floor(d),
-					 0.5 * d->window_applied + 0.5 * classified);
+			d->window = 0.5 * d->window_applied + 0.5 * classified;
 		set_reason(d, why);
 		divide_window(d, s, fmax(iops - classified, 0));
 	}
 	d->last_lat_ns = lat;
+	if (d->state == THROTTLE_CALM)	/* percent-of-peak limits follow the peak */
+		for (i = 0; i < n; i++)
+			allow_static(d, i);
 	if (d->state != was)
 		d->changed = true;
 	for (i = 0; i < n; i++)

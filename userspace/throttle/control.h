@@ -31,6 +31,13 @@ struct throttle_class_cfg {
 	uint64_t reserve_iops;		/* floor honoured before shares (mClock) */
 	uint64_t iops[THROTTLE_NR_DIRS];	/* static riops, wiops */
 	uint64_t bps[THROTTLE_NR_DIRS];	/* static rbps, wbps */
+	/* SLUICE_LIM_PCT_* bits (bpf/sluice.h): that limit or the reservation
+	 * is a percentage of the disk's learned peak (IOPS, or bytes/s for
+	 * rbps/wbps), unlimited until a peak is known. */
+	unsigned int pct_mask;
+	/* The class's own latency target, 0 = none: above it, the class's
+	 * latency counts as congestion of the disk. */
+	uint64_t latency_target_ns;
 };
 
 struct throttle_disk_cfg {
@@ -50,6 +57,7 @@ struct throttle_disk_cfg {
 struct throttle_class_sample {
 	uint64_t ios[THROTTLE_NR_DIRS];
 	uint64_t bytes[THROTTLE_NR_DIRS];
+	uint64_t lat_avg_ns;		/* the class's own latency, 0 if unknown */
 };
 
 /* One interval of one disk. Totals include I/O of no class. */
@@ -94,6 +102,11 @@ struct throttle_disk {
 	bool changed;			/* the last step changed an allowance or the state */
 	const char *reason;		/* why, for the log; static string */
 	double class_iops[THROTTLE_MAX_CLASSES];	/* last sample, per class */
+	/* Static limits and reservations in force: percentages of peak
+	 * resolved against the learned peak. */
+	struct throttle_class_cfg eff[THROTTLE_MAX_CLASSES];
+	int lagging;			/* class whose target set the pressure, or -1 */
+	double pressure;		/* latency / threshold the law saw (class targets included) */
 	struct throttle_allow allow[THROTTLE_MAX_CLASSES];
 };
 
@@ -102,6 +115,14 @@ int throttle_disk_init(struct throttle_disk *d, const struct throttle_disk_cfg *
 
 /* One control step; -EINVAL on a malformed sample (interval <= 0). */
 int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s);
+
+/*
+ * Keeps what @old learned about the same disk (peak, latency curve, recent
+ * throughput) when its settings are replaced, e.g. by a new policy
+ * generation: the peak-mode threshold and percent-of-peak limits then hold
+ * from the first interval rather than after a new learning period.
+ */
+void throttle_disk_inherit(struct throttle_disk *d, const struct throttle_disk *old);
 
 /* Drops every dynamic limit (static ones stay in allow[]); used on exit. */
 void throttle_disk_release(struct throttle_disk *d);

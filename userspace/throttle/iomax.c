@@ -307,6 +307,40 @@ int iomax_book_restore(struct iomax_book *b)
 	return err;
 }
 
+int iomax_book_release(struct iomax_book *b, unsigned int *kept)
+{
+	struct iomax_limits now;
+	size_t i;
+	int err = 0, e;
+
+	if (kept)
+		*kept = 0;
+	for (i = 0; i < b->n; i++) {
+		if (!b->e[i].written)
+			continue;
+		e = iomax_read(b->e[i].cgroup_dir, b->e[i].maj, b->e[i].min, &now);
+		if (e == -ENOENT)
+			continue;	/* the cgroup is gone, and its limits with it */
+		if (!e && !iomax_equal(&now, &b->e[i].set)) {
+			if (kept)
+				(*kept)++;
+			b->e[i].written = false;
+			continue;
+		}
+		if (!e)
+			e = iomax_write(b->e[i].cgroup_dir, b->e[i].maj, b->e[i].min, &b->e[i].base);
+		if (e && !err)
+			err = e;
+		if (!e) {
+			b->e[i].set = b->e[i].base;
+			b->e[i].written = false;
+		}
+	}
+	if (!err && b->record)
+		unlink(b->record);
+	return err;
+}
+
 int iomax_book_cleanup_record(const char *record, unsigned int *restored)
 {
 	char line[4096 + 256];

@@ -80,6 +80,14 @@ int iomax_book_apply(struct iomax_book *b, size_t idx, const struct iomax_limits
 /* Writes back every base; the first error is returned, the rest still tried. */
 int iomax_book_restore(struct iomax_book *b);
 
+/*
+ * Lets go of the dynamic limits, but only where io.max still holds what the
+ * throttle last wrote: an entry someone else rewrote since (a new policy
+ * generation's static limits, written by 'policy apply') keeps what they
+ * wrote. *kept counts those (may be NULL). The record is removed on success.
+ */
+int iomax_book_release(struct iomax_book *b, unsigned int *kept);
+
 /* Reads a record left by a killed throttle and writes its bases back.
  * *restored counts the lines; -ENOENT when there is no record. */
 int iomax_book_cleanup_record(const char *record, unsigned int *restored);

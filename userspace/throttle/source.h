@@ -33,6 +33,10 @@ struct throttle_src_disk {
 	void *ctx;
 	unsigned int lat_kind;
 	uint64_t prev_timed, prev_lat_ns;
+	/* Policy class of each class (0: none), for its own latency; the
+	 * meter tags streams with it when the policy meters per class. */
+	unsigned int class_id[THROTTLE_MAX_CLASSES];
+	uint64_t prev_cls_timed[THROTTLE_MAX_CLASSES], prev_cls_lat_ns[THROTTLE_MAX_CLASSES];
 	unsigned long long prev_hist[SLUICE_HIST_BUCKETS];
 };
 

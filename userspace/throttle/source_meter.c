@@ -22,15 +22,16 @@ static bool rw_dir(unsigned int dir)
 	return dir == SLUICE_DIR_READ || dir == SLUICE_DIR_WRITE;
 }
 
-/* Cumulative timed completions, latency sum and histogram of one disk. */
+/* Cumulative timed completions, latency sum and histogram of one disk, and
+ * timed completions and latency sums of each policy class on it. */
 static int meter_sums(struct throttle_src_disk *d, uint64_t *timed, uint64_t *lat_ns,
-		      unsigned long long *hist)
+		      unsigned long long *hist, uint64_t *cls_timed, uint64_t *cls_lat)
 {
 	unsigned int dev = SLUICE_MKDEV(d->maj, d->min), kind = d->lat_kind;
 	struct meter_snapshot snap;
 	struct meter_hist *h = NULL;
 	size_t i, n = 0;
-	unsigned int b;
+	unsigned int b, c;
 	int err, op;
 
 	if (!d->ctx)
@@ -39,15 +40,25 @@ static int meter_sums(struct throttle_src_disk *d, uint64_t *timed, uint64_t *la
 	if (err)
 		return err;
 	*timed = *lat_ns = 0;
+	memset(cls_timed, 0, THROTTLE_MAX_CLASSES * sizeof(*cls_timed));
+	memset(cls_lat, 0, THROTTLE_MAX_CLASSES * sizeof(*cls_lat));
 	for (i = 0; i < snap.nr_streams; i++) {
 		const struct meter_stream *s = &snap.streams[i];
+		uint64_t t = 0, l = 0;
 
 		if (s->key.dev != dev)
 			continue;
 		for (op = SLUICE_OP_READ; op <= SLUICE_OP_WRITE; op++) {
-			*timed += s->val.timed[op];
-			*lat_ns += kind == SLUICE_LAT_DEVICE ? s->val.device_ns[op]
-							     : s->val.lat_ns[op];
+			t += s->val.timed[op];
+			l += kind == SLUICE_LAT_DEVICE ? s->val.device_ns[op] : s->val.lat_ns[op];
+		}
+		*timed += t;
+		*lat_ns += l;
+		for (c = 0; c < d->nr_classes && s->key.class_id; c++) {
+			if (d->class_id[c] != s->key.class_id)
+				continue;
+			cls_timed[c] += t;
+			cls_lat[c] += l;
 		}
 	}
 	meter_snapshot_free(&snap);
@@ -71,21 +82,31 @@ static int meter_prime(struct throttle_src_disk *d)
 
 	if (err)
 		return err;
-	return meter_sums(d, &d->prev_timed, &d->prev_lat_ns, d->prev_hist);
+	return meter_sums(d, &d->prev_timed, &d->prev_lat_ns, d->prev_hist, d->prev_cls_timed,
+			  d->prev_cls_lat_ns);
 }
 
 static int meter_sample(struct throttle_src_disk *d, double interval_s, struct throttle_sample *s)
 {
 	unsigned long long hist[SLUICE_HIST_BUCKETS], delta[SLUICE_HIST_BUCKETS];
-	uint64_t timed, lat;
+	uint64_t timed, lat, cls_timed[THROTTLE_MAX_CLASSES], cls_lat[THROTTLE_MAX_CLASSES];
+	unsigned int c;
 	int err;
 
 	err = throttle_sysfs_source_ops.sample(d, interval_s, s);
 	if (err)
 		return err;
-	err = meter_sums(d, &timed, &lat, hist);
+	err = meter_sums(d, &timed, &lat, hist, cls_timed, cls_lat);
 	if (err)
 		return err;
+	for (c = 0; c < d->nr_classes; c++) {
+		s->cls[c].lat_avg_ns = 0;
+		if (cls_timed[c] > d->prev_cls_timed[c] && cls_lat[c] >= d->prev_cls_lat_ns[c])
+			s->cls[c].lat_avg_ns = (cls_lat[c] - d->prev_cls_lat_ns[c]) /
+					       (cls_timed[c] - d->prev_cls_timed[c]);
+		d->prev_cls_timed[c] = cls_timed[c];
+		d->prev_cls_lat_ns[c] = cls_lat[c];
+	}
 	if (timed > d->prev_timed && lat >= d->prev_lat_ns) {
 		s->lat_avg_ns = (lat - d->prev_lat_ns) / (timed - d->prev_timed);
 		memcpy(delta, hist, sizeof(delta));
