@@ -85,6 +85,7 @@ int BPF_PROG(ublk_class_issue, struct request *rq)
 	struct gendisk *disk = rq_disk(rq);
 	struct sluice_uclass_slots *slots;
 	struct blk_mq_hw_ctx *hctx;
+	struct cgroup *cgrp;
 	__u32 dev, queue, idx;
 	int id, tag;
 
@@ -105,8 +106,9 @@ int BPF_PROG(ublk_class_issue, struct request *rq)
 	if (!slots)
 		return 0;
 	dev = SLUICE_MKDEV(disk->major, disk->first_minor);
+	cgrp = bio_cgroup(rq->bio);
 	slots->class_id[tag & (SLUICE_UCLASS_DEPTH - 1)] =
-		(__u8)sluice_classify(dev, bio_cgroup_id(rq->bio), op_of(rq->cmd_flags),
-				      rq->__data_len);
+		(__u8)sluice_classify_cgroup(dev, cgrp, cgroup_id_of(cgrp), op_of(rq->cmd_flags),
+					     rq->__data_len);
 	return 0;
 }
