@@ -467,3 +467,37 @@ int policy_state_sources(const char *run_dir, char ***files, size_t *nr)
 		qsort(*files, *nr, sizeof(**files), str_cmp);
 	return 0;
 }
+
+int policy_reapply(const char *run_dir, struct policy_apply_result *res)
+{
+	struct policy_opts opts = { .resolve = true, .run_dir = run_dir };
+	struct policy_diags diags = {};
+	struct policy_set set;
+	char **files = NULL;
+	size_t nr = 0, i;
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	err = policy_state_sources(run_dir, &files, &nr);
+	if (!err && !nr)
+		err = -ENOENT;
+	if (err)
+		goto out_free;
+	err = policy_check_files(files, nr, &opts, &set, &diags);
+	if (err) {
+		if (diags.n)
+			snprintf(res->what, sizeof(res->what), "%s:%u:%u: %s", diags.v[0].file,
+				 diags.v[0].line, diags.v[0].col, diags.v[0].msg);
+		err = err == -ENOMEM ? err : -EINVAL;
+		goto out_diags;
+	}
+	err = policy_apply(&set, files, nr, run_dir, res);
+	policy_set_free(&set);
+out_diags:
+	policy_diags_free(&diags);
+out_free:
+	for (i = 0; i < nr; i++)
+		free(files[i]);
+	free(files);
+	return err;
+}

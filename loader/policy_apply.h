@@ -49,6 +49,14 @@ int policy_apply(const struct policy_set *set, char *const *files, size_t nr_fil
  */
 int policy_remove(const char *run_dir, struct policy_apply_result *res);
 
+/*
+ * Apply the policy in force again from its applied copies, so that a binding
+ * that resolves only now (a disk just served with `sluice serve`) enters the
+ * maps. -ENOENT when no policy is applied, -EINVAL when the copies no longer
+ * check (a cgroup or key file gone); the policy in force is then unchanged.
+ */
+int policy_reapply(const char *run_dir, struct policy_apply_result *res);
+
 /* RUN_DIR/policy/current resolved: the directory of the generation in force. */
 int policy_state_dir(const char *run_dir, char *buf, size_t len);
 

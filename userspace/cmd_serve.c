@@ -24,6 +24,7 @@
 #include "cmds.h"
 #include "filters/chain.h"
 #include "filters/from_policy.h"
+#include "loader/policy_apply.h"
 #include "filters/registry.h"
 #include "lib/log.h"
 #include "lib/size.h"
@@ -254,6 +255,7 @@ struct server {
 	struct ublk_dev *dev;
 	enum ublk_copy copy;	/* resolved: never auto */
 	int ready_fd;		/* --daemon: pipe to the waiting parent */
+	bool bound;		/* its chain comes from an applied policy's binding */
 };
 
 static int build_chain(struct server *s)
@@ -585,6 +587,7 @@ static int choose_policy(struct server *s)
 	}
 	bound = !err;
 	if (bound && (!name || !strcmp(name, c.policy ? c.policy : ""))) {
+		s->bound = true;
 		err = policy_from_chain(s, &c);
 		policy_chain_free(&c);
 		return err;
@@ -604,6 +607,26 @@ static int choose_policy(struct server *s)
 	unknown_policy(s, name, bound ? &c : NULL);
 	policy_chain_free(&c);
 	return -ENOENT;
+}
+
+/*
+ * The applied policy's maps name disks by number, and this disk had none
+ * when the policy was applied: apply it again so its I/O is classified (and
+ * metered and throttled per class) from now on. The disk serves either way.
+ */
+static void classify_new_disk(struct server *s)
+{
+	struct policy_apply_result res;
+	int err;
+
+	err = policy_reapply(state_dir(), &res);
+	if (err)
+		log_warn("/dev/ublkb%u serves, but its I/O is not classified by policy '%s': "
+			 "re-applying it failed (%s%s%s); run 'sluice policy apply' again",
+			 s->st.id, s->st.policy, strerror(-err), res.what[0] ? ": " : "", res.what);
+	else
+		log_debug("policy '%s' re-applied (generation %" PRIu64 ") to classify /dev/ublkb%u",
+			 s->st.policy, res.generation, s->st.id);
 }
 
 static int fill_new_state(struct server *s)
@@ -771,6 +794,8 @@ static int serve(struct serve_opts *o)
 		state_remove(dir, s.st.id);
 		goto out;
 	}
+	if (s.bound && !o->recover)
+		classify_new_disk(&s);
 	announce(&s);
 	log_debug("serving %s as /dev/ublkb%u (%u queues, depth %u, backing %s, copy %s%s)",
 		  s.st.backing, s.st.id, s.st.queues, s.st.depth,
