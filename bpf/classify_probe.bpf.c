@@ -12,6 +12,7 @@
 
 #include "sluice.h"
 #include "classify.bpf.h"
+#include "core_fixes.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -21,32 +22,6 @@ struct {
 	__type(key, struct sluice_probe_key);
 	__type(value, __u64);
 } probe_counts SEC(".maps");
-
-/* REQ_OP_* values from include/linux/blk_types.h (stable since 4.10). */
-#define REQ_OP_BITS_MASK	0xff
-#define K_REQ_OP_READ		0
-#define K_REQ_OP_WRITE		1
-#define K_REQ_OP_FLUSH		2
-#define K_REQ_OP_DISCARD	3
-#define K_REQ_OP_SECURE_ERASE	5
-#define K_REQ_OP_WRITE_ZEROES	9
-
-static __always_inline __u32 sluice_op_of(__u32 cmd_flags)
-{
-	switch (cmd_flags & REQ_OP_BITS_MASK) {
-	case K_REQ_OP_READ:
-		return SLUICE_OP_READ;
-	case K_REQ_OP_WRITE:
-		return SLUICE_OP_WRITE;
-	case K_REQ_OP_FLUSH:
-		return SLUICE_OP_FLUSH;
-	case K_REQ_OP_DISCARD:
-	case K_REQ_OP_SECURE_ERASE:
-	case K_REQ_OP_WRITE_ZEROES:
-		return SLUICE_OP_DISCARD;
-	}
-	return SLUICE_OP_OTHER;
-}
 
 static __always_inline struct cgroup *rq_cgroup(struct request *rq)
 {

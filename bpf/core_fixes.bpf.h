@@ -11,6 +11,8 @@
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 
+#include "sluice.h"
+
 /*
  * bio->bi_blkg exists only with CONFIG_BLK_CGROUP; without it no cgroup is
  * known and everything is charged to cgroup 0.
@@ -69,6 +71,25 @@ static __always_inline struct gendisk *rq_disk(struct request *rq)
 #define SLUICE_REQ_OP_SECURE_ERASE	5u
 #define SLUICE_REQ_OP_WRITE_ZEROES	9u
 #define SLUICE_REQ_OP_DRV_IN		34u
+
+/* The request's operation as sluice counts it (SLUICE_OP_*). */
+static __always_inline __u32 sluice_op_of(__u32 opf)
+{
+	switch (opf & SLUICE_REQ_OP_MASK) {
+	case SLUICE_REQ_OP_READ:
+		return SLUICE_OP_READ;
+	case SLUICE_REQ_OP_WRITE:
+		return SLUICE_OP_WRITE;
+	case SLUICE_REQ_OP_FLUSH:
+		return SLUICE_OP_FLUSH;
+	case SLUICE_REQ_OP_DISCARD:
+	case SLUICE_REQ_OP_SECURE_ERASE:
+	case SLUICE_REQ_OP_WRITE_ZEROES:
+		return SLUICE_OP_DISCARD;
+	default:
+		return SLUICE_OP_OTHER;
+	}
+}
 
 /*
  * blk_status_t values (include/linux/blk_types.h) are stable #defines; 6.7

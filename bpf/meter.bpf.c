@@ -138,24 +138,6 @@ struct {
 static const struct sluice_meter_val zero_meter;
 static const struct sluice_hist_val zero_hist;
 
-static __always_inline __u32 op_of(__u32 opf)
-{
-	switch (opf & SLUICE_REQ_OP_MASK) {
-	case SLUICE_REQ_OP_READ:
-		return SLUICE_OP_READ;
-	case SLUICE_REQ_OP_WRITE:
-		return SLUICE_OP_WRITE;
-	case SLUICE_REQ_OP_FLUSH:
-		return SLUICE_OP_FLUSH;
-	case SLUICE_REQ_OP_DISCARD:
-	case SLUICE_REQ_OP_SECURE_ERASE:
-	case SLUICE_REQ_OP_WRITE_ZEROES:
-		return SLUICE_OP_DISCARD;
-	default:
-		return SLUICE_OP_OTHER;
-	}
-}
-
 static __always_inline __u32 dir_of(__u32 op)
 {
 	if (op == SLUICE_OP_READ)
@@ -476,7 +458,7 @@ int BPF_PROG(rq_complete, struct request *rq, blk_status_t error, unsigned int n
 
 	op_flags = rq->cmd_flags;
 	io.dev = rq_dev(rq);
-	io.op = op_of(op_flags);
+	io.op = sluice_op_of(op_flags);
 	io.bytes = nr_bytes;
 	io.status = error;
 	io.sector = rq->__sector;
@@ -556,7 +538,7 @@ int BPF_PROG(bio_queue, struct bio *bio)
 	}
 	s.ts_ns = bpf_ktime_get_ns();
 	s.dev = partitions ? bio->bi_bdev->bd_dev : disk_dev(disk);
-	s.op = op_of(bio->bi_opf);
+	s.op = sluice_op_of(bio->bi_opf);
 	s.bytes = bio->bi_iter.bi_size;
 	s.sector = bio->bi_iter.bi_sector;
 	s.cgroup_id = bio_cgroup_id(bio);

@@ -35,23 +35,6 @@ struct {
 	__type(value, struct sluice_uclass_slots);
 } ublk_class SEC(".maps");
 
-static __always_inline __u32 op_of(__u32 cmd_flags)
-{
-	switch (cmd_flags & SLUICE_REQ_OP_MASK) {
-	case SLUICE_REQ_OP_READ:
-		return SLUICE_OP_READ;
-	case SLUICE_REQ_OP_WRITE:
-		return SLUICE_OP_WRITE;
-	case SLUICE_REQ_OP_FLUSH:
-		return SLUICE_OP_FLUSH;
-	case SLUICE_REQ_OP_DISCARD:
-	case SLUICE_REQ_OP_SECURE_ERASE:
-	case SLUICE_REQ_OP_WRITE_ZEROES:
-		return SLUICE_OP_DISCARD;
-	}
-	return SLUICE_OP_OTHER;
-}
-
 /*
  * N of "ublkbN", or -1. ublk disks take their numbers from the ext devt
  * range (major 259), shared with NVMe partitions and others, so the name
@@ -108,7 +91,7 @@ int BPF_PROG(ublk_class_issue, struct request *rq)
 	dev = SLUICE_MKDEV(disk->major, disk->first_minor);
 	cgrp = bio_cgroup(rq->bio);
 	slots->class_id[tag & (SLUICE_UCLASS_DEPTH - 1)] =
-		(__u8)sluice_classify_cgroup(dev, cgrp, cgroup_id_of(cgrp), op_of(rq->cmd_flags),
-					     rq->__data_len);
+		(__u8)sluice_classify_cgroup(dev, cgrp, cgroup_id_of(cgrp),
+					     sluice_op_of(rq->cmd_flags), rq->__data_len);
 	return 0;
 }
