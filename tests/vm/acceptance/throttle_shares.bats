@@ -22,10 +22,15 @@ load ../throttle_helpers
 	base=$(mean_field 2 $((n - 2)) '.iops')
 	base_lat=$(mean_field 2 $((n - 2)) '.latency_ns')
 	echo "uncontrolled: $base IOPS at $base_lat ns, fio a=$(fio_iops a0) b=$(fio_iops b0)" >&3
-	# SIOC's default mode: the latency at which this disk gives 90% of its
-	# peak, learned by the controller; a fixed latency cannot be chosen
-	# ahead for a TCG guest whose speed depends on the host's load.
-	start_throttle --threshold 90%peak --cgroup thr_a:shares=200 \
+	# A latency threshold two thirds of the uncontrolled latency: the disk
+	# is congested by definition, whatever speed this TCG guest runs at (a
+	# fixed latency cannot be chosen ahead). Not SIOC's peak mode: with the
+	# disk saturated from the first interval, the latency learned for 90%
+	# of peak is the saturated latency itself (13 ms against 12 ms seen), so
+	# peak mode cannot tell this disk is congested; the simulated-disk unit
+	# tests cover peak mode.
+	thr_us=$(calc "int($base_lat * 2 / 3 / 1000)")
+	start_throttle --threshold "${thr_us}us" --cgroup thr_a:shares=200 \
 		--cgroup thr_b:shares=100
 	fio_in thr_a a1
 	fio_in thr_b b1
