@@ -397,23 +397,24 @@ static int choose_copy(struct server *s)
 			s->st.backing, env.chain_empty ? "O_DIRECT" : "filtered");
 		return err;
 	}
+	if (s->copy == UBLK_COPY_MMAP) {
+		err = backing_map(&s->backing, s->st.size);
+		if (err && s->o->copy != UBLK_COPY_AUTO) {
+			log_err("%s: cannot map it for --copy mmap: %s; use --copy user",
+				s->st.backing, strerror(-err));
+			return err;
+		}
+		if (err) {
+			/* auto only prefers mmap; the device is not made yet. */
+			log_debug("%s: cannot map it (%s); copy buffer", s->st.backing,
+				  strerror(-err));
+			s->copy = UBLK_COPY_BUFFER;
+		}
+	}
 	/* The device's flag wins: its requests come without a buffer address. */
 	if (s->copy == UBLK_COPY_BUFFER && (env.features & UBLK_F_USER_COPY) && s->o->recover)
 		s->copy = UBLK_COPY_USER;
-	if (s->copy != UBLK_COPY_MMAP)
-		return 0;
-	err = backing_map(&s->backing, s->st.size);
-	if (err && s->o->copy == UBLK_COPY_AUTO) {
-		/* auto only prefers mmap; the device is not made yet. */
-		log_debug("%s: cannot map it (%s); copy buffer", s->st.backing, strerror(-err));
-		s->copy = env.features & UBLK_F_USER_COPY && s->o->recover ? UBLK_COPY_USER :
-									      UBLK_COPY_BUFFER;
-		return 0;
-	}
-	if (err)
-		log_err("%s: cannot map it for --copy mmap: %s; use --copy user", s->st.backing,
-			strerror(-err));
-	return err;
+	return 0;
 }
 
 static void ublks_max(char *buf, size_t len)
