@@ -38,6 +38,10 @@ struct sim {
 	unsigned int noise;		/* LCG state; 0 = no noise */
 	double idle_penalty;		/* ns x capacity / throughput: a slow idle path */
 	double throttle_cost;		/* capacity lost while any class is limited */
+	/* The VM's blk-throttle releases a limited class's bios in batches:
+	 * the disk's average latency grows by burst_ns times the fraction of
+	 * its I/O that arrives so, whatever the window. */
+	double burst_ns;
 };
 
 static double allowed(const struct throttle_disk *d, unsigned int i, bool write)
@@ -59,10 +63,33 @@ static double class_rate(const struct sim *sm, const struct throttle_disk *d, un
 	return fmin(r, allowed(d, i, sm->c[i].write));
 }
 
+/* Latency the batches add at queueing latency q; *sum gets the classes' total. */
+static double batch_extra(const struct sim *sm, const struct throttle_disk *d, double q,
+			  double *sum)
+{
+	double extra = 0, lim;
+	unsigned int i, k;
+
+	for (k = 0; k < 40; k++) {
+		*sum = lim = 0;
+		for (i = 0; i < sm->n; i++) {
+			double r = class_rate(sm, d, i, q + extra);
+
+			*sum += r;
+			if (d->allow[i].dynamic)
+				lim += r;
+		}
+		if (!sm->burst_ns)
+			return 0;
+		extra = 0.5 * extra + 0.5 * (*sum > 0 ? sm->burst_ns * lim / *sum : 0);
+	}
+	return extra;
+}
+
 /* One interval of 1 s: settle the disk, then report it as the meter would. */
 static void sim_run(struct sim *sm, const struct throttle_disk *d, struct throttle_sample *s)
 {
-	double lo = sm->s0, hi = 1e12, lat = lo, cap = sm->cap;
+	double lo = sm->s0, hi = 1e12, lat = lo, cap = sm->cap, q = lo;
 	unsigned int i, it;
 
 	/* The VM's blk-throttle: a limited cgroup's bios, released from a
@@ -72,15 +99,14 @@ static void sim_run(struct sim *sm, const struct throttle_disk *d, struct thrott
 			cap = sm->cap * (1 - sm->throttle_cost);
 
 	for (it = 0; it < 200; it++) {
-		double sum = 0;
+		double sum;
 
-		lat = (lo + hi) / 2;
-		for (i = 0; i < sm->n; i++)
-			sum += class_rate(sm, d, i, lat);
-		if (sum > cap * (1 - sm->s0 / lat))
-			lo = lat;
+		q = (lo + hi) / 2;
+		lat = q + batch_extra(sm, d, q, &sum);
+		if (sum > cap * (1 - sm->s0 / q))
+			lo = q;
 		else
-			hi = lat;
+			hi = q;
 	}
 	memset(s, 0, sizeof(*s));
 	s->interval_s = 1.0;
@@ -130,8 +156,8 @@ static void cfg_init(struct throttle_disk_cfg *cfg, unsigned int n, uint64_t thr
 		cfg->cls[i].shares = 100;
 }
 
-/* The same workloads with nobody controlling: the baseline. */
-static double uncontrolled_total(const struct sim *proto)
+/* The same workloads with nobody controlling: the baseline, and its latency. */
+static double uncontrolled(const struct sim *proto, double *lat)
 {
 	struct throttle_disk_cfg cfg;
 	struct throttle_disk d;
@@ -145,7 +171,14 @@ static double uncontrolled_total(const struct sim *proto)
 	sim_run(&sm, &d, &s);
 	for (i = 0; i < sm.n; i++)
 		t += sm.x[i];
+	if (lat)
+		*lat = sm.lat;
 	return t;
+}
+
+static double uncontrolled_total(const struct sim *proto)
+{
+	return uncontrolled(proto, NULL);
 }
 
 static double total(const struct sim *sm)
@@ -179,6 +212,12 @@ static void run(struct sim *sm, struct throttle_disk *d, int steps, struct run_r
 	for (t = 0; t < steps; t++) {
 		sim_run(sm, d, &s);
 		assert_int_equal(throttle_disk_step(d, &s), 0);
+		/* SIM_TRACE=1: one line per interval, to see why a law test fails. */
+		if (getenv("SIM_TRACE"))
+			print_message("%3d %s%s lat %.2f ms thr %.2f w %.0f x %.0f %.0f: %s\n", t,
+				      throttle_state_name(d->state), d->holding ? "/hold" : "",
+				      sm->lat / 1e6, d->threshold_ns / 1e6, d->window, sm->x[0],
+				      sm->x[1], d->reason);
 		if (r->first_congested < 0 && throttle_disk_congested(d))
 			r->first_congested = t;
 		if (r->first_congested >= 0 && r->first_below < 0 && t > r->first_congested &&
@@ -298,7 +337,7 @@ static void test_latency_not_caused_by_load(void **state)
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
 	run(&sm, &d, 60, &r);
 	assert_true(throttle_disk_congested(&d));
-	assert_true(d.futile >= 2);
+	assert_true(d.steer_failed);
 	/* Only the shares are enforced now: the larger class runs free. */
 	assert_true(d.holding);
 	assert_false(d.allow[0].dynamic);
@@ -670,6 +709,70 @@ static void test_holding_divides_what_the_disk_gives(void **state)
 	assert_within(r.ratio, 2.0, 0.15);
 }
 
+/*
+ * The VM's disk (docs/throttle.md, "What the VM showed"): two fio jobs at
+ * iodepth 128, and a throttling path whose batches add ~10 ms to the disk's
+ * latency whatever the window, so capping both classes cannot bring the
+ * latency down and costs throughput. With a threshold the disk can meet by
+ * the shares alone (85% of the uncontrolled latency: the high-share class
+ * alone at two thirds of the disk queues 3/4 of it), holding the shares
+ * with the greedy class free meets it, at 2:1, keeping the throughput.
+ */
+static void test_throttling_path_latency(void **state)
+{
+	struct throttle_disk_cfg cfg;
+	struct throttle_disk d;
+	struct run_result r;
+	struct sim sm;
+	double base, lat;
+
+	sim_init(&sm, 2, 128);
+	sm.burst_ns = 10 * MS;
+	base = uncontrolled(&sm, &lat);
+	cfg_init(&cfg, 2, (uint64_t)(0.85 * lat));
+	cfg.cls[0].shares = 200;
+	cfg.cls[1].shares = 100;
+	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
+	run(&sm, &d, 40, &r);
+	assert_true(throttle_disk_congested(&d));
+	assert_true(d.holding);
+	assert_false(d.allow[0].dynamic);
+	assert_true(r.first_below >= 0 && r.first_below <= r.first_congested + 10);
+	assert_true(r.max_lat_tail < d.threshold_ns);
+	assert_within(r.ratio, 2.0, 0.15);
+	assert_true(r.total >= 0.9 * base);
+}
+
+/*
+ * The same disk with a threshold nothing reaches at 2:1 (two thirds of the
+ * uncontrolled latency): the law tries the window, finds that cutting buys
+ * nothing, and holds the shares. It must not spiral down (the VM gave
+ * 5.9:1 at 65% of the throughput when the window kept shrinking).
+ */
+static void test_unreachable_threshold_keeps_shares(void **state)
+{
+	struct throttle_disk_cfg cfg;
+	struct throttle_disk d;
+	struct run_result r;
+	struct sim sm;
+	double base, lat;
+
+	sim_init(&sm, 2, 128);
+	sm.burst_ns = 10 * MS;
+	base = uncontrolled(&sm, &lat);
+	cfg_init(&cfg, 2, (uint64_t)(2.0 / 3.0 * lat));
+	cfg.cls[0].shares = 200;
+	cfg.cls[1].shares = 100;
+	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
+	run(&sm, &d, 40, &r);
+	assert_true(throttle_disk_congested(&d));
+	assert_true(d.steer_failed);
+	assert_true(d.holding);
+	assert_within(r.ratio, 2.0, 0.15);
+	assert_true(r.total >= 0.9 * base);
+	assert_true(r.max_w <= 1.02 * r.min_w);
+}
+
 static void test_bad_config_rejected(void **state)
 {
 	struct throttle_disk_cfg cfg;
@@ -708,6 +811,8 @@ int main(void)
 		cmocka_unit_test(test_idle_class_target_ignored),
 		cmocka_unit_test(test_percent_of_peak_limits),
 		cmocka_unit_test(test_holding_divides_what_the_disk_gives),
+		cmocka_unit_test(test_throttling_path_latency),
+		cmocka_unit_test(test_unreachable_threshold_keeps_shares),
 		cmocka_unit_test(test_bad_config_rejected),
 	};
 

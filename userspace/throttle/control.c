@@ -34,6 +34,14 @@
 #define FUTILE_AFTER		2
 #define FLOOR_HOLD_AFTER	3	/* intervals at the floor above target */
 #define FUTILE_MIN_DLOG		0.05	/* a rise of 5%: more than noise */
+/* Steering that would need the window below this fraction of what the disk
+ * gave at the onset, at the elasticity its cuts showed, is not worth it. */
+#define FUTILE_WINDOW_FRAC	0.5
+#define CUTS_TO_PREDICT		2	/* measured cuts before predicting */
+/* Held intervals in a row above the threshold before the window steers. */
+#define HOLD_TRIES		2
+/* Held intervals after steering failed before it is tried again. */
+#define REPROBE_AFTER		60
 /* Bytes allowance over IOPS allowance x the class's mean I/O size. */
 #define BPS_HEADROOM		1.5
 /* Never give a direction or a class less than this: io.max needs >= 1 and a
@@ -229,6 +237,8 @@ void throttle_disk_release(struct throttle_disk *d)
 	d->state = THROTTLE_CALM;
 	d->window = 0;
 	d->slack_streak = 0;
+	d->holding = false;
+	d->steer_failed = false;
 	for (i = 0; i < d->cfg.nr_classes; i++)
 		allow_static(d, i);
 	d->changed = true;
@@ -379,7 +389,7 @@ static double peak_floor(const struct throttle_disk *d)
  * Measures how the latency followed the last move of the window. A cut
  * followed by a rise is the sign of latency the classes' volume does not
  * cause (a slow device, the cost of the throttling path itself, another
- * tenant): two in a row and the law stops cutting (see window_step).
+ * tenant): two in a row and the law stops cutting (see steering_futile).
  */
 static void update_elasticity(struct throttle_disk *d, double lat)
 {
@@ -398,11 +408,65 @@ static void update_elasticity(struct throttle_disk *d, double lat)
 	else if (dw < 0 && dl < 0)
 		d->futile = 0;
 	e = dl / dw;
+	/* What real cuts bought, kept apart from the gain's estimate (which
+	 * ignores rises and is clamped): the futility prediction needs the
+	 * plain truth, including "nothing". */
+	if (dw <= -FUTILE_MIN_DLOG) {
+		double ec = fmax(e, 0);
+
+		d->cut_elasticity = d->cuts ? 0.5 * d->cut_elasticity + 0.5 * ec : ec;
+		d->cuts++;
+	}
 	if (e <= 0)
 		return;		/* says nothing about the gain */
 	e = fmin(fmax(e, ELASTICITY_MIN), ELASTICITY_MAX);
 	/* Halfway to the new estimate: one noisy interval cannot swing the gain. */
 	d->elasticity = 0.5 * d->elasticity + 0.5 * e;
+}
+
+/*
+ * Would steering reach the target at a price worth paying? With the
+ * elasticity the cuts so far showed, the window that gives the target is
+ * w (target / lat)^(1 / e); if that is under half of what the disk gave at
+ * the onset, the latency is not the classes' volume (a slow device, the
+ * throttling path itself, another tenant) and cutting on would trade most
+ * of the throughput for little latency. Also futile: latency that rose
+ * after two cuts in a row, or half the window that bought nothing.
+ */
+static bool steering_futile(struct throttle_disk *d, double lat, double target)
+{
+	double need;
+
+	if (d->futile >= FUTILE_AFTER)
+		return true;
+	if (d->window <= FUTILE_WINDOW_FRAC * d->onset_iops && lat >= 0.9 * d->onset_lat_ns)
+		return true;
+	if (d->cuts < CUTS_TO_PREDICT || lat <= target)
+		return false;
+	if (d->cut_elasticity < ELASTICITY_MIN)
+		return true;
+	need = d->window * pow(target / lat, 1.0 / d->cut_elasticity);
+	return need < FUTILE_WINDOW_FRAC * d->onset_iops;
+}
+
+static void start_holding(struct throttle_disk *d)
+{
+	d->holding = true;
+	d->hold_steps = 0;
+	d->over_streak = 0;
+}
+
+static void start_steering(struct throttle_disk *d, double delivered)
+{
+	d->holding = false;
+	d->steer_failed = false;
+	d->window = delivered;
+	d->window_applied = delivered;
+	d->elasticity = 1.0;
+	d->futile = 0;
+	d->cuts = 0;
+	d->cut_elasticity = 0;
+	d->floor_streak = 0;
 }
 
 /*
@@ -412,33 +476,21 @@ static void update_elasticity(struct throttle_disk *d, double lat)
  * [0.5, 1): monotone, no overshoot, halving the error each step on a steep
  * disk.
  *
- * When cutting has stopped helping (futile), the window goes back to what
- * the disk gave when the congestion began and holds there: the shares are
- * still enforced, and throughput is not sacrificed for a latency the
- * throttle cannot buy.
+ * When cutting does not help (steering_futile), the disk goes back to
+ * holding the shares at what it gave when the congestion began: throughput
+ * is not sacrificed for a latency the throttle cannot buy.
  */
-static const char *window_step(struct throttle_disk *d, double lat)
+static const char *steer_step(struct throttle_disk *d, double lat)
 {
 	double target = d->cfg.setpoint * d->threshold_ns;
 	double g = fmin(d->cfg.gamma, 0.5 / d->elasticity);
 	double ratio = target / lat, w = d->window;
 
-	d->holding = false;
-	/* Half the window bought no latency at all: as good a proof as two
-	 * cuts in a row, and one that noise does not hide. */
-	if (w <= 0.5 * d->onset_iops && lat >= 0.9 * d->onset_lat_ns)
-		d->futile = FUTILE_AFTER;
-	if (d->futile >= FUTILE_AFTER && lat > target) {
-		double back = d->peak_iops > 0 ? fmin(d->peak_iops, d->onset_iops)
-					       : d->onset_iops;
-
-		d->holding = true;
-		if (w >= back)
-			return "latency does not follow the window: holding the shares";
-		/* Straight back to what the disk gave: every interval spent
-		 * below it is throughput lost for nothing. */
-		d->window = back;
-		return "latency does not follow the window: restored";
+	if (steering_futile(d, lat, target)) {
+		d->steer_failed = true;
+		d->window = d->peak_iops > 0 ? fmin(d->peak_iops, d->onset_iops) : d->onset_iops;
+		start_holding(d);
+		return "latency does not follow the window: holding the shares";
 	}
 	if (lat <= target)
 		d->floor_streak = 0;
@@ -450,13 +502,42 @@ static const char *window_step(struct throttle_disk *d, double lat)
 		/* The floor keeps the throughput promise and the latency stays
 		 * above target: as futile as cutting that does not help. */
 		if (++d->floor_streak >= FLOOR_HOLD_AFTER) {
-			d->holding = true;
+			d->steer_failed = true;
+			start_holding(d);
 			return "held at the peak-mode floor: holding the shares";
 		}
 		return "held at the peak-mode floor";
 	}
 	return d->window < w ? "latency above target: tightening"
 			     : "latency below target: relaxing";
+}
+
+/*
+ * Holding: the largest class runs free and the others are capped at their
+ * share of what the disk gives, so the window follows the classes'
+ * throughput (halfway each interval) rather than bounding it. Not floored at
+ * the peak-mode floor: a window above what the disk gives hands the capped
+ * classes more than their share (the VM's blk-throttle costs throughput of
+ * its own: 2:1 came out 1.5:1 with the floor). This alone is often enough:
+ * capping the noisy low-share class shortens the queue. If the latency
+ * stays above the threshold anyway the window steers, unless steering
+ * already failed in this episode (then only after REPROBE_AFTER intervals:
+ * the disk may have changed).
+ */
+static const char *hold_step(struct throttle_disk *d, double lat, double classified,
+			     double delivered, bool entered)
+{
+	if (!entered)
+		d->window = 0.5 * d->window_applied + 0.5 * classified;
+	d->hold_steps++;
+	d->over_streak = lat > d->threshold_ns ? d->over_streak + 1 : 0;
+	if (d->over_streak < HOLD_TRIES)
+		return entered ? NULL : "holding the shares";
+	if (d->steer_failed && d->hold_steps < REPROBE_AFTER)
+		return "latency does not follow the window: holding the shares";
+	start_steering(d, delivered);
+	steer_step(d, lat);
+	return "shares alone leave the latency high: steering the window";
 }
 
 static void set_reason(struct throttle_disk *d, const char *why)
@@ -466,20 +547,30 @@ static void set_reason(struct throttle_disk *d, const char *why)
 }
 
 /*
- * Futile (the window does not buy latency): only the shares are being
- * enforced, and for that the greedy class with the largest allowance needs
- * no limit: capping the others at their share leaves it exactly the rest of
- * the disk, work-conserving, and spares its I/O the throttling path (which
- * costs throughput of its own: blk-throttle releases a limited cgroup's
- * bios from a timer, in batches).
+ * Holding: only the shares are being enforced, and for that the greedy
+ * class needs no limit: capping the others at their share leaves it exactly
+ * the rest of the disk, work-conserving, and spares its I/O the throttling
+ * path (which costs throughput of its own: blk-throttle releases a limited
+ * cgroup's bios from a timer, in batches).
  */
-static void free_largest(struct throttle_disk *d, const double *hi, const double *out)
+static void free_greedy(struct throttle_disk *d, const double *hi, const double *out)
 {
 	unsigned int i, best = THROTTLE_MAX_CLASSES;
 
-	for (i = 0; i < d->cfg.nr_classes; i++)
-		if (isinf(hi[i]) && (best == THROTTLE_MAX_CLASSES || out[i] > out[best]))
+	double score, best_score = -1;
+
+	/* The greedy class: the one that would use the most of what it is
+	 * given, so that it fills the disk; a large share used by a light
+	 * workload would leave the disk idle and the others capped. */
+	for (i = 0; i < d->cfg.nr_classes; i++) {
+		if (!isinf(hi[i]))
+			continue;
+		score = fmin(out[i], d->class_iops[i]);
+		if (score > best_score || (score == best_score && out[i] > out[best])) {
 			best = i;
+			best_score = score;
+		}
+	}
 	if (best < THROTTLE_MAX_CLASSES)
 		allow_static(d, best);
 }
@@ -509,7 +600,7 @@ static void divide_window(struct throttle_disk *d, const struct throttle_sample 
 	for (i = 0; i < n; i++)
 		allow_set(d, i, out[i], &s->cls[i]);
 	if (d->holding)
-		free_largest(d, hi, out);
+		free_greedy(d, hi, out);
 }
 
 /*
@@ -550,8 +641,9 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 {
 	struct throttle_allow before[THROTTLE_MAX_CLASSES];
 	enum throttle_state was = d->state;
-	double iops, bps, lat, classified = 0;
+	double iops, bps, lat, classified = 0, dyn_use = 0, dyn_allow = 0;
 	unsigned int i, n = d->cfg.nr_classes;
+	bool onset = false;
 
 	if (!(s->interval_s > 0))
 		return -EINVAL;
@@ -568,6 +660,10 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 
 		d->class_iops[i] = x;
 		classified += x;
+		if (d->allow[i].dynamic) {
+			dyn_use += x;
+			dyn_allow += d->allow[i].total_iops;
+		}
 		if (x >= d->cfg.min_active_iops ||
 		    (d->allow[i].dynamic && x >= BINDING_FRAC * d->allow[i].total_iops))
 			d->active++;
@@ -588,20 +684,29 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 			d->onset_iops = fmax(median3(d->recent_iops), iops);
 			d->onset_lat_ns = lat;
 			d->peak_iops = fmax(d->peak_iops, d->onset_iops);
-			d->window_applied = d->window;
-			d->elasticity = 1.0;
-			d->futile = 0;
-			d->floor_streak = 0;
+			start_steering(d, d->window);
 			d->slack_streak = 0;
-			set_reason(d, d->lagging >= 0 ? "a class's latency above its target"
-						      : "latency above threshold");
+			start_holding(d);
+			onset = true;
+			set_reason(d, d->lagging >= 0 ?
+				   "a class's latency above its target: holding the shares" :
+				   "latency above threshold: holding the shares");
 		}
 	} else if (d->active < 2) {
 		throttle_disk_release(d);
 		set_reason(d, "one workload: nothing to protect, limits removed");
 	} else {
-		update_elasticity(d, lat);
-		if (lat < d->threshold_ns && classified < SLACK_FRAC * d->window)
+		if (!d->holding)
+			update_elasticity(d, lat);
+		/* Slack: the limits in force do not bind. Holding, the free
+		 * class may fill the disk whatever happens, so the capped
+		 * classes' use of their allowances tells; or the latency is
+		 * well under the threshold: capped at a share of what the
+		 * others use, a class cannot show that the disk has room. */
+		if (!dyn_allow)
+			dyn_use = classified, dyn_allow = d->window;
+		if (lat < d->threshold_ns && (dyn_use < SLACK_FRAC * dyn_allow ||
+					      (d->holding && lat < SLACK_FRAC * d->threshold_ns)))
 			d->slack_streak++;
 		else
 			d->slack_streak = 0;
@@ -615,6 +720,7 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 		}
 	}
 	if (d->state == THROTTLE_CONGESTED) {
+		double delivered = classified + fmax(iops - classified, 0);
 		const char *why;
 
 		if (!lat)
@@ -622,18 +728,12 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 		d->window_applied = d->window;
 		d->disk_bound = lat > d->cfg.setpoint * d->threshold_ns &&
 				classified < BINDING_FRAC * d->window;
-		why = window_step(d, lat);
-		/* Holding, the largest class runs free, so what the classes get
-		 * is what the disk gives: the window follows it (smoothed) and
-		 * the capped classes' shares stay shares of the real capacity.
-		 * Not floored at the peak-mode floor: with the largest class
-		 * free the window does not bound the throughput, and a window
-		 * above what the disk gives hands the capped classes more than
-		 * their share (the VM's blk-throttle costs throughput of its
-		 * own: 2:1 came out 1.5:1 with the floor). */
 		if (d->holding)
-			d->window = 0.5 * d->window_applied + 0.5 * classified;
-		set_reason(d, why);
+			why = hold_step(d, lat, classified, delivered, onset);
+		else
+			why = steer_step(d, lat);
+		if (why)
+			set_reason(d, why);
 		divide_window(d, s, fmax(iops - classified, 0));
 	}
 	d->last_lat_ns = lat;

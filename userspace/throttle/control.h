@@ -95,7 +95,16 @@ struct throttle_disk {
 	unsigned int active;		/* classes with demand in the last sample */
 	unsigned int slack_streak;
 	unsigned int futile;		/* cuts in a row after which latency rose */
-	bool holding;			/* futile: the window holds, it no longer steers */
+	/* Holding: only the shares are enforced (the largest class runs free,
+	 * the others are capped at their share of what the disk gives); the
+	 * window does not steer. Every congestion episode starts so; steering
+	 * starts when the latency stays above the threshold anyway. */
+	bool holding;
+	bool steer_failed;		/* steering did not buy latency this episode */
+	unsigned int hold_steps;	/* intervals held since holding began */
+	unsigned int over_streak;	/* held intervals in a row above the threshold */
+	unsigned int cuts;		/* cuts of the window measured while steering */
+	double cut_elasticity;		/* d ln(latency) / d ln(window) over those cuts */
 	bool disk_bound;		/* congested and the classes used < 90% of the window */
 	unsigned int floor_streak;	/* intervals held at the peak-mode floor */
 	unsigned int steps;
