@@ -27,7 +27,7 @@
 /* Limits not binding: the classes use less than this of the window. */
 #define SLACK_FRAC		0.7
 /* Below this much change of the window the elasticity is not re-measured. */
-#define ELASTICITY_MIN_DLOG	0.02
+#define ELASTICITY_MIN_DLOG	0.05
 #define ELASTICITY_MIN		0.05
 #define ELASTICITY_MAX		100.0
 /* Cuts in a row that raised the latency before the law stops cutting. */
@@ -42,6 +42,13 @@
 #define HOLD_TRIES		2
 /* Held intervals after steering failed before it is tried again. */
 #define REPROBE_AFTER		60
+/* Peak mode with an unknown knee: every PROBE_EVERY intervals at most, one
+ * interval with every class held to peak_pct + PROBE_MARGIN % of what it
+ * does shows the latency there. A point of the curve at KNEE_NEAR of the
+ * peak or more, at a lower latency than the threshold's, shows the knee. */
+#define PROBE_EVERY		30
+#define PROBE_MARGIN		5
+#define KNEE_NEAR		0.75
 /* Bytes allowance over IOPS allowance x the class's mean I/O size. */
 #define BPS_HEADROOM		1.5
 /* Never give a direction or a class less than this: io.max needs >= 1 and a
@@ -149,11 +156,14 @@ static void learn_peak(struct throttle_disk *d, double iops, double bps, double 
 	if (d->cfg.mode != THROTTLE_MODE_PEAK)
 		return;
 	want = d->peak_iops * d->cfg.peak_pct / 100.0;
+	d->knee_known = false;
 	for (b = 0; b < THROTTLE_CURVE_BUCKETS; b++) {
 		if (d->curve[b] >= want) {
 			d->threshold_ns = (uint64_t)curve_bucket_top_ns(b);
 			return;
 		}
+		if (d->curve[b] >= KNEE_NEAR * d->peak_iops)
+			d->knee_known = true;
 	}
 }
 
@@ -637,6 +647,34 @@ static double pressure_lat(struct throttle_disk *d, const struct throttle_sample
 	return d->lagging >= 0 ? p * d->threshold_ns : lat;
 }
 
+/*
+ * A disk saturated from the first interval shows only its saturated point:
+ * the latency learned for pct% of peak is the saturated latency, and the
+ * disk never looks congested. SIOC injects I/O to learn the curve; sluice
+ * holds the classes it polices to a little over pct% of what they do for
+ * one interval, and the curve learns the latency there. Only when two
+ * classes compete (nobody to protect otherwise) and the disk runs near the
+ * threshold now.
+ */
+static void maybe_probe(struct throttle_disk *d, const struct throttle_sample *s, double lat)
+{
+	double frac = fmin(1.0, (d->cfg.peak_pct + PROBE_MARGIN) / 100.0);
+	unsigned int i;
+
+	d->probing = false;
+	if (d->cfg.mode != THROTTLE_MODE_PEAK || d->knee_known || !d->threshold_ns ||
+	    d->state != THROTTLE_CALM || d->active < 2 || d->steps < 3 ||
+	    lat < 0.8 * d->threshold_ns ||
+	    (d->last_probe && d->steps - d->last_probe < PROBE_EVERY))
+		return;
+	for (i = 0; i < d->cfg.nr_classes; i++)
+		if (d->class_iops[i] >= d->cfg.min_active_iops)
+			allow_set(d, i, frac * d->class_iops[i], &s->cls[i]);
+	d->probing = true;
+	d->last_probe = d->steps;
+	set_reason(d, "peak mode: probing the latency near the peak");
+}
+
 int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 {
 	struct throttle_allow before[THROTTLE_MAX_CLASSES];
@@ -740,6 +778,7 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 	if (d->state == THROTTLE_CALM)	/* percent-of-peak limits follow the peak */
 		for (i = 0; i < n; i++)
 			allow_static(d, i);
+	maybe_probe(d, s, lat);
 	if (d->state != was)
 		d->changed = true;
 	for (i = 0; i < n; i++)

@@ -92,6 +92,12 @@ struct throttle_disk {
 	double recent_iops[3];		/* the last three intervals' total IOPS */
 	double curve[THROTTLE_CURVE_BUCKETS];	/* highest IOPS seen per latency bucket */
 	uint64_t threshold_ns;		/* in force: configured or derived from the peak */
+	/* Peak mode: the curve shows the disk near its peak below the
+	 * threshold's latency, so the threshold is the knee and not merely
+	 * the latency of a disk saturated since the first interval. */
+	bool knee_known;
+	bool probing;			/* the allowances in force are a probe */
+	unsigned int last_probe;	/* step of the last probe, 0 = none */
 	unsigned int active;		/* classes with demand in the last sample */
 	unsigned int slack_streak;
 	unsigned int futile;		/* cuts in a row after which latency rose */
