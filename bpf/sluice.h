@@ -270,7 +270,7 @@ struct sluice_policy_info {
 	unsigned int nr_classes;
 	unsigned int first_rule;
 	unsigned int nr_rules;
-	unsigned int __pad;
+	unsigned int throttle_interval_ms;	/* 0 = the throttle's default */
 };
 
 /* Ancestors of one cgroup, so an id alone can be matched against subtrees. */

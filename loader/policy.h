@@ -94,6 +94,7 @@ struct pol_policy {
 	uint64_t latency_ns;
 	bool meter;
 	bool throttle;
+	uint64_t throttle_interval_ns;	/* 0 = the throttle's default */
 	struct pol_class *classes;
 	size_t nr_classes;
 	struct pol_encrypt encrypt;

@@ -751,10 +751,39 @@ static void check_services(struct ctx *c, const struct pnode *m, struct pol_poli
 
 /* ------------------------------------------------------------ policies -- */
 
+/*
+ * The ABI carries whole milliseconds. Without 'throttle: true' no throttle
+ * reads the key, so setting it is a mistake worth stopping, as 'header'
+ * on a plain-format encrypt is.
+ */
+static void check_throttle_interval(struct ctx *c, const struct pnode *m, struct pol_policy *p)
+{
+	const struct pnode *n = pnode_get(m, "throttle_interval"), *t;
+	struct unit_val v;
+
+	if (!get_unit(c, m, "throttle_interval", UNIT_DURATION, false, 10000000ULL,
+		      60000000000ULL, &v))
+		return;
+	if (v.v % 1000000) {
+		policy_diag_at(c->d, n, "'throttle_interval' %s is not a whole number of "
+			       "milliseconds", n->str);
+		return;
+	}
+	/* a malformed 'throttle' has its own error already */
+	t = pnode_get(m, "throttle");
+	if (!p->throttle && (!t || is_false(t))) {
+		policy_diag_at(c->d, n, "'throttle_interval' needs 'throttle: true' in this "
+			       "policy (no throttle reads it otherwise)");
+		return;
+	}
+	p->throttle_interval_ns = v.v;
+}
+
 static void check_policy(struct ctx *c, const struct pnode *m, struct pol_policy *p)
 {
 	static const char *const keys[] = { "name", "description", "latency_target", "meter",
-					    "throttle", "classes", "services" };
+					    "throttle", "throttle_interval", "classes",
+					    "services" };
 	static const char *const req[] = { "name" };
 	const struct pnode *n;
 	struct unit_val v;
@@ -771,6 +800,7 @@ static void check_policy(struct ctx *c, const struct pnode *m, struct pol_policy
 		p->latency_ns = v.v;
 	get_bool(c, m, "meter", &p->meter);
 	get_bool(c, m, "throttle", &p->throttle);
+	check_throttle_interval(c, m, p);
 	n = pnode_get(m, "classes");
 	if (n && want_type(c, n, PN_SEQ, "classes", "a list of classes")) {
 		p->classes = calloc(n->n ? n->n : 1, sizeof(*p->classes));

@@ -88,6 +88,7 @@ static void compile_policy(struct out *o, const struct pol_policy *p, unsigned i
 	info->policy.latency_target_ns = p->latency_ns;
 	info->policy.flags = (p->meter ? SLUICE_DISK_F_METER : 0) |
 			     (p->throttle ? SLUICE_DISK_F_THROTTLE : 0);
+	info->policy.throttle_interval_ms = (unsigned int)(p->throttle_interval_ns / 1000000);
 	info->policy.first_class = *next_class;
 	info->policy.nr_classes = (unsigned int)nc;
 	info->policy.first_rule = *next_rule;

@@ -485,6 +485,9 @@ static int do_show(bool json)
 			emit_key(&e, "throttle");
 			emit_bool(&e, true);
 		}
+		if (pe->val.policy.throttle_interval_ms)
+			emit_unit(&e, "throttle_interval", UNIT_DURATION,
+				  pe->val.policy.throttle_interval_ms * 1000000ULL, false);
 		emit_key(&e, "classes");
 		emit_seq_open(&e);
 		for (j = 0; j < pe->val.policy.nr_classes; j++) {

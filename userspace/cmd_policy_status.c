@@ -81,7 +81,8 @@ static bool same_policy(const struct policy_image *a, const struct sluice_policy
 	unsigned int i;
 
 	if (pa->nr_classes != pb->nr_classes || pa->nr_rules != pb->nr_rules ||
-	    pa->latency_target_ns != pb->latency_target_ns || pa->flags != pb->flags)
+	    pa->latency_target_ns != pb->latency_target_ns || pa->flags != pb->flags ||
+	    pa->throttle_interval_ms != pb->throttle_interval_ms)
 		return false;
 	for (i = 0; i < pa->nr_classes; i++) {
 		x = find(a, SLUICE_PK_CLASS, pa->first_class + i);

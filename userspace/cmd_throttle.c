@@ -26,6 +26,7 @@
 #include "loader/meter.h"
 #include "loader/policy_compile.h"
 #include "loader/policy_maps.h"
+#include "loader/units.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "throttle/control.h"
@@ -55,12 +56,14 @@ struct tdisk {
 	struct throttle_src_disk src;
 	struct tclass cls[THROTTLE_MAX_CLASSES];
 	struct throttle_sample last;
+	uint64_t interval_ns;		/* policy mode: its policy's throttle_interval, 0 = none */
 };
 
 struct topts {
 	struct tdisk disks[MAX_DISKS];
 	unsigned int nr_disks;
-	uint64_t interval_ns;
+	uint64_t interval_ns;		/* in force: see pick_interval() */
+	uint64_t cli_interval_ns;	/* --interval, 0 = not given */
 	bool once, json, cleanup, p99;
 	const char *state_path;
 	const char *record_path;
@@ -108,7 +111,8 @@ static void usage(FILE *f)
 		"                      device (issue to completion)\n"
 		"  --source SRC        auto (the default: the BPF meter if it loads), meter,\n"
 		"                      or sysfs (the kernel's counters: average only)\n"
-		"  --interval D        control interval (default 1s)\n"
+		"  --interval D        control interval (default: the smallest\n"
+		"                      throttle_interval of the policies, else 1s)\n"
 		"  --config FILE       read the options above from FILE, one per line\n"
 		"                      ('disk /dev/sdb', 'cgroup db:shares=200', '# ...')\n"
 		"  --policy            disks, thresholds and classes from the applied policy\n"
@@ -669,6 +673,7 @@ static int policy_disks(const struct topts *o, struct tdisk *disks, unsigned int
 		}
 		snprintf(d->policy, sizeof(d->policy), "%s", pd->policy);
 		d->cfg = pd->cfg;
+		d->interval_ns = pd->interval_ns;
 		for (j = 0; j < pd->cfg.nr_classes; j++) {
 			class_dir(o->cgroup_root, pd->cls[j].cgroup, d->cls[j].path,
 				  sizeof(d->cls[j].path));
@@ -682,6 +687,45 @@ static int policy_disks(const struct topts *o, struct tdisk *disks, unsigned int
 out_free:
 	free(tp);
 	return err;
+}
+
+/*
+ * The one control interval (throttle/policy.h says which wins), set at
+ * start and after each new generation; run() sleeps by it from the next
+ * interval on. Logged when a policy sets it, moves it, or is overruled.
+ */
+static void pick_interval(struct topts *o)
+{
+	uint64_t asked[MAX_DISKS], was = o->interval_ns, ns;
+	char now_s[24], was_s[24], ask_s[24];
+	const char *by = NULL;
+	unsigned int i;
+
+	for (i = 0; i < o->nr_disks; i++)
+		asked[i] = o->disks[i].interval_ns;
+	o->interval_ns = throttle_interval_pick(o->cli_interval_ns, asked, o->nr_disks);
+	ns = throttle_interval_pick(0, asked, o->nr_disks);
+	for (i = 0; i < o->nr_disks && !by; i++)
+		if (o->disks[i].interval_ns == ns)
+			by = o->disks[i].policy;
+	units_format(UNIT_DURATION, o->interval_ns, now_s, sizeof(now_s));
+	units_format(UNIT_DURATION, was, was_s, sizeof(was_s));
+	units_format(UNIT_DURATION, ns, ask_s, sizeof(ask_s));
+	if (o->cli_interval_ns) {
+		if (by && ns != o->cli_interval_ns)
+			log_info("control interval %s from --interval; policy '%s' asks for %s",
+				 now_s, by, ask_s);
+	} else if (!was) {
+		if (by)
+			log_info("control interval %s: policy '%s' asks for it", now_s, by);
+	} else if (was != o->interval_ns) {
+		if (by)
+			log_info("control interval %s (was %s) from the next one on: policy "
+				 "'%s' asks for it", now_s, was_s, by);
+		else
+			log_info("control interval %s (was %s) from the next one on: no "
+				 "policy in force sets throttle_interval", now_s, was_s);
+	}
 }
 
 /* Every class's io.max can be read: a generation is taken whole or not at all. */
@@ -842,6 +886,7 @@ static int run(struct topts *o)
 					/* The new disks were primed just now: their
 					 * first sample starts here. */
 					err = 0;
+					pick_interval(o);
 					write_state(o, true);
 					continue;
 				}
@@ -900,7 +945,6 @@ int cmd_throttle(int argc, char **argv)
 	int c, err = 0;
 
 	memset(&o, 0, sizeof(o));
-	o.interval_ns = 1000000000ull;
 	o.state_path = DEF_STATE;
 	o.record_path = DEF_RECORD;
 	o.source = "auto";
@@ -921,8 +965,8 @@ int cmd_throttle(int argc, char **argv)
 			err = read_config(&o, optarg);
 			break;
 		case 'i':
-			if (throttle_parse_duration(optarg, &o.interval_ns) ||
-			    o.interval_ns < 10000000ull) {
+			if (throttle_parse_duration(optarg, &o.cli_interval_ns) ||
+			    o.cli_interval_ns < 10000000ull) {
 				log_err("--interval '%s': expected a duration of at least 10ms "
 					"(500ms, 1s)", optarg);
 				err = -EINVAL;
@@ -1028,5 +1072,6 @@ int cmd_throttle(int argc, char **argv)
 	}
 	if (o.p99 || o.lat_kind == SLUICE_LAT_DEVICE)
 		o.source = "meter";
+	pick_interval(&o);
 	return run(&o);
 }

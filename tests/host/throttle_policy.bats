@@ -48,17 +48,19 @@ teardown() {
 	return 0
 }
 
-# write_policy FILE THROTTLE A_SHARES [LATENCY]: two classes on LOOP, a with
-# a reservation and its own latency target, b statically held; a third
-# class without a cgroup that the throttle cannot steer.
+# write_policy FILE THROTTLE A_SHARES [LATENCY [INTERVAL]]: two classes on
+# LOOP, a with a reservation and its own latency target, b statically held;
+# a third class without a cgroup that the throttle cannot steer.
 write_policy() {
-	local out=$1 thr=$2 ash=$3 lat=${4:-20ms}
+	local out=$1 thr=$2 ash=$3 lat=${4:-20ms} ivl=
+	[ -n "${5:-}" ] && ivl="throttle_interval: $5"
 	cat >"$out" <<-EOF
 	version: 1
 	policies:
 	  - name: tp
 	    latency_target: $lat
 	    throttle: $thr
+	    $ivl
 	    classes:
 	      - name: hi
 	        match: {cgroup: $A}
@@ -212,4 +214,60 @@ bump() {
 	run jq -r .running "$STATE"
 	assert_output false
 	[ ! -e "$RECORD" ]
+}
+
+@test "the policy's throttle_interval is the control interval; a re-apply moves it" {
+	write_policy "$BATS_TEST_TMPDIR/p.yaml" true 200 20ms 200ms
+	"$SLUICE" policy apply "$BATS_TEST_TMPDIR/p.yaml"
+	# show gives it back in the schema, and what it shows checks as a policy
+	run "$SLUICE" policy show --json
+	echo "$output" | jq -e '.policies[0].throttle == true and .policies[0].throttle_interval == "200ms"'
+	"$SLUICE" policy show >"$BATS_TEST_TMPDIR/shown.yaml"
+	grep -qx ' *throttle_interval: 200ms' "$BATS_TEST_TMPDIR/shown.yaml"
+	"$SLUICE" policy check --no-resolve "$BATS_TEST_TMPDIR/shown.yaml"
+	# another interval in the file is a different policy
+	sed 's/throttle_interval: 200ms/throttle_interval: 300ms/' "$BATS_TEST_TMPDIR/p.yaml" \
+		>"$BATS_TEST_TMPDIR/changed.yaml"
+	run -1 "$SLUICE" policy status "$BATS_TEST_TMPDIR/changed.yaml"
+	assert_line --regexp "^  policy +drift +policy 'tp' in force differs from the file; re-apply$"
+	run "$SLUICE" policy status "$BATS_TEST_TMPDIR/p.yaml"
+	assert_line --regexp "^  policy +ok +'tp' in force on $MM$"
+
+	# no --interval: the policy's
+	"$SLUICE" throttle --source sysfs --cgroup-root "$CGR" --state "$STATE" \
+		--record "$RECORD" >"$LOG" 2>&1 3>&- &
+	THR_PID=$!
+	wait_for '.running and .interval_s == 0.2 and (.disks | length) == 1'
+	run grep -c "control interval 200ms: policy 'tp' asks for it" "$LOG"
+	assert_output 1
+
+	# a live re-apply: the new interval from the next one on, logged
+	write_policy "$BATS_TEST_TMPDIR/p.yaml" true 200 20ms 50ms
+	"$SLUICE" policy apply "$BATS_TEST_TMPDIR/p.yaml"
+	gen=$("$SLUICE" policy show --json | jq -r .generation)
+	wait_for ".policy_generation == $gen and .interval_s == 0.05"
+	run grep -c "control interval 50ms (was 200ms) from the next one on: policy 'tp' asks for it" "$LOG"
+	assert_output 1
+
+	# the key dropped: back to the default
+	write_policy "$BATS_TEST_TMPDIR/p.yaml" true 200 20ms
+	"$SLUICE" policy apply "$BATS_TEST_TMPDIR/p.yaml"
+	gen=$("$SLUICE" policy show --json | jq -r .generation)
+	wait_for ".policy_generation == $gen and .interval_s == 1"
+	run grep -c "control interval 1s (was 50ms) from the next one on: no policy in force sets throttle_interval" "$LOG"
+	assert_output 1
+	kill -TERM "$THR_PID"
+	wait "$THR_PID"
+	THR_PID=
+}
+
+@test "an explicit --interval wins over the policy's throttle_interval, and says so" {
+	write_policy "$BATS_TEST_TMPDIR/p.yaml" true 200 20ms 200ms
+	"$SLUICE" policy apply "$BATS_TEST_TMPDIR/p.yaml"
+	run "$SLUICE" throttle --once --interval 100ms --source sysfs --cgroup-root "$CGR" \
+		--state "$STATE" --record "$RECORD"
+	assert_success
+	assert_line "sluice: control interval 100ms from --interval; policy 'tp' asks for 200ms"
+	run jq -r '"\(.interval_s) \(.disks[0].policy)"' "$STATE"
+	assert_output "0.1 tp"
 }

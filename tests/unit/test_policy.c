@@ -229,6 +229,83 @@ static void test_services_need_served_disk(void **state)
 	policy_diags_free(&d);
 }
 
+/* throttle_interval: whole milliseconds into the ABI, 0 when not set. */
+static void test_throttle_interval(void **state)
+{
+	static const char ok[] =
+		"policies:\n"
+		"  - name: fast\n"
+		"    throttle: true\n"
+		"    throttle_interval: 200ms\n"
+		"  - name: slow\n"
+		"    throttle: yes\n"
+		"    throttle_interval: 1m\n"
+		"  - name: plain\n"
+		"    throttle: true\n";
+	static const char bad[] =
+		"policies:\n"
+		"  - name: a\n"
+		"    throttle: true\n"
+		"    throttle_interval: 9ms\n"
+		"  - name: b\n"
+		"    throttle: true\n"
+		"    throttle_interval: 61s\n"
+		"  - name: c\n"
+		"    throttle: true\n"
+		"    throttle_interval: 1500500us\n"
+		"  - name: d\n"
+		"    throttle: false\n"
+		"    throttle_interval: 2s\n"
+		"  - name: e\n"
+		"    throttle_interval: 2s\n"
+		"  - name: f\n"
+		"    throttle: true\n"
+		"    throttle_interval: 2\n"
+		"  - name: g\n"
+		"    throttle: maybe\n"
+		"    throttle_interval: 2s\n";
+	const struct policy_entry *e;
+	struct policy_image img;
+	struct policy_diags d;
+	struct policy_set set;
+	unsigned int ms[4] = { 0 };
+	size_t i;
+
+	assert_int_equal(check(ok, &set, &d), 0);
+	assert_int_equal(set.policies[0].throttle_interval_ns, 200000000);
+	assert_int_equal(set.policies[1].throttle_interval_ns, 60000000000ULL);
+	assert_int_equal(set.policies[2].throttle_interval_ns, 0);
+	assert_int_equal(policy_compile(&set, 1, &img), 0);
+	for (i = 0; i < img.nr_ents; i++) {
+		e = &img.ents[i];
+		if (e->key.kind == SLUICE_PK_POLICY && e->key.id < 4)
+			ms[e->key.id] = e->val.policy.throttle_interval_ms;
+	}
+	assert_int_equal(ms[1], 200);
+	assert_int_equal(ms[2], 60000);
+	assert_int_equal(ms[3], 0);
+	policy_image_free(&img);
+	policy_set_free(&set);
+	policy_diags_free(&d);
+
+	assert_int_equal(check(bad, &set, &d), -EINVAL);
+	assert_diag(&d, 0, "4:24: 'throttle_interval' 9ms is out of range (10ms..1m)");
+	assert_diag(&d, 1, "7:24: 'throttle_interval' 61s is out of range (10ms..1m)");
+	assert_diag(&d, 2, "10:24: 'throttle_interval' 1500500us is not a whole number of "
+		    "milliseconds");
+	assert_diag(&d, 3, "13:24: 'throttle_interval' needs 'throttle: true' in this policy "
+		    "(no throttle reads it otherwise)");
+	assert_diag(&d, 4, "15:24: 'throttle_interval' needs 'throttle: true' in this policy "
+		    "(no throttle reads it otherwise)");
+	assert_diag(&d, 5, "18:24: 'throttle_interval': bad unit in '2'; use ns, us, ms, s, m "
+		    "or h");
+	/* a malformed 'throttle' is the one error, not a second about the interval */
+	assert_diag(&d, 6, "20:15: 'throttle' must be true or false, got 'maybe'");
+	assert_int_equal(d.n, 7);
+	policy_set_free(&set);
+	policy_diags_free(&d);
+}
+
 static void test_syntax_error_position(void **state)
 {
 	struct policy_diags d;
@@ -310,6 +387,7 @@ int main(void)
 		cmocka_unit_test(test_chain_roundtrip),
 		cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_services_need_served_disk),
+		cmocka_unit_test(test_throttle_interval),
 		cmocka_unit_test(test_syntax_error_position),
 		cmocka_unit_test(test_rejected_yaml_features),
 		cmocka_unit_test(test_too_many_rules),

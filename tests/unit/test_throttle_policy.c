@@ -27,6 +27,7 @@ static const char tiers[] =
 	"  - name: tiers\n"
 	"    latency_target: 30ms\n"
 	"    throttle: true\n"
+	"    throttle_interval: 500ms\n"
 	"    classes:\n"
 	"      - name: gold\n"
 	"        match: {cgroup: gold.slice}\n"
@@ -49,9 +50,17 @@ static const char tiers[] =
 	"        match: {cgroup: a}\n"
 	"  - name: peak\n"
 	"    throttle: true\n"
+	"    throttle_interval: 200ms\n"
 	"    classes:\n"
 	"      - name: b\n"
 	"        match: {cgroup: b}\n"
+	/* bound to no disk: polices nothing, so its interval counts for nothing */
+	"  - name: unbound\n"
+	"    throttle: true\n"
+	"    throttle_interval: 50ms\n"
+	"    classes:\n"
+	"      - name: c\n"
+	"        match: {cgroup: c}\n"
 	"bindings:\n"
 	"  - disk: /dev/loop0\n"
 	"    policy: tiers\n"
@@ -103,6 +112,7 @@ static void test_tiers(void **state)
 	assert_string_equal(pd->policy, "tiers");
 	assert_int_equal(pd->cfg.mode, THROTTLE_MODE_LATENCY);
 	assert_int_equal(pd->cfg.threshold_ns, 30000000);
+	assert_int_equal(pd->interval_ns, 500000000);
 	/* gold, silver (its duplicate cgroup once), bronze twice; other has no cgroup */
 	assert_int_equal(pd->cfg.nr_classes, 4);
 	assert_int_equal(pd->unpoliced, 1);
@@ -144,6 +154,9 @@ static void test_tiers(void **state)
 	assert_int_equal(pd->cfg.peak_pct, THROTTLE_POLICY_PEAK_PCT);
 	assert_int_equal(pd->cfg.nr_classes, 1);
 	assert_int_equal(pd->cls[0].class_id, 6);	/* tiers 1-4, metered 5 */
+	assert_int_equal(pd->interval_ns, 200000000);
+	/* the smallest a policed disk's policy asks for; 'unbound' polices nothing */
+	assert_int_equal(tp->interval_ns, 200000000);
 	policy_image_free(&img);
 	free(tp);
 }
@@ -193,6 +206,39 @@ static void test_more_cgroups_than_classes(void **state)
 	free(tp);
 }
 
+static void test_no_interval_asked(void **state)
+{
+	struct throttle_policy *tp = calloc(1, sizeof(*tp));
+	struct policy_image img;
+
+	assert_non_null(tp);
+	compile("policies:\n  - name: p\n    throttle: true\n    classes:\n"
+		"      - name: a\n        match: {cgroup: a}\n"
+		"bindings:\n  - disk: /dev/loop0\n    policy: p\n", 1, &img);
+	assert_int_equal(throttle_policy_from_image(&img, tp), 0);
+	assert_int_equal(tp->nr_disks, 1);
+	assert_int_equal(tp->disks[0].interval_ns, 0);
+	assert_int_equal(tp->interval_ns, 0);
+	policy_image_free(&img);
+	free(tp);
+}
+
+/* --interval wins; else the smallest a disk asks for; else the default. */
+static void test_interval_pick(void **state)
+{
+	const uint64_t asked[] = { 0, 500000000, 200000000, 0, 1500000000 };
+	const uint64_t none[] = { 0, 0 };
+
+	assert_int_equal(throttle_interval_pick(0, asked, 5), 200000000);
+	assert_int_equal(throttle_interval_pick(0, asked, 2), 500000000);
+	assert_int_equal(throttle_interval_pick(100000000, asked, 5), 100000000);
+	assert_int_equal(throttle_interval_pick(3000000000ULL, asked, 5), 3000000000ULL);
+	assert_int_equal(throttle_interval_pick(0, none, 2), THROTTLE_DEF_INTERVAL_NS);
+	assert_int_equal(throttle_interval_pick(0, NULL, 0), THROTTLE_DEF_INTERVAL_NS);
+	assert_int_equal(throttle_interval_pick(20000000, NULL, 0), 20000000);
+	assert_int_equal(THROTTLE_DEF_INTERVAL_NS, 1000000000);
+}
+
 static void test_no_meta(void **state)
 {
 	struct throttle_policy *tp = calloc(1, sizeof(*tp));
@@ -228,6 +274,8 @@ int main(void)
 		cmocka_unit_test(test_tiers),
 		cmocka_unit_test(test_cfg_is_valid),
 		cmocka_unit_test(test_more_cgroups_than_classes),
+		cmocka_unit_test(test_no_interval_asked),
+		cmocka_unit_test(test_interval_pick),
 		cmocka_unit_test(test_no_meta),
 		cmocka_unit_test(test_dangling_policy),
 	};

@@ -21,6 +21,14 @@ static const union sluice_policy_val *find(const struct policy_image *img, unsig
 	return NULL;
 }
 
+/* The smaller of two intervals, 0 meaning "none asked for". */
+static uint64_t min_asked(uint64_t a, uint64_t b)
+{
+	if (!a || (b && b < a))
+		return b;
+	return a;
+}
+
 static void class_cfg(const struct sluice_class_limits *l, unsigned int nr_cgroups,
 		      struct throttle_class_cfg *cc)
 {
@@ -82,6 +90,7 @@ static int add_disk(const struct policy_image *img, unsigned int dev,
 	td->min = SLUICE_MINOR(dev);
 	memcpy(td->policy, pi->policy.name, sizeof(td->policy));
 	td->policy[sizeof(td->policy) - 1] = '\0';
+	td->interval_ns = pi->policy.throttle_interval_ms * 1000000ULL;
 	if (pi->policy.latency_target_ns) {
 		td->cfg.mode = THROTTLE_MODE_LATENCY;
 		td->cfg.threshold_ns = pi->policy.latency_target_ns;
@@ -137,7 +146,20 @@ int throttle_policy_from_image(const struct policy_image *img, struct throttle_p
 			       &tp->disks[tp->nr_disks]);
 		if (err)
 			return err;
+		tp->interval_ns = min_asked(tp->interval_ns, tp->disks[tp->nr_disks].interval_ns);
 		tp->nr_disks++;
 	}
 	return 0;
+}
+
+uint64_t throttle_interval_pick(uint64_t cli_ns, const uint64_t *asked_ns, unsigned int n)
+{
+	uint64_t ns = 0;
+	unsigned int i;
+
+	if (cli_ns)
+		return cli_ns;
+	for (i = 0; i < n; i++)
+		ns = min_asked(ns, asked_ns[i]);
+	return ns ? ns : THROTTLE_DEF_INTERVAL_NS;
 }

@@ -12,6 +12,11 @@
  * shares and reservation and the class's static limits, as 'policy apply'
  * writes them to each cgroup. A class without a cgroup (a catch-all) has
  * no io.max to steer: its I/O counts as the disk's unclassified I/O.
+ *
+ * The daemon has one control interval for all its disks: an explicit
+ * --interval, else the smallest throttle_interval a policed disk's policy
+ * sets (the disk that needs the quickest reaction gets it; the others are
+ * only sampled more often), else THROTTLE_DEF_INTERVAL_NS.
  */
 #ifndef SLUICE_THROTTLE_POLICY_H
 #define SLUICE_THROTTLE_POLICY_H
@@ -25,6 +30,7 @@ struct policy_image;
 
 #define THROTTLE_POLICY_MAX_DISKS	8
 #define THROTTLE_POLICY_PEAK_PCT	90	/* SIOC's default threshold */
+#define THROTTLE_DEF_INTERVAL_NS	1000000000ULL
 
 struct throttle_policy_class {
 	unsigned int class_id;			/* the policy's class id */
@@ -38,10 +44,12 @@ struct throttle_policy_disk {
 	struct throttle_disk_cfg cfg;		/* threshold and cls[] */
 	struct throttle_policy_class cls[THROTTLE_MAX_CLASSES];
 	unsigned int unpoliced;			/* classes without a cgroup */
+	uint64_t interval_ns;			/* its policy's throttle_interval, 0 = none */
 };
 
 struct throttle_policy {
 	uint64_t generation;
+	uint64_t interval_ns;			/* the smallest of the disks', 0 = none */
 	unsigned int nr_disks;
 	struct throttle_policy_disk disks[THROTTLE_POLICY_MAX_DISKS];
 };
@@ -54,5 +62,11 @@ struct throttle_policy {
  * entries do not refer to each other.
  */
 int throttle_policy_from_image(const struct policy_image *img, struct throttle_policy *tp);
+
+/*
+ * The control interval: @cli_ns when --interval was given (non-zero), else
+ * the smallest non-zero of @asked_ns[0..@n), else THROTTLE_DEF_INTERVAL_NS.
+ */
+uint64_t throttle_interval_pick(uint64_t cli_ns, const uint64_t *asked_ns, unsigned int n);
 
 #endif /* SLUICE_THROTTLE_POLICY_H */
