@@ -73,6 +73,7 @@ static int get_bool(struct json_object *o, const char *key, bool *out)
 
 static int parse_class(struct json_object *o, struct tstate_class *c)
 {
+	char by[16];
 	uint64_t id;
 
 	if (!json_object_is_type(o, json_type_object) ||
@@ -86,6 +87,8 @@ static int parse_class(struct json_object *o, struct tstate_class *c)
 	    get_u64(o, "rbps", &c->rbps) || get_u64(o, "wbps", &c->wbps))
 		return -EINVAL;
 	c->class_id = id;
+	/* absent (an older throttle): the server may hold it, as before */
+	c->server = get_str(o, "enforced_by", by, sizeof(by)) || strcmp(by, "kernel");
 	return 0;
 }
 

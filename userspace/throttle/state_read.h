@@ -20,6 +20,7 @@ struct tstate_class {
 	bool dynamic;
 	uint64_t allow_iops;		/* 0 = unlimited */
 	uint64_t riops, wiops, rbps, wbps;
+	bool server;			/* enforced_by is not "kernel": a ublk server may hold it */
 };
 
 struct tstate_disk {
