@@ -150,7 +150,7 @@ bool policy_limit_held_by_server(const char *run_dir, const struct policy_set *s
 	return !strcmp(t.policy, set->policies[b->policy].name);
 }
 
-/* Which of @img's limits a ublk server holds (NULL when none): io.max stays off them. */
+/* Which of @img's limits a ublk server holds: io.max stays off those. */
 static int limits_held(const char *run_dir, const struct policy_set *set,
 		       const struct policy_image *img, bool **held)
 {
