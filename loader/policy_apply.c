@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "bpf/sluice.h"
+#include "lib/enforcer.h"
 #include "loader/policy_apply.h"
 #include "loader/policy_cglimits.h"
 #include "loader/policy_compile.h"
@@ -134,7 +135,38 @@ static int copy_file(const char *from, const char *to)
 	return err;
 }
 
-static int write_limits_record(const char *path, const struct policy_image *img)
+bool policy_limit_held_by_server(const char *run_dir, const struct policy_set *set,
+				  const struct policy_cg_limit *l)
+{
+	const struct pol_binding *b;
+	struct served_throttle t;
+
+	if (l->binding >= set->nr_bindings)
+		return false;
+	b = &set->bindings[l->binding];
+	if (b->policy < 0 || enforcer_find(run_dir, l->major, l->minor, &t))
+		return false;
+	/* a server started under another policy holds that one's limits, not these */
+	return !strcmp(t.policy, set->policies[b->policy].name);
+}
+
+/* Which of @img's limits a ublk server holds: io.max stays off those. */
+static int limits_held(const char *run_dir, const struct policy_set *set,
+		       const struct policy_image *img, bool **held)
+{
+	size_t i;
+
+	*held = calloc(img->nr_limits + 1, sizeof(**held));
+	if (!*held)
+		return -ENOMEM;
+	for (i = 0; i < img->nr_limits; i++)
+		(*held)[i] = policy_limit_held_by_server(run_dir, set, &img->limits[i]);
+	return 0;
+}
+
+/* Only what this generation writes: what the next one or 'remove' clears. */
+static int write_limits_record(const char *path, const struct policy_image *img,
+			       const bool *held)
 {
 	char *buf = NULL;
 	size_t len = 0, i;
@@ -145,6 +177,8 @@ static int write_limits_record(const char *path, const struct policy_image *img)
 	if (!f)
 		return -ENOMEM;
 	for (i = 0; i < img->nr_limits; i++) {
+		if (held[i])
+			continue;
 		l = &img->limits[i];
 		fprintf(f, "%d %u:%u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %s\n", l->ver,
 			l->major, l->minor, l->riops, l->wiops, l->rbps, l->wbps, l->dir);
@@ -181,8 +215,8 @@ static int read_limits_record(const char *path, struct lim_list *out)
 
 /* Write the generation's state directory, gen.N, complete before anyone sees it. */
 static int write_state(const char *run_dir, const struct policy_image *img,
-		       char *const *files, size_t nr_files, uint64_t gen, char *dir, size_t len,
-		       struct policy_apply_result *res)
+		       const bool *held, char *const *files, size_t nr_files, uint64_t gen,
+		       char *dir, size_t len, struct policy_apply_result *res)
 {
 	char tmp[STATE_PATH_MAX], p[STATE_PATH_MAX + 300], base[PATH_MAX];
 	size_t i;
@@ -214,7 +248,7 @@ static int write_state(const char *run_dir, const struct policy_image *img,
 			goto out_rm;
 	}
 	snprintf(p, sizeof(p), "%s/limits", tmp);
-	err = write_limits_record(p, img);
+	err = write_limits_record(p, img, held);
 	if (err)
 		goto out_rm;
 	if (rename(tmp, dir)) {
@@ -255,7 +289,7 @@ static void undo_limits(const struct lim_list *undo)
 }
 
 /* Set the new static limits, remembering what was there to undo on failure. */
-static int set_limits(const struct policy_image *img, struct lim_list *undo,
+static int set_limits(const struct policy_image *img, const bool *held, struct lim_list *undo,
 		      struct policy_apply_result *res)
 {
 	const struct policy_cg_limit *l;
@@ -265,6 +299,10 @@ static int set_limits(const struct policy_image *img, struct lim_list *undo,
 	int err;
 
 	for (i = 0; i < img->nr_limits; i++) {
+		if (held[i]) {
+			res->nr_limits_served++;
+			continue;
+		}
 		l = &img->limits[i];
 		memset(&r, 0, sizeof(r));
 		r.ver = l->ver;
@@ -289,8 +327,13 @@ static int set_limits(const struct policy_image *img, struct lim_list *undo,
 	return 0;
 }
 
-/* Limits the previous generation wrote that the new one does not: clear them. */
-static void clear_stale_limits(const struct lim_list *old, const struct policy_image *img)
+/*
+ * Limits the previous generation wrote that the new one does not: clear
+ * them. A disk a ublk server has taken over since counts as not written:
+ * that is how a limit written before the server started leaves io.max.
+ */
+static void clear_stale_limits(const struct lim_list *old, const struct policy_image *img,
+			       const bool *held)
 {
 	static const uint64_t zero[CGL_MAX];
 	const struct policy_cg_limit *l;
@@ -299,7 +342,7 @@ static void clear_stale_limits(const struct lim_list *old, const struct policy_i
 	for (i = 0; i < old->n; i++) {
 		for (j = 0; j < img->nr_limits; j++) {
 			l = &img->limits[j];
-			if (!strcmp(l->dir, old->v[i].dir) && l->major == old->v[i].major &&
+			if (!held[j] && !strcmp(l->dir, old->v[i].dir) && l->major == old->v[i].major &&
 			    l->minor == old->v[i].minor)
 				break;
 		}
@@ -316,7 +359,7 @@ int policy_apply(const struct policy_set *set, char *const *files, size_t nr_fil
 	struct lim_list undo = {}, old = {};
 	struct policy_image img;
 	int outer = -1, inner = -1, prev = -1, err;
-	bool loaded = false;
+	bool loaded = false, *held = NULL;
 	uint64_t gen;
 
 	memset(res, 0, sizeof(*res));
@@ -324,6 +367,8 @@ int policy_apply(const struct policy_set *set, char *const *files, size_t nr_fil
 	err = policy_compile(set, gen, &img);
 	if (!err)
 		err = policy_image_add_cgroup_tree(&img, set);
+	if (!err)
+		err = limits_held(run_dir, set, &img, &held);
 	if (err) {
 		policy_image_free(&img);
 		return fail(res, PS_COMPILE, "policy", err);
@@ -343,14 +388,14 @@ int policy_apply(const struct policy_set *set, char *const *files, size_t nr_fil
 		fail(res, PS_MAPS, "new policy generation map", err);
 		goto out_close;
 	}
-	err = write_state(run_dir, &img, files, nr_files, gen, dir, sizeof(dir), res);
+	err = write_state(run_dir, &img, held, files, nr_files, gen, dir, sizeof(dir), res);
 	if (err)
 		goto out_close;
 	if (!policy_state_dir(run_dir, old_dir, sizeof(old_dir))) {
 		snprintf(p, sizeof(p), "%s/limits", old_dir);
 		read_limits_record(p, &old);
 	}
-	err = set_limits(&img, &undo, res);
+	err = set_limits(&img, held, &undo, res);
 	if (err)
 		goto out_rm_state;
 	err = policy_maps_swap(outer, inner, &prev);
@@ -368,7 +413,7 @@ int policy_apply(const struct policy_set *set, char *const *files, size_t nr_fil
 		fail(res, PS_STATE, dir, err);
 		goto out_rm_state;
 	}
-	clear_stale_limits(&old, &img);
+	clear_stale_limits(&old, &img, held);
 	if (old_dir[0] && strcmp(old_dir, dir))
 		rm_rf(old_dir);
 	res->generation = gen;
@@ -389,6 +434,7 @@ out_close:
 	if (outer >= 0)
 		close(outer);
 out_free:
+	free(held);
 	free(undo.v);
 	free(old.v);
 	policy_image_free(&img);

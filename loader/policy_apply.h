@@ -8,6 +8,7 @@
 #ifndef SLUICE_POLICY_APPLY_H
 #define SLUICE_POLICY_APPLY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,7 @@ struct policy_apply_result {
 	char what[512];			/* the object it failed on */
 	uint64_t generation;		/* the generation now in force */
 	size_t nr_limits;		/* cgroup limit files written */
+	size_t nr_limits_served;	/* left to the ublk server serving the disk */
 	int progs_loaded;		/* programs loaded by this apply */
 };
 
@@ -56,6 +58,18 @@ int policy_remove(const char *run_dir, struct policy_apply_result *res);
  * check (a cgroup or key file gone); the policy in force is then unchanged.
  */
 int policy_reapply(const char *run_dir, struct policy_apply_result *res);
+
+struct policy_cg_limit;
+
+/*
+ * Whether @l (from compiling @set) is held by the ublk server serving its
+ * disk: a live 'sluice serve' in @run_dir with the throttle filter of the
+ * binding's policy (lib/enforcer.h). Apply then leaves io.max alone for it
+ * and clears what an earlier generation wrote there; 'policy status' does
+ * not look for it in io.max.
+ */
+bool policy_limit_held_by_server(const char *run_dir, const struct policy_set *set,
+				 const struct policy_cg_limit *l);
 
 /* RUN_DIR/policy/current resolved: the directory of the generation in force. */
 int policy_state_dir(const char *run_dir, char *buf, size_t len);

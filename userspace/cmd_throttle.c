@@ -27,6 +27,8 @@
 #include "loader/policy_compile.h"
 #include "loader/policy_maps.h"
 #include "loader/units.h"
+#include "lib/disk_state.h"
+#include "lib/enforcer.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "throttle/control.h"
@@ -34,6 +36,7 @@
 #include "throttle/policy.h"
 #include "throttle/source.h"
 #include "throttle/spec.h"
+#include "throttle/state_read.h"
 
 #define MAX_DISKS		8
 #define DEF_STATE		"/run/sluice/throttle.json"
@@ -44,13 +47,16 @@ struct tclass {
 	char path[PATH_MAX];
 	char name[64];
 	unsigned int class_id;		/* the policy's, or the position + 1 */
-	int book_idx;
+	bool in_policy;			/* class_id is the policy's */
+	bool server;			/* the ublk server holds it: no io.max */
+	int book_idx;			/* -1 when not in the book */
 };
 
 struct tdisk {
 	char name[32];
 	char policy[SLUICE_CLASS_NAME_LEN];	/* policy mode: the policy governing it */
 	unsigned int maj, min;
+	bool server;			/* a sluice ublk server holds its classes */
 	struct throttle_disk_cfg cfg;
 	struct throttle_disk ctl;
 	struct throttle_src_disk src;
@@ -352,6 +358,7 @@ static void json_disk(struct json_writer *w, const struct tdisk *d)
 	json_kv_str(w, "dev", dev);
 	if (d->policy[0])
 		json_kv_str(w, "policy", d->policy);
+	json_kv_str(w, "enforced_by", d->server ? "server" : "kernel");
 	json_kv_str(w, "state", throttle_state_name(c->state));
 	json_kv_u64(w, "latency_ns", (uint64_t)c->last_lat_ns);
 	json_kv_u64(w, "threshold_ns", c->threshold_ns);
@@ -374,6 +381,7 @@ static void json_disk(struct json_writer *w, const struct tdisk *d)
 		json_obj_open(w);
 		json_kv_str(w, "name", d->cls[i].name);
 		json_kv_u64(w, "class_id", d->cls[i].class_id);
+		json_kv_str(w, "enforced_by", d->cls[i].server ? "server" : "kernel");
 		json_kv_str(w, "cgroup", d->cls[i].path);
 		json_kv_u64(w, "shares", d->cfg.cls[i].shares);
 		json_kv_u64(w, "reserve_iops", c->eff[i].reserve_iops);
@@ -453,6 +461,64 @@ static void to_limits(const struct throttle_allow *a, struct iomax_limits *l)
 	l->wbps = a->bps[THROTTLE_WRITE];
 }
 
+/* Two names of one file, which need not exist yet (its directory must). */
+static bool same_file(const char *a, const char *b)
+{
+	char da[PATH_MAX], db[PATH_MAX], ra[PATH_MAX], rb[PATH_MAX], ba[PATH_MAX], bb[PATH_MAX];
+
+	snprintf(da, sizeof(da), "%s", a);
+	snprintf(db, sizeof(db), "%s", b);
+	snprintf(ba, sizeof(ba), "%s", a);
+	snprintf(bb, sizeof(bb), "%s", b);
+	if (!realpath(dirname(da), ra) || !realpath(dirname(db), rb))
+		return !strcmp(a, b);
+	return !strcmp(ra, rb) && !strcmp(basename(ba), basename(bb));
+}
+
+/*
+ * One enforcer per disk: a ublk disk a live sluice server serves with its
+ * throttle filter gets its limits from this state file, through the
+ * server; io.max stays off it (lib/enforcer.h). A cgroup the policy has no
+ * class for on that disk cannot be told apart by the server: io.max holds
+ * it, and the state file says so, so that the server leaves its entry alone.
+ */
+static void choose_enforcer(const struct topts *o, struct tdisk *d)
+{
+	struct served_throttle t;
+	const char *reads;
+	unsigned int i;
+	int err;
+
+	d->server = false;
+	for (i = 0; i < d->cfg.nr_classes; i++)
+		d->cls[i].server = false;
+	err = enforcer_find(state_dir(), d->maj, d->min, &t);
+	if (err) {
+		if (err != -ENOENT)
+			log_warn("%s: cannot read its ublk server's state in %s (%s); io.max "
+				 "holds its limits", d->name, state_dir(), strerror(-err));
+		return;
+	}
+	reads = t.state[0] ? t.state : TSTATE_DEFAULT_PATH;
+	if (!same_file(reads, o->state_path)) {
+		log_warn("%s: its ublk server reads limits from %s, not %s; io.max holds "
+			 "them (drop --state)", d->name, reads, o->state_path);
+		return;
+	}
+	for (i = 0; i < d->cfg.nr_classes; i++) {
+		d->cls[i].server = d->cls[i].in_policy;
+		d->server |= d->cls[i].in_policy;
+		if (!d->cls[i].in_policy)
+			log_warn("%s: %s is in no class of policy '%s' on this disk: its "
+				 "limits cannot reach the ublk server, io.max holds them (give "
+				 "the cgroups the policy's classes name)", d->name,
+				 d->cls[i].path, t.policy);
+	}
+	if (d->server)
+		log_info("%s: enforced by its ublk server (/dev/ublkb%u's throttle filter); "
+			 "io.max left alone", d->name, t.id);
+}
+
 static int setup_disk(const struct topts *o, struct tdisk *d, struct iomax_book *book)
 {
 	unsigned int i;
@@ -477,10 +543,14 @@ static int setup_disk(const struct topts *o, struct tdisk *d, struct iomax_book 
 	d->src.maj = d->maj;
 	d->src.min = d->min;
 	d->src.nr_classes = d->cfg.nr_classes;
+	choose_enforcer(o, d);
 	for (i = 0; i < d->cfg.nr_classes; i++) {
 		struct iomax_limits stat;
 
 		d->src.cgroup_dir[i] = d->cls[i].path;
+		d->cls[i].book_idx = -1;
+		if (d->cls[i].server)
+			continue;
 		to_limits(&d->ctl.allow[i], &stat);
 		idx = iomax_book_add(book, d->cls[i].path, d->maj, d->min, &stat);
 		if (idx < 0) {
@@ -521,6 +591,8 @@ static int step_disk(struct topts *o, struct tdisk *d, struct iomax_book *book, 
 	for (i = 0; i < d->cfg.nr_classes; i++) {
 		struct iomax_limits l;
 
+		if (d->cls[i].book_idx < 0)
+			continue;	/* the server reads it from the state file */
 		to_limits(&d->ctl.allow[i], &l);
 		err = iomax_book_apply(book, d->cls[i].book_idx, &l, NULL);
 		if (err) {
@@ -679,6 +751,7 @@ static int policy_disks(const struct topts *o, struct tdisk *disks, unsigned int
 				  sizeof(d->cls[j].path));
 			snprintf(d->cls[j].name, sizeof(d->cls[j].name), "%s", pd->cls[j].name);
 			d->cls[j].class_id = pd->cls[j].class_id;
+			d->cls[j].in_policy = true;
 			d->src.class_id[j] = pd->cls[j].class_id;
 		}
 		(*nr)++;
@@ -824,6 +897,33 @@ static int reload_policy(struct topts *o, struct iomax_book *book, uint64_t gen)
 	o->generation = gen;
 	o->failed_generation = UINT64_MAX;
 	return 1;
+}
+
+/*
+ * --cgroup mode: a cgroup that a class of the applied policy names on that
+ * disk is published under the policy's class id, by which a ublk server's
+ * throttle filter finds the limits of its requests; the others keep their
+ * position on the command line.
+ */
+static void cgroup_class_ids(struct topts *o)
+{
+	struct policy_image img;
+	unsigned int i, j, id;
+	struct tdisk *d;
+
+	if (policy_maps_read(&img))
+		return;		/* no policy in force: positions it is */
+	for (i = 0; i < o->nr_disks; i++) {
+		d = &o->disks[i];
+		for (j = 0; j < d->cfg.nr_classes; j++) {
+			if (throttle_policy_class_of(&img, d->maj, d->min, o->cgroup_root,
+						     d->cls[j].path, &id))
+				continue;
+			d->cls[j].class_id = id;
+			d->cls[j].in_policy = true;
+		}
+	}
+	policy_image_free(&img);
 }
 
 static int run(struct topts *o)
@@ -1073,5 +1173,7 @@ int cmd_throttle(int argc, char **argv)
 	if (o.p99 || o.lat_kind == SLUICE_LAT_DEVICE)
 		o.source = "meter";
 	pick_interval(&o);
+	if (!o.policy)
+		cgroup_class_ids(&o);
 	return run(&o);
 }

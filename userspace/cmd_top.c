@@ -261,6 +261,7 @@ static void json_throttle(struct json_writer *w, const struct tstate_disk *d)
 	json_key(w, "throttle");
 	json_obj_open(w);
 	json_kv_str(w, "state", d->congested ? "congested" : "calm");
+	json_kv_str(w, "enforced_by", d->server ? "server" : "kernel");
 	json_kv_u64(w, "latency_ns", d->latency_ns);
 	json_kv_u64(w, "threshold_ns", d->threshold_ns);
 	json_kv_str(w, "threshold_mode", d->threshold_mode);
@@ -400,6 +401,8 @@ static void text_throttle(const struct top *t, const struct tstate_disk *d)
 	printf("  throttle: %s %s/%s", d->congested ? "congested" : "calm", lat, thr);
 	if (!strcmp(d->threshold_mode, "peak"))
 		printf(" (%s iops peak)", units_fmt_count(d->peak_iops, peak, sizeof(peak)));
+	if (d->server)
+		printf(", by the ublk server");
 	putchar('\n');
 	if (!t->classes)
 		return;

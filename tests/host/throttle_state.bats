@@ -145,6 +145,9 @@ reads_in_bg() {
 	echo "${lines[1]}" | jq -e '.disks[0].throttle | .threshold_ns == 30000000 and
 		(.state == "calm" or .state == "congested") and
 		.classes[0].shares == 300' >/dev/null || fail "no throttle object: ${lines[1]}"
+	# a loop device is no served disk: io.max holds it
+	jq -e '.disks[0].enforced_by == "kernel" and .disks[0].classes[0].enforced_by == "kernel"' \
+		"$STATE" >/dev/null || fail "not enforced by the kernel: $(cat "$STATE")"
 }
 
 # wait_http URL: up to 10 s for URL to answer.
@@ -155,4 +158,21 @@ wait_http() {
 		sleep 0.1
 	done
 	return 1
+}
+
+@test "top says when a ublk server holds the disk's limits" {
+	write_state $$ true "$(date +%s)"
+	sed -i 's/"state":"congested",/&"enforced_by":"server",/' "$STATE"
+	reads_in_bg
+	run_ok bash -c "'$SLUICE' top --count 2 --interval 0.5 --disk '$D' \
+		--throttle-state '$STATE' | cat"
+	assert_output --partial "throttle: congested 31.2ms/30.0ms, by the ublk server"
+	while IFS= read -r l; do [ "${#l}" -le 80 ] || fail "line too long: $l"; done <<<"$output"
+	run_ok "$SLUICE" top --json --count 2 --interval 0.5 --disk "$D" --throttle-state "$STATE"
+	echo "${lines[1]}" | jq -e '.disks[0].throttle.enforced_by == "server"' >/dev/null ||
+		fail "no enforced_by: ${lines[1]}"
+	# without the field (an older throttle), the kernel's
+	write_state $$ true "$(date +%s)"
+	run_ok "$SLUICE" top --json --count 2 --interval 0.5 --disk "$D" --throttle-state "$STATE"
+	echo "${lines[1]}" | jq -e '.disks[0].throttle.enforced_by == "kernel"' >/dev/null
 }

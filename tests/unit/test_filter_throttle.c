@@ -186,8 +186,10 @@ static void test_dynamic_from_state(void **unused)
 	assert_int_equal(dyn[1].v[THROTTLE_WIOPS], 10);
 	assert_int_equal(dyn[1].v[THROTTLE_RBPS], 45000000);
 	assert_int_equal(dyn[1].v[THROTTLE_WBPS], 61400);
-	/* dynamic: false is io.max's static business, not a live allowance */
-	assert_int_equal(dyn[2].v[THROTTLE_RIOPS], 0);
+	/* dynamic: false still holds what the throttle wants in force (a
+	 * limit in percent of peak, or one given on its command line) */
+	assert_int_equal(dyn[2].v[THROTTLE_RIOPS], 99);
+	assert_int_equal(dyn[2].v[THROTTLE_WIOPS], 0);
 	/* another disk's limits are not ours */
 	assert_false(throttle_limits_dynamic(&st, 259, 4, now, dyn));
 	assert_int_equal(dyn[1].v[THROTTLE_RIOPS], 0);
@@ -206,6 +208,48 @@ static void test_dynamic_from_state(void **unused)
 	assert_false(throttle_limits_dynamic(&st, 259, 3, now, dyn));
 	tstate_free(&st);
 	assert_false(throttle_limits_dynamic(NULL, 259, 3, now, dyn));
+	free(dyn);
+}
+
+/* One class of two cgroups, one cgroup io.max holds, one more class. */
+static const char classes_fmt[] =
+	"{\"version\":1,\"time\":%lld,\"pid\":%d,\"running\":true,\"interval_s\":1,"
+	"\"disks\":[{\"disk\":\"ublkb0\",\"dev\":\"259:3\",\"state\":\"congested\","
+	"\"enforced_by\":\"server\",\"latency_ns\":1,\"threshold_ns\":1,"
+	"\"threshold_mode\":\"latency\",\"peak_iops\":1,\"classes\":["
+	"%s,%s,%s,%s]}]}\n";
+static const char cls_fmt[] =
+	"{\"name\":\"%s\",\"class_id\":%u,\"enforced_by\":\"%s\",\"cgroup\":\"/c\","
+	"\"shares\":1,\"dynamic\":true,\"allow_iops\":1,\"riops\":%u,\"wiops\":%u,"
+	"\"rbps\":0,\"wbps\":0}";
+
+static void test_dynamic_classes_add_up(void **unused)
+{
+	struct throttle_limits *dyn = calloc(SLUICE_MAX_CLASSES, sizeof(*dyn));
+	char c[4][256], buf[2048];
+	long long now = time(NULL);
+	struct tstate st;
+
+	assert_non_null(dyn);
+	snprintf(c[0], sizeof(c[0]), cls_fmt, "a1", 1, "server", 300, 0);
+	snprintf(c[1], sizeof(c[1]), cls_fmt, "a2", 1, "server", 200, 50);
+	/* a cgroup of no policy class: its ordinal is some class's id */
+	snprintf(c[2], sizeof(c[2]), cls_fmt, "x", 2, "kernel", 7, 7);
+	snprintf(c[3], sizeof(c[3]), cls_fmt, "b", 3, "server", 0, 40);
+	snprintf(buf, sizeof(buf), classes_fmt, now, getpid(), c[0], c[1], c[2], c[3]);
+	assert_int_equal(tstate_parse(buf, strlen(buf), &st), 0);
+	assert_true(st.disks[0].cls[0].server);
+	assert_false(st.disks[0].cls[2].server);
+	assert_true(throttle_limits_dynamic(&st, 259, 3, now, dyn));
+	/* a class is the sum of its cgroups; unlimited when one of them is */
+	assert_int_equal(dyn[1].v[THROTTLE_RIOPS], 500);
+	assert_int_equal(dyn[1].v[THROTTLE_WIOPS], 0);
+	/* io.max holds the cgroup the server cannot tell apart: not class 2's */
+	assert_int_equal(dyn[2].v[THROTTLE_RIOPS], 0);
+	assert_int_equal(dyn[2].v[THROTTLE_WIOPS], 0);
+	assert_int_equal(dyn[3].v[THROTTLE_RIOPS], 0);
+	assert_int_equal(dyn[3].v[THROTTLE_WIOPS], 40);
+	tstate_free(&st);
 	free(dyn);
 }
 
@@ -283,6 +327,7 @@ int main(void)
 		cmocka_unit_test(test_clock_near_zero),
 		cmocka_unit_test(test_merge),
 		cmocka_unit_test(test_dynamic_from_state),
+		cmocka_unit_test(test_dynamic_classes_add_up),
 		cmocka_unit_test(test_static_from_image),
 	};
 

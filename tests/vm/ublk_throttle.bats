@@ -3,8 +3,10 @@
 # the ublk_class BPF program records each request's policy class by
 # (disk, queue, tag) at issue, and the server's throttle filter holds each
 # class to its limits. Two fio jobs in two cgroups share one served disk;
-# only the limited class is held, and the kernel's io.max is cleared for the
-# served disk so the server alone does the holding.
+# only the limited class is held. One enforcer per disk: neither 'policy
+# apply' nor 'sluice throttle' writes io.max for a disk the server holds, so
+# the server alone does the holding; a server without the throttle filter
+# leaves the disk to io.max.
 # shellcheck disable=SC2030,SC2031
 
 load ublk_helpers
@@ -18,7 +20,7 @@ setup() {
 	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 	grep -qw io /sys/fs/cgroup/cgroup.subtree_control ||
 		echo +io >/sys/fs/cgroup/cgroup.subtree_control
-	mkdir -p /sys/fs/cgroup/ut-lim /sys/fs/cgroup/ut-free
+	mkdir -p /sys/fs/cgroup/ut-lim /sys/fs/cgroup/ut-free /sys/fs/cgroup/ut-other
 	IMG="$BATS_TEST_TMPDIR/backing.img"
 	truncate -s 64M "$IMG"
 	POL="$BATS_TEST_TMPDIR/p.yaml"
@@ -40,7 +42,8 @@ setup() {
 teardown() {
 	ublk_teardown
 	"$SLUICE" policy remove >/dev/null 2>&1 || true
-	rmdir /sys/fs/cgroup/ut-lim /sys/fs/cgroup/ut-free 2>/dev/null || true
+	rmdir /sys/fs/cgroup/ut-lim /sys/fs/cgroup/ut-free /sys/fs/cgroup/ut-other \
+		2>/dev/null || true
 }
 
 # fio_in CGROUP NAME: 4k direct random reads, 15 s measured after 2 s of
@@ -53,6 +56,18 @@ fio_in() {
 		--iodepth=16 --size=32M --time_based --ramp_time=2 --runtime=${RUNTIME:-15} --randrepeat=0 \
 		--output-format=json" >"$BATS_TEST_TMPDIR/$2.json" 2>&1 3>&- &
 	FIO_PIDS+=("$!")
+}
+
+# no_iomax MAJ:MIN CGROUP...: io.max of each CGROUP has no line for the disk.
+no_iomax() {
+	local mm=$1 cg
+	shift
+	for cg in "$@"; do
+		if grep "^$mm " "/sys/fs/cgroup/$cg/io.max"; then
+			echo "$cg/io.max holds a limit for $mm" >&2
+			return 1
+		fi
+	done
 }
 
 # classes FIELD CLASS: FIELD of CLASS in the server's published counters.
@@ -73,11 +88,17 @@ classes() {
 	[ -e /sys/fs/bpf/sluice/ublk_class_link ]
 
 	# no second apply: serve re-applied the policy once the disk existed, so
-	# the kernel classifies its requests (the class counters below prove it)
-	# take the kernel's io.max off the served disk: the server alone holds
+	# the kernel classifies its requests (the class counters below prove it);
+	# that apply saw the server's throttle filter and left io.max alone
 	mm=$(cat "/sys/block/${DEV#/dev/}/dev")
-	echo "$mm riops=max wiops=max rbps=max wbps=max" >/sys/fs/cgroup/ut-lim/io.max
-	refute grep -q "^$mm " /sys/fs/cgroup/ut-lim/io.max
+	no_iomax "$mm" ut-lim ut-free
+	# a second apply does the same, and status knows why io.max is empty
+	"$SLUICE" policy apply "$POL" >/dev/null
+	no_iomax "$mm" ut-lim ut-free
+	run "$SLUICE" policy status --json
+	assert_success
+	echo "$output" | jq -e '.bindings[0].checks[2] | .state == "ok" and
+		(.detail | startswith("held by the ublk server"))'
 
 	FIO_PIDS=()
 	fio_in ut-lim lim
@@ -91,6 +112,8 @@ classes() {
 	# the limited class within 5% of its limit; the other well above it
 	jq -en "$lim_iops <= 1.05 * $LIMIT and $lim_iops >= 0.95 * $LIMIT"
 	jq -en "$free_iops >= 3 * $LIMIT"
+	# ... with io.max still empty: the server alone held it
+	no_iomax "$mm" ut-lim ut-free
 
 	# the counters are published at most once a second while I/O flows
 	sleep 1.5
@@ -120,6 +143,40 @@ classes() {
 	echo "$output" | jq -e '.[0].policy == "tiers" and .[0].filters == []'
 }
 
+@test "ublk: a server without the throttle filter leaves the limits to io.max" {
+	local mm
+	cp "$POL" "$BATS_TEST_TMPDIR/limited.yaml"
+	sed -i '/limits:/d' "$POL"
+	"$SLUICE" policy apply "$POL" >/dev/null
+	serve_bg --backing "$IMG"
+	run "$SLUICE" disks --json
+	echo "$output" | jq -e '.[0].filters == []'
+	mm=$(cat "/sys/block/${DEV#/dev/}/dev")
+	# the limit comes after the server started: its chain cannot hold it
+	"$SLUICE" policy apply "$BATS_TEST_TMPDIR/limited.yaml" >/dev/null
+	grep -qx "$mm rbps=max wbps=max riops=$LIMIT wiops=max" /sys/fs/cgroup/ut-lim/io.max
+	no_iomax "$mm" ut-free
+}
+
+@test "ublk: a killed server's disk stays the server's; recovered, it holds the limit" {
+	local mm id
+	"$SLUICE" policy apply "$POL" >/dev/null
+	serve_bg --backing "$IMG"
+	id=$(dev_id "$DEV")
+	mm=$(cat "/sys/block/${DEV#/dev/}/dev")
+	kill -KILL "$SERVER_PID"
+	wait "$SERVER_PID" || true
+	rm -f "$SLUICE_RUN_DIR/ublk$id.classes.json"	# the dead server's last word
+	# the disk waits for --recover, which brings the same chain back and
+	# applies nothing: an apply now must not put the limit in io.max too
+	"$SLUICE" policy apply "$POL" >/dev/null
+	no_iomax "$mm" ut-lim ut-free
+	serve_bg --recover "$id"
+	dd if="$DEV" of=/dev/null bs=4k count=1 iflag=direct status=none
+	wait_classes ".classes[] | select(.name == \"lim\") | .riops == $LIMIT"
+	no_iomax "$mm" ut-lim ut-free
+}
+
 # wait_classes JQ: until the server's published counters satisfy JQ (60 s).
 wait_classes() {
 	local f _
@@ -133,7 +190,7 @@ wait_classes() {
 }
 
 @test "ublk: the server follows a live 'sluice throttle' and drops its limits when it stops" {
-	local state=/run/sluice/throttle.json thr pid
+	local state=/run/sluice/throttle.json thr pid mm
 	# no static limit; throttle: true alone puts the class throttle in the chain
 	sed -i -e '/limits:/d' -e 's/^\(  - name: tiers\)$/\1\n    throttle: true/' "$POL"
 	"$SLUICE" policy apply "$POL" >/dev/null
@@ -145,17 +202,29 @@ wait_classes() {
 	FIO_PIDS=()
 	RUNTIME=30 fio_in ut-lim lim
 	RUNTIME=30 fio_in ut-free free
-	# a threshold any I/O crosses: the disk is congested, allowances appear;
-	# the throttle's class ids follow the --cgroup order, the policy's order
-	"$SLUICE" throttle --disk "$DEV" --threshold 1us --cgroup ut-lim:shares=100 \
-		--cgroup ut-free:shares=100 --record "$BATS_TEST_TMPDIR/record" \
-		>"$BATS_TEST_TMPDIR/thr.log" 2>&1 3>&- &
+	mm=$(cat "/sys/block/${DEV#/dev/}/dev")
+	# a threshold any I/O crosses: the disk is congested, allowances appear.
+	# The cgroups in another order than the policy's classes (lim 1, free 2),
+	# and first one of no class, whose position (1) is lim's class id
+	"$SLUICE" throttle --disk "$DEV" --threshold 1us --cgroup ut-other:shares=100 \
+		--cgroup ut-free:shares=100 --cgroup ut-lim:shares=100 \
+		--record "$BATS_TEST_TMPDIR/record" >"$BATS_TEST_TMPDIR/thr.log" 2>&1 3>&- &
 	thr=$!
-	wait_classes '.dynamic and ([.classes[] | select(.class_id == 2) | .riops > 0] | any)'
-	# what the server holds is what the throttle published for this disk
-	jq -e --arg mm "$(cat "/sys/block/${DEV#/dev/}/dev")" \
-		'.running and ([.disks[] | select(.dev == $mm) | .classes[] | select(.dynamic)]
-		 | length > 0)' "$state"
+	wait_classes '.dynamic and ([.classes[] | select(.class_id == 1) | .riops > 0] | any)
+		and ([.classes[] | select(.class_id == 2) | .riops > 0] | any)'
+	# what the server holds is what the throttle published for this disk,
+	# under the policy's class ids; the server holds the disk, io.max only
+	# the cgroup the server cannot tell apart
+	jq -e --arg mm "$mm" '.running and (.disks[] | select(.dev == $mm) |
+		.enforced_by == "server" and
+		([.classes[] | select(.dynamic)] | length > 0) and
+		([.classes[] | [.name, .class_id, .enforced_by]] ==
+		 [["ut-other", 1, "kernel"], ["ut-free", 2, "server"],
+		  ["ut-lim", 1, "server"]]))' "$state"
+	no_iomax "$mm" ut-lim ut-free
+	grep -q "/sys/fs/cgroup/ut-other is in no class of policy 'tiers'" \
+		"$BATS_TEST_TMPDIR/thr.log"
+	grep -q "enforced by its ublk server" "$BATS_TEST_TMPDIR/thr.log"
 
 	kill -TERM "$thr"
 	wait "$thr"

@@ -91,23 +91,43 @@ uint64_t throttle_limit_merge(uint64_t a, uint64_t b)
 bool throttle_limits_dynamic(const struct tstate *st, unsigned int major, unsigned int minor,
 			     int64_t now, struct throttle_limits *dyn)
 {
+	bool seen[SLUICE_MAX_CLASSES] = { false }, any = false;
 	const struct tstate_disk *d;
 	const struct tstate_class *c;
-	bool any = false;
 	size_t i;
+	int j;
 
 	memset(dyn, 0, SLUICE_MAX_CLASSES * sizeof(*dyn));
 	if (!st || !tstate_fresh(st, now))
 		return false;
 	d = tstate_find(st, major, minor);
 	for (i = 0; d && i < d->nr_cls; i++) {
+		const uint64_t v[THROTTLE_NR_LIMS] = { d->cls[i].riops, d->cls[i].wiops,
+						       d->cls[i].rbps, d->cls[i].wbps };
+
 		c = &d->cls[i];
-		if (!c->dynamic || c->class_id >= SLUICE_MAX_CLASSES)
+		/* io.max holds a cgroup the policy has no class for on this disk */
+		if (!c->server || c->class_id >= SLUICE_MAX_CLASSES)
 			continue;
-		dyn[c->class_id] = (struct throttle_limits){ { c->riops, c->wiops, c->rbps,
-							       c->wbps } };
-		any = true;
+		/*
+		 * Everything the throttle wants in force, dynamic or not: a limit
+		 * in percent of peak and a command-line one have no other way
+		 * here. A class of N cgroups is N entries: the class gets their
+		 * sum, unlimited when any of them is.
+		 */
+		for (j = 0; j < THROTTLE_NR_LIMS; j++) {
+			uint64_t *x = &dyn[c->class_id].v[j];
+
+			if (!seen[c->class_id])
+				*x = v[j];
+			else
+				*x = *x && v[j] ? *x + v[j] : 0;
+		}
+		seen[c->class_id] = true;
 	}
+	for (i = 0; i < SLUICE_MAX_CLASSES && !any; i++)
+		for (j = 0; j < THROTTLE_NR_LIMS; j++)
+			any |= dyn[i].v[j] != 0;
 	return any;
 }
 

@@ -34,8 +34,11 @@ struct throttle_limits {
 uint64_t throttle_limit_merge(uint64_t a, uint64_t b);
 
 /*
- * The dynamic limits of disk MAJ:MIN in @st into dyn[class_id] (zeroed
- * first; SLUICE_MAX_CLASSES entries). A state that is not fresh at @now
+ * The limits 'sluice throttle' wants in force on disk MAJ:MIN in @st, into
+ * dyn[class_id] (zeroed first; SLUICE_MAX_CLASSES entries): every class
+ * entry it leaves to the server (enforced_by not "kernel"), dynamic or not;
+ * the entries of one class (one per cgroup) add up, any unlimited one
+ * making the class unlimited. A state that is not fresh at @now
  * (tstate_fresh: the throttle stopped, died or stalled) gives none: the
  * server fails open as io.max does. Returns whether any limit was set.
  */

@@ -4,6 +4,7 @@
  * policy.h.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "loader/policy_compile.h"
@@ -162,4 +163,44 @@ uint64_t throttle_interval_pick(uint64_t cli_ns, const uint64_t *asked_ns, unsig
 	for (i = 0; i < n; i++)
 		ns = min_asked(ns, asked_ns[i]);
 	return ns ? ns : THROTTLE_DEF_INTERVAL_NS;
+}
+
+/* @path with no trailing '/', under @root when relative, into buf. */
+static void abs_dir(const char *root, const char *path, char *buf, size_t len)
+{
+	size_t n;
+
+	if (path[0] == '/' || !root)
+		snprintf(buf, len, "%s", path);
+	else
+		snprintf(buf, len, "%s/%s", root, path);
+	n = strlen(buf);
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = '\0';
+}
+
+int throttle_policy_class_of(const struct policy_image *img, unsigned int maj, unsigned int min,
+			     const char *root, const char *dir, unsigned int *class_id)
+{
+	char want[SLUICE_POLICY_PATH_LEN + 256], have[SLUICE_POLICY_PATH_LEN + 256];
+	const union sluice_policy_val *dp, *r, *p;
+	unsigned int i;
+
+	dp = find(img, SLUICE_PK_DISK, SLUICE_MKDEV(maj, min));
+	if (!dp || !dp->disk.policy_id)
+		return -ENOENT;
+	abs_dir(NULL, dir, want, sizeof(want));
+	/* rule order: the class the classifier gives that cgroup's own I/O */
+	for (i = dp->disk.first_rule; i < dp->disk.first_rule + dp->disk.nr_rules; i++) {
+		r = find(img, SLUICE_PK_RULE, i);
+		p = find(img, SLUICE_PK_RULE_CGROUP, i);
+		if (!r || !p || !p->path.path[0])
+			continue;
+		abs_dir(root, p->path.path, have, sizeof(have));
+		if (!strcmp(have, want)) {
+			*class_id = r->rule.class_id;
+			return 0;
+		}
+	}
+	return -ENOENT;
 }

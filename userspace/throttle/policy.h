@@ -69,4 +69,14 @@ int throttle_policy_from_image(const struct policy_image *img, struct throttle_p
  */
 uint64_t throttle_interval_pick(uint64_t cli_ns, const uint64_t *asked_ns, unsigned int n);
 
+/*
+ * The policy class of cgroup directory @dir on disk MAJ:MIN in @img, for
+ * 'sluice throttle --cgroup': the class of the first of the disk's rules
+ * naming that cgroup (a relative rule path taken under @root, NULL for as
+ * written; trailing '/' ignored). -ENOENT when the disk has no policy or
+ * none of its rules names @dir.
+ */
+int throttle_policy_class_of(const struct policy_image *img, unsigned int maj, unsigned int min,
+			     const char *root, const char *dir, unsigned int *class_id);
+
 #endif /* SLUICE_THROTTLE_POLICY_H */

@@ -73,6 +73,7 @@ static int get_bool(struct json_object *o, const char *key, bool *out)
 
 static int parse_class(struct json_object *o, struct tstate_class *c)
 {
+	char by[16];
 	uint64_t id;
 
 	if (!json_object_is_type(o, json_type_object) ||
@@ -86,13 +87,15 @@ static int parse_class(struct json_object *o, struct tstate_class *c)
 	    get_u64(o, "rbps", &c->rbps) || get_u64(o, "wbps", &c->wbps))
 		return -EINVAL;
 	c->class_id = id;
+	/* absent (an older throttle): the server may hold it, as before */
+	c->server = get_str(o, "enforced_by", by, sizeof(by)) || strcmp(by, "kernel");
 	return 0;
 }
 
 static int parse_disk(struct json_object *o, struct tstate_disk *d)
 {
 	struct json_object *arr;
-	char dev[32], state[16], tail;
+	char dev[32], state[16], by[16], tail;
 	size_t i, n;
 	int err;
 
@@ -107,6 +110,8 @@ static int parse_disk(struct json_object *o, struct tstate_disk *d)
 	    get_u64(o, "peak_iops", &d->peak_iops) ||
 	    get(o, "classes", json_type_array, &arr))
 		return -EINVAL;
+	/* absent (an older throttle): io.max, as then */
+	d->server = !get_str(o, "enforced_by", by, sizeof(by)) && !strcmp(by, "server");
 	if (!strcmp(state, "congested"))
 		d->congested = true;
 	else if (strcmp(state, "calm"))

@@ -20,6 +20,7 @@ struct tstate_class {
 	bool dynamic;
 	uint64_t allow_iops;		/* 0 = unlimited */
 	uint64_t riops, wiops, rbps, wbps;
+	bool server;			/* enforced_by is not "kernel": a ublk server may hold it */
 };
 
 struct tstate_disk {
@@ -29,6 +30,7 @@ struct tstate_disk {
 	uint64_t latency_ns, threshold_ns;
 	char threshold_mode[16];	/* "latency" or "peak" */
 	uint64_t peak_iops;
+	bool server;			/* "enforced_by": "server": a ublk server holds it */
 	struct tstate_class *cls;
 	size_t nr_cls;
 };
