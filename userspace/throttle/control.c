@@ -38,6 +38,8 @@
  * gave at the onset, at the elasticity its cuts showed, is not worth it. */
 #define FUTILE_WINDOW_FRAC	0.5
 #define CUTS_TO_PREDICT		2	/* measured cuts before predicting */
+#define CUT_MIN_DLOG		0.1	/* a cut measured: the window down by 10% */
+#define FUTILE_ELASTICITY	0.5	/* cuts that buy less are not worth it */
 /* Held intervals in a row above the threshold before the window steers. */
 #define HOLD_TRIES		2
 /* Held intervals after steering failed before it is tried again. */
@@ -396,10 +398,8 @@ static double peak_floor(const struct throttle_disk *d)
 }
 
 /*
- * Measures how the latency followed the last move of the window. A cut
- * followed by a rise is the sign of latency the classes' volume does not
- * cause (a slow device, the cost of the throttling path itself, another
- * tenant): two in a row and the law stops cutting (see steering_futile).
+ * Measures how the latency followed the last move of the window, for the
+ * gain (steering_futile judges cuts separately, over larger moves).
  */
 static void update_elasticity(struct throttle_disk *d, double lat)
 {
@@ -411,22 +411,7 @@ static void update_elasticity(struct throttle_disk *d, double lat)
 	if (fabs(dw) < ELASTICITY_MIN_DLOG)
 		return;
 	dl = log(lat / d->last_lat_ns);
-	/* Only a cut proves or disproves anything: easing up (futile mode)
-	 * moves along the curve the throttle gave up on. */
-	if (dw < 0 && dl > FUTILE_MIN_DLOG)
-		d->futile++;
-	else if (dw < 0 && dl < 0)
-		d->futile = 0;
 	e = dl / dw;
-	/* What real cuts bought, kept apart from the gain's estimate (which
-	 * ignores rises and is clamped): the futility prediction needs the
-	 * plain truth, including "nothing". */
-	if (dw <= -FUTILE_MIN_DLOG) {
-		double ec = fmax(e, 0);
-
-		d->cut_elasticity = d->cuts ? 0.5 * d->cut_elasticity + 0.5 * ec : ec;
-		d->cuts++;
-	}
 	if (e <= 0)
 		return;		/* says nothing about the gain */
 	e = fmin(fmax(e, ELASTICITY_MIN), ELASTICITY_MAX);
@@ -434,8 +419,51 @@ static void update_elasticity(struct throttle_disk *d, double lat)
 	d->elasticity = 0.5 * d->elasticity + 0.5 * e;
 }
 
+static void cut_reference(struct throttle_disk *d, double lat)
+{
+	d->ref_window = d->window;
+	d->ref_lat_ns = lat;
+}
+
 /*
- * Would steering reach the target at a price worth paying? With the
+ * What cutting bought, measured from a reference point each time the
+ * window has moved down by CUT_MIN_DLOG since: the law's own steps near
+ * the target are a few percent each, too small to tell from noise, and a
+ * window creeping down while the latency stays put must still be seen. A
+ * cut followed by a rise is the sign of latency the classes' volume does
+ * not cause (a slow device, the cost of the throttling path itself,
+ * another tenant). Kept apart from the gain's estimate (which ignores rises
+ * and is clamped): the futility test needs the plain truth, "nothing"
+ * included.
+ */
+static void measure_cuts(struct throttle_disk *d, double lat)
+{
+	double dw, dl, ec;
+
+	if (d->ref_window <= 0 || d->ref_lat_ns <= 0 || lat <= 0 || d->window <= 0) {
+		cut_reference(d, lat);
+		return;
+	}
+	dw = log(d->window / d->ref_window);
+	if (dw > -CUT_MIN_DLOG) {
+		if (dw >= CUT_MIN_DLOG)
+			cut_reference(d, lat);	/* easing up: start again from here */
+		return;
+	}
+	dl = log(lat / d->ref_lat_ns);
+	if (dl > FUTILE_MIN_DLOG)
+		d->futile++;
+	else if (dl < 0)
+		d->futile = 0;
+	ec = fmax(dl / dw, 0);
+	d->cut_elasticity = d->cuts ? 0.5 * d->cut_elasticity + 0.5 * ec : ec;
+	d->cuts++;
+	cut_reference(d, lat);
+}
+
+/*
+ * Would steering reach the target at a price worth paying? Not if the cuts
+ * so far bought less than half their size in latency. With the
  * elasticity the cuts so far showed, the window that gives the target is
  * w (target / lat)^(1 / e); if that is under half of what the disk gave at
  * the onset, the latency is not the classes' volume (a slow device, the
@@ -453,7 +481,10 @@ static bool steering_futile(struct throttle_disk *d, double lat, double target)
 		return true;
 	if (d->cuts < CUTS_TO_PREDICT || lat <= target)
 		return false;
-	if (d->cut_elasticity < ELASTICITY_MIN)
+	/* Under 0.5 most of the latency is not the queue the window controls:
+	 * on a queueing disk (L = s / (1 - rho), e = rho / (1 - rho)) that is
+	 * below a third of utilisation, where the queue adds a third at most. */
+	if (d->cut_elasticity < FUTILE_ELASTICITY)
 		return true;
 	need = d->window * pow(target / lat, 1.0 / d->cut_elasticity);
 	return need < FUTILE_WINDOW_FRAC * d->onset_iops;
@@ -466,7 +497,7 @@ static void start_holding(struct throttle_disk *d)
 	d->over_streak = 0;
 }
 
-static void start_steering(struct throttle_disk *d, double delivered)
+static void start_steering(struct throttle_disk *d, double delivered, double lat)
 {
 	d->holding = false;
 	d->steer_failed = false;
@@ -477,6 +508,7 @@ static void start_steering(struct throttle_disk *d, double delivered)
 	d->cuts = 0;
 	d->cut_elasticity = 0;
 	d->floor_streak = 0;
+	cut_reference(d, lat);
 }
 
 /*
@@ -537,15 +569,18 @@ static const char *steer_step(struct throttle_disk *d, double lat)
 static const char *hold_step(struct throttle_disk *d, double lat, double classified,
 			     double delivered, bool entered)
 {
-	if (!entered)
-		d->window = 0.5 * d->window_applied + 0.5 * classified;
+	/* Entering, this interval ran under other limits (or none): it says
+	 * nothing about holding yet. */
+	if (entered)
+		return NULL;
+	d->window = 0.5 * d->window_applied + 0.5 * classified;
 	d->hold_steps++;
 	d->over_streak = lat > d->threshold_ns ? d->over_streak + 1 : 0;
 	if (d->over_streak < HOLD_TRIES)
-		return entered ? NULL : "holding the shares";
+		return "holding the shares";
 	if (d->steer_failed && d->hold_steps < REPROBE_AFTER)
 		return "latency does not follow the window: holding the shares";
-	start_steering(d, delivered);
+	start_steering(d, delivered, lat);
 	steer_step(d, lat);
 	return "shares alone leave the latency high: steering the window";
 }
@@ -722,7 +757,7 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 			d->onset_iops = fmax(median3(d->recent_iops), iops);
 			d->onset_lat_ns = lat;
 			d->peak_iops = fmax(d->peak_iops, d->onset_iops);
-			start_steering(d, d->window);
+			start_steering(d, d->window, lat);
 			d->slack_streak = 0;
 			start_holding(d);
 			onset = true;
@@ -734,8 +769,10 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 		throttle_disk_release(d);
 		set_reason(d, "one workload: nothing to protect, limits removed");
 	} else {
-		if (!d->holding)
+		if (!d->holding) {
 			update_elasticity(d, lat);
+			measure_cuts(d, lat);
+		}
 		/* Slack: the limits in force do not bind. Holding, the free
 		 * class may fill the disk whatever happens, so the capped
 		 * classes' use of their allowances tells; or the latency is

@@ -111,6 +111,7 @@ struct throttle_disk {
 	unsigned int over_streak;	/* held intervals in a row above the threshold */
 	unsigned int cuts;		/* cuts of the window measured while steering */
 	double cut_elasticity;		/* d ln(latency) / d ln(window) over those cuts */
+	double ref_window, ref_lat_ns;	/* where the last cut measurement started */
 	bool disk_bound;		/* congested and the classes used < 90% of the window */
 	unsigned int floor_streak;	/* intervals held at the peak-mode floor */
 	unsigned int steps;
