@@ -73,7 +73,7 @@ FUZZ_FLAGS	:= -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all deps run test test-unit test-host test-vm test-vm-6.1 test-fuzz test-acceptance \
+.PHONY: all deps run test test-unit test-host test-vm test-vm-6.1 test-fuzz \
 	unit fuzz bench vmlinux clean install help
 
 all: $(OUTPUT)/sluice
@@ -174,9 +174,6 @@ test-fuzz: fuzz
 
 # Checks of behaviour that are not yet reliable under qemu TCG on a loaded
 # host (see docs/throttle.md); run on a quiet machine, not part of `make test`.
-test-acceptance: all
-	$(Q)tests/vm/suite --kernel 6.12 --tap $(OUTPUT)/test-results/acceptance.tap tests/vm/acceptance/*.bats
-
 run: deps
 	$(Q)$(MAKE) all
 	$(Q)$(OUTPUT)/sluice top

@@ -3,9 +3,7 @@
 # shallow hardware queue (irqmode=2 completion_nsec=200000 hw_queue_depth=8)
 # behind mq-deadline with a deep scheduler queue, so congestion shows as
 # latency the kernel's counters see. Two cgroups run fio at iodepth 32.
-# The 2:1 shares convergence check lives in tests/vm/acceptance/ (see
-# docs/throttle.md): under qemu TCG on a loaded 2-core host it is not yet
-# reliable, so it is run by 'make test-acceptance', not by 'make test'.
+# The 2:1 shares convergence check is tests/vm/throttle_shares.bats.
 # Everything is asserted as ratios of what this VM measured first, never
 # as wall-clock time.
 # shellcheck disable=SC2030,SC2031

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared by tests/vm/throttle.bats and tests/vm/acceptance/throttle_shares.bats:
+# Shared by tests/vm/throttle.bats and tests/vm/throttle_shares.bats:
 # a null_blk disk that saturates, two cgroups, fio and the throttle daemon.
 # shellcheck disable=SC2030,SC2031
 

@@ -1,15 +1,15 @@
 #!/usr/bin/env bats
-# Acceptance check for issue 6's headline claim: with shares 2:1 and the
-# disk congested, the two cgroups' IOPS converge to 2:1 within 15%,
-# latency returns below the threshold within 10 intervals, and the total
-# keeps at least 90% of the uncontrolled throughput. Under qemu TCG the
-# guest's speed follows the host's load (its timers run late when its
-# vCPUs starve), so the uncontrolled throughput is measured right before
-# and right after the controlled run and the controlled one is compared
-# with their mean. It runs by 'make test-acceptance', not in 'make test':
-# on a loaded host the guest's speed moves by more than the 10% at stake.
+# Issue 6's headline claim: with shares 2:1 and the disk congested, the
+# two cgroups' IOPS converge to 2:1 within 15%, latency returns below the
+# threshold within 10 intervals, and the total keeps at least 90% of the
+# uncontrolled throughput. Under qemu TCG the guest's speed follows the
+# host's load (its timers run late when its vCPUs starve), so the
+# uncontrolled throughput is measured right before and right after the
+# controlled run and the controlled one is compared with their mean. On a
+# host busy with other work (other VMs, builds) the guest's speed can still
+# move by more than the 10% at stake within one run: run it alone.
 
-load ../throttle_helpers
+load throttle_helpers
 
 # uncontrolled NAME: one run with a threshold nothing reaches; sets BASE
 # (mean IOPS without the ramp intervals) and BASE_LAT (mean latency, ns).
