@@ -163,6 +163,10 @@ static int do_apply(int argc, char **argv)
 	       "limit%s\n", res.generation, set.nr_policies, set.nr_policies == 1 ? "y" : "ies",
 	       set.nr_bindings, set.nr_bindings == 1 ? "" : "s", res.nr_limits,
 	       res.nr_limits == 1 ? "" : "s");
+	/* Not silent: a limit the YAML states but io.max will not show. */
+	if (res.nr_limits_served)
+		printf("%zu cgroup limit%s held by sluice's ublk server instead of io.max\n",
+		       res.nr_limits_served, res.nr_limits_served == 1 ? "" : "s");
 	if (res.progs_loaded)
 		printf("loaded the classify probe (pinned in %s)\n", SLUICE_PIN_DIR);
 	policy_set_free(&set);

@@ -92,8 +92,11 @@ classes() {
 	# that apply saw the server's throttle filter and left io.max alone
 	mm=$(cat "/sys/block/${DEV#/dev/}/dev")
 	no_iomax "$mm" ut-lim ut-free
-	# a second apply does the same, and status knows why io.max is empty
-	"$SLUICE" policy apply "$POL" >/dev/null
+	# a second apply does the same, says so, and status knows why io.max
+	# is empty
+	run "$SLUICE" policy apply "$POL"
+	assert_success
+	assert_line "1 cgroup limit held by sluice's ublk server instead of io.max"
 	no_iomax "$mm" ut-lim ut-free
 	run "$SLUICE" policy status --json
 	assert_success
