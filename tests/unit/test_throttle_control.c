@@ -158,6 +158,13 @@ static void cfg_init(struct throttle_disk_cfg *cfg, unsigned int n, uint64_t thr
 		cfg->cls[i].shares = 100;
 }
 
+/* The classes of most tests: the first has twice the second's shares. */
+static void shares_2_to_1(struct throttle_disk_cfg *cfg)
+{
+	cfg->cls[0].shares = 200;
+	cfg->cls[1].shares = 100;
+}
+
 /* The same workloads with nobody controlling: the baseline, and its latency. */
 static double uncontrolled(const struct sim *proto, double *lat)
 {
@@ -258,8 +265,7 @@ static void test_shares_2_to_1(void **state)
 	sim_init(&sm, 2, 32);
 	base = uncontrolled_total(&sm);
 	cfg_init(&cfg, 2, 2 * MS);
-	cfg.cls[0].shares = 200;
-	cfg.cls[1].shares = 100;
+	shares_2_to_1(&cfg);
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
 	run(&sm, &d, 60, &r);
 	assert_int_equal(r.first_congested, 0);
@@ -284,8 +290,7 @@ static void test_noise_bounded_variation(void **state)
 	sm.noise = 42;
 	base = uncontrolled_total(&sm);
 	cfg_init(&cfg, 2, 2 * MS);
-	cfg.cls[0].shares = 200;
-	cfg.cls[1].shares = 100;
+	shares_2_to_1(&cfg);
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
 	run(&sm, &d, 80, &r);
 	assert_within(r.ratio, 2.0, 0.15);
@@ -334,8 +339,7 @@ static void test_latency_not_caused_by_load(void **state)
 	sm.idle_penalty = 2 * MS;	/* the best reachable latency is ~3.5 ms */
 	base = uncontrolled_total(&sm);
 	cfg_init(&cfg, 2, 2 * MS);
-	cfg.cls[0].shares = 200;
-	cfg.cls[1].shares = 100;
+	shares_2_to_1(&cfg);
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
 	run(&sm, &d, 60, &r);
 	assert_true(throttle_disk_congested(&d));
@@ -508,8 +512,7 @@ static void test_peak_mode_learns_threshold(void **state)
 	cfg_init(&cfg, 2, 0);
 	cfg.mode = THROTTLE_MODE_PEAK;
 	cfg.peak_pct = 90;
-	cfg.cls[0].shares = 200;
-	cfg.cls[1].shares = 100;
+	shares_2_to_1(&cfg);
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
 	/* One workload ramping up its queue depth: never held, the curve learned. */
 	for (k = 0; k < sizeof(depths) / sizeof(depths[0]); k++) {
@@ -548,8 +551,7 @@ static void test_peak_mode_floor(void **state)
 	cfg_init(&cfg, 2, 0);
 	cfg.mode = THROTTLE_MODE_PEAK;
 	cfg.peak_pct = 90;
-	cfg.cls[0].shares = 200;
-	cfg.cls[1].shares = 100;
+	shares_2_to_1(&cfg);
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
 	/* One workload ramping up teaches the curve; then two, deeper. */
 	for (t = 4; t <= 64; t *= 2) {
@@ -694,8 +696,7 @@ static void test_holding_divides_what_the_disk_gives(void **state)
 	cfg_init(&cfg, 2, 0);
 	cfg.mode = THROTTLE_MODE_PEAK;
 	cfg.peak_pct = 90;
-	cfg.cls[0].shares = 200;
-	cfg.cls[1].shares = 100;
+	shares_2_to_1(&cfg);
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
 	for (t = 4; t <= 64; t *= 2) {
 		sm.c[0].depth = t;
@@ -729,8 +730,7 @@ static void test_heavy_noise_keeps_throughput(void **state)
 	sm.noise_amp = 0.4;
 	base = uncontrolled_total(&sm);
 	cfg_init(&cfg, 2, 2 * MS);
-	cfg.cls[0].shares = 200;
-	cfg.cls[1].shares = 100;
+	shares_2_to_1(&cfg);
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
 	run(&sm, &d, 80, &r);
 	assert_true(throttle_disk_congested(&d));
@@ -757,8 +757,7 @@ static void test_peak_mode_probes_saturated_disk(void **state)
 	cfg_init(&cfg, 2, 0);
 	cfg.mode = THROTTLE_MODE_PEAK;
 	cfg.peak_pct = 90;
-	cfg.cls[0].shares = 200;
-	cfg.cls[1].shares = 100;
+	shares_2_to_1(&cfg);
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
 	run(&sm, &d, 60, &r);
 	assert_true(d.last_probe > 0);
@@ -792,8 +791,7 @@ static void test_throttling_path_latency(void **state)
 	sm.burst_ns = 10 * MS;
 	base = uncontrolled(&sm, &lat);
 	cfg_init(&cfg, 2, (uint64_t)(0.85 * lat));
-	cfg.cls[0].shares = 200;
-	cfg.cls[1].shares = 100;
+	shares_2_to_1(&cfg);
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
 	run(&sm, &d, 40, &r);
 	assert_true(throttle_disk_congested(&d));
@@ -826,8 +824,7 @@ static void unreachable_threshold(double frac)
 	sm.burst_ns = 10 * MS;
 	base = uncontrolled(&sm, &lat);
 	cfg_init(&cfg, 2, (uint64_t)(frac * lat));
-	cfg.cls[0].shares = 200;
-	cfg.cls[1].shares = 100;
+	shares_2_to_1(&cfg);
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
 	run(&sm, &d, 40, &r);
 	assert_true(throttle_disk_congested(&d));
@@ -862,8 +859,7 @@ static void test_creeping_window_stops(void **state)
 	int t;
 
 	cfg_init(&cfg, 2, 9800000);
-	cfg.cls[0].shares = 200;
-	cfg.cls[1].shares = 100;
+	shares_2_to_1(&cfg);
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
 	for (t = 0; t < 60; t++) {
 		bool holding = !d.allow[0].dynamic || !d.allow[1].dynamic;
