@@ -519,7 +519,13 @@ static void choose_enforcer(const struct topts *o, struct tdisk *d)
 			 "io.max left alone", d->name, t.id);
 }
 
-static int setup_disk(const struct topts *o, struct tdisk *d, struct iomax_book *book)
+/*
+ * @prev: the same disk under the previous policy generation, or NULL; what
+ * it learned (peak, curve) is kept before the static limits are written,
+ * so a limit given as a percentage of the peak holds from the first write.
+ */
+static int setup_disk(const struct topts *o, struct tdisk *d, struct iomax_book *book,
+		      const struct throttle_disk *prev)
 {
 	unsigned int i;
 	int err, idx;
@@ -538,6 +544,8 @@ static int setup_disk(const struct topts *o, struct tdisk *d, struct iomax_book 
 		log_err("%s: invalid throttle settings", d->name);
 		return err;
 	}
+	if (prev)
+		throttle_disk_inherit(&d->ctl, prev);
 	d->src.ctx = o->meter;
 	d->src.lat_kind = o->lat_kind;
 	d->src.maj = d->maj;
@@ -882,10 +890,8 @@ static int reload_policy(struct topts *o, struct iomax_book *book, uint64_t gen)
 	free(next);
 	err = iomax_book_init(book, o->record_path);
 	for (i = 0; i < nr && !err; i++) {
-		err = setup_disk(o, &o->disks[i], book);
 		same = find_disk(old, old_nr, o->disks[i].maj, o->disks[i].min);
-		if (!err && same)
-			throttle_disk_inherit(&o->disks[i].ctl, &same->ctl);
+		err = setup_disk(o, &o->disks[i], book, same ? &same->ctl : NULL);
 	}
 	free(old);
 	o->nr_disks = err ? 0 : nr;
@@ -954,7 +960,7 @@ static int run(struct topts *o)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	for (i = 0; i < o->nr_disks && !err; i++)
-		err = setup_disk(o, &o->disks[i], &book);
+		err = setup_disk(o, &o->disks[i], &book, NULL);
 	if (err)
 		goto out_restore;
 	clock_gettime(CLOCK_MONOTONIC, &next);
