@@ -6,7 +6,8 @@
  * (throttle/iomax.h). Every change is logged with its reason; the state is
  * published in a JSON file for 'sluice top' and the exporter (format in
  * docs/throttle.md). SIGTERM/SIGINT take back every dynamic limit and keep
- * the static ones; after a kill -9, 'sluice throttle --cleanup' does it.
+ * the static ones; after a kill -9 the guardian process does it (or, if it
+ * was killed too, 'sluice throttle --cleanup').
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -644,6 +647,62 @@ static int cleanup_record(const char *record)
 	return 0;
 }
 
+/*
+ * io.max outlives the process that wrote it: a throttle killed by SIGKILL
+ * (or the OOM killer) would leave its dynamic limits in force until the
+ * next start or a --cleanup. A guardian, forked before anything is loaded
+ * or written, waits for its parent's death (PR_SET_PDEATHSIG) and then puts
+ * back the base limits the record lists, as --cleanup does. After a clean
+ * exit the record is gone and it has nothing to do. It ignores the signals
+ * a terminal or 'timeout' sends the whole group: the daemon is the one to
+ * stop, and its death is the guardian's cue.
+ */
+static void guard(pid_t parent, const char *record)
+{
+	sigset_t set;
+	unsigned int n;
+	int sig, fd, err;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if (prctl(PR_SET_PDEATHSIG, SIGUSR1))
+		_exit(1);
+	/* Holding the caller's stdout would keep a reader of it waiting. */
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		close(fd);
+	}
+	while (getppid() == parent)
+		sigwait(&set, &sig);
+	err = iomax_book_cleanup_record(record, &n);
+	if (!err)
+		log_info("throttle %d died without removing its dynamic limits: removed them "
+			 "(%u cgroup/disk pairs)", (int)parent, n);
+	else if (err != -ENOENT)
+		log_err("%s: throttle %d died and its limits cannot all be restored: %s; run "
+			"'sluice throttle --cleanup'", record, (int)parent, strerror(-err));
+	_exit(err && err != -ENOENT ? 1 : 0);
+}
+
+static int start_guardian(const char *record)
+{
+	pid_t parent = getpid(), pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (!pid)
+		guard(parent, record);
+	return 0;
+}
+
 /* The meter when it loads (auto) or when asked; else the kernel's counters. */
 static int open_source(struct topts *o)
 {
@@ -947,6 +1006,14 @@ static int run(struct topts *o)
 	if (err) {
 		log_err("%s: cannot create its directory: %s", o->state_path, strerror(-err));
 		return 1;
+	}
+	if (!o->once) {
+		err = start_guardian(o->record_path);
+		if (err) {
+			log_err("cannot fork the guardian that removes the limits if this throttle "
+				"is killed: %s", strerror(-err));
+			return 1;
+		}
 	}
 	err = open_source(o);
 	if (err)

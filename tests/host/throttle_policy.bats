@@ -216,6 +216,37 @@ bump() {
 	[ ! -e "$RECORD" ]
 }
 
+@test "kill -9 of the throttle leaves no dynamic limit behind: its guardian removes them" {
+	local _
+	write_policy "$BATS_TEST_TMPDIR/p.yaml" true 200 1us
+	"$SLUICE" policy apply "$BATS_TEST_TMPDIR/p.yaml"
+	fio --name=p --filename="$LOOP" --rw=randread --direct=1 --bs=4k --ioengine=libaio \
+		--iodepth=16 --time_based --runtime=30 --output=/dev/null >/dev/null 2>&1 3>&- &
+	FIO_PID=$!
+	bump >/dev/null 2>&1 3>&- &
+	BUMP_PID=$!
+	start_throttle --source sysfs
+	wait_for '.disks[0].state == "congested" and .disks[0].classes[1].dynamic'
+	run iomax "$B"
+	assert_output --regexp "^$MM riops=[0-9]+ "
+	[ -s "$RECORD" ]
+	kill -KILL "$THR_PID"
+	wait "$THR_PID" || true
+	THR_PID=
+	# no --cleanup: the base limits come back by themselves
+	for _ in $(seq 100); do
+		[ ! -e "$RECORD" ] && break
+		sleep 0.1
+	done
+	[ ! -e "$RECORD" ]
+	run iomax "$A"
+	assert_output "$MM riops=max wiops=max rbps=max wbps=max"
+	run iomax "$B"
+	assert_output "$MM riops=300 wiops=max rbps=max wbps=max"
+	run grep -c "died without removing its dynamic limits: removed them" "$LOG"
+	assert_output 1
+}
+
 @test "the policy's throttle_interval is the control interval; a re-apply moves it" {
 	write_policy "$BATS_TEST_TMPDIR/p.yaml" true 200 20ms 200ms
 	"$SLUICE" policy apply "$BATS_TEST_TMPDIR/p.yaml"
