@@ -169,16 +169,22 @@ bump() {
 	done
 }
 
-@test "a new policy apply is taken at the next interval, whole, with a log line" {
+# congest: a policy with a 1 us threshold in force, real reads on LOOP,
+# both classes busy in io.stat, and the throttle running from the policy.
+congest() {
 	write_policy "$BATS_TEST_TMPDIR/p.yaml" true 200 1us
 	"$SLUICE" policy apply "$BATS_TEST_TMPDIR/p.yaml"
-	gen1=$("$SLUICE" policy show --json | jq -r .generation)
 	fio --name=p --filename="$LOOP" --rw=randread --direct=1 --bs=4k --ioengine=libaio \
 		--iodepth=16 --time_based --runtime=30 --output=/dev/null >/dev/null 2>&1 3>&- &
 	FIO_PID=$!
 	bump >/dev/null 2>&1 3>&- &
 	BUMP_PID=$!
 	start_throttle --source sysfs
+}
+
+@test "a new policy apply is taken at the next interval, whole, with a log line" {
+	congest
+	gen1=$("$SLUICE" policy show --json | jq -r .generation)
 	# latency over 1 us and two busy classes: congested, dynamic limits set
 	wait_for '.disks[0].state == "congested" and .disks[0].classes[0].dynamic'
 	run iomax "$A"
@@ -218,14 +224,7 @@ bump() {
 
 @test "kill -9 of the throttle leaves no dynamic limit behind: its guardian removes them" {
 	local _
-	write_policy "$BATS_TEST_TMPDIR/p.yaml" true 200 1us
-	"$SLUICE" policy apply "$BATS_TEST_TMPDIR/p.yaml"
-	fio --name=p --filename="$LOOP" --rw=randread --direct=1 --bs=4k --ioengine=libaio \
-		--iodepth=16 --time_based --runtime=30 --output=/dev/null >/dev/null 2>&1 3>&- &
-	FIO_PID=$!
-	bump >/dev/null 2>&1 3>&- &
-	BUMP_PID=$!
-	start_throttle --source sysfs
+	congest
 	wait_for '.disks[0].state == "congested" and .disks[0].classes[1].dynamic'
 	run iomax "$B"
 	assert_output --regexp "^$MM riops=[0-9]+ "
