@@ -230,16 +230,18 @@ struct io_done {
 };
 
 /*
- * A histogram sample whose entry could not be created. Histogram values are
- * large per-CPU areas that a non-preallocated hash allocates in atomic
- * context; the percpu allocator cannot grow there and fails the first such
- * allocation after boot (seen on 6.1: the first stream loses one sample)
- * while it populates a chunk in the background. The sample waits here and
- * is added by the next completion on this CPU; readers add it meanwhile.
+ * Histogram samples whose entry could not be created. Histogram values are
+ * large per-CPU areas (12 KiB a CPU) that a non-preallocated hash allocates
+ * in atomic context; the percpu allocator cannot grow there and fails such
+ * allocations after boot (seen on 6.1: up to 14 reads in a row of a new
+ * stream) until a background worker populates a chunk. The samples wait
+ * here, per CPU and per stream, in preallocated histograms, and the next
+ * completion on this CPU that can create the entry moves them over;
+ * readers add them meanwhile.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, SLUICE_HIST_PENDING);
 	__type(key, __u32);
 	__type(value, struct sluice_hist_pending);
 } hist_pending SEC(".maps");
@@ -279,34 +281,98 @@ static __noinline bool hist_add(struct sluice_hist_key *hkey, __u32 *idx)
 	return true;
 }
 
-static __always_inline void hist_defer(struct sluice_hist_key *hkey, __u32 *idx)
+static __always_inline bool same_stream(const struct sluice_hist_key *a,
+					const struct sluice_hist_key *b)
+{
+	return a->dev == b->dev && a->class_id == b->class_id &&
+	       a->cgroup_id == b->cgroup_id && a->dir == b->dir;
+}
+
+static __noinline int hist_defer(struct sluice_hist_key *hkey, __u32 *idx)
 {
 	struct sluice_hist_pending *p;
-	__u32 zero = 0;
+	__u32 s, lat, i, zero = 0;
 	__u64 *n;
 
-	p = bpf_map_lookup_elem(&hist_pending, &zero);
-	if (p && !p->valid) {
-		p->key = *hkey;
-		p->idx[0] = idx[0];
-		p->idx[1] = idx[1];
-		p->idx[2] = idx[2];
-		p->valid = 1;
-		return;
+	/* Unrolled: a counter whose address the lookup takes lives on the
+	 * stack, and the verifier cannot tell its iterations apart. */
+#pragma unroll
+	for (s = 0; s < SLUICE_HIST_PENDING; s++) {
+		__u32 slot = s;
+
+		p = bpf_map_lookup_elem(&hist_pending, &slot);
+		if (!p || (p->valid && !same_stream(&p->key, hkey)))
+			continue;
+		if (!p->valid) {
+			p->key = *hkey;
+			p->valid = 1;
+		}
+		for (lat = 0; lat < SLUICE_LAT_MAX; lat++) {
+			i = idx[lat];
+			barrier_var(i);
+			if (i < SLUICE_HIST_BUCKETS)
+				p->h.buckets[lat][i]++;
+		}
+		return 0;
 	}
 	n = bpf_map_lookup_elem(&hist_lost, &zero);
 	if (n)
 		(*n)++;
+	return 0;
+}
+
+struct flush_ctx {
+	struct sluice_hist_pending *p;
+	struct sluice_hist_val *h;
+};
+
+/* Bucket n of the three histograms taken as one flat array. */
+static int flush_bucket(__u32 n, struct flush_ctx *c)
+{
+	__u64 *src = &c->p->h.buckets[0][0], *dst = &c->h->buckets[0][0], v;
+
+	barrier_var(n);
+	if (n >= SLUICE_LAT_MAX * SLUICE_HIST_BUCKETS)
+		return 1;
+	v = src[n];
+	if (v) {
+		dst[n] += v;
+		src[n] = 0;
+	}
+	return 0;
+}
+
+/*
+ * Moves a pending stream into its entry once the entry can be created.
+ * bpf_loop (5.17+): an open-coded loop over the 1584 buckets is more than
+ * the verifier walks.
+ */
+static __noinline int hist_flush_one(__u32 s)
+{
+	struct flush_ctx c;
+
+	c.p = bpf_map_lookup_elem(&hist_pending, &s);
+	if (!c.p || !c.p->valid)
+		return 0;
+	c.h = bpf_map_lookup_elem(&hist, &c.p->key);
+	if (!c.h) {
+		bpf_map_update_elem(&hist, &c.p->key, &zero_hist, BPF_NOEXIST);
+		c.h = bpf_map_lookup_elem(&hist, &c.p->key);
+		if (!c.h)
+			return 0;
+	}
+	bpf_loop(SLUICE_LAT_MAX * SLUICE_HIST_BUCKETS, flush_bucket, &c, 0);
+	c.p->valid = 0;
+	return 0;
 }
 
 static __always_inline void hist_flush_pending(void)
 {
-	struct sluice_hist_pending *p;
-	__u32 zero = 0;
+	__u32 s;
 
-	p = bpf_map_lookup_elem(&hist_pending, &zero);
-	if (p && p->valid && hist_add(&p->key, p->idx))
-		p->valid = 0;
+#pragma unroll
+	for (s = 0; s < SLUICE_HIST_PENDING; s++)
+		hist_flush_one(s);
 }
 
 static __always_inline void account(struct io_done *io, __u32 class_id)

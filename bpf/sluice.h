@@ -119,11 +119,17 @@ struct sluice_hist_val {
 	unsigned long long buckets[SLUICE_LAT_MAX][SLUICE_HIST_BUCKETS];
 };
 
-/* A sample whose histogram entry could not be allocated yet (per CPU). */
+/*
+ * Samples whose histogram entry could not be allocated yet: per CPU, up to
+ * SLUICE_HIST_PENDING streams, each a whole histogram (a burst of samples
+ * for the same new stream all wait here).
+ */
+#define SLUICE_HIST_PENDING	2
 struct sluice_hist_pending {
 	struct sluice_hist_key key;
-	unsigned int idx[SLUICE_LAT_MAX];	/* bucket per latency kind */
 	unsigned int valid;
+	unsigned int __pad;
+	struct sluice_hist_val h;
 };
 
 /*

@@ -378,45 +378,48 @@ bool meter_snapshot_has_dev(const struct meter_snapshot *snap, unsigned int dev)
 }
 
 /*
- * Add the samples waiting in the per-CPU pending slots (see meter.bpf.c) to
- * @h. Read after the histograms: a sample flushed in between is missed once
- * by this read, never counted twice.
+ * Add the samples waiting in the per-CPU pending histograms (see
+ * meter.bpf.c) to @h. Read after the histograms: samples moved over in
+ * between are missed once by this read, never counted twice.
  */
 static int add_pending(struct meter *m, struct meter_hist **h, size_t *n)
 {
 	struct sluice_hist_pending *p;
 	struct meter_hist *tmp;
-	__u32 zero = 0;
+	__u32 slot;
 	int cpu, lat, err = 0;
+	unsigned int b;
 	size_t i;
 
 	p = calloc(m->ncpus, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	if (bpf_map_lookup_elem(bpf_map__fd(m->skel->maps.hist_pending), &zero, p)) {
-		err = -errno;
-		goto out_free;
-	}
-	for (cpu = 0; cpu < m->ncpus; cpu++) {
-		if (!p[cpu].valid)
-			continue;
-		for (i = 0; i < *n; i++)
-			if (!memcmp(&(*h)[i].key, &p[cpu].key, sizeof(p[cpu].key)))
-				break;
-		if (i == *n) {
-			tmp = realloc(*h, (*n + 1) * sizeof(**h));
-			if (!tmp) {
-				err = -ENOMEM;
-				goto out_free;
-			}
-			*h = tmp;
-			memset(&tmp[i], 0, sizeof(tmp[i]));
-			tmp[i].key = p[cpu].key;
-			(*n)++;
+	for (slot = 0; slot < SLUICE_HIST_PENDING; slot++) {
+		if (bpf_map_lookup_elem(bpf_map__fd(m->skel->maps.hist_pending), &slot, p)) {
+			err = -errno;
+			goto out_free;
 		}
-		for (lat = 0; lat < SLUICE_LAT_MAX; lat++)
-			if (p[cpu].idx[lat] < SLUICE_HIST_BUCKETS)
-				(*h)[i].val.buckets[lat][p[cpu].idx[lat]]++;
+		for (cpu = 0; cpu < m->ncpus; cpu++) {
+			if (!p[cpu].valid)
+				continue;
+			for (i = 0; i < *n; i++)
+				if (!memcmp(&(*h)[i].key, &p[cpu].key, sizeof(p[cpu].key)))
+					break;
+			if (i == *n) {
+				tmp = realloc(*h, (*n + 1) * sizeof(**h));
+				if (!tmp) {
+					err = -ENOMEM;
+					goto out_free;
+				}
+				*h = tmp;
+				memset(&tmp[i], 0, sizeof(tmp[i]));
+				tmp[i].key = p[cpu].key;
+				(*n)++;
+			}
+			for (lat = 0; lat < SLUICE_LAT_MAX; lat++)
+				for (b = 0; b < SLUICE_HIST_BUCKETS; b++)
+					(*h)[i].val.buckets[lat][b] += p[cpu].h.buckets[lat][b];
+		}
 	}
 out_free:
 	free(p);
