@@ -601,7 +601,6 @@ static void set_reason(struct throttle_disk *d, const char *why)
 static void free_greedy(struct throttle_disk *d, const double *hi, const double *out)
 {
 	unsigned int i, best = THROTTLE_MAX_CLASSES;
-
 	double score, best_score = -1;
 
 	/* The greedy class: the one that would use the most of what it is
@@ -696,7 +695,6 @@ static void maybe_probe(struct throttle_disk *d, const struct throttle_sample *s
 	double frac = fmin(1.0, (d->cfg.peak_pct + PROBE_MARGIN) / 100.0);
 	unsigned int i;
 
-	d->probing = false;
 	if (d->cfg.mode != THROTTLE_MODE_PEAK || d->knee_known || !d->threshold_ns ||
 	    d->state != THROTTLE_CALM || d->active < 2 || d->steps < 3 ||
 	    lat < 0.8 * d->threshold_ns ||
@@ -705,7 +703,6 @@ static void maybe_probe(struct throttle_disk *d, const struct throttle_sample *s
 	for (i = 0; i < d->cfg.nr_classes; i++)
 		if (d->class_iops[i] >= d->cfg.min_active_iops)
 			allow_set(d, i, frac * d->class_iops[i], &s->cls[i]);
-	d->probing = true;
 	d->last_probe = d->steps;
 	set_reason(d, "peak mode: probing the latency near the peak");
 }

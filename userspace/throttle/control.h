@@ -96,7 +96,6 @@ struct throttle_disk {
 	 * threshold's latency, so the threshold is the knee and not merely
 	 * the latency of a disk saturated since the first interval. */
 	bool knee_known;
-	bool probing;			/* the allowances in force are a probe */
 	unsigned int last_probe;	/* step of the last probe, 0 = none */
 	unsigned int active;		/* classes with demand in the last sample */
 	unsigned int slack_streak;
