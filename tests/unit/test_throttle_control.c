@@ -742,7 +742,8 @@ static void test_heavy_noise_keeps_throughput(void **state)
  * Peak mode on a disk saturated from the first interval: the only point of
  * the curve is the saturated one, so without a probe the threshold is the
  * saturated latency and the disk never looks congested. One probe interval
- * near the peak teaches the knee; then the law holds 2:1 under it.
+ * (the busiest class free, the other held to its share) teaches the knee;
+ * then the law holds 2:1 under it.
  */
 static void test_peak_mode_probes_saturated_disk(void **state)
 {
@@ -762,11 +763,46 @@ static void test_peak_mode_probes_saturated_disk(void **state)
 	run(&sm, &d, 60, &r);
 	assert_true(d.last_probe > 0);
 	assert_true(d.knee_known);
-	assert_true(d.threshold_ns < 0.8 * lat);
+	/* Below the saturated latency: the disk can be congested (the
+	 * curve's buckets are 19% wide, the threshold is a bucket's top). */
+	assert_true(d.threshold_ns < 0.9 * lat);
 	assert_true(throttle_disk_congested(&d));
 	assert_true(r.first_congested >= 0 && r.first_congested <= 10);
 	assert_within(r.ratio, 2.0, 0.15);
 	assert_true(r.total >= 0.85 * base);
+	assert_true(r.max_lat_tail < d.threshold_ns);
+}
+
+/*
+ * The same probe on the VM's disk, whose throttling path adds its batches'
+ * latency whatever the window: a probe holding every class just under what
+ * it does showed that path's latency, not a shorter queue's, and the knee
+ * stayed unknown (the VM congested only when noise crossed the saturated
+ * threshold, 18 intervals in). Held as the shares would hold it, the probe
+ * finds the knee at once.
+ */
+static void test_peak_mode_probe_throttling_path(void **state)
+{
+	struct throttle_disk_cfg cfg;
+	struct throttle_disk d;
+	struct run_result r;
+	struct sim sm;
+	double base, lat;
+
+	sim_init(&sm, 2, 128);
+	sm.burst_ns = 10 * MS;
+	base = uncontrolled(&sm, &lat);
+	cfg_init(&cfg, 2, 0);
+	cfg.mode = THROTTLE_MODE_PEAK;
+	cfg.peak_pct = 90;
+	shares_2_to_1(&cfg);
+	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
+	run(&sm, &d, 40, &r);
+	assert_true(d.knee_known);
+	assert_true(r.first_congested >= 0 && r.first_congested <= 10);
+	assert_true(throttle_disk_congested(&d));
+	assert_within(r.ratio, 2.0, 0.15);
+	assert_true(r.total >= 0.9 * base);
 	assert_true(r.max_lat_tail < d.threshold_ns);
 }
 
@@ -896,6 +932,54 @@ static void test_creeping_window_stops(void **state)
 	assert_true(max_w > 0 && min_w >= 0.8 * max_w);
 }
 
+/*
+ * What the VM's CI showed: holding the shares gave 9.4-11.1 ms around a mean
+ * of 10.3 against a 10.85 ms threshold; two intervals in a row over it
+ * started steering, which capped both classes and cost 15% of the
+ * throughput for 1 ms. Noise around a held latency under the threshold
+ * must not start steering: the disk holds the shares throughout.
+ */
+static void test_noise_at_threshold_keeps_holding(void **state)
+{
+	struct throttle_disk_cfg cfg;
+	struct throttle_disk d;
+	struct throttle_sample s;
+	struct sim sm;
+	double base, lat, sum_lat = 0;
+	unsigned int steered = 0, n = 0;
+	int t;
+
+	sim_init(&sm, 2, 128);
+	sm.burst_ns = 10 * MS;
+	base = uncontrolled(&sm, &lat);
+	sm.noise = 11;
+	sm.noise_amp = 0.1;
+	/* Holding gives ~76% of the uncontrolled latency here: the
+	 * threshold puts it at ~95% of it, as in the VM. */
+	cfg_init(&cfg, 2, (uint64_t)(0.8 * lat));
+	shares_2_to_1(&cfg);
+	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
+	for (t = 0; t < 120; t++) {
+		sim_run(&sm, &d, &s);
+		assert_int_equal(throttle_disk_step(&d, &s), 0);
+		if (getenv("SIM_TRACE"))
+			print_message("%3d %s lat %.2f ms thr %.2f x %.0f %.0f: %s\n", t,
+				      d.holding ? "hold" : "steer", sm.lat / 1e6,
+				      d.threshold_ns / 1e6, sm.x[0], sm.x[1], d.reason);
+		if (throttle_disk_congested(&d) && !d.holding)
+			steered++;
+		if (t >= 10) {
+			assert_true(throttle_disk_congested(&d));
+			assert_true(total(&sm) >= 0.9 * base);
+			assert_within(sm.x[0] / sm.x[1], 2.0, 0.15);
+			sum_lat += sm.lat;
+			n++;
+		}
+	}
+	assert_int_equal(steered, 0);
+	assert_true(sum_lat / n < d.threshold_ns);
+}
+
 static void test_bad_config_rejected(void **state)
 {
 	struct throttle_disk_cfg cfg;
@@ -936,9 +1020,11 @@ int main(void)
 		cmocka_unit_test(test_holding_divides_what_the_disk_gives),
 		cmocka_unit_test(test_heavy_noise_keeps_throughput),
 		cmocka_unit_test(test_peak_mode_probes_saturated_disk),
+		cmocka_unit_test(test_peak_mode_probe_throttling_path),
 		cmocka_unit_test(test_throttling_path_latency),
 		cmocka_unit_test(test_unreachable_threshold_keeps_shares),
 		cmocka_unit_test(test_creeping_window_stops),
+		cmocka_unit_test(test_noise_at_threshold_keeps_holding),
 		cmocka_unit_test(test_bad_config_rejected),
 	};
 

@@ -40,14 +40,18 @@
 #define CUTS_TO_PREDICT		2	/* measured cuts before predicting */
 #define CUT_MIN_DLOG		0.1	/* a cut measured: the window down by 10% */
 #define FUTILE_ELASTICITY	0.5	/* cuts that buy less are not worth it */
-/* Held intervals in a row above the threshold before the window steers. */
-#define HOLD_TRIES		2
+/* Held intervals before the window may steer, and how far (in standard
+ * errors of their mean) their latency must be above the threshold. */
+#define HOLD_TRIES		3
+#define HOLD_CLEAR_SE		2.0
 /* Held intervals after steering failed before it is tried again. */
 #define REPROBE_AFTER		60
 /* Peak mode with an unknown knee: every PROBE_EVERY intervals at most, one
- * interval with every class held to peak_pct + PROBE_MARGIN % of what it
- * does shows the latency there. A point of the curve at KNEE_NEAR of the
- * peak or more, at a lower latency than the threshold's, shows the knee. */
+ * interval with the busiest class free and the others held to their share
+ * (at most peak_pct + PROBE_MARGIN % of what they do) shows the latency of
+ * a shorter queue near the peak (maybe_probe). A point of the curve at KNEE_NEAR of the
+ * peak or more, at a lower latency than the threshold's, or more
+ * throughput than the threshold's at a higher latency, shows the knee. */
 #define PROBE_EVERY		30
 #define PROBE_MARGIN		5
 #define KNEE_NEAR		0.75
@@ -142,7 +146,7 @@ static double median3(const double *v)
 static void learn_peak(struct throttle_disk *d, double iops, double bps, double lat)
 {
 	double want;
-	int b;
+	int b, top;
 
 	if (iops <= 0 || lat <= 0)
 		return;
@@ -160,13 +164,20 @@ static void learn_peak(struct throttle_disk *d, double iops, double bps, double 
 	want = d->peak_iops * d->cfg.peak_pct / 100.0;
 	d->knee_known = false;
 	for (b = 0; b < THROTTLE_CURVE_BUCKETS; b++) {
-		if (d->curve[b] >= want) {
-			d->threshold_ns = (uint64_t)curve_bucket_top_ns(b);
-			return;
-		}
+		if (d->curve[b] >= want)
+			break;
 		if (d->curve[b] >= KNEE_NEAR * d->peak_iops)
 			d->knee_known = true;
 	}
+	if (b == THROTTLE_CURVE_BUCKETS)
+		return;
+	d->threshold_ns = (uint64_t)curve_bucket_top_ns(b);
+	/* The most the disk gave, at a higher latency than the threshold's,
+	 * shows the knee too: the queue past it bought throughput. (A ramp
+	 * interval at a high latency does not: it gave less.) */
+	for (top = b; ++b < THROTTLE_CURVE_BUCKETS;)
+		if (d->curve[b] > d->curve[top])
+			d->knee_known = true;
 }
 
 static uint64_t class_ios(const struct throttle_class_sample *c)
@@ -494,7 +505,7 @@ static void start_holding(struct throttle_disk *d)
 {
 	d->holding = true;
 	d->hold_steps = 0;
-	d->over_streak = 0;
+	d->hold_lat_n = 0;
 }
 
 static void start_steering(struct throttle_disk *d, double delivered, double lat)
@@ -555,6 +566,34 @@ static const char *steer_step(struct throttle_disk *d, double lat)
 }
 
 /*
+ * Is holding's latency clearly above the threshold, rather than noise
+ * around it? The mean of the last held intervals, less HOLD_CLEAR_SE
+ * standard errors, must be above it. Two single intervals over the
+ * threshold are not enough: in the VM holding gave 9.4-11.1 ms around a
+ * mean of 10.3 against 10.85, two of them in a row over it started
+ * steering, and steering bought 1 ms for 15% of the throughput. A
+ * latency far above the threshold still steers after HOLD_TRIES
+ * intervals; one at the threshold's edge is what holding is for.
+ */
+static bool held_above(struct throttle_disk *d, double lat)
+{
+	unsigned int i, n;
+	double mean = 0, var = 0;
+
+	d->hold_lat[(d->hold_steps - 1) % THROTTLE_HOLD_WINDOW] = lat;
+	if (d->hold_lat_n < THROTTLE_HOLD_WINDOW)
+		d->hold_lat_n++;
+	n = d->hold_lat_n;
+	if (n < HOLD_TRIES || lat <= d->threshold_ns)
+		return false;
+	for (i = 0; i < n; i++)
+		mean += d->hold_lat[i] / n;
+	for (i = 0; i < n; i++)
+		var += (d->hold_lat[i] - mean) * (d->hold_lat[i] - mean) / (n - 1);
+	return mean - HOLD_CLEAR_SE * sqrt(var / n) > d->threshold_ns;
+}
+
+/*
  * Holding: the largest class runs free and the others are capped at their
  * share of what the disk gives, so the window follows the classes'
  * throughput (halfway each interval) rather than bounding it. Not floored at
@@ -562,9 +601,9 @@ static const char *steer_step(struct throttle_disk *d, double lat)
  * classes more than their share (the VM's blk-throttle costs throughput of
  * its own: 2:1 came out 1.5:1 with the floor). This alone is often enough:
  * capping the noisy low-share class shortens the queue. If the latency
- * stays above the threshold anyway the window steers, unless steering
- * already failed in this episode (then only after REPROBE_AFTER intervals:
- * the disk may have changed).
+ * stays clearly above the threshold anyway (held_above) the window steers,
+ * unless steering already failed in this episode (then only after
+ * REPROBE_AFTER intervals: the disk may have changed).
  */
 static const char *hold_step(struct throttle_disk *d, double lat, double classified,
 			     double delivered, bool entered)
@@ -575,8 +614,7 @@ static const char *hold_step(struct throttle_disk *d, double lat, double classif
 		return NULL;
 	d->window = 0.5 * d->window_applied + 0.5 * classified;
 	d->hold_steps++;
-	d->over_streak = lat > d->threshold_ns ? d->over_streak + 1 : 0;
-	if (d->over_streak < HOLD_TRIES)
+	if (!held_above(d, lat))
 		return "holding the shares";
 	if (d->steer_failed && d->hold_steps < REPROBE_AFTER)
 		return "latency does not follow the window: holding the shares";
@@ -685,24 +723,44 @@ static double pressure_lat(struct throttle_disk *d, const struct throttle_sample
  * A disk saturated from the first interval shows only its saturated point:
  * the latency learned for pct% of peak is the saturated latency, and the
  * disk never looks congested. SIOC injects I/O to learn the curve; sluice
- * holds the classes it polices to a little over pct% of what they do for
- * one interval, and the curve learns the latency there. Only when two
- * classes compete (nobody to protect otherwise) and the disk runs near the
+ * shortens the device's queue for one interval, as holding the shares
+ * would: the busiest class runs free, every other active class is held to
+ * its share of what the classes do (or to pct + PROBE_MARGIN % of what it
+ * does, if that is less). The free class keeps the disk busy, the others'
+ * excess waits outside the device, and the curve learns the latency at
+ * which the disk still gives near its peak: the latency holding will
+ * give, so the threshold learned from it is one holding can meet. Holding every class instead showed the throttling path's
+ * own latency in the VM (blk-throttle releases bios in batches), not the
+ * disk's: the knee stayed unknown for 18 intervals. Only when two classes
+ * compete (nobody to protect otherwise) and the disk runs near the
  * threshold now.
  */
 static void maybe_probe(struct throttle_disk *d, const struct throttle_sample *s, double lat)
 {
 	double frac = fmin(1.0, (d->cfg.peak_pct + PROBE_MARGIN) / 100.0);
-	unsigned int i;
+	double sum = 0, shares = 0;
+	unsigned int i, busiest = 0;
 
 	if (d->cfg.mode != THROTTLE_MODE_PEAK || d->knee_known || !d->threshold_ns ||
 	    d->state != THROTTLE_CALM || d->active < 2 || d->steps < 3 ||
 	    lat < 0.8 * d->threshold_ns ||
 	    (d->last_probe && d->steps - d->last_probe < PROBE_EVERY))
 		return;
-	for (i = 0; i < d->cfg.nr_classes; i++)
-		if (d->class_iops[i] >= d->cfg.min_active_iops)
-			allow_set(d, i, frac * d->class_iops[i], &s->cls[i]);
+	for (i = 0; i < d->cfg.nr_classes; i++) {
+		if (d->class_iops[i] < d->cfg.min_active_iops)
+			continue;
+		sum += d->class_iops[i];
+		shares += d->cfg.cls[i].shares;
+		if (d->class_iops[i] > d->class_iops[busiest])
+			busiest = i;
+	}
+	for (i = 0; i < d->cfg.nr_classes; i++) {
+		double share = sum * d->cfg.cls[i].shares / shares;
+
+		if (i == busiest || d->class_iops[i] < d->cfg.min_active_iops)
+			continue;
+		allow_set(d, i, fmin(frac * d->class_iops[i], share), &s->cls[i]);
+	}
 	d->last_probe = d->steps;
 	set_reason(d, "peak mode: probing the latency near the peak");
 }

@@ -78,6 +78,9 @@ struct throttle_allow {
 	uint64_t bps[THROTTLE_NR_DIRS];
 };
 
+/* Held intervals the steering decision looks back over. */
+#define THROTTLE_HOLD_WINDOW	8
+
 struct throttle_disk {
 	struct throttle_disk_cfg cfg;
 	enum throttle_state state;
@@ -107,7 +110,10 @@ struct throttle_disk {
 	bool holding;
 	bool steer_failed;		/* steering did not buy latency this episode */
 	unsigned int hold_steps;	/* intervals held since holding began */
-	unsigned int over_streak;	/* held intervals in a row above the threshold */
+	/* The latencies of the last HOLD_WINDOW held intervals (a ring), to
+	 * tell a held latency above the threshold from noise around it. */
+	double hold_lat[THROTTLE_HOLD_WINDOW];
+	unsigned int hold_lat_n;	/* entries filled, <= THROTTLE_HOLD_WINDOW */
 	unsigned int cuts;		/* cuts of the window measured while steering */
 	double cut_elasticity;		/* d ln(latency) / d ln(window) over those cuts */
 	double ref_window, ref_lat_ns;	/* where the last cut measurement started */
