@@ -190,6 +190,28 @@ static double uncontrolled_total(const struct sim *proto)
 	return uncontrolled(proto, NULL);
 }
 
+/*
+ * The VM's disk (docs/throttle.md, "What the VM showed"): two fio jobs at
+ * iodepth 128, and a throttling path whose batches add ~10 ms to the disk's
+ * latency whatever the window. Returns the uncontrolled total; *lat gets
+ * the uncontrolled latency.
+ */
+static double vm_disk(struct sim *sm, double *lat)
+{
+	sim_init(sm, 2, 128);
+	sm->burst_ns = 10 * MS;
+	return uncontrolled(sm, lat);
+}
+
+/* SIOC's default: the threshold is the latency at 90% of the learned peak. */
+static void peak_90(struct throttle_disk_cfg *cfg)
+{
+	cfg_init(cfg, 2, 0);
+	cfg->mode = THROTTLE_MODE_PEAK;
+	cfg->peak_pct = 90;
+	shares_2_to_1(cfg);
+}
+
 static double total(const struct sim *sm)
 {
 	double t = 0;
@@ -509,10 +531,7 @@ static void test_peak_mode_learns_threshold(void **state)
 	size_t k;
 
 	sim_init(&sm, 2, 0);
-	cfg_init(&cfg, 2, 0);
-	cfg.mode = THROTTLE_MODE_PEAK;
-	cfg.peak_pct = 90;
-	shares_2_to_1(&cfg);
+	peak_90(&cfg);
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
 	/* One workload ramping up its queue depth: never held, the curve learned. */
 	for (k = 0; k < sizeof(depths) / sizeof(depths[0]); k++) {
@@ -548,10 +567,7 @@ static void test_peak_mode_floor(void **state)
 
 	sim_init(&sm, 2, 32);
 	sm.idle_penalty = 2 * MS;
-	cfg_init(&cfg, 2, 0);
-	cfg.mode = THROTTLE_MODE_PEAK;
-	cfg.peak_pct = 90;
-	shares_2_to_1(&cfg);
+	peak_90(&cfg);
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
 	/* One workload ramping up teaches the curve; then two, deeper. */
 	for (t = 4; t <= 64; t *= 2) {
@@ -693,10 +709,7 @@ static void test_holding_divides_what_the_disk_gives(void **state)
 	sim_init(&sm, 2, 32);
 	sm.idle_penalty = 2 * MS;
 	sm.throttle_cost = 0.25;
-	cfg_init(&cfg, 2, 0);
-	cfg.mode = THROTTLE_MODE_PEAK;
-	cfg.peak_pct = 90;
-	shares_2_to_1(&cfg);
+	peak_90(&cfg);
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
 	for (t = 4; t <= 64; t *= 2) {
 		sm.c[0].depth = t;
@@ -755,10 +768,7 @@ static void test_peak_mode_probes_saturated_disk(void **state)
 
 	sim_init(&sm, 2, 64);
 	base = uncontrolled(&sm, &lat);
-	cfg_init(&cfg, 2, 0);
-	cfg.mode = THROTTLE_MODE_PEAK;
-	cfg.peak_pct = 90;
-	shares_2_to_1(&cfg);
+	peak_90(&cfg);
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
 	run(&sm, &d, 60, &r);
 	assert_true(d.last_probe > 0);
@@ -789,13 +799,8 @@ static void test_peak_mode_probe_throttling_path(void **state)
 	struct sim sm;
 	double base, lat;
 
-	sim_init(&sm, 2, 128);
-	sm.burst_ns = 10 * MS;
-	base = uncontrolled(&sm, &lat);
-	cfg_init(&cfg, 2, 0);
-	cfg.mode = THROTTLE_MODE_PEAK;
-	cfg.peak_pct = 90;
-	shares_2_to_1(&cfg);
+	base = vm_disk(&sm, &lat);
+	peak_90(&cfg);
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
 	run(&sm, &d, 40, &r);
 	assert_true(d.knee_known);
@@ -823,9 +828,7 @@ static void test_throttling_path_latency(void **state)
 	struct sim sm;
 	double base, lat;
 
-	sim_init(&sm, 2, 128);
-	sm.burst_ns = 10 * MS;
-	base = uncontrolled(&sm, &lat);
+	base = vm_disk(&sm, &lat);
 	cfg_init(&cfg, 2, (uint64_t)(0.85 * lat));
 	shares_2_to_1(&cfg);
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
@@ -856,9 +859,7 @@ static void unreachable_threshold(double frac)
 	struct sim sm;
 	double base, lat;
 
-	sim_init(&sm, 2, 128);
-	sm.burst_ns = 10 * MS;
-	base = uncontrolled(&sm, &lat);
+	base = vm_disk(&sm, &lat);
 	cfg_init(&cfg, 2, (uint64_t)(frac * lat));
 	shares_2_to_1(&cfg);
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
@@ -949,9 +950,7 @@ static void test_noise_at_threshold_keeps_holding(void **state)
 	unsigned int steered = 0, n = 0;
 	int t;
 
-	sim_init(&sm, 2, 128);
-	sm.burst_ns = 10 * MS;
-	base = uncontrolled(&sm, &lat);
+	base = vm_disk(&sm, &lat);
 	sm.noise = 11;
 	sm.noise_amp = 0.1;
 	/* Holding gives ~76% of the uncontrolled latency here: the
