@@ -192,6 +192,28 @@ wait_classes() {
 	return 1
 }
 
+# wait_follows MM IDS: until the server holds read limits on exactly the
+# class ids IDS (a JSON array) and the throttle publishes dynamic limits for
+# exactly those of disk MM's server-held classes (60 s). The ids, not the
+# values: the allowances move every interval and the server takes them at
+# its own refresh, on its I/O path.
+wait_follows() {
+	local f _ s t
+	f="$SLUICE_RUN_DIR/ublk$(dev_id "$DEV").classes.json"
+	for _ in $(seq 120); do
+		s=$(jq -c '[.classes[] | select(.riops > 0) | .class_id] | sort' \
+			"$f" 2>/dev/null) || s=
+		t=$(jq -c --arg mm "$1" '[.disks[] | select(.dev == $mm) | .classes[]
+			| select(.enforced_by == "server" and .dynamic and .riops > 0)
+			| .class_id] | sort' /run/sluice/throttle.json 2>/dev/null) || t=
+		[ "$s" = "$2" ] && [ "$t" = "$2" ] && return 0
+		sleep 0.5
+	done
+	echo "server holds $s, the throttle publishes $t, want $2" >&3
+	cat "$BATS_TEST_TMPDIR/thr.log" >&3
+	return 1
+}
+
 @test "ublk: the server follows a live 'sluice throttle' and drops its limits when it stops" {
 	local state=/run/sluice/throttle.json thr pid mm
 	# no static limit; throttle: true alone puts the class throttle in the chain
@@ -208,13 +230,16 @@ wait_classes() {
 	mm=$(cat "/sys/block/${DEV#/dev/}/dev")
 	# a threshold any I/O crosses: the disk is congested, allowances appear.
 	# The cgroups in another order than the policy's classes (lim 1, free 2),
-	# and first one of no class, whose position (1) is lim's class id
+	# and first one of no class, whose position (1) is lim's class id;
+	# unequal shares, so that no two classes are given the same allowance
 	"$SLUICE" throttle --disk "$DEV" --threshold 1us --cgroup ut-other:shares=100 \
-		--cgroup ut-free:shares=100 --cgroup ut-lim:shares=100 \
+		--cgroup ut-free:shares=200 --cgroup ut-lim:shares=100 \
 		--record "$BATS_TEST_TMPDIR/record" >"$BATS_TEST_TMPDIR/thr.log" 2>&1 3>&- &
 	thr=$!
-	wait_classes '.dynamic and ([.classes[] | select(.class_id == 1) | .riops > 0] | any)
-		and ([.classes[] | select(.class_id == 2) | .riops > 0] | any)'
+	wait_classes '.dynamic'
+	# holding the shares: free (class 2, the busiest) runs free and lim
+	# (class 1) is held; swapped ids would show the server holding 2
+	wait_follows "$mm" '[1]'
 	# what the server holds is what the throttle published for this disk,
 	# under the policy's class ids; the server holds the disk, io.max only
 	# the cgroup the server cannot tell apart
