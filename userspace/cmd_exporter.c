@@ -268,7 +268,8 @@ static void throttle_gauge(FILE *f, const struct tstate *st, const char *name,
 		const struct tstate_disk *d = &st->disks[i];
 
 		v = which == 0 ? d->congested : which == 1 ? d->latency_ns / 1e9 :
-		    which == 2 ? d->threshold_ns / 1e9 : (double)d->peak_iops;
+		    which == 2 ? d->threshold_ns / 1e9 : which == 3 ? (double)d->peak_iops :
+		    d->steering;
 		fprintf(f, "%s{", name);
 		throttle_disk_labels(f, d);
 		fprintf(f, "} %.9g\n", v);
@@ -291,6 +292,9 @@ static void throttle(FILE *f, const char *path)
 		       "The latency above which sluice throttle tightens the disk.", 2);
 	throttle_gauge(f, &st, "sluice_throttle_peak_iops",
 		       "The disk's peak IOPS as sluice throttle learned it.", 3);
+	throttle_gauge(f, &st, "sluice_throttle_steering",
+		       "1 while sluice throttle caps every class of the congested disk, "
+		       "0 while it holds the shares (the busiest class free) or is calm.", 4);
 	fputs("# HELP sluice_throttle_allowance_iops IOPS sluice throttle allows the class "
 	      "on the disk now; absent while the class is not limited.\n"
 	      "# TYPE sluice_throttle_allowance_iops gauge\n", f);
@@ -304,6 +308,9 @@ static void throttle(FILE *f, const char *path)
 			throttle_disk_labels(f, &st.disks[i]);
 			put_label(f, "class", c->name, false);
 			put_label(f, "cgroup", c->cgroup, false);
+			/* a class of no policy class is io.max's even on a server's disk */
+			put_label(f, "enforced_by", st.disks[i].server && c->server ?
+				  "server" : "kernel", false);
 			fprintf(f, "} %llu\n", (unsigned long long)c->allow_iops);
 		}
 	tstate_free(&st);
@@ -422,7 +429,7 @@ static void usage(FILE *f)
 		"Options:\n"
 		"  -l, --listen ADDR:PORT   IPv4 address and port (default 127.0.0.1:9435)\n"
 		"      --throttle-state FILE  a running 'sluice throttle's state, for the\n"
-		"                           sluice_throttle_* gauges (congested,\n"
+		"                           sluice_throttle_* gauges (congested, steering,\n"
 		"                           latency/threshold seconds, peak and allowance\n"
 		"                           iops); default " TSTATE_DEFAULT_PATH "\n"
 		"      --partitions         meter partitions separately\n"

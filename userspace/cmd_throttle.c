@@ -363,6 +363,7 @@ static void json_disk(struct json_writer *w, const struct tdisk *d)
 		json_kv_str(w, "policy", d->policy);
 	json_kv_str(w, "enforced_by", d->server ? "server" : "kernel");
 	json_kv_str(w, "state", throttle_state_name(c->state));
+	json_kv_str(w, "mode", throttle_mode_name(c));
 	json_kv_u64(w, "latency_ns", (uint64_t)c->last_lat_ns);
 	json_kv_u64(w, "threshold_ns", c->threshold_ns);
 	json_kv_str(w, "threshold_mode", c->cfg.mode == THROTTLE_MODE_PEAK ? "peak" : "latency");

@@ -261,6 +261,7 @@ static void json_throttle(struct json_writer *w, const struct tstate_disk *d)
 	json_key(w, "throttle");
 	json_obj_open(w);
 	json_kv_str(w, "state", d->congested ? "congested" : "calm");
+	json_kv_str(w, "mode", !d->congested ? "calm" : d->steering ? "steering" : "holding");
 	json_kv_str(w, "enforced_by", d->server ? "server" : "kernel");
 	json_kv_u64(w, "latency_ns", d->latency_ns);
 	json_kv_u64(w, "threshold_ns", d->threshold_ns);

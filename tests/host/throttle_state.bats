@@ -41,7 +41,7 @@ write_state() {
 	cat >"$STATE" <<-EOF
 	{"version":1,"time":$3,"pid":$1,"running":$2,"interval_s":1,
 	 "source":"sysfs","latency":"total","disks":[{"disk":"$D","dev":"$MM",
-	 "state":"congested","latency_ns":31200000,"threshold_ns":30000000,
+	 "state":"congested","mode":"steering","latency_ns":31200000,"threshold_ns":30000000,
 	 "threshold_mode":"latency","peak_iops":11800,"peak_bps":48332800,
 	 "iops":10950,"bps":44851200,"window_iops":11000,"elasticity":3.1,
 	 "changed":true,"reason":"latency above target: tightening","classes":[
@@ -66,7 +66,8 @@ reads_in_bg() {
 	reads_in_bg
 	run_ok "$SLUICE" top --json --count 2 --interval 0.5 --disk "$D" --throttle-state "$STATE"
 	echo "${lines[1]}" | jq -e --arg d "$D" '.disks[0] | .name == $d and
-		.throttle.state == "congested" and .throttle.latency_ns == 31200000 and
+		.throttle.state == "congested" and .throttle.mode == "steering" and
+		.throttle.latency_ns == 31200000 and
 		.throttle.threshold_ns == 30000000 and .throttle.threshold_mode == "latency" and
 		.throttle.peak_iops == 11800 and (.throttle.classes | length) == 2 and
 		.throttle.classes[0].name == "db" and .throttle.classes[0].allow_iops == 7330 and
@@ -119,8 +120,9 @@ reads_in_bg() {
 	assert_line "sluice_throttle_latency_seconds{disk=\"$D\",dev=\"$MM\"} 0.0312"
 	assert_line "sluice_throttle_threshold_seconds{disk=\"$D\",dev=\"$MM\"} 0.03"
 	assert_line "sluice_throttle_peak_iops{disk=\"$D\",dev=\"$MM\"} 11800"
-	assert_line "sluice_throttle_allowance_iops{disk=\"$D\",dev=\"$MM\",class=\"db\",cgroup=\"/sys/fs/cgroup/db\"} 7330"
-	assert_equal "${#lines[@]}" 5
+	assert_line "sluice_throttle_steering{disk=\"$D\",dev=\"$MM\"} 1"
+	assert_line "sluice_throttle_allowance_iops{disk=\"$D\",dev=\"$MM\",class=\"db\",cgroup=\"/sys/fs/cgroup/db\",enforced_by=\"kernel\"} 7330"
+	assert_equal "${#lines[@]}" 6
 	grep -q '^# TYPE sluice_throttle_allowance_iops gauge$' "$m"
 	grep -q '^# HELP sluice_throttle_congested ' "$m"
 	write_state $$ false "$(date +%s)"
@@ -148,6 +150,9 @@ reads_in_bg() {
 	# a loop device is no served disk: io.max holds it
 	jq -e '.disks[0].enforced_by == "kernel" and .disks[0].classes[0].enforced_by == "kernel"' \
 		"$STATE" >/dev/null || fail "not enforced by the kernel: $(cat "$STATE")"
+	# the mode follows the state: one class alone is never congested
+	jq -e '.disks[0] | .state == "calm" and .mode == "calm"' \
+		"$STATE" >/dev/null || fail "no calm mode: $(cat "$STATE")"
 }
 
 # wait_http URL: up to 10 s for URL to answer.

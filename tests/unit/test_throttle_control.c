@@ -289,6 +289,7 @@ static void test_shares_2_to_1(void **state)
 	cfg_init(&cfg, 2, 2 * MS);
 	shares_2_to_1(&cfg);
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
+	assert_string_equal(throttle_mode_name(&d), "calm");
 	run(&sm, &d, 60, &r);
 	assert_int_equal(r.first_congested, 0);
 	assert_within(r.ratio, 2.0, 0.15);
@@ -297,6 +298,8 @@ static void test_shares_2_to_1(void **state)
 	assert_true(r.total >= 0.9 * base);
 	/* No oscillation: the window is still within 2% over 20 intervals. */
 	assert_true(r.max_w <= 1.02 * r.min_w);
+	/* Holding the shares left 2.6 ms: the window steers every class. */
+	assert_string_equal(throttle_mode_name(&d), "steering");
 }
 
 /* Real latency is noisy: +-5% per interval must not make it ring. */
@@ -835,6 +838,7 @@ static void test_throttling_path_latency(void **state)
 	run(&sm, &d, 40, &r);
 	assert_true(throttle_disk_congested(&d));
 	assert_true(d.holding);
+	assert_string_equal(throttle_mode_name(&d), "holding");
 	assert_false(d.allow[0].dynamic);
 	assert_true(r.first_below >= 0 && r.first_below <= r.first_congested + 10);
 	assert_true(r.max_lat_tail < d.threshold_ns);

@@ -45,8 +45,12 @@ converged() {
 	local log=$1 base=$2 n first below k ratio total lat_ms thr_ns
 	n=$(wc -l <"$log")
 	first=$(jq -s 'map(.state == "congested") | index(true)' "$log")
-	echo "congested from interval $first of $n" >&3
+	echo "congested from interval $first of $n, modes" \
+		"$(jq -sc 'map(.mode) | group_by(.) | map({(.[0]): length}) | add' "$log")" >&3
 	[ "$first" != null ]
+	# the mode says how: calm exactly while calm, else holding or steering
+	jq -se 'all(.[]; (.state == "calm") == (.mode == "calm") and
+		(.mode == "calm" or .mode == "holding" or .mode == "steering"))' "$log" >/dev/null
 	# Latency below the threshold within 10 intervals of congestion.
 	below=$(jq -s --argjson f "$first" \
 		'.[$f + 1:$f + 11] | map(.latency_ns < .threshold_ns) | index(true)' "$log")

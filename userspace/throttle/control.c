@@ -66,6 +66,13 @@ const char *throttle_state_name(enum throttle_state s)
 	return s == THROTTLE_CONGESTED ? "congested" : "calm";
 }
 
+const char *throttle_mode_name(const struct throttle_disk *d)
+{
+	if (d->state != THROTTLE_CONGESTED)
+		return "calm";
+	return d->holding ? "holding" : "steering";
+}
+
 static void resolve_eff(struct throttle_disk *d);
 static uint64_t round3(double v);
 

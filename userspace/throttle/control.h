@@ -155,4 +155,8 @@ static inline bool throttle_disk_congested(const struct throttle_disk *d)
 
 const char *throttle_state_name(enum throttle_state s);
 
+/* "calm", "holding" (only the shares are enforced: the busiest class runs
+ * free) or "steering" (the window caps every class). */
+const char *throttle_mode_name(const struct throttle_disk *d);
+
 #endif /* SLUICE_THROTTLE_CONTROL_H */

@@ -95,7 +95,7 @@ static int parse_class(struct json_object *o, struct tstate_class *c)
 static int parse_disk(struct json_object *o, struct tstate_disk *d)
 {
 	struct json_object *arr;
-	char dev[32], state[16], by[16], tail;
+	char dev[32], state[16], by[16], mode[16], tail;
 	size_t i, n;
 	int err;
 
@@ -112,6 +112,8 @@ static int parse_disk(struct json_object *o, struct tstate_disk *d)
 		return -EINVAL;
 	/* absent (an older throttle): io.max, as then */
 	d->server = !get_str(o, "enforced_by", by, sizeof(by)) && !strcmp(by, "server");
+	/* absent (an older throttle): holding or calm */
+	d->steering = !get_str(o, "mode", mode, sizeof(mode)) && !strcmp(mode, "steering");
 	if (!strcmp(state, "congested"))
 		d->congested = true;
 	else if (strcmp(state, "calm"))

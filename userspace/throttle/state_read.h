@@ -27,6 +27,7 @@ struct tstate_disk {
 	char name[64];
 	unsigned int major, minor;
 	bool congested;
+	bool steering;			/* "mode": "steering": the window caps every class */
 	uint64_t latency_ns, threshold_ns;
 	char threshold_mode[16];	/* "latency" or "peak" */
 	uint64_t peak_iops;
