@@ -800,9 +800,14 @@ static void test_peak_mode_probe_throttling_path(void **state)
 	struct throttle_disk d;
 	struct run_result r;
 	struct sim sm;
-	double base, lat;
+	double base;
 
-	base = vm_disk(&sm, &lat);
+	vm_disk(&sm, NULL);
+	/* The low-share class a little busier, as noise made it in a CI
+	 * boot: the probe freed it, capped the other by 5%, and learned
+	 * nothing. The class to free is the one holding frees. */
+	sm.c[1].depth = 136;
+	base = uncontrolled_total(&sm);
 	peak_90(&cfg);
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
 	run(&sm, &d, 40, &r);

@@ -47,7 +47,7 @@
 /* Held intervals after steering failed before it is tried again. */
 #define REPROBE_AFTER		60
 /* Peak mode with an unknown knee: every PROBE_EVERY intervals at most, one
- * interval with the busiest class free and the others held to their share
+ * interval with the greedy class free and the others held to their share
  * (at most peak_pct + PROBE_MARGIN % of what they do) shows the latency of
  * a shorter queue near the peak (maybe_probe). A point of the curve at KNEE_NEAR of the
  * peak or more, at a lower latency than the threshold's, or more
@@ -731,7 +731,7 @@ static double pressure_lat(struct throttle_disk *d, const struct throttle_sample
  * the latency learned for pct% of peak is the saturated latency, and the
  * disk never looks congested. SIOC injects I/O to learn the curve; sluice
  * shortens the device's queue for one interval, as holding the shares
- * would: the busiest class runs free, every other active class is held to
+ * would: the greedy class runs free, every other active class is held to
  * its share of what the classes do (or to pct + PROBE_MARGIN % of what it
  * does, if that is less). The free class keeps the disk busy, the others'
  * excess waits outside the device, and the curve learns the latency at
@@ -745,8 +745,8 @@ static double pressure_lat(struct throttle_disk *d, const struct throttle_sample
 static void maybe_probe(struct throttle_disk *d, const struct throttle_sample *s, double lat)
 {
 	double frac = fmin(1.0, (d->cfg.peak_pct + PROBE_MARGIN) / 100.0);
-	double sum = 0, shares = 0;
-	unsigned int i, busiest = 0;
+	double sum = 0, shares = 0, share[THROTTLE_MAX_CLASSES], score, best = -1;
+	unsigned int i, greedy = 0;
 
 	if (d->cfg.mode != THROTTLE_MODE_PEAK || d->knee_known || !d->threshold_ns ||
 	    d->state != THROTTLE_CALM || d->active < 2 || d->steps < 3 ||
@@ -758,15 +758,24 @@ static void maybe_probe(struct throttle_disk *d, const struct throttle_sample *s
 			continue;
 		sum += d->class_iops[i];
 		shares += d->cfg.cls[i].shares;
-		if (d->class_iops[i] > d->class_iops[busiest])
-			busiest = i;
+	}
+	/* The class holding would free (free_greedy): the one that would use
+	 * the most of its share. Not merely the busiest now: with equal use,
+	 * that is noise, and freeing a low-share class shortens nothing. */
+	for (i = 0; i < d->cfg.nr_classes; i++) {
+		if (d->class_iops[i] < d->cfg.min_active_iops)
+			continue;
+		share[i] = sum * d->cfg.cls[i].shares / shares;
+		score = fmin(share[i], d->class_iops[i]);
+		if (score > best || (score == best && share[i] > share[greedy])) {
+			greedy = i;
+			best = score;
+		}
 	}
 	for (i = 0; i < d->cfg.nr_classes; i++) {
-		double share = sum * d->cfg.cls[i].shares / shares;
-
-		if (i == busiest || d->class_iops[i] < d->cfg.min_active_iops)
+		if (i == greedy || d->class_iops[i] < d->cfg.min_active_iops)
 			continue;
-		allow_set(d, i, fmin(frac * d->class_iops[i], share), &s->cls[i]);
+		allow_set(d, i, fmin(frac * d->class_iops[i], share[i]), &s->cls[i]);
 	}
 	d->last_probe = d->steps;
 	set_reason(d, "peak mode: probing the latency near the peak");
