@@ -49,9 +49,10 @@
 /* Peak mode with an unknown knee: every PROBE_EVERY intervals at most, one
  * interval with the greedy class free and the others held to their share
  * (at most peak_pct + PROBE_MARGIN % of what they do) shows the latency of
- * a shorter queue near the peak (maybe_probe). A point of the curve at KNEE_NEAR of the
- * peak or more, at a lower latency than the threshold's, or more
- * throughput than the threshold's at a higher latency, shows the knee. */
+ * a shorter queue near the peak (maybe_probe). A point of the curve at
+ * KNEE_NEAR of the peak or more, at a lower latency than the threshold's,
+ * or more throughput than the threshold's at a higher latency, shows the
+ * knee. */
 #define PROBE_EVERY		30
 #define PROBE_MARGIN		5
 #define KNEE_NEAR		0.75
@@ -643,7 +644,8 @@ static void set_reason(struct throttle_disk *d, const char *why)
  * path (which costs throughput of its own: blk-throttle releases a limited
  * cgroup's bios from a timer, in batches).
  */
-static void free_greedy(struct throttle_disk *d, const double *hi, const double *out)
+static unsigned int greedy_class(const struct throttle_disk *d, const bool *may,
+				 const double *out)
 {
 	unsigned int i, best = THROTTLE_MAX_CLASSES;
 	double score, best_score = -1;
@@ -652,7 +654,7 @@ static void free_greedy(struct throttle_disk *d, const double *hi, const double 
 	 * given, so that it fills the disk; a large share used by a light
 	 * workload would leave the disk idle and the others capped. */
 	for (i = 0; i < d->cfg.nr_classes; i++) {
-		if (!isinf(hi[i]))
+		if (!may[i])
 			continue;
 		score = fmin(out[i], d->class_iops[i]);
 		if (score > best_score || (score == best_score && out[i] > out[best])) {
@@ -660,6 +662,17 @@ static void free_greedy(struct throttle_disk *d, const double *hi, const double 
 			best_score = score;
 		}
 	}
+	return best;
+}
+
+static void free_greedy(struct throttle_disk *d, const double *hi, const double *out)
+{
+	bool may[THROTTLE_MAX_CLASSES];
+	unsigned int i, best;
+
+	for (i = 0; i < d->cfg.nr_classes; i++)
+		may[i] = isinf(hi[i]);
+	best = greedy_class(d, may, out);
 	if (best < THROTTLE_MAX_CLASSES)
 		allow_static(d, best);
 }
@@ -736,17 +749,19 @@ static double pressure_lat(struct throttle_disk *d, const struct throttle_sample
  * does, if that is less). The free class keeps the disk busy, the others'
  * excess waits outside the device, and the curve learns the latency at
  * which the disk still gives near its peak: the latency holding will
- * give, so the threshold learned from it is one holding can meet. Holding every class instead showed the throttling path's
- * own latency in the VM (blk-throttle releases bios in batches), not the
- * disk's: the knee stayed unknown for 18 intervals. Only when two classes
+ * give, so the threshold learned from it is one holding can meet. Holding
+ * every class instead showed the throttling path's own latency in the VM
+ * (blk-throttle releases bios in batches), not the disk's: the knee stayed
+ * unknown for 18 intervals. Only when two classes
  * compete (nobody to protect otherwise) and the disk runs near the
  * threshold now.
  */
 static void maybe_probe(struct throttle_disk *d, const struct throttle_sample *s, double lat)
 {
 	double frac = fmin(1.0, (d->cfg.peak_pct + PROBE_MARGIN) / 100.0);
-	double sum = 0, shares = 0, share[THROTTLE_MAX_CLASSES], score, best = -1;
-	unsigned int i, greedy = 0;
+	double sum = 0, shares = 0, share[THROTTLE_MAX_CLASSES];
+	bool active[THROTTLE_MAX_CLASSES];
+	unsigned int i, greedy;
 
 	if (d->cfg.mode != THROTTLE_MODE_PEAK || d->knee_known || !d->threshold_ns ||
 	    d->state != THROTTLE_CALM || d->active < 2 || d->steps < 3 ||
@@ -754,26 +769,20 @@ static void maybe_probe(struct throttle_disk *d, const struct throttle_sample *s
 	    (d->last_probe && d->steps - d->last_probe < PROBE_EVERY))
 		return;
 	for (i = 0; i < d->cfg.nr_classes; i++) {
-		if (d->class_iops[i] < d->cfg.min_active_iops)
+		active[i] = d->class_iops[i] >= d->cfg.min_active_iops;
+		if (!active[i])
 			continue;
 		sum += d->class_iops[i];
 		shares += d->cfg.cls[i].shares;
 	}
-	/* The class holding would free (free_greedy): the one that would use
-	 * the most of its share. Not merely the busiest now: with equal use,
-	 * that is noise, and freeing a low-share class shortens nothing. */
+	for (i = 0; i < d->cfg.nr_classes; i++)
+		share[i] = active[i] ? sum * d->cfg.cls[i].shares / shares : 0;
+	/* The class holding would free: the one that would use the most of
+	 * its share. Not merely the busiest now: with equal use, that is
+	 * noise, and freeing a low-share class shortens nothing. */
+	greedy = greedy_class(d, active, share);
 	for (i = 0; i < d->cfg.nr_classes; i++) {
-		if (d->class_iops[i] < d->cfg.min_active_iops)
-			continue;
-		share[i] = sum * d->cfg.cls[i].shares / shares;
-		score = fmin(share[i], d->class_iops[i]);
-		if (score > best || (score == best && share[i] > share[greedy])) {
-			greedy = i;
-			best = score;
-		}
-	}
-	for (i = 0; i < d->cfg.nr_classes; i++) {
-		if (i == greedy || d->class_iops[i] < d->cfg.min_active_iops)
+		if (i == greedy || !active[i])
 			continue;
 		allow_set(d, i, fmin(frac * d->class_iops[i], share[i]), &s->cls[i]);
 	}
