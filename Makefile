@@ -10,8 +10,9 @@
 #   make V=1        show full commands
 #
 # New code only adds files: every bpf/*.bpf.c becomes a skeleton, every .c
-# under userspace/ and loader/ is linked into sluice, every tests/unit/test_*.c
-# becomes a unit test program, every tests/fuzz/fuzz_*.c a fuzzer.
+# below userspace/ and loader/ (sub-folders included) is linked into sluice,
+# every tests/unit/test_*.c becomes a unit test program, every
+# tests/fuzz/fuzz_*.c a fuzzer.
 
 OUTPUT		?= build
 CLANG		?= clang
@@ -57,9 +58,10 @@ BPF_OBJS	:= $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS		:= $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 BPF_HDRS	:= $(wildcard bpf/*.h) vmlinux.h
 
-LIB_SRCS	:= $(sort $(filter-out userspace/main.c,\
-		     $(wildcard userspace/*.c userspace/*/*.c loader/*.c)))
-USER_HDRS	:= $(wildcard userspace/*.h userspace/*/*.h loader/*.h bpf/sluice.h)
+# Recursive: a data service may keep a sub-folder of its own.
+LIB_SRCS	:= $(sort $(filter-out userspace/cmd/main.c,\
+		     $(shell find userspace loader -name '*.c')))
+USER_HDRS	:= $(shell find userspace loader -name '*.h') bpf/sluice.h
 LIB_OBJS	:= $(patsubst %.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 SAN_OBJS	:= $(patsubst %.c,$(OUTPUT)/san/%.o,$(LIB_SRCS))
 
@@ -106,7 +108,7 @@ $(OUTPUT)/obj/%.o: %.c $(USER_HDRS) $(SKELS)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 # the version is compiled into main.o only
-$(OUTPUT)/obj/userspace/main.o: VERSION
+$(OUTPUT)/obj/userspace/cmd/main.o: VERSION
 
 $(OUTPUT)/san/%.o: %.c $(USER_HDRS) $(SKELS)
 	$(call msg,CC-SAN,$@)
@@ -121,7 +123,7 @@ $(OUTPUT)/libsluice-san.a: $(SAN_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(OUTPUT)/sluice: $(OUTPUT)/obj/userspace/main.o $(OUTPUT)/libsluice.a
+$(OUTPUT)/sluice: $(OUTPUT)/obj/userspace/cmd/main.o $(OUTPUT)/libsluice.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 

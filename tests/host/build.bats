@@ -20,7 +20,7 @@ load helpers
 	run make -C "$TOP" -n -W userspace/lib/json.c all
 	assert_success
 	assert_output --partial "userspace/lib/json.c"
-	refute_output --partial "userspace/cmd_doctor.c"
+	refute_output --partial "userspace/cmd/doctor.c"
 	refute_output --partial "bpftool gen"
 }
 

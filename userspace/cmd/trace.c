@@ -17,8 +17,8 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
-#include "cmds.h"
-#include "meter_cli.h"
+#include "cmd/cmds.h"
+#include "cmd/meter_cli.h"
 #include "lib/disks.h"
 #include "lib/json.h"
 #include "lib/log.h"

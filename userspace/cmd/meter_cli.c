@@ -6,7 +6,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
-#include "meter_cli.h"
+#include "cmd/meter_cli.h"
 #include "lib/cgroups.h"
 #include "lib/disks.h"
 #include "lib/log.h"

@@ -19,8 +19,8 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
-#include "cmds.h"
-#include "meter_cli.h"
+#include "cmd/cmds.h"
+#include "cmd/meter_cli.h"
 #include "lib/disks.h"
 #include "lib/hist.h"
 #include "lib/json.h"

@@ -17,7 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cmds.h"
+#include "cmd/cmds.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "ublk/ctrl.h"

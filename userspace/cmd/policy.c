@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cmds.h"
+#include "cmd/cmds.h"
 #include "bpf/sluice.h"
 #include "loader/policy.h"
 #include "loader/policy_apply.h"

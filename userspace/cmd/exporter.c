@@ -23,8 +23,8 @@
 
 #include <microhttpd.h>
 
-#include "cmds.h"
-#include "meter_cli.h"
+#include "cmd/cmds.h"
+#include "cmd/meter_cli.h"
 #include "lib/disks.h"
 #include "lib/hist.h"
 #include "lib/log.h"

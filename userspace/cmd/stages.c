@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cmds.h"
+#include "cmd/cmds.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "loader/ublk_stages.h"

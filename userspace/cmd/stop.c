@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cmds.h"
+#include "cmd/cmds.h"
 #include "lib/log.h"
 #include "ublk/ctrl.h"
 #include "ublk/dev.h"

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cmds.h"
+#include "cmd/cmds.h"
 #include "filters/chain.h"
 #include "filters/from_policy.h"
 #include "loader/policy_apply.h"

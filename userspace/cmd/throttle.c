@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cmds.h"
+#include "cmd/cmds.h"
 #include "loader/meter.h"
 #include "loader/policy_compile.h"
 #include "loader/policy_maps.h"

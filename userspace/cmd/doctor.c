@@ -17,7 +17,7 @@
 #include <bpf/libbpf.h>
 #include <liburing.h>
 
-#include "cmds.h"
+#include "cmd/cmds.h"
 #include "loader/features.h"
 #include "lib/json.h"
 #include "lib/log.h"
