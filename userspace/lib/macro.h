@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * macro.h - the few macros every room uses, defined once.
+ */
+#ifndef SLUICE_LIB_MACRO_H
+#define SLUICE_LIB_MACRO_H
+
+#include <stddef.h>
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+#endif /* SLUICE_LIB_MACRO_H */
