@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "loader/policy_parse.h"
+#include "loader/service.h"
 
 enum pol_cg_ver {
 	POL_CG_NONE,	/* not resolved */
@@ -48,46 +49,6 @@ struct pol_class {
 	struct pol_limits limits;
 };
 
-enum pol_svc_state {
-	POL_SVC_UNSET,		/* not mentioned */
-	POL_SVC_ON,
-	POL_SVC_OFF,		/* explicitly "false": deliberately without */
-};
-
-struct pol_encrypt {
-	enum pol_svc_state state;
-	const struct pnode *at;
-	char *format;		/* "plain" or "luks2" */
-	char *cipher;		/* dm-crypt spelling: aes-xts-plain64 */
-	unsigned int key_size;	/* bits */
-	unsigned int sector_size;
-	uint64_t iv_offset;
-	char *key_file;
-	char *header;		/* luks2 detached header, NULL = on the disk */
-	int keyslot;		/* -1 = any */
-};
-
-struct pol_journal {
-	enum pol_svc_state state;
-	const struct pnode *at;
-	char *path;
-	uint64_t size;
-	uint64_t retention_ns;
-	char *commit;		/* "sync" or "async" */
-	char *replica;		/* host:port, NULL = none */
-	char *replica_mode;	/* "sync" or "async" */
-	char *failover;		/* "auto" or "manual" */
-};
-
-struct pol_cache {
-	enum pol_svc_state state;
-	const struct pnode *at;
-	char *device;
-	char *mode;		/* writethrough, writeback, writearound */
-	uint64_t size;		/* 0 = whole device */
-	uint64_t block_size;
-};
-
 struct pol_policy {
 	char *name;
 	const struct pnode *at;
@@ -97,9 +58,7 @@ struct pol_policy {
 	uint64_t throttle_interval_ns;	/* 0 = the throttle's default */
 	struct pol_class *classes;
 	size_t nr_classes;
-	struct pol_encrypt encrypt;
-	struct pol_journal journal;
-	struct pol_cache cache;
+	struct pol_service svc[NR_SERVICES];	/* indexed like services[] */
 };
 
 enum pol_sel_kind {

@@ -15,6 +15,7 @@
 
 #include "bpf/sluice.h"
 #include "lib/enforcer.h"
+#include "lib/fileio.h"
 #include "loader/policy_apply.h"
 #include "loader/policy_cglimits.h"
 #include "loader/policy_compile.h"
@@ -236,7 +237,9 @@ static int write_state(const char *run_dir, const struct policy_image *img,
 		return fail(res, PS_STATE, p, err);
 	for (i = 0; i < img->nr_chains; i++) {
 		snprintf(p, sizeof(p), "%s/chains/b%03u.chain", tmp, img->chains[i].binding);
-		err = write_file(p, img->chains[i].text, strlen(img->chains[i].text));
+		/* serve --recover rebuilds a disk from its chain: durable where the run dir is */
+		err = write_file_atomic(p, img->chains[i].text, strlen(img->chains[i].text), 0644,
+					FILE_ATOMIC_SYNC);
 		if (err)
 			goto out_rm;
 	}

@@ -5,14 +5,11 @@
  * run reports everything wrong with a file.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/stat.h>
 
 #include "bpf/sluice.h"
 #include "loader/policy.h"
@@ -287,11 +284,16 @@ static char *get_name(struct ctx *c, const struct pnode *map, const char *key)
 	return xstrdup(c, n->str);
 }
 
-/* Paths go into the filter-chain file as "key=value" words: no blanks. */
-static char *get_path(struct ctx *c, const struct pnode *map, const char *key)
+/*
+ * Paths go into the filter-chain file as "key=value" words: no blanks. A
+ * service's paths (@in_spec) also go into the filter spec the ublk server
+ * keeps, "name:key=value,key=value" with filters separated by blanks
+ * (filters/registry.h), where a ',' would split them too.
+ */
+static char *get_path(struct ctx *c, const struct pnode *map, const char *key, bool in_spec)
 {
 	const struct pnode *n = get_scalar(c, map, key, "an absolute path");
-	size_t i;
+	const char *bad;
 
 	if (!n)
 		return NULL;
@@ -304,12 +306,17 @@ static char *get_path(struct ctx *c, const struct pnode *map, const char *key)
 			       SLUICE_POLICY_PATH_LEN - 17);
 		return NULL;
 	}
-	for (i = 0; n->str[i]; i++) {
-		if ((unsigned char)n->str[i] <= ' ' || n->str[i] == '=') {
-			policy_diag_at(c->d, n, "'%s': blanks, control characters and '=' are "
-				       "not supported in paths", key);
-			return NULL;
-		}
+	bad = svc_spec_unsafe(n->str);
+	if (bad && in_spec) {
+		policy_diag_at(c->d, n, "'%s' has %s, which the filter spec (name:key=value,"
+			       "key=value) cannot carry; use a path without blanks, control "
+			       "characters, ',' or '=' (a symlink will do)", key, bad);
+		return NULL;
+	}
+	if (bad && strcmp(bad, "a ','")) {
+		policy_diag_at(c->d, n, "'%s': blanks, control characters and '=' are "
+			       "not supported in paths", key);
+		return NULL;
 	}
 	return xstrdup(c, n->str);
 }
@@ -542,211 +549,238 @@ static void check_class(struct ctx *c, const struct pnode *m, struct pol_class *
 
 /* ------------------------------------------------------------ services -- */
 
-static void check_key_file(struct ctx *c, const struct pnode *map, const char *key,
-			   const char *path, unsigned int need_bytes)
+static bool get_hostport(struct ctx *c, const struct pnode *map, const char *key)
+{
+	const struct pnode *t = get_scalar(c, map, key, "host:port");
+	const char *colon, *bad;
+	unsigned long port;
+	char *end = NULL;
+
+	if (!t)
+		return false;
+	bad = svc_spec_unsafe(t->str);
+	if (bad) {
+		policy_diag_at(c->d, t, "'%s' has %s, which the filter spec (name:key=value,"
+			       "key=value) cannot carry; write host:port without them", key, bad);
+		return false;
+	}
+	colon = strrchr(t->str, ':');
+	port = colon ? strtoul(colon + 1, &end, 10) : 0;
+	if (!colon || colon == t->str || !colon[1] || *end || !port || port > 65535) {
+		policy_diag_at(c->d, t, "'%s' must be host:port, got '%s'", key, t->str);
+		return false;
+	}
+	return true;
+}
+
+static size_t count_vals(const char *const *vals)
+{
+	size_t n = 0;
+
+	while (vals[n])
+		n++;
+	return n;
+}
+
+/* An enum value the schema refuses by name: its reason, and the valid ones. */
+static bool refused_value(struct ctx *c, const struct pnode *map, const struct svc_param *p,
+			  const char *key)
 {
 	const struct pnode *n = pnode_get(map, key);
-	struct stat st;
-	int fd;
+	const struct svc_refusal *r;
+	char list[256];
+	size_t i, off = 0, nv = count_vals(p->vals);
 
-	if (!c->opts->resolve || !path)
-		return;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		policy_diag_at(c->d, n, "key file '%s' is unreadable: %s", path, strerror(errno));
-		return;
-	}
-	if (!fstat(fd, &st) && S_ISREG(st.st_mode) && need_bytes &&
-	    (uint64_t)st.st_size < need_bytes)
-		policy_diag_at(c->d, n, "key file '%s' holds %lld bytes; the key needs %u",
-			       path, (long long)st.st_size, need_bytes);
-	close(fd);
+	if (!p->refused || !n || n->type != PN_SCALAR)
+		return false;
+	for (r = p->refused; r->value; r++)
+		if (!strcmp(n->str, r->value))
+			break;
+	if (!r->value)
+		return false;
+	list[0] = '\0';
+	for (i = 0; i < nv && off < sizeof(list); i++)
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s",
+					i ? (i + 1 == nv ? " or " : ", ") : "", p->vals[i]);
+	policy_diag_at(c->d, n, "'%s' %s is not supported: %s; or use %s", key, n->str, r->why,
+		       list);
+	return true;
 }
 
-static void check_encrypt(struct ctx *c, const struct pnode *m, struct pol_encrypt *e)
+static bool is_pow2(uint64_t v)
 {
-	static const char *const keys[] = { "format", "cipher", "key_size", "sector_size",
-					    "iv_offset", "key_file", "header", "keyslot" };
-	static const char *const req[] = { "key_file" };
-	static const char *const formats[] = { "luks2", "plain" };
-	static const char *const ciphers[] = { "aes-xts-plain64", "aes-cbc-essiv:sha256",
-					       "aes-xts-plain", "serpent-xts-plain64",
-					       "twofish-xts-plain64" };
-	const char *s;
-	struct unit_val v;
-	bool xts;
+	return v && !(v & (v - 1));
+}
 
-	e->at = m;
-	e->keyslot = -1;
-	if (!want_type(c, m, PN_MAP, "encrypt", "a mapping or false"))
+/* "512, 1024, 2048 or 4096" when that short, else "a power of two". */
+static void pow2_diag(struct ctx *c, const struct pnode *n, const char *key,
+		      const struct svc_param *p)
+{
+	char list[128];
+	size_t off = 0;
+	uint64_t v;
+
+	if (!p->min || p->max / p->min > 8) {
+		policy_diag_at(c->d, n, "'%s' must be a power of two", key);
 		return;
-	e->state = POL_SVC_ON;
-	check_keys(c, m, "encrypt", keys, ARRAY_SIZE(keys), req, ARRAY_SIZE(req));
-	s = get_enum(c, m, "format", formats, ARRAY_SIZE(formats));
-	e->format = xstrdup(c, s ? s : "luks2");
-	s = get_enum(c, m, "cipher", ciphers, ARRAY_SIZE(ciphers));
-	e->cipher = xstrdup(c, s ? s : "aes-xts-plain64");
-	xts = e->cipher && strstr(e->cipher, "-xts-");
-	e->key_size = xts ? 512 : 256;
-	if (get_unit(c, m, "key_size", UNIT_COUNT, false, 128, 512, &v)) {
-		if (xts ? (v.v != 256 && v.v != 512) : (v.v != 128 && v.v != 192 && v.v != 256))
-			policy_diag_at(c->d, pnode_get(m, "key_size"),
-				       "'key_size' %" PRIu64 " does not fit %s; use %s", v.v,
-				       e->cipher, xts ? "256 or 512" : "128, 192 or 256");
-		else
-			e->key_size = (unsigned int)v.v;
 	}
-	e->sector_size = 512;
-	if (get_unit(c, m, "sector_size", UNIT_SIZE, false, 512, 4096, &v)) {
-		if (v.v & (v.v - 1))
-			policy_diag_at(c->d, pnode_get(m, "sector_size"),
-				       "'sector_size' must be 512, 1024, 2048 or 4096");
-		else
-			e->sector_size = (unsigned int)v.v;
-	}
-	if (get_unit(c, m, "iv_offset", UNIT_COUNT, false, 0, UINT64_MAX, &v))
-		e->iv_offset = v.v;
-	if (get_unit(c, m, "keyslot", UNIT_COUNT, false, 0, 31, &v))
-		e->keyslot = (int)v.v;
-	e->key_file = get_path(c, m, "key_file");
-	e->header = get_path(c, m, "header");
-	if (e->format && !strcmp(e->format, "plain")) {
-		if (pnode_get(m, "header"))
-			policy_diag_at(c->d, pnode_get(m, "header"),
-				       "'header' is for format luks2; plain has no header");
-		if (pnode_get(m, "keyslot"))
-			policy_diag_at(c->d, pnode_get(m, "keyslot"),
-				       "'keyslot' is for format luks2; plain has no key slots");
-		check_key_file(c, m, "key_file", e->key_file, e->key_size / 8);
-	} else {
-		/* luks2 reads cipher and key size from the header; a passphrase file has any size */
-		check_key_file(c, m, "key_file", e->key_file, 0);
-		if (c->opts->resolve && e->header && access(e->header, R_OK))
-			policy_diag_at(c->d, pnode_get(m, "header"),
-				       "LUKS2 header '%s' is unreadable: %s", e->header,
-				       strerror(errno));
+	list[0] = '\0';
+	for (v = p->min; v <= p->max && off < sizeof(list); v *= 2)
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%" PRIu64,
+					v == p->min ? "" : v * 2 > p->max ? " or " : ", ", v);
+	policy_diag_at(c->d, n, "'%s' must be %s", key, list);
+}
+
+static const enum unit_kind svc_unit[] = {
+	[SVC_SIZE] = UNIT_SIZE, [SVC_DURATION] = UNIT_DURATION, [SVC_COUNT] = UNIT_COUNT,
+};
+
+static bool is_quantity(enum svc_kind k)
+{
+	return k == SVC_SIZE || k == SVC_DURATION || k == SVC_COUNT;
+}
+
+/* One parameter of @map (the service's mapping, or its group's), from the table. */
+static void check_svc_param(struct ctx *c, const struct service_ops *ops, int i,
+			    const struct pnode *map, const char *key, struct pol_service *s)
+{
+	const struct svc_param *p = &ops->params[i];
+	const struct pnode *n = pnode_get(map, key);
+	struct unit_val v;
+	const char *e;
+	char *path;
+
+	s->v[i].at = n;
+	if (!n)
+		return;
+	switch (p->kind) {
+	case SVC_ENUM:
+		if (refused_value(c, map, p, key))
+			return;
+		e = get_enum(c, map, key, p->vals, count_vals(p->vals));
+		if (e && svc_set_str(s, i, e, n))
+			c->nomem = -ENOMEM;
+		return;
+	case SVC_PATH:
+		path = get_path(c, map, key, true);
+		if (path && svc_set_str(s, i, path, n))
+			c->nomem = -ENOMEM;
+		free(path);
+		return;
+	case SVC_HOSTPORT:
+		if (get_hostport(c, map, key) && svc_set_str(s, i, n->str, n))
+			c->nomem = -ENOMEM;
+		return;
+	case SVC_SIZE:
+	case SVC_DURATION:
+	case SVC_COUNT:
+		if (!get_unit(c, map, key, svc_unit[p->kind], false, p->min, p->max, &v))
+			return;
+		if (p->pow2 && !is_pow2(v.v)) {
+			pow2_diag(c, n, key, p);
+			return;
+		}
+		if (svc_set_num(ops, s, i, v.v))
+			c->nomem = -ENOMEM;
+		return;
+	case SVC_GROUP:
+		return;
 	}
 }
 
-static void check_journal(struct ctx *c, const struct pnode *m, struct pol_journal *j)
+/* Is @p in @group ("" for the service's own mapping)? *leaf is its key there. */
+static bool in_group(const struct svc_param *p, const char *group, const char **leaf)
 {
-	static const char *const keys[] = { "path", "size", "retention", "commit", "replica" };
-	static const char *const req[] = { "path" };
-	static const char *const rkeys[] = { "target", "mode", "failover" };
-	static const char *const rreq[] = { "target" };
-	static const char *const modes[] = { "sync", "async" };
-	static const char *const fo[] = { "manual", "auto" };
-	const struct pnode *r, *t;
-	struct unit_val v;
-	const char *s;
-	char *dir, *slash;
+	size_t n = strlen(group);
+	const char *dot = strchr(p->name, '.');
 
-	j->at = m;
-	if (!want_type(c, m, PN_MAP, "journal", "a mapping or false"))
-		return;
-	j->state = POL_SVC_ON;
-	check_keys(c, m, "journal", keys, ARRAY_SIZE(keys), req, ARRAY_SIZE(req));
-	j->path = get_path(c, m, "path");
-	j->size = 1ULL << 30;
-	if (get_unit(c, m, "size", UNIT_SIZE, false, 64ULL << 20, 16ULL << 40, &v))
-		j->size = v.v;
-	j->retention_ns = 24ULL * 3600 * 1000000000;
-	if (get_unit(c, m, "retention", UNIT_DURATION, false, 1000000000ULL,
-		     366ULL * 24 * 3600 * 1000000000, &v))
-		j->retention_ns = v.v;
-	s = get_enum(c, m, "commit", modes, ARRAY_SIZE(modes));
-	j->commit = xstrdup(c, s ? s : "sync");
-	if (c->opts->resolve && j->path) {
-		dir = xstrdup(c, j->path);
-		slash = dir ? strrchr(dir, '/') : NULL;
-		if (slash)
-			*(slash == dir ? slash + 1 : slash) = '\0';
-		if (dir && access(dir, W_OK))
-			policy_diag_at(c->d, pnode_get(m, "path"),
-				       "journal directory '%s' is not writable: %s", dir,
-				       strerror(errno));
-		free(dir);
+	if (!n) {
+		*leaf = p->name;
+		return !dot;
 	}
-	r = pnode_get(m, "replica");
-	if (!r || !want_type(c, r, PN_MAP, "replica", "a mapping"))
-		return;
-	check_keys(c, r, "replica", rkeys, ARRAY_SIZE(rkeys), rreq, ARRAY_SIZE(rreq));
-	t = get_scalar(c, r, "target", "host:port");
-	if (t) {
-		const char *colon = strrchr(t->str, ':');
-		char *end;
-		unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
-
-		if (!colon || colon == t->str || !colon[1] || *end || !port || port > 65535)
-			policy_diag_at(c->d, t, "'target' must be host:port, got '%s'", t->str);
-		else
-			j->replica = xstrdup(c, t->str);
-	}
-	s = get_enum(c, r, "mode", modes, ARRAY_SIZE(modes));
-	j->replica_mode = xstrdup(c, s ? s : "async");
-	s = get_enum(c, r, "failover", fo, ARRAY_SIZE(fo));
-	j->failover = xstrdup(c, s ? s : "manual");
+	*leaf = p->name + n + 1;
+	return dot && (size_t)(dot - p->name) == n && !strncmp(p->name, group, n);
 }
 
-static void check_cache(struct ctx *c, const struct pnode *m, struct pol_cache *k)
+/* Keys, required keys, every parameter, then the defaults of one mapping. */
+static void check_svc_map(struct ctx *c, const struct service_ops *ops, const struct pnode *m,
+			  const char *group, const char *what, struct pol_service *s)
 {
-	static const char *const keys[] = { "device", "mode", "size", "block_size" };
-	static const char *const req[] = { "device" };
-	static const char *const modes[] = { "writethrough", "writeback", "writearound" };
-	unsigned int ma, mi;
+	const char *keys[SVC_MAX_PARAMS], *req[SVC_MAX_PARAMS], *leaf;
+	const struct svc_param *p;
 	struct unit_val v;
-	const char *s;
-	int err;
+	size_t i, nk = 0, nr = 0;
 
-	k->at = m;
-	if (!want_type(c, m, PN_MAP, "cache", "a mapping or false"))
-		return;
-	k->state = POL_SVC_ON;
-	check_keys(c, m, "cache", keys, ARRAY_SIZE(keys), req, ARRAY_SIZE(req));
-	k->device = get_path(c, m, "device");
-	s = get_enum(c, m, "mode", modes, ARRAY_SIZE(modes));
-	k->mode = xstrdup(c, s ? s : "writethrough");
-	if (get_unit(c, m, "size", UNIT_SIZE, false, 16ULL << 20, 1ULL << 50, &v))
-		k->size = v.v;
-	k->block_size = 64 << 10;
-	if (get_unit(c, m, "block_size", UNIT_SIZE, false, 4096, 1 << 20, &v)) {
-		if (v.v & (v.v - 1))
-			policy_diag_at(c->d, pnode_get(m, "block_size"),
-				       "'block_size' must be a power of two");
-		else
-			k->block_size = v.v;
+	for (i = 0; i < ops->nr_params; i++) {
+		if (!in_group(&ops->params[i], group, &leaf))
+			continue;
+		keys[nk++] = leaf;
+		if (ops->params[i].required)
+			req[nr++] = leaf;
 	}
-	if (!c->opts->resolve || !k->device)
+	check_keys(c, m, what, keys, nk, req, nr);
+	for (i = 0; i < ops->nr_params; i++) {
+		p = &ops->params[i];
+		if (!in_group(p, group, &leaf))
+			continue;
+		check_svc_param(c, ops, (int)i, m, leaf, s);
+		/* a group's defaults count only when the group is written */
+		if (p->kind == SVC_GROUP && s->v[i].at &&
+		    want_type(c, s->v[i].at, PN_MAP, leaf, "a mapping"))
+			check_svc_map(c, ops, s->v[i].at, p->name, leaf, s);
+	}
+	for (i = 0; i < ops->nr_params; i++) {
+		p = &ops->params[i];
+		if (!in_group(p, group, &leaf) || s->v[i].text || !p->dflt)
+			continue;
+		if (!is_quantity(p->kind)) {
+			if (svc_set_str(s, (int)i, p->dflt, s->v[i].at))
+				c->nomem = -ENOMEM;
+			continue;
+		}
+		/* written like a user's value, so show and the chain file spell it alike */
+		if (units_parse(svc_unit[p->kind], p->dflt, &v) ||
+		    svc_set_num(ops, s, (int)i, v.v))
+			c->nomem = -ENOMEM;
+	}
+}
+
+static void check_service(struct ctx *c, const struct service_ops *ops, const struct pnode *m,
+			  struct pol_service *s)
+{
+	struct svc_check sc = { .opts = c->opts, .d = c->d };
+
+	s->at = m;
+	if (is_false(m)) {
+		s->state = POL_SVC_OFF;
 		return;
-	err = resolve_disk_path(k->device, &ma, &mi);
-	if (err && err != -EXDEV)
-		policy_diag_at(c->d, pnode_get(m, "device"), "cache device '%s' matches nothing: %s",
-			       k->device, err == -ENOTBLK ? "not a block device" : strerror(-err));
+	}
+	if (!want_type(c, m, PN_MAP, ops->key, "a mapping or false"))
+		return;
+	s->state = POL_SVC_ON;
+	check_svc_map(c, ops, m, "", ops->key, s);
+	if (ops->check)
+		ops->check(&sc, s);
+	if (sc.nomem)
+		c->nomem = sc.nomem;
 }
 
 static void check_services(struct ctx *c, const struct pnode *m, struct pol_policy *p)
 {
-	static const char *const keys[] = { "encrypt", "journal", "cache" };
+	const char *keys[NR_SERVICES];
 	const struct pnode *n;
+	size_t i;
 
 	if (!want_type(c, m, PN_MAP, "services", "a mapping"))
 		return;
-	check_keys(c, m, "services", keys, ARRAY_SIZE(keys), NULL, 0);
-	n = pnode_get(m, "encrypt");
-	if (is_false(n))
-		p->encrypt.state = POL_SVC_OFF;
-	else if (n)
-		check_encrypt(c, n, &p->encrypt);
-	n = pnode_get(m, "journal");
-	if (is_false(n))
-		p->journal.state = POL_SVC_OFF;
-	else if (n)
-		check_journal(c, n, &p->journal);
-	n = pnode_get(m, "cache");
-	if (is_false(n))
-		p->cache.state = POL_SVC_OFF;
-	else if (n)
-		check_cache(c, n, &p->cache);
+	for (i = 0; i < NR_SERVICES; i++)
+		keys[i] = services[i]->key;
+	check_keys(c, m, "services", keys, NR_SERVICES, NULL, 0);
+	for (i = 0; i < NR_SERVICES; i++) {
+		n = pnode_get(m, services[i]->key);
+		if (n)
+			check_service(c, services[i], n, &p->svc[i]);
+	}
 }
 
 /* ------------------------------------------------------------ policies -- */
@@ -930,7 +964,7 @@ static void check_disk_selector(struct ctx *c, const struct pnode *n, struct pol
 			if (!want_type(c, v, PN_MAP, "served", "a mapping with 'backing'"))
 				return;
 			check_keys(c, v, "served", skeys, 1, skeys, 1);
-			b->value = get_path(c, v, "backing");
+			b->value = get_path(c, v, "backing", false);
 			if (b->value && c->opts->resolve)
 				resolve_binding(c, b, pnode_get(v, "backing"));
 			return;
@@ -1032,8 +1066,12 @@ static void check_doc(struct ctx *c, const struct policy_doc *doc)
 
 static bool has_services(const struct pol_policy *p)
 {
-	return p->encrypt.state == POL_SVC_ON || p->journal.state == POL_SVC_ON ||
-	       p->cache.state == POL_SVC_ON;
+	size_t i;
+
+	for (i = 0; i < NR_SERVICES; i++)
+		if (p->svc[i].state == POL_SVC_ON)
+			return true;
+	return false;
 }
 
 /* Rules that cut across files: names, references, double bindings, sizes. */
@@ -1188,17 +1226,8 @@ void policy_set_free(struct policy_set *set)
 			class_free(&p->classes[j]);
 		free(p->classes);
 		free(p->name);
-		free(p->encrypt.format);
-		free(p->encrypt.cipher);
-		free(p->encrypt.key_file);
-		free(p->encrypt.header);
-		free(p->journal.path);
-		free(p->journal.commit);
-		free(p->journal.replica);
-		free(p->journal.replica_mode);
-		free(p->journal.failover);
-		free(p->cache.device);
-		free(p->cache.mode);
+		for (j = 0; j < NR_SERVICES; j++)
+			pol_service_free(&p->svc[j]);
 	}
 	free(set->policies);
 	for (i = 0; i < set->nr_bindings; i++) {

@@ -142,7 +142,7 @@ static int chain_text(const struct policy_set *set, const struct pol_binding *b,
 {
 	const struct pol_policy *p = &set->policies[b->policy];
 	char *buf = NULL;
-	size_t len = 0;
+	size_t len = 0, i;
 	FILE *f = open_memstream(&buf, &len);
 
 	if (!f)
@@ -154,38 +154,9 @@ static int chain_text(const struct policy_set *set, const struct pol_binding *b,
 		fprintf(f, "backing=%s\n", b->value);
 	if (b->resolved && b->major)
 		fprintf(f, "dev=%u:%u\n", b->major, b->minor);
-	/* chain order, application side first: crypt -> journal -> cache -> backing */
-	if (p->encrypt.state == POL_SVC_ON) {
-		const struct pol_encrypt *e = &p->encrypt;
-
-		fprintf(f, "filter=crypt format=%s cipher=%s key_size=%u sector_size=%u "
-			"iv_offset=%" PRIu64 " key_file=%s", e->format, e->cipher, e->key_size,
-			e->sector_size, e->iv_offset, e->key_file);
-		if (e->header)
-			fprintf(f, " header=%s", e->header);
-		if (e->keyslot >= 0)
-			fprintf(f, " keyslot=%d", e->keyslot);
-		fputc('\n', f);
-	}
-	if (p->journal.state == POL_SVC_ON) {
-		const struct pol_journal *j = &p->journal;
-
-		fprintf(f, "filter=journal path=%s size=%" PRIu64 " retention_ns=%" PRIu64
-			" commit=%s", j->path, j->size, j->retention_ns, j->commit);
-		if (j->replica)
-			fprintf(f, " replica=%s replica_mode=%s failover=%s", j->replica,
-				j->replica_mode, j->failover);
-		fputc('\n', f);
-	}
-	if (p->cache.state == POL_SVC_ON)
-		fprintf(f, "filter=cache device=%s mode=%s size=%" PRIu64 " block_size=%" PRIu64
-			"\n", p->cache.device, p->cache.mode, p->cache.size, p->cache.block_size);
-	if (p->encrypt.state == POL_SVC_OFF)
-		fprintf(f, "nofilter=crypt\n");
-	if (p->journal.state == POL_SVC_OFF)
-		fprintf(f, "nofilter=journal\n");
-	if (p->cache.state == POL_SVC_OFF)
-		fprintf(f, "nofilter=cache\n");
+	/* services[] is chain order, application side first: crypt -> journal -> cache */
+	for (i = 0; i < NR_SERVICES; i++)
+		service_chain_write(f, services[i], &p->svc[i]);
 	if (fclose(f)) {
 		free(buf);
 		return -ENOMEM;

@@ -95,7 +95,8 @@ static void test_good_policy_compiles(void **state)
 	assert_int_equal(set.policies[0].classes[0].limits.rbps, 0);
 	assert_int_equal(set.policies[0].classes[0].limits.wbps, 200ULL << 20);
 	assert_int_equal(set.policies[0].classes[1].limits.pct_mask, SLUICE_LIM_PCT_RESERVE);
-	assert_int_equal(set.policies[1].cache.state, POL_SVC_OFF);
+	assert_int_equal(set.policies[1].svc[2].state, POL_SVC_OFF);
+	assert_ptr_equal(services[2], &cache_service_ops);
 
 	assert_int_equal(policy_compile(&set, 7, &img), 0);
 	for (i = 0; i < img.nr_ents; i++) {
@@ -122,12 +123,13 @@ static void test_good_policy_compiles(void **state)
 	assert_int_equal(classes, 3);
 	assert_int_equal(bindings, 2);
 	assert_int_equal(img.nr_chains, 2);
+	/* the YAML's names and spellings, defaults included */
 	assert_non_null(strstr(img.chains[1].text,
 			       "filter=crypt format=plain cipher=aes-xts-plain64 key_size=512 "
-			       "sector_size=4096 iv_offset=0 key_file=/etc/sluice/db.key\n"));
+			       "sector_size=4KiB iv_offset=0 key_file=/etc/sluice/db.key\n"));
 	assert_non_null(strstr(img.chains[1].text, "filter=journal path=/var/lib/sluice/db.journal "
-			       "size=2147483648 retention_ns=86400000000000 commit=sync "
-			       "replica=backup:7070 replica_mode=async failover=auto\n"));
+			       "size=2GiB retention=24h commit=sync replica.target=backup:7070 "
+			       "replica.mode=async replica.failover=auto\n"));
 	assert_non_null(strstr(img.chains[1].text, "nofilter=cache\n"));
 	assert_non_null(strstr(img.chains[1].text, "backing=/var/lib/db.img\n"));
 	policy_image_free(&img);
@@ -149,9 +151,10 @@ static void test_chain_roundtrip(void **state)
 	assert_string_equal(c.backing, "/var/lib/db.img");
 	assert_int_equal(c.nr_filters, 2);
 	assert_string_equal(c.filters[0].type, "crypt");
-	assert_string_equal(chain_param(&c.filters[0], "sector_size"), "4096");
+	assert_string_equal(chain_param(&c.filters[0], "sector_size"), "4KiB");
 	assert_string_equal(c.filters[1].type, "journal");
-	assert_string_equal(chain_param(&c.filters[1], "failover"), "auto");
+	assert_string_equal(chain_param(&c.filters[1], "retention"), "24h");
+	assert_string_equal(chain_param(&c.filters[1], "replica.failover"), "auto");
 	assert_int_equal(c.nr_nofilters, 1);
 	assert_string_equal(c.nofilters[0], "cache");
 	policy_chain_free(&c);

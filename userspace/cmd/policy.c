@@ -27,6 +27,7 @@
 #include "loader/policy_cglimits.h"
 #include "loader/policy_compile.h"
 #include "loader/policy_maps.h"
+#include "loader/service.h"
 #include "loader/units.h"
 #include "lib/emit.h"
 #include "lib/log.h"
@@ -318,74 +319,67 @@ static void free_chains(struct chains *ch)
 			policy_chain_free(&ch->c[i]);
 }
 
-static void emit_param(struct emit *e, const struct chain_filter *f, const char *pk,
-		       const char *key, int unit)
+/* The parameters "@group.key" of a chain's filter, as the mapping @group (if any is set). */
+static void show_group(struct emit *e, const struct service_ops *ops,
+		       const struct chain_filter *f, const char *group)
 {
-	const char *v = chain_param(f, pk);
-	char buf[48];
+	size_t i, n = strlen(group);
+	const char *name, *v;
+	bool open = false;
 
-	if (!v)
-		return;
-	if (unit < 0) {
-		emit_kv_str(e, key, v);
-		return;
+	for (i = 0; i < ops->nr_params; i++) {
+		name = ops->params[i].name;
+		if (strncmp(name, group, n) || name[n] != '.')
+			continue;
+		v = chain_param(f, name);
+		if (!v)
+			continue;
+		if (!open) {
+			emit_key(e, group);
+			emit_map_open(e);
+			open = true;
+		}
+		emit_kv_str(e, name + n + 1, v);
 	}
-	units_format((enum unit_kind)unit, strtoull(v, NULL, 10), buf, sizeof(buf));
-	emit_kv_str(e, key, buf);
+	if (open)
+		emit_map_close(e);
 }
 
+/*
+ * A chain's filter= line as its service's YAML mapping: the chain has the
+ * YAML names and spellings already, in the service table's order.
+ */
 static void show_filter(struct emit *e, const struct chain_filter *f)
 {
-	if (!strcmp(f->type, "crypt")) {
-		emit_key(e, "encrypt");
-		emit_map_open(e);
-		emit_param(e, f, "format", "format", -1);
-		emit_param(e, f, "cipher", "cipher", -1);
-		emit_param(e, f, "key_size", "key_size", -1);
-		emit_param(e, f, "sector_size", "sector_size", -1);
-		emit_param(e, f, "iv_offset", "iv_offset", -1);
-		emit_param(e, f, "key_file", "key_file", -1);
-		emit_param(e, f, "header", "header", -1);
-		emit_param(e, f, "keyslot", "keyslot", -1);
-	} else if (!strcmp(f->type, "journal")) {
-		emit_key(e, "journal");
-		emit_map_open(e);
-		emit_param(e, f, "path", "path", -1);
-		emit_param(e, f, "size", "size", UNIT_SIZE);
-		emit_param(e, f, "retention_ns", "retention", UNIT_DURATION);
-		emit_param(e, f, "commit", "commit", -1);
-		if (chain_param(f, "replica")) {
-			emit_key(e, "replica");
-			emit_map_open(e);
-			emit_param(e, f, "replica", "target", -1);
-			emit_param(e, f, "replica_mode", "mode", -1);
-			emit_param(e, f, "failover", "failover", -1);
-			emit_map_close(e);
-		}
-	} else if (!strcmp(f->type, "cache")) {
-		emit_key(e, "cache");
-		emit_map_open(e);
-		emit_param(e, f, "device", "device", -1);
-		emit_param(e, f, "mode", "mode", -1);
-		if (chain_param(f, "size") && strcmp(chain_param(f, "size"), "0"))
-			emit_param(e, f, "size", "size", UNIT_SIZE);
-		emit_param(e, f, "block_size", "block_size", UNIT_SIZE);
-	} else {
+	const struct service_ops *ops = service_by_filter(f->type);
+	const struct svc_param *p;
+	const char *v;
+	size_t i;
+
+	if (!ops)
 		return;
+	emit_key(e, ops->key);
+	emit_map_open(e);
+	for (i = 0; i < ops->nr_params; i++) {
+		p = &ops->params[i];
+		if (p->kind == SVC_GROUP) {
+			show_group(e, ops, f, p->name);
+			continue;
+		}
+		v = strchr(p->name, '.') ? NULL : chain_param(f, p->name);
+		if (v)
+			emit_kv_str(e, p->name, v);
 	}
 	emit_map_close(e);
 }
-
-static const char *const svc_names[][2] = {
-	{ "crypt", "encrypt" }, { "journal", "journal" }, { "cache", "cache" },
-};
 
 static void show_services(struct emit *e, const struct policy_image *img,
 			  const struct chains *ch, unsigned int pid)
 {
 	const struct policy_chain_desc *c = NULL;
+	const struct service_ops *ops;
 	const struct policy_entry *b;
-	size_t i, j;
+	size_t i;
 
 	for (i = 0; i < SLUICE_MAX_DISKS && !c; i++) {
 		b = find(img, SLUICE_PK_BINDING, i);
@@ -398,12 +392,13 @@ static void show_services(struct emit *e, const struct policy_image *img,
 	emit_map_open(e);
 	for (i = 0; i < c->nr_filters; i++)
 		show_filter(e, &c->filters[i]);
-	for (i = 0; i < c->nr_nofilters; i++)
-		for (j = 0; j < ARRAY_SIZE(svc_names); j++)
-			if (!strcmp(c->nofilters[i], svc_names[j][0])) {
-				emit_key(e, svc_names[j][1]);
-				emit_bool(e, false);
-			}
+	for (i = 0; i < c->nr_nofilters; i++) {
+		ops = service_by_filter(c->nofilters[i]);
+		if (ops) {
+			emit_key(e, ops->key);
+			emit_bool(e, false);
+		}
+	}
 	emit_map_close(e);
 }
 

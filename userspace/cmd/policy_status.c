@@ -20,6 +20,7 @@
 #include "loader/policy_cglimits.h"
 #include "loader/policy_compile.h"
 #include "loader/policy_maps.h"
+#include "loader/service.h"
 #include "lib/disk_state.h"
 #include "lib/emit.h"
 #include "lib/log.h"
@@ -147,15 +148,16 @@ static void check_policy(struct check *c, const struct pol_binding *b,
 		 b->major, b->minor);
 }
 
+/* A data service's filter (crypt, journal, cache): the policy's business. */
 static bool is_service(const char *name, size_t len)
 {
-	static const char *const svc[] = { "crypt", "journal", "cache" };
-	size_t i;
+	char buf[32];
 
-	for (i = 0; i < sizeof(svc) / sizeof(svc[0]); i++)
-		if (strlen(svc[i]) == len && !strncmp(svc[i], name, len))
-			return true;
-	return false;
+	if (len >= sizeof(buf))
+		return false;
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	return service_by_filter(buf);
 }
 
 /*
@@ -191,9 +193,16 @@ static void check_filters(struct check *c, const struct pol_binding *b,
 			  const struct pol_policy *p)
 {
 	char want[64] = "", have[STATE_FILTERS_MAX];
-	bool svc = p->encrypt.state != POL_SVC_UNSET || p->journal.state != POL_SVC_UNSET ||
-		   p->cache.state != POL_SVC_UNSET;
 	struct disk_state st;
+	bool svc = false;
+	size_t i;
+
+	for (i = 0; i < NR_SERVICES; i++) {
+		svc |= p->svc[i].state != POL_SVC_UNSET;
+		if (p->svc[i].state == POL_SVC_ON)
+			snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%s",
+				 want[0] ? " " : "", services[i]->filter);
+	}
 
 	c->name = "filters";
 	c->state = CS_NA;
@@ -202,14 +211,6 @@ static void check_filters(struct check *c, const struct pol_binding *b,
 			 svc ? "not a served disk" : "no data services declared");
 		return;
 	}
-	if (p->encrypt.state == POL_SVC_ON)
-		strcat(want, "crypt ");
-	if (p->journal.state == POL_SVC_ON)
-		strcat(want, "journal ");
-	if (p->cache.state == POL_SVC_ON)
-		strcat(want, "cache ");
-	if (want[0])
-		want[strlen(want) - 1] = '\0';
 	c->state = CS_DRIFT;
 	if (state_find_backing(run_dir(), b->value, &st)) {
 		snprintf(c->detail, sizeof(c->detail), "not served: no ublk server state for %s "

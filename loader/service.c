@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * service.c - what every data service shares: the list of services, the
+ * values of a checked one, and its chain-file line. Each service's own
+ * table and rules live in loader/service/NAME.c.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/macro.h"
+#include "loader/service.h"
+#include "loader/units.h"
+
+const struct service_ops *const services[NR_SERVICES] = {
+	&crypt_service_ops,
+	&journal_service_ops,
+	&cache_service_ops,
+};
+
+const struct service_ops *service_by_filter(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(services); i++)
+		if (!strcmp(services[i]->filter, name))
+			return services[i];
+	return NULL;
+}
+
+int service_param_index(const struct service_ops *ops, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ops->nr_params; i++)
+		if (!strcmp(ops->params[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+int svc_set_str(struct pol_service *s, int i, const char *text, const struct pnode *at)
+{
+	char *t = strdup(text);
+
+	if (!t)
+		return -ENOMEM;
+	free(s->v[i].text);
+	s->v[i].text = t;
+	s->v[i].at = at;
+	return 0;
+}
+
+static enum unit_kind unit_of(enum svc_kind k)
+{
+	switch (k) {
+	case SVC_SIZE:
+		return UNIT_SIZE;
+	case SVC_DURATION:
+		return UNIT_DURATION;
+	default:
+		return UNIT_COUNT;
+	}
+}
+
+int svc_set_num(const struct service_ops *ops, struct pol_service *s, int i, uint64_t num)
+{
+	char buf[48];
+	const struct pnode *at = s->v[i].at;
+	int err;
+
+	units_format(unit_of(ops->params[i].kind), num, buf, sizeof(buf));
+	err = svc_set_str(s, i, buf, at);
+	if (!err)
+		s->v[i].num = num;
+	return err;
+}
+
+void pol_service_free(struct pol_service *s)
+{
+	size_t i;
+
+	if (!s)
+		return;
+	for (i = 0; i < SVC_MAX_PARAMS; i++)
+		free(s->v[i].text);
+	memset(s, 0, sizeof(*s));
+}
+
+void service_chain_write(FILE *f, const struct service_ops *ops, const struct pol_service *s)
+{
+	size_t i;
+
+	if (s->state == POL_SVC_OFF) {
+		fprintf(f, "nofilter=%s\n", ops->filter);
+		return;
+	}
+	if (s->state != POL_SVC_ON)
+		return;
+	fprintf(f, "filter=%s", ops->filter);
+	for (i = 0; i < ops->nr_params; i++)
+		if (s->v[i].text)
+			fprintf(f, " %s=%s", ops->params[i].name, s->v[i].text);
+	fputc('\n', f);
+}
+
+const char *svc_spec_unsafe(const char *s)
+{
+	for (; *s; s++) {
+		if (*s == ' ')
+			return "a blank";
+		if ((unsigned char)*s < ' ' || *s == 0x7f)
+			return "a control character";
+		if (*s == ',')
+			return "a ','";
+		if (*s == '=')
+			return "an '='";
+	}
+	return NULL;
+}

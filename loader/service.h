@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * service.h - the data services a policy puts on a served disk
+ * (encryption, journal, cache), each described once: one file per service
+ * in loader/service/ ending with one const struct service_ops, the way
+ * kublk gives each target one struct ublk_tgt_ops.
+ *
+ * A service's parameter table is its schema. The same names are the YAML
+ * keys under services: KEY:, the keys of the chain file's filter= line,
+ * the arguments of the filter spec the ublk server keeps, and what
+ * 'policy show' prints; values are written in their YAML spelling
+ * (retention=24h, size=2GiB). policy_check() checks every parameter from
+ * the table and then calls the service's own check(); policy_compile()
+ * writes the table's values (service_chain_write()); 'policy show' and
+ * 'policy status' read chains back through the table. Adding a key is one
+ * entry in one file.
+ */
+#ifndef SLUICE_SERVICE_H
+#define SLUICE_SERVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "loader/policy_parse.h"
+
+struct policy_opts;
+
+enum pol_svc_state {
+	POL_SVC_UNSET,		/* not mentioned */
+	POL_SVC_ON,
+	POL_SVC_OFF,		/* explicitly "false": deliberately without */
+};
+
+enum svc_kind {
+	SVC_ENUM,		/* one of vals[] */
+	SVC_PATH,		/* an absolute path a filter spec can carry */
+	SVC_HOSTPORT,		/* host:port, port 1..65535 */
+	SVC_SIZE,		/* units.h UNIT_SIZE, min..max bytes */
+	SVC_DURATION,		/* units.h UNIT_DURATION, min..max ns */
+	SVC_COUNT,		/* a whole number, min..max */
+	SVC_GROUP,		/* a nested mapping; its parameters are "GROUP.key" */
+};
+
+/* A value the schema refuses by name, and why (shown to the user). */
+struct svc_refusal {
+	const char *value;
+	const char *why;
+};
+
+struct svc_param {
+	const char *name;		/* YAML key; "group.key" inside a SVC_GROUP */
+	enum svc_kind kind;
+	bool required;			/* within its mapping */
+	const char *dflt;		/* YAML text used when not written; NULL: none */
+	uint64_t min, max;		/* SIZE, DURATION, COUNT */
+	bool pow2;			/* SIZE, COUNT: a power of two */
+	const char *const *vals;	/* ENUM: NULL-terminated */
+	const struct svc_refusal *refused;	/* ENUM: NULL-terminated, or NULL */
+};
+
+#define SVC_MAX_PARAMS	16
+
+struct svc_value {
+	char *text;			/* YAML spelling; NULL: not set */
+	uint64_t num;			/* SIZE, DURATION, COUNT */
+	const struct pnode *at;		/* where it was written; NULL: a default */
+};
+
+/* One service of one policy, as checked. */
+struct pol_service {
+	enum pol_svc_state state;
+	const struct pnode *at;		/* the service's mapping (or its false) */
+	struct svc_value v[SVC_MAX_PARAMS];	/* indexed like the ops' params */
+};
+
+/* What a service's check() reports to. */
+struct svc_check {
+	const struct policy_opts *opts;
+	struct policy_diags *d;
+	int nomem;			/* -ENOMEM once an allocation failed */
+};
+
+struct service_ops {
+	const char *key;		/* Required: YAML key under services:, "encrypt" */
+	const char *filter;		/* Required: filter name in chains and specs, "crypt" */
+	const struct svc_param *params;	/* Required: at most SVC_MAX_PARAMS */
+	size_t nr_params;
+	/*
+	 * Optional: rules between parameters, defaults that depend on other
+	 * parameters (svc_set_num()), and, with opts->resolve, checks against
+	 * this machine. Called once every parameter passed its own check
+	 * (wrong ones are unset). Reports with policy_diag_at().
+	 */
+	void (*check)(struct svc_check *sc, struct pol_service *s);
+};
+
+extern const struct service_ops crypt_service_ops;
+extern const struct service_ops journal_service_ops;
+extern const struct service_ops cache_service_ops;
+
+/* Every service, in chain order from the application side: crypt, journal, cache. */
+#define NR_SERVICES	3
+extern const struct service_ops *const services[NR_SERVICES];
+
+/* The service whose filter is @name ("crypt"), or NULL. */
+const struct service_ops *service_by_filter(const char *name);
+
+/* The index of parameter @name in @ops, or -1. */
+int service_param_index(const struct service_ops *ops, const char *name);
+
+/* The parameter's text (NULL if not set) and whether the policy wrote it. */
+static inline const char *svc_str(const struct pol_service *s, int i)
+{
+	return s->v[i].text;
+}
+
+static inline const struct pnode *svc_at(const struct pol_service *s, int i)
+{
+	return s->v[i].at;
+}
+
+/* Set parameter @i to @num in its kind's YAML spelling (a default). 0 or -ENOMEM. */
+int svc_set_num(const struct service_ops *ops, struct pol_service *s, int i, uint64_t num);
+
+/* Set parameter @i to a copy of @text. 0 or -ENOMEM. */
+int svc_set_str(struct pol_service *s, int i, const char *text, const struct pnode *at);
+
+void pol_service_free(struct pol_service *s);
+
+/*
+ * The chain-file line of @s: "filter=NAME k=v ...\n" when on,
+ * "nofilter=NAME\n" when off, nothing when unset.
+ */
+void service_chain_write(FILE *f, const struct service_ops *ops, const struct pol_service *s);
+
+/*
+ * Why @s cannot be one word of a filter spec ("name:k=v,k=v", filters
+ * separated by blanks) or of a chain-file line, or NULL when it can.
+ */
+const char *svc_spec_unsafe(const char *s);
+
+#endif /* SLUICE_SERVICE_H */

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cache.c - the cache service (a fast device in front of the disk):
+ * services: cache: in a policy, the 'cache' filter on the disk.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "lib/macro.h"
+#include "loader/policy.h"
+#include "loader/policy_resolve.h"
+#include "loader/service.h"
+
+enum {
+	CACHE_DEVICE,
+	CACHE_MODE,
+	CACHE_SIZE,
+	CACHE_BLOCK_SIZE,
+};
+
+static const char *const modes[] = { "writethrough", "writeback", "writearound", NULL };
+
+static const struct svc_param cache_params[] = {
+	[CACHE_DEVICE] = { "device", SVC_PATH, .required = true },
+	[CACHE_MODE] = { "mode", SVC_ENUM, .dflt = "writethrough", .vals = modes },
+	/* no default: the whole device */
+	[CACHE_SIZE] = { "size", SVC_SIZE, .min = 16ULL << 20, .max = 1ULL << 50 },
+	[CACHE_BLOCK_SIZE] = { "block_size", SVC_SIZE, .dflt = "64KiB", .min = 4096,
+			       .max = 1 << 20, .pow2 = true },
+};
+
+static void cache_check(struct svc_check *sc, struct pol_service *s)
+{
+	const char *dev = svc_str(s, CACHE_DEVICE);
+	unsigned int ma, mi;
+	int err;
+
+	if (!sc->opts->resolve || !dev)
+		return;
+	err = resolve_disk_path(dev, &ma, &mi);
+	if (err && err != -EXDEV)
+		policy_diag_at(sc->d, svc_at(s, CACHE_DEVICE), "cache device '%s' matches nothing: %s",
+			       dev, err == -ENOTBLK ? "not a block device" : strerror(-err));
+}
+
+const struct service_ops cache_service_ops = {
+	.key = "cache",
+	.filter = "cache",
+	.params = cache_params,
+	.nr_params = ARRAY_SIZE(cache_params),
+	.check = cache_check,
+};

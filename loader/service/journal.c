@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * journal.c - the journal service (continuous data protection, optionally
+ * streamed to a replica): services: journal: in a policy, the 'journal'
+ * filter on the disk.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/macro.h"
+#include "loader/policy.h"
+#include "loader/service.h"
+
+enum {
+	JOURNAL_PATH,
+	JOURNAL_SIZE,
+	JOURNAL_RETENTION,
+	JOURNAL_COMMIT,
+	JOURNAL_REPLICA,
+	JOURNAL_REPLICA_TARGET,
+	JOURNAL_REPLICA_MODE,
+	JOURNAL_REPLICA_FAILOVER,
+};
+
+static const char *const commit_modes[] = { "sync", "async", NULL };
+static const char *const failovers[] = { "manual", "auto", NULL };
+
+static const struct svc_param journal_params[] = {
+	[JOURNAL_PATH] = { "path", SVC_PATH, .required = true },
+	[JOURNAL_SIZE] = { "size", SVC_SIZE, .dflt = "1GiB", .min = 64ULL << 20,
+			   .max = 16ULL << 40 },
+	[JOURNAL_RETENTION] = { "retention", SVC_DURATION, .dflt = "24h", .min = 1000000000ULL,
+				.max = 366ULL * 24 * 3600 * 1000000000 },
+	[JOURNAL_COMMIT] = { "commit", SVC_ENUM, .dflt = "sync", .vals = commit_modes },
+	[JOURNAL_REPLICA] = { "replica", SVC_GROUP },
+	[JOURNAL_REPLICA_TARGET] = { "replica.target", SVC_HOSTPORT, .required = true },
+	[JOURNAL_REPLICA_MODE] = { "replica.mode", SVC_ENUM, .dflt = "async",
+				   .vals = commit_modes },
+	[JOURNAL_REPLICA_FAILOVER] = { "replica.failover", SVC_ENUM, .dflt = "manual",
+				       .vals = failovers },
+};
+
+static void journal_check(struct svc_check *sc, struct pol_service *s)
+{
+	const char *path = svc_str(s, JOURNAL_PATH);
+	char *dir, *slash;
+
+	if (!sc->opts->resolve || !path)
+		return;
+	dir = strdup(path);
+	if (!dir) {
+		sc->nomem = -ENOMEM;
+		return;
+	}
+	slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	if (access(dir, W_OK))
+		policy_diag_at(sc->d, svc_at(s, JOURNAL_PATH),
+			       "journal directory '%s' is not writable: %s", dir, strerror(errno));
+	free(dir);
+}
+
+const struct service_ops journal_service_ops = {
+	.key = "journal",
+	.filter = "journal",
+	.params = journal_params,
+	.nr_params = ARRAY_SIZE(journal_params),
+	.check = journal_check,
+};
