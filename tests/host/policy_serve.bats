@@ -85,3 +85,34 @@ apply_policy() {
 		(.bindings[0].checks | map(.state) == ["drift", "drift", "n/a"])'
 	echo "$output" | jq -e '.bindings[0].checks[1].detail | startswith("not served")'
 }
+
+@test "show: the data services under their YAML names, as the chain file has them" {
+	LOOP=$(losetup --find --show "$IMG2")
+	apply_policy all "{encrypt: {sector_size: 4096, key_file: $BATS_TEST_TMPDIR/key}, journal: {path: $BATS_TEST_TMPDIR/j.journal, retention: 90m, replica: {target: 'standby:7070'}}, cache: {device: $LOOP, mode: writeback}}"
+	local chain="$SLUICE_RUN_DIR/policy/current/chains/b000.chain"
+	# one name and one spelling per concept, defaults written out
+	grep -qx "filter=crypt format=luks2 cipher=aes-xts-plain64 key_size=512 sector_size=4KiB iv_offset=0 key_file=$BATS_TEST_TMPDIR/key" "$chain"
+	grep -qx "filter=journal path=$BATS_TEST_TMPDIR/j.journal size=1GiB retention=90m commit=sync replica.target=standby:7070 replica.mode=async replica.failover=manual" "$chain"
+	grep -qx "filter=cache device=$LOOP mode=writeback block_size=64KiB" "$chain"
+
+	run "$SLUICE" policy show --json
+	assert_success
+	echo "$output" | jq -e --arg k "$BATS_TEST_TMPDIR/key" '.policies[0].services.encrypt ==
+		{"format": "luks2", "cipher": "aes-xts-plain64", "key_size": "512",
+		 "sector_size": "4KiB", "iv_offset": "0", "key_file": $k}'
+	echo "$output" | jq -e --arg j "$BATS_TEST_TMPDIR/j.journal" '.policies[0].services.journal ==
+		{"path": $j, "size": "1GiB", "retention": "90m", "commit": "sync",
+		 "replica": {"target": "standby:7070", "mode": "async", "failover": "manual"}}'
+	echo "$output" | jq -e --arg d "$LOOP" '.policies[0].services.cache ==
+		{"device": $d, "mode": "writeback", "block_size": "64KiB"}'
+	# and what show prints is a policy that checks, here, to the same chain
+	"$SLUICE" policy show >"$BATS_TEST_TMPDIR/shown.yaml"
+	cp "$chain" "$BATS_TEST_TMPDIR/before.chain"
+	run "$SLUICE" policy apply "$BATS_TEST_TMPDIR/shown.yaml"
+	assert_success
+	diff <(grep '^filter=' "$BATS_TEST_TMPDIR/before.chain") <(grep '^filter=' "$chain")
+
+	apply_policy none '{encrypt: false, cache: false}'
+	run "$SLUICE" policy show --json
+	echo "$output" | jq -e '.policies[0].services == {"encrypt": false, "cache": false}'
+}

@@ -14,6 +14,7 @@
 #include "loader/policy.h"
 #include "loader/policy_chain.h"
 #include "loader/policy_compile.h"
+#include "loader/service.h"
 
 static const struct policy_opts no_resolve = { .resolve = false };
 
@@ -375,6 +376,173 @@ static void test_too_many_rules(void **state)
 	free(yaml);
 }
 
+/* Ciphers OpenSSL cannot run leave the schema with a reason, not as typos. */
+static void test_retired_ciphers(void **state)
+{
+	static const char bad[] =
+		"policies:\n"
+		"  - name: s\n"
+		"    services:\n"
+		"      encrypt: {format: plain, cipher: serpent-xts-plain64, key_file: /k}\n"
+		"  - name: t\n"
+		"    services:\n"
+		"      encrypt: {format: plain, cipher: twofish-xts-plain64, key_file: /k}\n"
+		"  - name: u\n"
+		"    services:\n"
+		"      encrypt: {cipher: aes-xts-plain65, key_file: /k}\n";
+	static const char good[] =
+		"policies:\n"
+		"  - name: a\n"
+		"    services: {encrypt: {format: plain, cipher: aes-xts-plain, key_file: /k}}\n"
+		"  - name: b\n"
+		"    services: {encrypt: {format: plain, cipher: 'aes-cbc-essiv:sha256',\n"
+		"                         key_file: /k}}\n"
+		"  - name: c\n"
+		"    services: {encrypt: {key_file: /k}}\n";
+	struct policy_diags d;
+	struct policy_set set;
+
+	assert_int_equal(check(bad, &set, &d), -EINVAL);
+	assert_diag(&d, 0, "4:40: 'cipher' serpent-xts-plain64 is not supported: sluice "
+		    "encrypts with OpenSSL, which has no Serpent; open such a volume with dm-crypt "
+		    "(cryptsetup open); or use aes-xts-plain64, aes-cbc-essiv:sha256 or "
+		    "aes-xts-plain");
+	assert_diag(&d, 1, "7:40: 'cipher' twofish-xts-plain64 is not supported: sluice "
+		    "encrypts with OpenSSL, which has no Twofish; open such a volume with dm-crypt "
+		    "(cryptsetup open); or use aes-xts-plain64, aes-cbc-essiv:sha256 or "
+		    "aes-xts-plain");
+	assert_diag(&d, 2, "10:25: 'cipher' must be one of aes-xts-plain64, aes-cbc-essiv:sha256 "
+		    "or aes-xts-plain, got 'aes-xts-plain65'; did you mean 'aes-xts-plain64'?");
+	assert_int_equal(d.n, 3);
+	policy_set_free(&set);
+	policy_diags_free(&d);
+
+	assert_int_equal(check(good, &set, &d), 0);
+	/* the key size follows the cipher unless written */
+	assert_string_equal(set.policies[0].svc[0].v[2].text, "512");
+	assert_string_equal(set.policies[1].svc[0].v[2].text, "256");
+	assert_string_equal(set.policies[2].svc[0].v[1].text, "aes-xts-plain64");
+	policy_set_free(&set);
+	policy_diags_free(&d);
+}
+
+/*
+ * A service's paths travel in the filter spec "name:k=v,k=v" (filters split
+ * by blanks): a blank, ',', '=' or control character would cut them.
+ */
+static void test_spec_unsafe_paths(void **state)
+{
+	static const char bad[] =
+		"policies:\n"
+		"  - name: e\n"
+		"    services:\n"
+		"      encrypt: {key_file: '/keys/a,b', header: '/h=1'}\n"
+		"      journal:\n"
+		"        path: /var/lib/my journal\n"
+		"        replica: {target: 'a,b:70'}\n"
+		"      cache: {device: \"/dev/x\\ty\"}\n"
+		"bindings:\n"
+		"  - disk: {served: {backing: '/srv/a,b.img'}}\n"
+		"    policy: e\n";
+	static const char tail[] = "which the filter spec (name:key=value,key=value) cannot carry; "
+				   "use a path without blanks, control characters, ',' or '=' (a "
+				   "symlink will do)";
+	struct policy_diags d;
+	struct policy_set set;
+	char want[400];
+
+	assert_int_equal(check(bad, &set, &d), -EINVAL);
+	snprintf(want, sizeof(want), "4:27: 'key_file' has a ',', %s", tail);
+	assert_diag(&d, 0, want);
+	snprintf(want, sizeof(want), "4:48: 'header' has an '=', %s", tail);
+	assert_diag(&d, 1, want);
+	snprintf(want, sizeof(want), "6:15: 'path' has a blank, %s", tail);
+	assert_diag(&d, 2, want);
+	assert_diag(&d, 3, "7:27: 'target' has a ',', which the filter spec (name:key=value,"
+		    "key=value) cannot carry; write host:port without them");
+	snprintf(want, sizeof(want), "8:23: 'device' has a control character, %s", tail);
+	assert_diag(&d, 4, want);
+	/* the backing is not in the spec: a ',' there is fine */
+	assert_int_equal(d.n, 5);
+	policy_set_free(&set);
+	policy_diags_free(&d);
+}
+
+/*
+ * Every service's table: names unique and within bounds, groups declared,
+ * and its defaults valid by its own rules (a policy with only the required
+ * keys checks and writes every default).
+ */
+static void test_service_tables(void **state)
+{
+	static const char *const minimal[NR_SERVICES] = {
+		"{format: plain, key_file: /k}", "{path: /j, replica: {target: 'h:1'}}",
+		"{device: /dev/c}",
+	};
+	const struct service_ops *ops;
+	const struct svc_param *p;
+	struct policy_diags d;
+	struct policy_set set;
+	char yaml[256], *dot;
+	size_t i, j, k;
+
+	for (i = 0; i < NR_SERVICES; i++) {
+		ops = services[i];
+		assert_ptr_equal(service_by_filter(ops->filter), ops);
+		assert_true(ops->nr_params <= SVC_MAX_PARAMS);
+		/* the chain reader's bounds (loader/policy_chain.h) */
+		assert_true(strlen(ops->filter) < sizeof(((struct chain_filter *)0)->type));
+		assert_true(ops->nr_params <= POLICY_CHAIN_MAX_PARAMS);
+		for (j = 0; j < ops->nr_params; j++) {
+			p = &ops->params[j];
+			assert_int_equal(service_param_index(ops, p->name), (int)j);
+			assert_null(svc_spec_unsafe(p->name));
+			dot = strchr(p->name, '.');
+			if (dot) {
+				char group[32];
+
+				snprintf(group, sizeof(group), "%.*s", (int)(dot - p->name), p->name);
+				k = (size_t)service_param_index(ops, group);
+				assert_int_equal(ops->params[k].kind, SVC_GROUP);
+			}
+			if (p->kind == SVC_ENUM)
+				assert_non_null(p->vals);
+		}
+		snprintf(yaml, sizeof(yaml), "policies:\n  - name: p\n    services: {%s: %s}\n",
+			 ops->key, minimal[i]);
+		assert_int_equal(check(yaml, &set, &d), 0);
+		for (j = 0; j < ops->nr_params; j++)
+			if (ops->params[j].dflt)
+				assert_non_null(set.policies[0].svc[i].v[j].text);
+		policy_set_free(&set);
+		policy_diags_free(&d);
+	}
+	assert_null(service_by_filter("encrypt"));
+	assert_null(service_by_filter("count"));
+}
+
+/* A power-of-two size: its few values listed, or the rule named. */
+static void test_service_pow2(void **state)
+{
+	static const char bad[] =
+		"policies:\n"
+		"  - name: p\n"
+		"    services:\n"
+		"      encrypt: {format: plain, key_file: /k, sector_size: 3000}\n"
+		"      cache: {device: /dev/c, block_size: 48KiB, mode: writeforward}\n";
+	struct policy_diags d;
+	struct policy_set set;
+
+	assert_int_equal(check(bad, &set, &d), -EINVAL);
+	assert_diag(&d, 0, "4:59: 'sector_size' must be 512, 1024, 2048 or 4096");
+	assert_diag(&d, 1, "5:43: 'block_size' must be a power of two");
+	assert_diag(&d, 2, "5:56: 'mode' must be one of writethrough, writeback or writearound, "
+		    "got 'writeforward'");
+	assert_int_equal(d.n, 3);
+	policy_set_free(&set);
+	policy_diags_free(&d);
+}
+
 static void test_edit_distance(void **state)
 {
 	assert_int_equal(policy_edit_distance("shares", "shares"), 0);
@@ -394,6 +562,10 @@ int main(void)
 		cmocka_unit_test(test_syntax_error_position),
 		cmocka_unit_test(test_rejected_yaml_features),
 		cmocka_unit_test(test_too_many_rules),
+		cmocka_unit_test(test_retired_ciphers),
+		cmocka_unit_test(test_spec_unsafe_paths),
+		cmocka_unit_test(test_service_tables),
+		cmocka_unit_test(test_service_pow2),
 		cmocka_unit_test(test_edit_distance),
 	};
 
