@@ -18,14 +18,21 @@ const struct service_ops *const services[NR_SERVICES] = {
 	&cache_service_ops,
 };
 
-const struct service_ops *service_by_filter(const char *name)
+int service_index(const char *filter)
 {
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(services); i++)
-		if (!strcmp(services[i]->filter, name))
-			return services[i];
-	return NULL;
+		if (!strcmp(services[i]->filter, filter))
+			return (int)i;
+	return -1;
+}
+
+const struct service_ops *service_by_filter(const char *name)
+{
+	int i = service_index(name);
+
+	return i < 0 ? NULL : services[i];
 }
 
 int service_param_index(const struct service_ops *ops, const char *name)
@@ -116,4 +123,47 @@ const char *svc_spec_unsafe(const char *s)
 			return "an '='";
 	}
 	return NULL;
+}
+
+bool service_args_differ(const struct service_ops *ops, const struct pol_service *s,
+			 const char *args, char *why, size_t len)
+{
+	bool seen[SVC_MAX_PARAMS] = { false };
+	char *copy = strdup(args), *tok, *save = NULL, *eq;
+	const char *want;
+	bool differ = false;
+	size_t i;
+	int k;
+
+	if (!copy) {
+		snprintf(why, len, "out of memory");
+		return true;
+	}
+	for (tok = strtok_r(copy, ",", &save); tok && !differ; tok = strtok_r(NULL, ",", &save)) {
+		eq = strchr(tok, '=');
+		if (eq)
+			*eq++ = '\0';
+		k = service_param_index(ops, tok);
+		want = k >= 0 ? s->v[k].text : NULL;
+		if (!want) {
+			snprintf(why, len, "runs %s=%s, which the policy does not set", tok,
+				 eq ? eq : "");
+			differ = true;
+		} else if (!eq || strcmp(eq, want)) {
+			snprintf(why, len, "runs %s=%s, policy says %s=%s", tok, eq ? eq : "", tok,
+				 want);
+			differ = true;
+		} else {
+			seen[k] = true;
+		}
+	}
+	for (i = 0; i < ops->nr_params && !differ; i++) {
+		if (s->v[i].text && !seen[i]) {
+			snprintf(why, len, "runs without %s, policy says %s=%s", ops->params[i].name,
+				 ops->params[i].name, s->v[i].text);
+			differ = true;
+		}
+	}
+	free(copy);
+	return differ;
 }

@@ -104,8 +104,9 @@ extern const struct service_ops cache_service_ops;
 #define NR_SERVICES	3
 extern const struct service_ops *const services[NR_SERVICES];
 
-/* The service whose filter is @name ("crypt"), or NULL. */
+/* The service whose filter is @name ("crypt"), or NULL; its index in services[], or -1. */
 const struct service_ops *service_by_filter(const char *name);
+int service_index(const char *filter);
 
 /* The index of parameter @name in @ops, or -1. */
 int service_param_index(const struct service_ops *ops, const char *name);
@@ -134,6 +135,14 @@ void pol_service_free(struct pol_service *s);
  * "nofilter=NAME\n" when off, nothing when unset.
  */
 void service_chain_write(FILE *f, const struct service_ops *ops, const struct pol_service *s);
+
+/*
+ * Does a running filter of this service, with @args ("k=v,k=v", from a
+ * served disk's filter spec), differ from @s? The first difference goes to
+ * @why: "runs retention=12h, policy says retention=24h".
+ */
+bool service_args_differ(const struct service_ops *ops, const struct pol_service *s,
+			 const char *args, char *why, size_t len);
 
 /*
  * Why @s cannot be one word of a filter spec ("name:k=v,k=v", filters

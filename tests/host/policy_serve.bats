@@ -116,3 +116,19 @@ apply_policy() {
 	run "$SLUICE" policy show --json
 	echo "$output" | jq -e '.policies[0].services == {"encrypt": false, "cache": false}'
 }
+
+@test "policy status: a served filter whose parameters differ from the policy is drift" {
+	local chain="$SLUICE_RUN_DIR/policy/current/chains/b000.chain" spec
+	apply_policy cdp "{journal: {path: $BATS_TEST_TMPDIR/j.journal, retention: 12h}}"
+	# a server's state file as 'serve' writes it: the chain's line as a filter spec
+	spec=$(sed -n 's/^filter=journal /journal:/p' "$chain" | tr ' ' ',')
+	printf 'id=3\nbacking=%s\nsize=16777216\nqueues=1\ndepth=64\nblock_size=512\nread_only=0\npolicy=cdp\nfilters=count %s\npid=%d\nflags=0x58\n' \
+		"$IMG" "$spec" $$ >"$SLUICE_RUN_DIR/ublk3.state"
+	run -1 "$SLUICE" policy status --json
+	echo "$output" | jq -e '.bindings[0].checks[1] == {"check": "filters", "state": "ok", "detail": "ublk3 attaches journal"}'
+
+	# the policy changes under a running server: its filter still runs the old chain
+	apply_policy cdp "{journal: {path: $BATS_TEST_TMPDIR/j.journal, retention: 24h}}"
+	run -1 "$SLUICE" policy status --json
+	echo "$output" | jq -e '.bindings[0].checks[1] == {"check": "filters", "state": "drift", "detail": "ublk3'"'"'s journal runs retention=12h, policy says retention=24h; serve it again to take the applied chain"}'
+}

@@ -543,6 +543,42 @@ static void test_service_pow2(void **state)
 	policy_diags_free(&d);
 }
 
+/* A running filter's arguments against the policy's, by the table's names. */
+static void test_service_args_differ(void **state)
+{
+	static const char yaml[] =
+		"policies:\n"
+		"  - name: p\n"
+		"    services:\n"
+		"      journal: {path: /j, retention: 12h, replica: {target: 'h:1'}}\n";
+	const struct pol_service *j;
+	struct policy_diags d;
+	struct policy_set set;
+	char why[128];
+
+	assert_int_equal(check(yaml, &set, &d), 0);
+	j = &set.policies[0].svc[1];
+	assert_false(service_args_differ(&journal_service_ops, j, "path=/j,size=1GiB,"
+					 "retention=12h,commit=sync,replica.target=h:1,"
+					 "replica.mode=async,replica.failover=manual", why,
+					 sizeof(why)));
+	assert_true(service_args_differ(&journal_service_ops, j, "path=/j,size=1GiB,"
+					"retention=24h,commit=sync,replica.target=h:1,"
+					"replica.mode=async,replica.failover=manual", why,
+					sizeof(why)));
+	assert_string_equal(why, "runs retention=24h, policy says retention=12h");
+	assert_true(service_args_differ(&journal_service_ops, j, "path=/j,size=1GiB,"
+					"retention=12h,commit=sync", why, sizeof(why)));
+	assert_string_equal(why, "runs without replica.target, policy says replica.target=h:1");
+	assert_true(service_args_differ(&journal_service_ops, j, "path=/j,rpo=5s", why,
+					sizeof(why)));
+	assert_string_equal(why, "runs rpo=5s, which the policy does not set");
+	assert_true(service_args_differ(&journal_service_ops, j, "", why, sizeof(why)));
+	assert_string_equal(why, "runs without path, policy says path=/j");
+	policy_set_free(&set);
+	policy_diags_free(&d);
+}
+
 static void test_edit_distance(void **state)
 {
 	assert_int_equal(policy_edit_distance("shares", "shares"), 0);
@@ -566,6 +602,7 @@ int main(void)
 		cmocka_unit_test(test_spec_unsafe_paths),
 		cmocka_unit_test(test_service_tables),
 		cmocka_unit_test(test_service_pow2),
+		cmocka_unit_test(test_service_args_differ),
 		cmocka_unit_test(test_edit_distance),
 	};
 

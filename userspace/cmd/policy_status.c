@@ -189,10 +189,40 @@ static void service_filters(const char *spec, char *out, size_t len)
 	}
 }
 
+/*
+ * The running data-service filters' parameters against the policy's: the
+ * spec carries the chain's names and values unchanged, so a difference is
+ * a server started under another generation of the policy.
+ */
+static bool args_drift(const char *spec, const struct pol_policy *p, char *why, size_t len)
+{
+	char buf[STATE_FILTERS_MAX], *tok, *save = NULL, *args;
+	size_t n;
+	int k;
+
+	snprintf(buf, sizeof(buf), "%s", spec);
+	for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		args = strchr(tok, ':');
+		if (args)
+			*args++ = '\0';
+		k = service_index(tok);
+		n = strlen(tok) + 1;
+		if (k < 0 || n >= len)
+			continue;
+		/* "journal runs retention=12h, policy says retention=24h" */
+		memcpy(why, tok, n - 1);
+		why[n - 1] = ' ';
+		if (service_args_differ(services[k], &p->svc[k], args ? args : "", why + n,
+					len - n))
+			return true;
+	}
+	return false;
+}
+
 static void check_filters(struct check *c, const struct pol_binding *b,
 			  const struct pol_policy *p)
 {
-	char want[64] = "", have[STATE_FILTERS_MAX];
+	char want[64] = "", have[STATE_FILTERS_MAX], why[256];
 	struct disk_state st;
 	bool svc = false;
 	size_t i;
@@ -221,6 +251,11 @@ static void check_filters(struct check *c, const struct pol_binding *b,
 	if (strcmp(have, want)) {
 		snprintf(c->detail, sizeof(c->detail), "ublk%u attaches '%s', policy says '%s'",
 			 st.id, have, want);
+		return;
+	}
+	if (args_drift(st.filters, p, why, sizeof(why))) {
+		snprintf(c->detail, sizeof(c->detail), "ublk%u's %s; serve it again to take the "
+			 "applied chain", st.id, why);
 		return;
 	}
 	c->state = CS_OK;
