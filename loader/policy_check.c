@@ -226,20 +226,28 @@ static bool get_bool(struct ctx *c, const struct pnode *map, const char *key, bo
 }
 
 /* One of @vals; returns the node's text (owned by the tree) or NULL. */
+/* "a, b or c" into @list. */
+static void join_or(char *list, size_t len, const char *const *vals, size_t nvals)
+{
+	size_t i, off = 0;
+
+	list[0] = '\0';
+	for (i = 0; i < nvals && off < len; i++)
+		off += (size_t)snprintf(list + off, len - off, "%s%s",
+					i ? (i + 1 == nvals ? " or " : ", ") : "", vals[i]);
+}
+
 static const char *get_enum(struct ctx *c, const struct pnode *map, const char *key,
 			    const char *const *vals, size_t nvals)
 {
 	const struct pnode *n = pnode_get(map, key);
 	const char *near;
 	char list[256];
-	size_t i, off = 0;
+	size_t i;
 
 	if (!n)
 		return NULL;
-	list[0] = '\0';
-	for (i = 0; i < nvals && off < sizeof(list); i++)
-		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s",
-					i ? (i + 1 == nvals ? " or " : ", ") : "", vals[i]);
+	join_or(list, sizeof(list), vals, nvals);
 	if (n->type != PN_SCALAR) {
 		policy_diag_at(c->d, n, "'%s' must be one of %s, got %s", key, list, type_desc(n));
 		return NULL;
@@ -589,7 +597,6 @@ static bool refused_value(struct ctx *c, const struct pnode *map, const struct s
 	const struct pnode *n = pnode_get(map, key);
 	const struct svc_refusal *r;
 	char list[256];
-	size_t i, off = 0, nv = count_vals(p->vals);
 
 	if (!p->refused || !n || n->type != PN_SCALAR)
 		return false;
@@ -598,10 +605,7 @@ static bool refused_value(struct ctx *c, const struct pnode *map, const struct s
 			break;
 	if (!r->value)
 		return false;
-	list[0] = '\0';
-	for (i = 0; i < nv && off < sizeof(list); i++)
-		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s",
-					i ? (i + 1 == nv ? " or " : ", ") : "", p->vals[i]);
+	join_or(list, sizeof(list), p->vals, count_vals(p->vals));
 	policy_diag_at(c->d, n, "'%s' %s is not supported: %s; or use %s", key, n->str, r->why,
 		       list);
 	return true;
@@ -629,15 +633,6 @@ static void pow2_diag(struct ctx *c, const struct pnode *n, const char *key,
 		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%" PRIu64,
 					v == p->min ? "" : v * 2 > p->max ? " or " : ", ", v);
 	policy_diag_at(c->d, n, "'%s' must be %s", key, list);
-}
-
-static const enum unit_kind svc_unit[] = {
-	[SVC_SIZE] = UNIT_SIZE, [SVC_DURATION] = UNIT_DURATION, [SVC_COUNT] = UNIT_COUNT,
-};
-
-static bool is_quantity(enum svc_kind k)
-{
-	return k == SVC_SIZE || k == SVC_DURATION || k == SVC_COUNT;
 }
 
 /* One parameter of @map (the service's mapping, or its group's), from the table. */
@@ -674,7 +669,7 @@ static void check_svc_param(struct ctx *c, const struct service_ops *ops, int i,
 	case SVC_SIZE:
 	case SVC_DURATION:
 	case SVC_COUNT:
-		if (!get_unit(c, map, key, svc_unit[p->kind], false, p->min, p->max, &v))
+		if (!get_unit(c, map, key, svc_unit_kind(p->kind), false, p->min, p->max, &v))
 			return;
 		if (p->pow2 && !is_pow2(v.v)) {
 			pow2_diag(c, n, key, p);
@@ -688,20 +683,6 @@ static void check_svc_param(struct ctx *c, const struct service_ops *ops, int i,
 	}
 }
 
-/* Is @p in @group ("" for the service's own mapping)? *leaf is its key there. */
-static bool in_group(const struct svc_param *p, const char *group, const char **leaf)
-{
-	size_t n = strlen(group);
-	const char *dot = strchr(p->name, '.');
-
-	if (!n) {
-		*leaf = p->name;
-		return !dot;
-	}
-	*leaf = p->name + n + 1;
-	return dot && (size_t)(dot - p->name) == n && !strncmp(p->name, group, n);
-}
-
 /* Keys, required keys, every parameter, then the defaults of one mapping. */
 static void check_svc_map(struct ctx *c, const struct service_ops *ops, const struct pnode *m,
 			  const char *group, const char *what, struct pol_service *s)
@@ -712,7 +693,8 @@ static void check_svc_map(struct ctx *c, const struct service_ops *ops, const st
 	size_t i, nk = 0, nr = 0;
 
 	for (i = 0; i < ops->nr_params; i++) {
-		if (!in_group(&ops->params[i], group, &leaf))
+		leaf = svc_param_key(&ops->params[i], group);
+		if (!leaf)
 			continue;
 		keys[nk++] = leaf;
 		if (ops->params[i].required)
@@ -721,7 +703,8 @@ static void check_svc_map(struct ctx *c, const struct service_ops *ops, const st
 	check_keys(c, m, what, keys, nk, req, nr);
 	for (i = 0; i < ops->nr_params; i++) {
 		p = &ops->params[i];
-		if (!in_group(p, group, &leaf))
+		leaf = svc_param_key(p, group);
+		if (!leaf)
 			continue;
 		check_svc_param(c, ops, (int)i, m, leaf, s);
 		/* a group's defaults count only when the group is written */
@@ -731,15 +714,15 @@ static void check_svc_map(struct ctx *c, const struct service_ops *ops, const st
 	}
 	for (i = 0; i < ops->nr_params; i++) {
 		p = &ops->params[i];
-		if (!in_group(p, group, &leaf) || s->v[i].text || !p->dflt)
+		if (!svc_param_key(p, group) || s->v[i].text || !p->dflt)
 			continue;
-		if (!is_quantity(p->kind)) {
+		if (!svc_is_quantity(p->kind)) {
 			if (svc_set_str(s, (int)i, p->dflt, s->v[i].at))
 				c->nomem = -ENOMEM;
 			continue;
 		}
 		/* written like a user's value, so show and the chain file spell it alike */
-		if (units_parse(svc_unit[p->kind], p->dflt, &v) ||
+		if (units_parse(svc_unit_kind(p->kind), p->dflt, &v) ||
 		    svc_set_num(ops, s, (int)i, v.v))
 			c->nomem = -ENOMEM;
 	}

@@ -10,7 +10,6 @@
 
 #include "lib/macro.h"
 #include "loader/service.h"
-#include "loader/units.h"
 
 const struct service_ops *const services[NR_SERVICES] = {
 	&crypt_service_ops,
@@ -45,6 +44,18 @@ int service_param_index(const struct service_ops *ops, const char *name)
 	return -1;
 }
 
+const char *svc_param_key(const struct svc_param *p, const char *group)
+{
+	size_t n = strlen(group);
+	const char *dot = strchr(p->name, '.');
+
+	if (!n)
+		return dot ? NULL : p->name;
+	if (!dot || (size_t)(dot - p->name) != n || strncmp(p->name, group, n))
+		return NULL;
+	return dot + 1;
+}
+
 int svc_set_str(struct pol_service *s, int i, const char *text, const struct pnode *at)
 {
 	char *t = strdup(text);
@@ -57,7 +68,7 @@ int svc_set_str(struct pol_service *s, int i, const char *text, const struct pno
 	return 0;
 }
 
-static enum unit_kind unit_of(enum svc_kind k)
+enum unit_kind svc_unit_kind(enum svc_kind k)
 {
 	switch (k) {
 	case SVC_SIZE:
@@ -75,7 +86,7 @@ int svc_set_num(const struct service_ops *ops, struct pol_service *s, int i, uin
 	const struct pnode *at = s->v[i].at;
 	int err;
 
-	units_format(unit_of(ops->params[i].kind), num, buf, sizeof(buf));
+	units_format(svc_unit_kind(ops->params[i].kind), num, buf, sizeof(buf));
 	err = svc_set_str(s, i, buf, at);
 	if (!err)
 		s->v[i].num = num;

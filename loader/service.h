@@ -24,6 +24,7 @@
 #include <stdio.h>
 
 #include "loader/policy_parse.h"
+#include "loader/units.h"
 
 struct policy_opts;
 
@@ -40,7 +41,7 @@ enum svc_kind {
 	SVC_SIZE,		/* units.h UNIT_SIZE, min..max bytes */
 	SVC_DURATION,		/* units.h UNIT_DURATION, min..max ns */
 	SVC_COUNT,		/* a whole number, min..max */
-	SVC_GROUP,		/* a nested mapping; its parameters are "GROUP.key" */
+	SVC_GROUP,		/* a nested mapping (one level); its parameters are "GROUP.key" */
 };
 
 /* A value the schema refuses by name, and why (shown to the user). */
@@ -60,12 +61,21 @@ struct svc_param {
 	const struct svc_refusal *refused;	/* ENUM: NULL-terminated, or NULL */
 };
 
+/* SIZE, DURATION and COUNT are quantities in units.h's grammar. */
+static inline bool svc_is_quantity(enum svc_kind k)
+{
+	return k == SVC_SIZE || k == SVC_DURATION || k == SVC_COUNT;
+}
+
+/* The units.h kind of a quantity (UNIT_COUNT for the others). */
+enum unit_kind svc_unit_kind(enum svc_kind k);
+
 #define SVC_MAX_PARAMS	16
 
 struct svc_value {
 	char *text;			/* YAML spelling; NULL: not set */
 	uint64_t num;			/* SIZE, DURATION, COUNT */
-	const struct pnode *at;		/* where it was written; NULL: a default */
+	const struct pnode *at;		/* its node in the policy; NULL: not written */
 };
 
 /* One service of one policy, as checked. */
@@ -111,7 +121,13 @@ int service_index(const char *filter);
 /* The index of parameter @name in @ops, or -1. */
 int service_param_index(const struct service_ops *ops, const char *name);
 
-/* The parameter's text (NULL if not set) and whether the policy wrote it. */
+/*
+ * @p's key in the mapping @group ("replica"; "" for the service's own
+ * mapping), or NULL when @p is not in that mapping.
+ */
+const char *svc_param_key(const struct svc_param *p, const char *group);
+
+/* The parameter's text (NULL if not set) and its node (NULL if not written). */
 static inline const char *svc_str(const struct pol_service *s, int i)
 {
 	return s->v[i].text;

@@ -319,29 +319,34 @@ static void free_chains(struct chains *ch)
 			policy_chain_free(&ch->c[i]);
 }
 
-/* The parameters "@group.key" of a chain's filter, as the mapping @group (if any is set). */
-static void show_group(struct emit *e, const struct service_ops *ops,
-		       const struct chain_filter *f, const char *group)
+/* A chain filter's parameters of the service's mapping @group ("" for its own). */
+static void show_params(struct emit *e, const struct service_ops *ops,
+			const struct chain_filter *f, const char *group)
 {
-	size_t i, n = strlen(group);
-	const char *name, *v;
-	bool open = false;
+	const struct svc_param *p;
+	const char *key, *v;
+	bool open = !group[0];
+	size_t i;
 
 	for (i = 0; i < ops->nr_params; i++) {
-		name = ops->params[i].name;
-		if (strncmp(name, group, n) || name[n] != '.')
+		p = &ops->params[i];
+		key = svc_param_key(p, group);
+		if (key && p->kind == SVC_GROUP) {
+			show_params(e, ops, f, p->name);
 			continue;
-		v = chain_param(f, name);
+		}
+		v = key ? chain_param(f, p->name) : NULL;
 		if (!v)
 			continue;
+		/* a group is shown when any of its parameters is set */
 		if (!open) {
 			emit_key(e, group);
 			emit_map_open(e);
 			open = true;
 		}
-		emit_kv_str(e, name + n + 1, v);
+		emit_kv_str(e, key, v);
 	}
-	if (open)
+	if (open && group[0])
 		emit_map_close(e);
 }
 
@@ -352,24 +357,12 @@ static void show_group(struct emit *e, const struct service_ops *ops,
 static void show_filter(struct emit *e, const struct chain_filter *f)
 {
 	const struct service_ops *ops = service_by_filter(f->type);
-	const struct svc_param *p;
-	const char *v;
-	size_t i;
 
 	if (!ops)
 		return;
 	emit_key(e, ops->key);
 	emit_map_open(e);
-	for (i = 0; i < ops->nr_params; i++) {
-		p = &ops->params[i];
-		if (p->kind == SVC_GROUP) {
-			show_group(e, ops, f, p->name);
-			continue;
-		}
-		v = strchr(p->name, '.') ? NULL : chain_param(f, p->name);
-		if (v)
-			emit_kv_str(e, p->name, v);
-	}
+	show_params(e, ops, f, "");
 	emit_map_close(e);
 }
 

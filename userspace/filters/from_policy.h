@@ -15,7 +15,10 @@
 
 /*
  * Write the spec of @c into spec: its filter= lines in chain order, each
- * "type" or "type:k=v,k=v"; nofilter= lines need nothing. -EOPNOTSUPP when
+ * "type" or "type:k=v,k=v"; nofilter= lines need nothing. Keys and values
+ * pass unchanged: a data service's are its table's YAML names and
+ * spellings (loader/service.h), which 'policy check' keeps free of blanks,
+ * ',' and '=', and which 'policy status' compares with the policy. -EOPNOTSUPP when
  * a filter is not in this build (*missing names it), -ENAMETOOLONG.
  */
 int filter_spec_from_chain(const struct policy_chain_desc *c, char *spec, size_t len,
