@@ -68,6 +68,9 @@ static void test_spec_from_chain(void **state)
 	/* a filter this build has, with its parameters */
 	spec_of("policy=p\nfilter=count\n", 0, "count");
 	spec_of("policy=p\nfilter=count a=1 b=2\n", 0, "count:a=1,b=2");
+	/* the chain's YAML names and spellings pass unchanged, nested keys included */
+	spec_of("policy=p\nfilter=count retention=24h replica.target=[::1]:70\n", 0,
+		"count:retention=24h,replica.target=[::1]:70");
 	/* the data services are not built yet: named, and nothing half-built */
 	spec_of("policy=p\nfilter=crypt format=luks2 key_file=/k\n", -EOPNOTSUPP, "crypt");
 	spec_of("policy=p\nfilter=count\nfilter=journal path=/j\n", -EOPNOTSUPP, "journal");
