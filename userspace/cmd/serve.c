@@ -338,6 +338,24 @@ static void say_policy_error(const struct ublk_server *s, int err)
 			p->bound, FILTER_SPEC_MAX);
 }
 
+static void say_geometry_error(const struct ublk_server *s, int err)
+{
+	const char *policy = s->st.policy, *path = s->st.backing;
+	uint64_t off = chain_data_offset(s->chain);
+
+	if (err == -EINVAL)
+		log_err("policy '%s': its filters keep %" PRIu64 " bytes at the start of %s, not a "
+			"multiple of the block size (%u); check the filters' settings", policy,
+			off, path, s->st.block_size);
+	else if (err == -EFBIG)
+		log_err("--size %" PRIu64 ": larger than the %" PRIu64 " bytes policy '%s' leaves "
+			"of %s; give a smaller --size or leave it out", s->cfg.size, s->usable,
+			policy, path);
+	else
+		log_err("%s: policy '%s' keeps %" PRIu64 " bytes of it and leaves no disk; give a "
+			"larger backing", path, policy, off);
+}
+
 static void ublks_max(char *buf, size_t len)
 {
 	FILE *f = fopen("/sys/module/ublk_drv/parameters/ublks_max", "r");
@@ -435,6 +453,9 @@ static void say_error(const struct ublk_server *s, int err)
 	case UBLK_SERVER_CHAIN:
 		log_err("policy '%s': setting up its filters failed: %s", policy, strerror(-err));
 		break;
+	case UBLK_SERVER_GEOMETRY:
+		say_geometry_error(s, err);
+		break;
 	case UBLK_SERVER_CTRL:
 		if (err == -ENOENT)
 			log_err("%s: no ublk driver here; load it with 'modprobe ublk_drv' "
@@ -458,6 +479,10 @@ static void say_error(const struct ublk_server *s, int err)
 		break;
 	case UBLK_SERVER_RECOVER:
 		say_recover_error(s, err);
+		break;
+	case UBLK_SERVER_START:
+		log_err("policy '%s': starting its filters failed: %s; stopping the disk", policy,
+			strerror(-err));
 		break;
 	case UBLK_SERVER_STATE_FILE:
 		log_err("%s: cannot write the disk's state file: %s; stopping the disk", dir,

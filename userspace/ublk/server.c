@@ -116,6 +116,9 @@ static int build_chain(struct ublk_server *s)
 			.block_size = s->st.block_size,
 			.queues = s->st.queues,
 			.depth = s->st.depth,
+			.backing = s->st.backing,
+			.backing_size = s->backing.size,
+			.recovering = s->cfg.recover,
 		};
 	}
 	err = chain_create(&s->chain, ops, cfgs, n, &ublk_queue_sinks);
@@ -124,6 +127,34 @@ static int build_chain(struct ublk_server *s)
 out:
 	free(buf);
 	return err;
+}
+
+/*
+ * A new disk's size once the filters said what they keep of the backing
+ * (a header at its start, a smaller usable size). A regular file may grow
+ * to what --size asks; a block device or a read-only backing may not.
+ */
+static int settle_geometry(struct ublk_server *s)
+{
+	uint64_t bs = s->st.block_size, want = s->cfg.size, span = s->backing.size, usable;
+	uint64_t off = chain_data_offset(s->chain);
+	int err;
+
+	/* backing I/O lands at the offset: keep it aligned for O_DIRECT */
+	if (off % bs || off % s->backing.lbs)
+		return -EINVAL;
+	if (want && !s->backing.is_blkdev && !s->st.read_only && span < off + want)
+		span = off + want;
+	err = chain_geometry(s->chain, span, &s->data_offset, &usable);
+	if (err)
+		return err;
+	s->usable = usable / bs * bs;
+	if (!s->usable)
+		return -ENOSPC;
+	if (want > s->usable)
+		return -EFBIG;
+	s->st.size = want ? want : s->usable;
+	return 0;
 }
 
 /*
@@ -183,6 +214,11 @@ int ublk_server_open(struct ublk_server *s)
 	err = build_chain(s);
 	if (err)
 		return err;
+	if (!s->cfg.recover) {
+		err = settle_geometry(s);
+		if (err)
+			return fail(s, UBLK_SERVER_GEOMETRY, err);
+	}
 	err = ublk_ctrl_open(&s->ctrl);
 	if (err)
 		return fail(s, UBLK_SERVER_CTRL, err);
@@ -241,6 +277,7 @@ static int create_disk(struct ublk_server *s)
 		.read_only = s->st.read_only,
 		.user_copy = s->copy != UBLK_COPY_BUFFER,
 		.dev_id = s->cfg.dev_id,
+		.refused_ops = chain_refused_ops(s->chain),
 	};
 	int err;
 
@@ -284,6 +321,12 @@ int ublk_server_start(struct ublk_server *s)
 	err = s->cfg.recover ? recover_disk(s) : create_disk(s);
 	if (err)
 		return err;
+	/* after the fork and with the disk live: threads started here stay */
+	err = chain_start(s->chain);
+	if (err) {
+		abort_started(s);
+		return fail(s, UBLK_SERVER_START, err);
+	}
 	s->st.pid = getpid();
 	err = state_write(dir, &s->st);
 	if (err) {
@@ -349,6 +392,8 @@ int ublk_server_stop(struct ublk_server *s)
 {
 	int err;
 
+	/* the filters' threads and timers end before the queues drain */
+	chain_stop(s->chain);
 	err = ublk_dev_stop(s->dev);
 	s->dev = NULL;
 	if (s->files_written) {

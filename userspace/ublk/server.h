@@ -5,15 +5,21 @@
  *
  *   ublk_server_open       describe the disk (the arguments and its policy,
  *                          or the state file of --recover), open the
- *                          backing, settle the size, build the filter chain,
- *                          open /dev/ublk-control, choose the copy mode
+ *                          backing, settle the size, build the filter chain
+ *                          (filter_config.recovering for --recover), size
+ *                          the disk by what the filters leave of the
+ *                          backing (chain_geometry), open /dev/ublk-control,
+ *                          choose the copy mode
  *   ublk_server_daemonize  --daemon: fork; the parent waits for the child's
  *                          word that the disk is live
- *   ublk_server_start      create (or recover) the device, start the
- *                          filters, write the state file and the pid file
+ *   ublk_server_start      create (or recover) the device, without the
+ *                          operations a filter refuses (chain_refused_ops),
+ *                          start the filters (chain_start), write the state
+ *                          file and the pid file
  *   ublk_server_detach     --daemon: tell the parent, leave the terminal
  *   ublk_server_wait       serve until a signal or the driver ends the queues
- *   ublk_server_stop       stop the filters, drain, flush, delete the device
+ *   ublk_server_stop       stop the filters (chain_stop), drain, flush,
+ *                          delete the device
  *   ublk_server_close      free what is left; takes a half-opened server
  *
  * Nothing here prints. A step returns 0 or -errno and leaves in the server
@@ -71,12 +77,16 @@ enum ublk_server_stage {
 	UBLK_SERVER_FILTERS,	/* the spec: -ENOENT filter s->fail_index unknown,
 				 * -E2BIG more than CHAIN_MAX_FILTERS */
 	UBLK_SERVER_CHAIN,	/* a filter's init */
+	UBLK_SERVER_GEOMETRY,	/* what the filters leave of the backing (s->usable
+				 * after s->data_offset): -ENOSPC nothing, -EFBIG less
+				 * than --size, -EINVAL an offset off the block size */
 	UBLK_SERVER_CTRL,	/* ublk_ctrl_open() */
 	UBLK_SERVER_COPY,	/* ublk_copy_resolve() */
 	UBLK_SERVER_MAP,	/* backing_map() for --copy mmap */
 	UBLK_SERVER_DAEMON,	/* pipe or fork */
 	UBLK_SERVER_CREATE,	/* ublk_dev_create(): s->dev_stage */
 	UBLK_SERVER_RECOVER,	/* ublk_dev_recover(): s->dev_stage */
+	UBLK_SERVER_START,	/* a filter's start hook; the disk was stopped */
 	UBLK_SERVER_STATE_FILE,	/* writing it; the disk was stopped */
 	UBLK_SERVER_PID_FILE,	/* writing it; the disk was stopped */
 };
@@ -89,6 +99,8 @@ struct ublk_server {
 	struct filter_chain *chain;
 	struct ublk_ctrl *ctrl;
 	struct ublk_dev *dev;
+	uint64_t data_offset;		/* where the filters put disk offset 0 on the backing */
+	uint64_t usable;		/* bytes of disk they leave of it, whole blocks */
 	enum ublk_copy copy;		/* resolved: never auto */
 	int map_err;			/* auto wanted mmap, mapping failed: buffer */
 	sigset_t signals;		/* what stops the server */
