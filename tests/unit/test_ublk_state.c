@@ -383,42 +383,6 @@ static void test_wanted_flags(void **state)
 	assert_int_equal(ublk_dev_wanted_flags(UBLK_F_USER_RECOVERY_REISSUE), 0);
 }
 
-/* A refused DISCARD or WRITE_ZEROES is not advertised; the other one still is. */
-static void test_params_refused_ops(void **state)
-{
-	struct ublk_dev_cfg cfg = { .size = 1 << 20, .block_size = 4096 };
-	struct ublk_params p;
-
-	ublk_dev_fill_params(&p, &cfg, UBLK_IO_BUF_SIZE);
-	assert_true(p.types & UBLK_PARAM_TYPE_DISCARD);
-	assert_int_not_equal(p.discard.max_discard_sectors, 0);
-	assert_int_equal(p.discard.max_write_zeroes_sectors, UBLK_IO_BUF_SIZE >> 9);
-	assert_true(p.basic.attrs & UBLK_ATTR_VOLATILE_CACHE);
-
-	cfg.refused_ops = 1u << FILTER_OP_WRITE_ZEROES;
-	ublk_dev_fill_params(&p, &cfg, UBLK_IO_BUF_SIZE);
-	assert_true(p.types & UBLK_PARAM_TYPE_DISCARD);
-	assert_int_not_equal(p.discard.max_discard_sectors, 0);
-	assert_int_equal(p.discard.max_write_zeroes_sectors, 0);
-	assert_int_equal(p.discard.max_discard_segments, 1);
-
-	cfg.refused_ops = 1u << FILTER_OP_DISCARD;
-	ublk_dev_fill_params(&p, &cfg, UBLK_IO_BUF_SIZE);
-	assert_int_equal(p.discard.max_discard_sectors, 0);
-	assert_int_not_equal(p.discard.max_write_zeroes_sectors, 0);
-	assert_int_not_equal(p.discard.discard_granularity, 0);
-
-	cfg.refused_ops = 1u << FILTER_OP_DISCARD | 1u << FILTER_OP_WRITE_ZEROES;
-	ublk_dev_fill_params(&p, &cfg, UBLK_IO_BUF_SIZE);
-	assert_false(p.types & UBLK_PARAM_TYPE_DISCARD);
-
-	cfg.refused_ops = 0;
-	cfg.read_only = true;
-	ublk_dev_fill_params(&p, &cfg, UBLK_IO_BUF_SIZE);
-	assert_false(p.types & UBLK_PARAM_TYPE_DISCARD);
-	assert_true(p.basic.attrs & UBLK_ATTR_READ_ONLY);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -434,7 +398,6 @@ int main(void)
 		cmocka_unit_test(test_udata_round_trip),
 		cmocka_unit_test(test_size_parse),
 		cmocka_unit_test(test_wanted_flags),
-		cmocka_unit_test(test_params_refused_ops),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

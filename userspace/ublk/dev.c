@@ -37,10 +37,9 @@ static int ilog2_u32(uint32_t v)
 	return n;
 }
 
-void ublk_dev_fill_params(struct ublk_params *p, const struct ublk_dev_cfg *cfg, uint32_t buf_size)
+static void fill_params(struct ublk_params *p, const struct ublk_dev_cfg *cfg, uint32_t buf_size)
 {
 	int shift = ilog2_u32(cfg->block_size);
-	bool discard, zeroes;
 
 	memset(p, 0, sizeof(*p));
 	p->types = UBLK_PARAM_TYPE_BASIC;
@@ -54,16 +53,13 @@ void ublk_dev_fill_params(struct ublk_params *p, const struct ublk_dev_cfg *cfg,
 	p->basic.io_opt_shift = 12;
 	p->basic.max_sectors = buf_size >> 9;
 	p->basic.dev_sectors = cfg->size >> 9;
-	/* What a filter refuses (encryption: a hole decrypts to garbage) is never sent. */
-	discard = !cfg->read_only && !(cfg->refused_ops & (1u << FILTER_OP_DISCARD));
-	zeroes = !cfg->read_only && !(cfg->refused_ops & (1u << FILTER_OP_WRITE_ZEROES));
-	if (!discard && !zeroes)
+	if (cfg->read_only)
 		return;
 	p->types |= UBLK_PARAM_TYPE_DISCARD;
 	p->discard.discard_granularity = cfg->block_size > 4096 ? cfg->block_size : 4096;
-	p->discard.max_discard_sectors = discard ? UINT32_MAX >> 9 : 0;
+	p->discard.max_discard_sectors = UINT32_MAX >> 9;
 	/* The zeroes fallback writes from the request buffer: keep it within. */
-	p->discard.max_write_zeroes_sectors = zeroes ? buf_size >> 9 : 0;
+	p->discard.max_write_zeroes_sectors = buf_size >> 9;
 	p->discard.max_discard_segments = 1;
 }
 
@@ -206,7 +202,7 @@ int ublk_dev_create(struct ublk_dev **out, struct ublk_ctrl *ctrl, struct backin
 	d->added = true;
 
 	*stage = "params";
-	ublk_dev_fill_params(&params, cfg, d->info.max_io_buf_bytes);
+	fill_params(&params, cfg, d->info.max_io_buf_bytes);
 	err = ublk_ctrl_set_params(ctrl, d->info.dev_id, &params);
 	if (err)
 		goto out_abort;

@@ -27,7 +27,6 @@ struct ublk_dev_cfg {
 	bool read_only;
 	bool user_copy;		/* ask for UBLK_F_USER_COPY (copy.h: user, mmap) */
 	uint32_t dev_id;	/* UBLK_DEV_ANY for the driver's choice */
-	unsigned int refused_ops; /* 1u << FILTER_OP_*: a filter refuses them, not advertised */
 };
 
 struct ublk_dev {
@@ -41,13 +40,6 @@ struct ublk_dev {
 	bool added;		/* ADD_DEV done: DEL_DEV on failure */
 	bool started;		/* START_DEV or END_USER_RECOVERY done */
 };
-
-/*
- * SET_PARAMS of a new disk: a volatile cache and FUA always; DISCARD and
- * WRITE_ZEROES unless read-only or in cfg->refused_ops.
- */
-void ublk_dev_fill_params(struct ublk_params *p, const struct ublk_dev_cfg *cfg,
-			  uint32_t buf_size);
 
 /* The UBLK_F_* sluice asks for, among those the driver offers. */
 uint64_t ublk_dev_wanted_flags(uint64_t features);

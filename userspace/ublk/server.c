@@ -277,7 +277,6 @@ static int create_disk(struct ublk_server *s)
 		.read_only = s->st.read_only,
 		.user_copy = s->copy != UBLK_COPY_BUFFER,
 		.dev_id = s->cfg.dev_id,
-		.refused_ops = chain_refused_ops(s->chain),
 	};
 	int err;
 

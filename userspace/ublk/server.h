@@ -12,8 +12,8 @@
  *                          choose the copy mode
  *   ublk_server_daemonize  --daemon: fork; the parent waits for the child's
  *                          word that the disk is live
- *   ublk_server_start      create (or recover) the device, without the
- *                          operations a filter refuses (chain_refused_ops),
+ *   ublk_server_start      create (or recover) the device (ublk_dev_create
+ *                          leaves out what a filter refuses, chain_refused_ops),
  *                          start the filters (chain_start), write the state
  *                          file and the pid file
  *   ublk_server_detach     --daemon: tell the parent, leave the terminal
