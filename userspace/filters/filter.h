@@ -288,6 +288,12 @@ int filter_bg_sqes(struct filter *f, struct filter_queue *fq, struct io_uring_sq
 		   const uint64_t *cookies, unsigned int n);
 /* A background timer: bg_done(cookie, -ETIME) after @ns nanoseconds. 0 or -errno. */
 int filter_bg_timer(struct filter *f, struct filter_queue *fq, uint64_t ns, uint64_t cookie);
+/*
+ * Cancel this filter's background I/O with @cookie on @fq (ASYNC_CANCEL):
+ * bg_done comes back with -ECANCELED, or its result if it won the race.
+ * Returns how many were asked to cancel, or -EBUSY.
+ */
+int filter_bg_cancel(struct filter *f, struct filter_queue *fq, uint64_t cookie);
 
 /*
  * Wake @fq's thread from any thread: it calls every filter's wake(). Safe
