@@ -12,6 +12,7 @@
 
 extern const struct filter_ops count_filter_ops;
 extern const struct filter_ops throttle_filter_ops;
+extern const struct filter_ops tick_filter_ops;
 
 #define FILTER_SPEC_MAX		256
 
