@@ -12,6 +12,7 @@
 
 extern const struct filter_ops count_filter_ops;
 extern const struct filter_ops throttle_filter_ops;
+extern const struct filter_ops tick_filter_ops;
 
 /*
  * Bytes of a spec with its NUL: room for crypt, journal with a replica and
