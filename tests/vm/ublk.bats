@@ -450,6 +450,37 @@ teardown() {
 	[ ! -e "$BATS_TEST_TMPDIR/pid" ]
 }
 
+@test "--daemon: a filter's start-hook thread lives in the detached server; its background reads reach the backing" {
+	truncate -s 16M "$IMG"
+	local loop dev pid pidf="$BATS_TEST_TMPDIR/pid" before after
+	loop=$(losetup --find --show "$IMG")
+	LOOPS+=("$loop")
+	run "$SLUICE" serve --backing "$loop" --block-size 4096 --policy tick --daemon \
+		--pid-file "$pidf" 3>&-
+	assert_success
+	assert_output --regexp '^/dev/ublkb[0-9]+$'
+	dev=$output
+	pid=$(cat "$pidf")
+	SERVER_PIDS+=("$pid")
+	# started by the tick filter's start hook, after the fork: in the daemon
+	run grep -lx sluice-tick /proc/"$pid"/task/*/comm
+	assert_success
+	# nobody uses the disk: every read of the loop device is the filter's own
+	before=$(awk '{ print $1 }' "/sys/block/${loop#/dev/}/stat")
+	sleep 2
+	after=$(awk '{ print $1 }' "/sys/block/${loop#/dev/}/stat")
+	[ "$after" -ge $((before + 5)) ] || fail "background reads: $before then $after in 2 s"
+	# and the disk serves its application beside them
+	run fio_verify "$dev" 4096 16
+	assert_success
+	assert_output --partial "err= 0"
+	refute_output --regexp "bad magic|verify failed|crc32c: "
+	run "$SLUICE" stop "$dev"
+	assert_success
+	[ ! -e "$pidf" ]
+	[ ! -e "/proc/$pid" ] || fail "the server $pid is still there after stop"
+}
+
 @test "stages: every stage of a served disk is metered, the driver hook by BTF name" {
 	truncate -s 16M "$IMG"
 	serve_bg --backing "$IMG" --block-size 4096 --policy count
