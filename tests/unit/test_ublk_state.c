@@ -21,6 +21,7 @@
 #include "lib/size.h"
 #include "lib/udata.h"
 #include "ublk/dev.h"
+#include "ublk/server.h"
 #include "lib/disk_state.h"
 
 static char dir[64];
@@ -323,6 +324,80 @@ static void test_choose_long_chain(void **state)
 	assert_string_equal(ch.spec, "");
 }
 
+/* Open a server with @cfg; returns the error and leaves the stage in *stage. */
+static int open_server(const struct ublk_server_cfg *cfg, enum ublk_server_stage *stage)
+{
+	struct ublk_server s;
+	int err;
+
+	ublk_server_init(&s, cfg);
+	err = ublk_server_open(&s);
+	*stage = s.stage;
+	ublk_server_close(&s);
+	return err;
+}
+
+/*
+ * The server's steps before the device, each failure with its stage and
+ * errno for the CLI's message; nothing reaches the driver before the
+ * control device (which this host may not have).
+ */
+static void test_server_open_stages(void **state)
+{
+	struct ublk_server_cfg cfg = {
+		.state_dir = dir, .queues = 1, .depth = 8, .block_size = 512,
+		.dev_id = UBLK_DEV_ANY,
+	};
+	enum ublk_server_stage st;
+	char img[128], empty[128];
+	FILE *f;
+	int err;
+
+	snprintf(img, sizeof(img), "%s/disk.img", dir);
+	snprintf(empty, sizeof(empty), "%s/empty.img", dir);
+	assert_non_null(f = fopen(img, "w"));
+	assert_int_equal(ftruncate(fileno(f), 1 << 20), 0);
+	fclose(f);
+	assert_non_null(f = fopen(empty, "w"));
+	fclose(f);
+
+	cfg.recover = true;
+	cfg.recover_id = 9;
+	assert_int_equal(open_server(&cfg, &st), -ENOENT);
+	assert_int_equal(st, UBLK_SERVER_STATE);
+	cfg.recover = false;
+
+	cfg.backing = "/nonexistent/disk.img";
+	assert_int_equal(open_server(&cfg, &st), -ENOENT);
+	assert_int_equal(st, UBLK_SERVER_BACKING);
+
+	cfg.backing = img;
+	cfg.policy = "nosuch";
+	assert_int_equal(open_server(&cfg, &st), -ENOENT);
+	assert_int_equal(st, UBLK_SERVER_POLICY);
+	cfg.policy = "count";
+
+	cfg.backing = empty;
+	assert_int_equal(open_server(&cfg, &st), -ENODATA);
+	assert_int_equal(st, UBLK_SERVER_SIZE);
+	cfg.backing = img;
+	cfg.size = 1000;
+	assert_int_equal(open_server(&cfg, &st), -EINVAL);
+	assert_int_equal(st, UBLK_SERVER_SIZE);
+	cfg.size = 2 << 20;
+	cfg.read_only = true;
+	assert_int_equal(open_server(&cfg, &st), -EROFS);
+	assert_int_equal(st, UBLK_SERVER_SIZE);
+	cfg.read_only = false;
+
+	/* a file grows to --size; then only the driver is left to ask */
+	err = open_server(&cfg, &st);
+	if (err) {
+		assert_int_equal(st, UBLK_SERVER_CTRL);
+		assert_true(err == -ENOENT || err == -EACCES || err == -EPERM);
+	}
+}
+
 static void test_udata_round_trip(void **state)
 {
 	struct udata d;
@@ -398,6 +473,7 @@ int main(void)
 		cmocka_unit_test(test_udata_round_trip),
 		cmocka_unit_test(test_size_parse),
 		cmocka_unit_test(test_wanted_flags),
+		cmocka_unit_test_setup_teardown(test_server_open_stages, make_dir, remove_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
