@@ -16,10 +16,11 @@
  *                     e.g. a cache hit; req->result holds the result and the
  *                     request turns up from the filter above this one
  *   FILTER_PENDING    the filter went asynchronous: it owns the request until
- *                     it calls filter_resume() exactly once, later, from one
- *                     of its own completions (io_done) or another request's
- *                     callback, never from inside the callback that returned
- *                     PENDING
+ *                     it calls filter_resume() exactly once, later, on the
+ *                     queue's thread: from one of its own completions
+ *                     (io_done, bg_done), its wake() or another request's
+ *                     callback, never from inside the callback that
+ *                     returned PENDING
  *   -errno            fail the request with this error; it turns up
  * The queue never blocks on a filter: while a request is pending the queue
  * serves the others.
@@ -34,8 +35,8 @@
  *                   (filter_add_file), geometry (f->data_offset, data_size),
  *                   refused ops (f->refused_ops). No threads: --daemon forks
  *                   after init.
- *   queue_init      on each queue's thread, its ring up
- *   start           once the disk is live (after the fork): threads, timers
+ *   queue_init      on each queue's thread, its ring up: per-queue state, timers
+ *   start           once the disk is live (after the fork): threads
  *   ... requests, background I/O (filter_bg_sqe), wakes (filter_queue_wake)
  *   stop            the server is stopping: stop threads, no new work
  *   drain           on each queue's thread: finish or give up what it holds;

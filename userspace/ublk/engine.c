@@ -399,8 +399,9 @@ void engine_drain(struct engine *e)
 
 /*
  * The drain limit passed: give up every request a filter still holds and
- * cancel the background I/O; again every ENGINE_RETRY_MS while anything is
- * left, so a filter that holds new work cannot hang the stop.
+ * cancel the background I/O; again every ENGINE_RETRY_MS until the queue
+ * leaves, so a request that arrives and is held later (the driver still
+ * sends them until STOP_DEV ends) cannot hang the stop either.
  */
 static void give_up(struct engine *e)
 {
@@ -413,8 +414,7 @@ static void give_up(struct engine *e)
 	for (i = 0; i < ENGINE_BG_SLOTS; i++)
 		if (e->bg[i].filter >= 0 && bg_cancel_slot(e, i))
 			engine_fail(e, -EBUSY);
-	if (engine_busy(e))
-		arm_drain_timer(e, ENGINE_RETRY_MS);
+	arm_drain_timer(e, ENGINE_RETRY_MS);
 }
 
 static void handle_wake(struct engine *e)
