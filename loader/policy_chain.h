@@ -22,7 +22,8 @@
 #include <stddef.h>
 
 #define POLICY_CHAIN_MAX_FILTERS	4
-#define POLICY_CHAIN_MAX_PARAMS	12
+/* crypt has 8 today and journal 7; room for the services to grow */
+#define POLICY_CHAIN_MAX_PARAMS	16
 
 struct chain_filter {
 	char type[16];		/* crypt, journal, cache */

@@ -60,10 +60,10 @@ apply_policy() {
 @test "serve: --policy lists the applied policies and what the backing is bound to" {
 	apply_policy plain '{encrypt: false}'
 	run -1 "$SLUICE" serve --backing "$IMG" --policy nosuch
-	assert_output "sluice: error: --policy 'nosuch': no such policy for $IMG; applied policies: plain ($IMG is bound to 'plain': leave --policy out to serve it so); built in: passthrough, count"
+	assert_output "sluice: error: --policy 'nosuch': no such policy for $IMG; applied policies: plain ($IMG is bound to 'plain': leave --policy out to serve it so); built in: passthrough, count, tick"
 	# an applied policy is only for the backing it is bound to
 	run -1 "$SLUICE" serve --backing "$IMG2" --policy plain
-	assert_output "sluice: error: --policy 'plain': no such policy for $IMG2; applied policies: plain; built in: passthrough, count (an applied policy needs a binding served: {backing: $IMG2})"
+	assert_output "sluice: error: --policy 'plain': no such policy for $IMG2; applied policies: plain; built in: passthrough, count, tick (an applied policy needs a binding served: {backing: $IMG2})"
 }
 
 @test "serve: the bound policy and the built-ins get as far as the driver" {

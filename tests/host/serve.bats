@@ -57,7 +57,7 @@ setup() {
 
 @test "serve: an unknown policy lists the applied and built-in ones" {
 	run -1 "$SLUICE" serve --backing "$IMG" --policy nosuch
-	assert_output "sluice: error: --policy 'nosuch': no such policy for $IMG; applied policies: none; built in: passthrough, count (an applied policy needs a binding served: {backing: $IMG})"
+	assert_output "sluice: error: --policy 'nosuch': no such policy for $IMG; applied policies: none; built in: passthrough, count, tick (an applied policy needs a binding served: {backing: $IMG})"
 }
 
 @test "serve: no ublk driver gives the fix and creates nothing" {

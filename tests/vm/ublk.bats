@@ -126,6 +126,40 @@ teardown() {
 	refute_output --regexp "[Ii]/?O error"
 }
 
+@test "a long filter chain (spec over 300 bytes): served, kill -9 during fio verify, recovered whole" {
+	truncate -s 64M "$IMG"
+	bind_long_chain "$IMG"
+	serve_bg --backing "$IMG" --block-size 4096
+	local id spec fio_pid log="$BATS_TEST_TMPDIR/fio.log" rc=0
+	id=$(dev_id "$DEV")
+	spec=$(state_filters "$id")
+	[ "${#spec}" -gt 300 ] || fail "a spec of ${#spec} bytes: $spec"
+	run "$SLUICE" disks --json
+	assert_success
+	echo "$output" | jq -e --arg id "$id" \
+		'.[] | select(.id == ($id | tonumber)) | .policy == "longchain" and
+		 (.filters | length) == 4 and all(.filters[]; startswith("count:label="))'
+	fio --name=crash --filename="$DEV" --ioengine=io_uring --direct=1 --rw=randwrite \
+		--bs=4k --iodepth=16 --size=32M --verify=crc32c --do_verify=1 --verify_fatal=1 \
+		--verify_state_save=0 --randrepeat=0 >"$log" 2>&1 3>&- &
+	fio_pid=$!
+	sleep 1
+	kill -0 "$fio_pid"
+	kill -9 "$SERVER_PID"
+	wait "$SERVER_PID" || true
+	# the state file with the whole chain is what recovery reads
+	serve_bg --recover "$id"
+	assert_equal "$DEV" "/dev/ublkb$id"
+	wait "$fio_pid" || rc=$?
+	run cat "$log"
+	assert_equal "$rc" 0
+	assert_output --partial "err= 0"
+	refute_output --regexp "bad magic|verify failed|crc32c: |[Ii]/?O error"
+	assert_equal "$(state_filters "$id")" "$spec"
+	run cat "$SERVE_ERR"
+	refute_output --partial "error"
+}
+
 @test "kill -9 of a --copy user server during fio verify, recovered as --copy mmap" {
 	truncate -s 32M "$IMG"
 	serve_copy user --backing "$IMG" --block-size 4096
@@ -414,6 +448,37 @@ teardown() {
 	assert_success
 	[ ! -e "$dev" ]
 	[ ! -e "$BATS_TEST_TMPDIR/pid" ]
+}
+
+@test "--daemon: a filter's start-hook thread lives in the detached server; its background reads reach the backing" {
+	truncate -s 16M "$IMG"
+	local loop dev pid pidf="$BATS_TEST_TMPDIR/pid" before after
+	loop=$(losetup --find --show "$IMG")
+	LOOPS+=("$loop")
+	run "$SLUICE" serve --backing "$loop" --block-size 4096 --policy tick --daemon \
+		--pid-file "$pidf" 3>&-
+	assert_success
+	assert_output --regexp '^/dev/ublkb[0-9]+$'
+	dev=$output
+	pid=$(cat "$pidf")
+	SERVER_PIDS+=("$pid")
+	# started by the tick filter's start hook, after the fork: in the daemon
+	run grep -lx sluice-tick /proc/"$pid"/task/*/comm
+	assert_success
+	# nobody uses the disk: every read of the loop device is the filter's own
+	before=$(awk '{ print $1 }' "/sys/block/${loop#/dev/}/stat")
+	sleep 2
+	after=$(awk '{ print $1 }' "/sys/block/${loop#/dev/}/stat")
+	[ "$after" -ge $((before + 5)) ] || fail "background reads: $before then $after in 2 s"
+	# and the disk serves its application beside them
+	run fio_verify "$dev" 4096 16
+	assert_success
+	assert_output --partial "err= 0"
+	refute_output --regexp "bad magic|verify failed|crc32c: "
+	run "$SLUICE" stop "$dev"
+	assert_success
+	[ ! -e "$pidf" ]
+	[ ! -e "/proc/$pid" ] || fail "the server $pid is still there after stop"
 }
 
 @test "stages: every stage of a served disk is metered, the driver hook by BTF name" {

@@ -103,3 +103,30 @@ serve_copy() {
 	[[ $mode == auto || $got == "$mode" ]] ||
 		{ echo "not serving with copy $mode: $(cat "$SERVE_ERR")" >&2; return 1; }
 }
+
+# bind_long_chain BACKING: an applied chain file (as 'sluice policy apply'
+# writes it) binding BACKING to policy "longchain": four count filters with
+# long parameters, a spec well over 300 bytes, the length a chain with
+# encryption, a journal with a replica and a cache reaches. The data
+# services themselves are not filters of this version; count stands in.
+bind_long_chain() {
+	local dir="$SLUICE_RUN_DIR/policy/current/chains" f k
+	mkdir -p "$dir"
+	{
+		printf 'version=1\ngeneration=1\npolicy=longchain\nselector=served:%s\nbacking=%s\n' \
+			"$1" "$1"
+		for f in crypt journal replica cache; do
+			printf 'filter=count label=%s' "$f"
+			for k in path key_file header target; do
+				printf ' %s=/var/lib/sluice/a-rather-long-directory-name/%s-%s.bin' \
+					"$k" "$f" "$k"
+			done
+			printf '\n'
+		done
+	} >"$dir/b000.chain"
+}
+
+# state_filters ID: the filters= line of disk ID's state file.
+state_filters() {
+	sed -n 's/^filters=//p' "$SLUICE_RUN_DIR/ublk$1.state"
+}

@@ -9,34 +9,25 @@
  * file system, without the application seeing an error.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cmd/cmds.h"
-#include "filters/chain.h"
-#include "filters/from_policy.h"
-#include "loader/policy_apply.h"
 #include "filters/registry.h"
 #include "lib/log.h"
 #include "lib/size.h"
+#include "loader/policy_apply.h"
 #include "loader/policy_chain.h"
-#include "ublk/copy.h"
-#include "ublk/dev.h"
-#include "lib/disk_state.h"
+#include "ublk/server.h"
 
 #define DEFAULT_QUEUES		1
 #define DEFAULT_DEPTH		128
 #define DEFAULT_BLOCK_SIZE	512
-#define RECOVER_WAIT_MS		30000
 
 struct serve_opts {
 	const char *backing;
@@ -72,14 +63,16 @@ static void usage(FILE *f)
 		"Options:\n"
 		"  --backing PATH      file or block device to serve (O_DIRECT when possible)\n"
 		"  --size S            disk size (K, M, G, T suffixes); default: the backing's\n"
-		"                      size. A file may be smaller: reads past its end are\n"
-		"                      zeroes, writes extend it\n"
+		"                      size, less what the policy's filters keep of it. A\n"
+		"                      file may be smaller: reads past its end are zeroes,\n"
+		"                      writes extend it\n"
 		"  --queues N          hardware queues, one thread each (default %d)\n"
 		"  --depth D           requests in flight per queue (default %d)\n"
 		"  --block-size B      logical block size, 512 or 4096 (default %d)\n"
 		"  --read-only         a read-only disk\n"
 		"  --policy NAME       the disk's filter chain: an applied policy bound to\n"
-		"                      served: {backing: PATH}, or built in (%s).\n"
+		"                      served: {backing: PATH}, or a built-in one:\n"
+		"                      %s.\n"
 		"                      Default: the applied policy bound to PATH, if any,\n"
 		"                      else passthrough\n"
 		"  --id N              ask for /dev/ublkbN (default: the driver's choice)\n"
@@ -244,65 +237,11 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 	return 0;
 }
 
-/* ------------------------------------------------------------- server -- */
+/* ----------------------------------------------------------- messages -- */
 
-struct server {
-	struct serve_opts *o;
-	struct disk_state st;
-	struct backing backing;
-	struct filter_chain *chain;
-	struct ublk_ctrl *ctrl;
-	struct ublk_dev *dev;
-	enum ublk_copy copy;	/* resolved: never auto */
-	int ready_fd;		/* --daemon: pipe to the waiting parent */
-	bool bound;		/* its chain comes from an applied policy's binding */
-};
-
-static int build_chain(struct server *s)
+static void say_backing_error(const char *path, int err)
 {
-	const struct filter_ops *ops[CHAIN_MAX_FILTERS];
-	struct filter_config cfgs[CHAIN_MAX_FILTERS];
-	const char *args[CHAIN_MAX_FILTERS];
-	char buf[STATE_FILTERS_MAX];
-	int n, i, bad = 0, err;
-
-	snprintf(buf, sizeof(buf), "%s", s->st.filters);
-	n = filter_spec_parse(buf, ops, args, CHAIN_MAX_FILTERS, &bad);
-	if (n == -ENOENT) {
-		log_err("policy '%s': unknown filter #%d in '%s'", s->st.policy, bad + 1,
-			s->st.filters);
-		return n;
-	}
-	if (n < 0) {
-		log_err("policy '%s': more than %d filters", s->st.policy, CHAIN_MAX_FILTERS);
-		return n;
-	}
-	for (i = 0; i < n; i++) {
-		cfgs[i] = (struct filter_config){
-			.name = ops[i]->name,
-			.args = args[i],
-			.disk_size = s->st.size,
-			.block_size = s->st.block_size,
-			.queues = s->st.queues,
-			.depth = s->st.depth,
-		};
-	}
-	err = chain_create(&s->chain, ops, cfgs, n, &ublk_queue_sinks);
-	if (err)
-		log_err("policy '%s': setting up its filters failed: %s", s->st.policy,
-			strerror(-err));
-	return err;
-}
-
-static int open_backing(struct server *s)
-{
-	const char *path = s->st.backing;
-	int err;
-
-	err = backing_open(&s->backing, path, s->st.block_size, s->st.read_only);
 	switch (err) {
-	case 0:
-		return 0;
 	case -EISDIR:
 		log_err("%s: is a directory; give a regular file or a block device with --backing",
 			path);
@@ -321,100 +260,102 @@ static int open_backing(struct server *s)
 		log_err("%s: %s; give an existing file or block device with --backing", path,
 			strerror(-err));
 	}
-	return err;
 }
 
-/* The disk's size from --size and the backing, checked against the block size. */
-static int settle_size(struct server *s)
+static void say_size_error(const struct ublk_server *s, int err)
 {
-	uint64_t bs = s->st.block_size;
+	uint64_t size = s->cfg.size, bs = s->st.block_size, have = s->backing.size;
+	const char *path = s->st.backing;
 
-	if (!s->o->size) {
-		s->st.size = s->backing.size / bs * bs;
-		if (!s->st.size) {
-			log_err("%s: smaller than one %" PRIu64 "-byte block; give --size to serve "
-				"it as a sparse disk", s->st.backing, bs);
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (s->o->size % bs) {
-		log_err("--size %" PRIu64 ": not a multiple of the block size (%" PRIu64 ")",
-			s->o->size, bs);
-		return -EINVAL;
-	}
-	if (s->backing.is_blkdev && s->o->size > s->backing.size) {
-		log_err("--size %" PRIu64 ": larger than %s (%" PRIu64 " bytes)", s->o->size,
-			s->st.backing, s->backing.size);
-		return -EINVAL;
-	}
-	if (s->o->size > s->backing.size && s->st.read_only) {
+	switch (err) {
+	case -ENODATA:
+		log_err("%s: smaller than one %" PRIu64 "-byte block; give --size to serve "
+			"it as a sparse disk", path, bs);
+		break;
+	case -EFBIG:
+		log_err("--size %" PRIu64 ": larger than %s (%" PRIu64 " bytes)", size, path, have);
+		break;
+	case -EROFS:
 		log_err("--size %" PRIu64 ": larger than %s (%" PRIu64 " bytes) on a read-only "
-			"disk", s->o->size, s->st.backing, s->backing.size);
-		return -EINVAL;
+			"disk", size, path, have);
+		break;
+	default:
+		log_err("--size %" PRIu64 ": not a multiple of the block size (%" PRIu64 ")",
+			size, bs);
 	}
-	s->st.size = s->o->size;
-	return 0;
 }
 
-static int open_ctrl(struct server *s)
+static void say_recover_state_error(const struct ublk_server *s, int err)
 {
-	int err = ublk_ctrl_open(&s->ctrl);
+	const char *dir = s->cfg.state_dir;
+	uint32_t id = s->cfg.recover_id;
 
 	if (err == -ENOENT)
-		log_err("%s: no ublk driver here; load it with 'modprobe ublk_drv' "
-			"(CONFIG_BLK_DEV_UBLK), or use the test VM: tests/vm/run -- sluice serve ...",
-			UBLK_CONTROL_PATH);
-	else if (err)
-		log_err("%s: %s; run as root", UBLK_CONTROL_PATH, strerror(-err));
-	return err;
+		log_err("ublk disk %u: no state file in %s; list disks with 'sluice disks'", id, dir);
+	else if (err == -EBUSY)
+		log_err("ublk disk %u: still served by pid %d; stop it with 'sluice stop %u' "
+			"or kill it first", id, (int)s->st.pid, id);
+	else
+		log_err("%s/ublk%u.state: %s", dir, id,
+			err == -EINVAL ? "malformed" : strerror(-err));
 }
 
-/*
- * Settle the copy mode. A recovered disk keeps the UBLK_F_USER_COPY it was
- * created with (its state file's flags); only the server side can change.
- */
-static int choose_copy(struct server *s)
+static void say_unknown_policy(const struct ublk_server *s)
 {
-	struct ublk_copy_env env = {
-		.features = s->o->recover ? s->st.flags : s->ctrl->features,
-		.page_cache = s->backing.page_cache,
-		.in_memory = s->backing.in_memory,
-		.chain_empty = !s->chain || !s->chain->n,
-	};
-	const char *want = ublk_copy_name(s->o->copy);
-	int err;
+	const struct filter_spec_choice *p = &s->policy;
+	const char *name = s->cfg.policy, *backing = s->st.backing;
+	char applied[512];
 
-	err = ublk_copy_resolve(s->o->copy, &env, &s->copy);
-	if (err == -EOPNOTSUPP) {
-		log_err("--copy %s: %s has no UBLK_F_USER_COPY (Linux 6.5+); use --copy buffer",
-			want, s->o->recover ? "this disk" : "this ublk driver");
-		return err;
-	}
-	if (err) {
-		log_err("--copy mmap: needs a passthrough policy and a backing in the page "
-			"cache (buffered or tmpfs), and %s is %s; use --copy user",
-			s->st.backing, env.chain_empty ? "O_DIRECT" : "filtered");
-		return err;
-	}
-	if (s->copy == UBLK_COPY_MMAP) {
-		err = backing_map(&s->backing, s->st.size);
-		if (err && s->o->copy != UBLK_COPY_AUTO) {
-			log_err("%s: cannot map it for --copy mmap: %s; use --copy user",
-				s->st.backing, strerror(-err));
-			return err;
-		}
-		if (err) {
-			/* auto only prefers mmap; the device is not made yet. */
-			log_debug("%s: cannot map it (%s); copy buffer", s->st.backing,
-				  strerror(-err));
-			s->copy = UBLK_COPY_BUFFER;
-		}
-	}
-	/* The device's flag wins: its requests come without a buffer address. */
-	if (s->copy == UBLK_COPY_BUFFER && (env.features & UBLK_F_USER_COPY) && s->o->recover)
-		s->copy = UBLK_COPY_USER;
-	return 0;
+	if (policy_chain_names(s->cfg.state_dir, applied, sizeof(applied)) || !applied[0])
+		snprintf(applied, sizeof(applied), "none");
+	if (p->is_bound && p->bound[0])
+		log_err("--policy '%s': no such policy for %s; applied policies: %s (%s is bound "
+			"to '%s': leave --policy out to serve it so); built in: %s", name,
+			backing, applied, backing, p->bound, policy_builtin_names());
+	else
+		log_err("--policy '%s': no such policy for %s; applied policies: %s; built in: %s "
+			"(an applied policy needs a binding served: {backing: %s})", name,
+			backing, applied, policy_builtin_names(), backing);
+}
+
+static void say_policy_error(const struct ublk_server *s, int err)
+{
+	const struct filter_spec_choice *p = &s->policy;
+
+	if (p->find_failed)
+		log_err("%s/policy/current/chains: %s; check it with 'sluice policy status'",
+			s->cfg.state_dir, strerror(-err));
+	else if (err == -ENOENT)
+		say_unknown_policy(s);
+	else if (err == -EOPNOTSUPP)
+		log_err("policy '%s' needs the '%s' filter for %s, and '%s' is not available in "
+			"this version of sluice; nothing was created. Drop that service from "
+			"the policy and re-apply it, or serve with a built-in --policy", p->bound,
+			p->missing, s->st.backing, p->missing);
+	else if (p->throttle)
+		log_err("policy '%s': its filter list with the class throttle does not fit a "
+			"state file (%d bytes)", p->bound, FILTER_SPEC_MAX);
+	else
+		log_err("policy '%s': its filter list does not fit a state file (%d bytes)",
+			p->bound, FILTER_SPEC_MAX);
+}
+
+static void say_geometry_error(const struct ublk_server *s, int err)
+{
+	const char *policy = s->st.policy, *path = s->st.backing;
+	uint64_t off = chain_data_offset(s->chain);
+
+	if (err == -EINVAL)
+		log_err("policy '%s': its filters keep %" PRIu64 " bytes at the start of %s, not a "
+			"multiple of the block size (%u); check the filters' settings", policy,
+			off, path, s->st.block_size);
+	else if (err == -EFBIG)
+		log_err("--size %" PRIu64 ": larger than the %" PRIu64 " bytes policy '%s' leaves "
+			"of %s; give a smaller --size or leave it out", s->cfg.size, s->usable,
+			policy, path);
+	else
+		log_err("%s: policy '%s' keeps %" PRIu64 " bytes of it and leaves no disk; give a "
+			"larger backing", path, policy, off);
 }
 
 static void ublks_max(char *buf, size_t len)
@@ -430,59 +371,31 @@ static void ublks_max(char *buf, size_t len)
 	fclose(f);
 }
 
-static void report_create_error(struct server *s, const char *stage, int err)
+static void say_create_error(const struct ublk_server *s, int err)
 {
+	bool add = !strcmp(s->dev_stage, "add");
+	uint32_t id = s->cfg.dev_id;
 	char max[32];
 
-	if (!strcmp(stage, "add") && err == -EEXIST) {
-		log_err("ublk device %u already exists; choose another --id or leave it out",
-			s->o->dev_id);
-	} else if (!strcmp(stage, "add") && err == -EINVAL && s->o->dev_id != UBLK_DEV_ANY) {
+	if (add && err == -EEXIST) {
+		log_err("ublk device %u already exists; choose another --id or leave it out", id);
+	} else if (add && err == -EINVAL && id != UBLK_DEV_ANY) {
 		log_err("ublk device id %u is out of the driver's range; choose a smaller --id "
-			"or leave it out", s->o->dev_id);
-	} else if (!strcmp(stage, "add") && (err == -EACCES || err == -ENOSPC)) {
+			"or leave it out", id);
+	} else if (add && (err == -EACCES || err == -ENOSPC)) {
 		ublks_max(max, sizeof(max));
 		log_err("too many ublk devices (ublk_drv allows %s); stop one with 'sluice stop' "
 			"or raise /sys/module/ublk_drv/parameters/ublks_max", max);
 	} else {
-		log_err("creating the ublk device failed at '%s': %s", stage, strerror(-err));
+		log_err("creating the ublk device failed at '%s': %s", s->dev_stage,
+			strerror(-err));
 	}
 }
 
-static int create_disk(struct server *s)
+static void say_recover_error(const struct ublk_server *s, int err)
 {
-	struct ublk_dev_cfg cfg = {
-		.size = s->st.size,
-		.queues = s->st.queues,
-		.depth = s->st.depth,
-		.block_size = s->st.block_size,
-		.read_only = s->st.read_only,
-		.user_copy = s->copy != UBLK_COPY_BUFFER,
-		.dev_id = s->o->dev_id,
-	};
-	const char *stage = "";
-	int err;
-
-	err = ublk_dev_create(&s->dev, s->ctrl, &s->backing, s->chain, &cfg, &stage);
-	if (err) {
-		report_create_error(s, stage, err);
-		return err;
-	}
-	s->st.id = s->dev->info.dev_id;
-	s->st.flags = s->dev->info.flags;
-	return 0;
-}
-
-static int recover_disk(struct server *s)
-{
-	const char *stage = "";
 	uint32_t id = s->st.id;
-	int err;
 
-	err = ublk_dev_recover(&s->dev, s->ctrl, &s->backing, s->chain, id,
-			       RECOVER_WAIT_MS, &stage);
-	if (!err)
-		return 0;
 	if (err == -ENODEV)
 		log_err("ublk disk %u: no such device any more; start a new one with "
 			"'sluice serve --backing %s'", id, s->st.backing);
@@ -491,123 +404,112 @@ static int recover_disk(struct server *s)
 			"stop it with 'sluice stop %u'", id, id);
 	else if (err == -EBUSY)
 		log_err("ublk disk %u: the driver is still releasing the old server after %d s; "
-			"retry 'sluice serve --recover %u'", id, RECOVER_WAIT_MS / 1000, id);
+			"retry 'sluice serve --recover %u'", id, UBLK_SERVER_RECOVER_WAIT_MS / 1000,
+			id);
 	else
-		log_err("ublk disk %u: recovery failed at '%s': %s", id, stage, strerror(-err));
-	return err;
+		log_err("ublk disk %u: recovery failed at '%s': %s", id, s->dev_stage,
+			strerror(-err));
 }
 
-static int load_recover_state(struct server *s)
+static void say_copy_error(const struct ublk_server *s, int err)
 {
-	const char *dir = state_dir();
-	uint32_t id = s->o->recover_id;
-	int err;
+	const char *want = ublk_copy_name(s->cfg.copy);
 
-	err = state_read(dir, id, &s->st);
-	if (err == -ENOENT) {
-		log_err("ublk disk %u: no state file in %s; list disks with 'sluice disks'", id, dir);
-		return err;
-	}
-	if (err) {
-		log_err("%s/ublk%u.state: %s", dir, id,
-			err == -EINVAL ? "malformed" : strerror(-err));
-		return err;
-	}
-	if (s->st.pid != getpid() && state_server_running(s->st.pid)) {
-		log_err("ublk disk %u: still served by pid %d; stop it with 'sluice stop %u' "
-			"or kill it first", id, (int)s->st.pid, id);
-		return -EBUSY;
-	}
-	return 0;
-}
-
-/* The applied policy's chain as this disk's filters; nothing is created yet. */
-static int policy_from_chain(struct server *s, const struct policy_chain_desc *c)
-{
-	const char *missing;
-	bool added;
-	int err;
-
-	err = filter_spec_from_chain(c, s->st.filters, sizeof(s->st.filters), &missing);
-	if (err == -EOPNOTSUPP) {
-		log_err("policy '%s' needs the '%s' filter for %s, and '%s' is not available in "
-			"this version of sluice; nothing was created. Drop that service from "
-			"the policy and re-apply it, or serve with a built-in --policy", c->policy,
-			missing, s->st.backing, missing);
-		return err;
-	}
-	if (err) {
-		log_err("policy '%s': its filter list does not fit a state file (%zu bytes)",
-			c->policy, sizeof(s->st.filters));
-		return err;
-	}
-	err = filter_spec_add_throttle(s->st.filters, sizeof(s->st.filters), c->policy, &added);
-	if (err) {
-		log_err("policy '%s': its filter list with the class throttle does not fit a "
-			"state file (%zu bytes)", c->policy, sizeof(s->st.filters));
-		return err;
-	}
-	if (added)
-		log_debug("policy '%s' limits its classes: the server throttles them", c->policy);
-	snprintf(s->st.policy, sizeof(s->st.policy), "%s", c->policy);
-	return 0;
-}
-
-static void unknown_policy(struct server *s, const char *name, const struct policy_chain_desc *c)
-{
-	char applied[512];
-
-	if (policy_chain_names(state_dir(), applied, sizeof(applied)) || !applied[0])
-		snprintf(applied, sizeof(applied), "none");
-	if (c && c->policy)
-		log_err("--policy '%s': no such policy for %s; applied policies: %s (%s is bound "
-			"to '%s': leave --policy out to serve it so); built in: %s", name,
-			s->st.backing, applied, s->st.backing, c->policy, policy_builtin_names());
+	if (err == -EOPNOTSUPP)
+		log_err("--copy %s: %s has no UBLK_F_USER_COPY (Linux 6.5+); use --copy buffer",
+			want, s->cfg.recover ? "this disk" : "this ublk driver");
 	else
-		log_err("--policy '%s': no such policy for %s; applied policies: %s; built in: %s "
-			"(an applied policy needs a binding served: {backing: %s})", name,
-			s->st.backing, applied, policy_builtin_names(), s->st.backing);
+		log_err("--copy mmap: needs a passthrough policy and a backing in the page "
+			"cache (buffered or tmpfs), and %s is %s; use --copy user",
+			s->st.backing, !s->chain || !s->chain->n ? "O_DIRECT" : "filtered");
 }
 
-/*
- * An applied policy bound to this backing wins when --policy is left out or
- * names it; otherwise a built-in policy; anything else is refused.
- */
-static int choose_policy(struct server *s)
+/* The one message of a failed step, naming the object and the fix. */
+static void say_error(const struct ublk_server *s, int err)
 {
-	const char *name = s->o->policy, *spec;
-	struct policy_chain_desc c;
-	bool bound;
-	int err;
+	const char *policy = s->st.policy, *dir = s->cfg.state_dir;
 
-	err = policy_chain_find(state_dir(), s->st.backing, &c);
-	if (err && err != -ENOENT) {
-		log_err("%s/policy/current/chains: %s; check it with 'sluice policy status'",
-			state_dir(), strerror(-err));
-		return err;
+	switch (s->stage) {
+	case UBLK_SERVER_STATE:
+		if (s->cfg.recover)
+			say_recover_state_error(s, err);
+		else
+			log_err("--backing: path too long");
+		break;
+	case UBLK_SERVER_POLICY:
+		say_policy_error(s, err);
+		break;
+	case UBLK_SERVER_BACKING:
+		say_backing_error(s->st.backing, err);
+		break;
+	case UBLK_SERVER_SIZE:
+		say_size_error(s, err);
+		break;
+	case UBLK_SERVER_FILTERS:
+		if (err == -ENOENT)
+			log_err("policy '%s': unknown filter #%d in '%s'", policy,
+				s->fail_index + 1, s->st.filters);
+		else
+			log_err("policy '%s': more than %d filters", policy, CHAIN_MAX_FILTERS);
+		break;
+	case UBLK_SERVER_CHAIN:
+		log_err("policy '%s': setting up its filters failed: %s", policy, strerror(-err));
+		break;
+	case UBLK_SERVER_GEOMETRY:
+		say_geometry_error(s, err);
+		break;
+	case UBLK_SERVER_CTRL:
+		if (err == -ENOENT)
+			log_err("%s: no ublk driver here; load it with 'modprobe ublk_drv' "
+				"(CONFIG_BLK_DEV_UBLK), or use the test VM: tests/vm/run -- sluice "
+				"serve ...", UBLK_CONTROL_PATH);
+		else
+			log_err("%s: %s; run as root", UBLK_CONTROL_PATH, strerror(-err));
+		break;
+	case UBLK_SERVER_COPY:
+		say_copy_error(s, err);
+		break;
+	case UBLK_SERVER_MAP:
+		log_err("%s: cannot map it for --copy mmap: %s; use --copy user", s->st.backing,
+			strerror(-err));
+		break;
+	case UBLK_SERVER_DAEMON:
+		log_err("--daemon: cannot fork the server: %s", strerror(-err));
+		break;
+	case UBLK_SERVER_CREATE:
+		say_create_error(s, err);
+		break;
+	case UBLK_SERVER_RECOVER:
+		say_recover_error(s, err);
+		break;
+	case UBLK_SERVER_START:
+		log_err("policy '%s': starting its filters failed: %s; stopping the disk", policy,
+			strerror(-err));
+		break;
+	case UBLK_SERVER_STATE_FILE:
+		log_err("%s: cannot write the disk's state file: %s; stopping the disk", dir,
+			strerror(-err));
+		break;
+	case UBLK_SERVER_PID_FILE:
+		log_err("%s: %s; stopping the disk", s->cfg.pid_file, strerror(-err));
+		break;
 	}
-	bound = !err;
-	if (bound && (!name || !strcmp(name, c.policy ? c.policy : ""))) {
-		s->bound = true;
-		err = policy_from_chain(s, &c);
-		policy_chain_free(&c);
-		return err;
-	}
-	if (!name)
-		name = "passthrough";
-	if (!policy_builtin_spec(name, &spec)) {
-		if (bound)
-			log_warn("%s is bound to applied policy '%s'; serving with built-in '%s' "
-				 "instead ('sluice policy status' shows any drift)", s->st.backing,
-				 c.policy ? c.policy : "?", name);
-		policy_chain_free(&c);
-		snprintf(s->st.policy, sizeof(s->st.policy), "%s", name);
-		snprintf(s->st.filters, sizeof(s->st.filters), "%s", spec);
-		return 0;
-	}
-	unknown_policy(s, name, bound ? &c : NULL);
-	policy_chain_free(&c);
-	return -ENOENT;
+}
+
+/* What ublk_server_open() decided that a user may want to know. */
+static void say_choices(const struct ublk_server *s)
+{
+	const struct filter_spec_choice *p = &s->policy;
+
+	if (p->is_bound && !p->from_binding && p->policy[0])
+		log_warn("%s is bound to applied policy '%s'; serving with built-in '%s' "
+			 "instead ('sluice policy status' shows any drift)", s->st.backing,
+			 p->bound[0] ? p->bound : "?", p->policy);
+	if (p->from_binding && p->throttle)
+		log_debug("policy '%s' limits its classes: the server throttles them", p->policy);
+	if (s->map_err)
+		log_debug("%s: cannot map it (%s); copy buffer", s->st.backing,
+			  strerror(-s->map_err));
 }
 
 /*
@@ -615,12 +517,12 @@ static int choose_policy(struct server *s)
  * when the policy was applied: apply it again so its I/O is classified (and
  * metered and throttled per class) from now on. The disk serves either way.
  */
-static void classify_new_disk(struct server *s)
+static void classify_new_disk(const struct ublk_server *s)
 {
 	struct policy_apply_result res;
 	int err;
 
-	err = policy_reapply(state_dir(), &res);
+	err = policy_reapply(s->cfg.state_dir, &res);
 	if (err)
 		log_warn("/dev/ublkb%u serves, but its I/O is not classified by policy '%s': "
 			 "re-applying it failed (%s%s%s); run 'sluice policy apply' again",
@@ -630,172 +532,69 @@ static void classify_new_disk(struct server *s)
 			 s->st.policy, res.generation, s->st.id);
 }
 
-static int fill_new_state(struct server *s)
+/* The device path on stdout: the disk is live (--daemon: the parent says it). */
+static void announce(struct ublk_server *s)
 {
-	if (strlen(s->o->backing) >= sizeof(s->st.backing)) {
-		log_err("--backing: path too long");
-		return -ENAMETOOLONG;
-	}
-	if (!realpath(s->o->backing, s->st.backing))
-		snprintf(s->st.backing, sizeof(s->st.backing), "%s", s->o->backing);
-	s->st.queues = s->o->queues;
-	s->st.depth = s->o->depth;
-	s->st.block_size = s->o->block_size;
-	s->st.read_only = s->o->read_only;
-	return choose_policy(s);
-}
+	int err;
 
-static int write_pid_file(const char *path)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f)
-		return -errno;
-	fprintf(f, "%d\n", (int)getpid());
-	return fclose(f) ? -errno : 0;
-}
-
-/*
- * --daemon: the parent waits for the child to say the disk is live (its
- * path) or that it failed, so the exit status and the printed path mean the
- * same as in the foreground.
- */
-static int daemonize(struct server *s)
-{
-	int fds[2], status = 1;
-	char buf[128];
-	ssize_t n;
-	pid_t pid;
-
-	if (pipe2(fds, O_CLOEXEC))
-		return -errno;
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid > 0) {
-		close(fds[1]);
-		n = read(fds[0], buf, sizeof(buf) - 1);
-		if (n > 0) {
-			buf[n] = '\0';
-			fputs(buf, stdout);
-			status = 0;
-		}
-		exit(status);
-	}
-	close(fds[0]);
-	s->ready_fd = fds[1];
-	setsid();
-	return 0;
-}
-
-static void announce(struct server *s)
-{
-	char line[64];
-	struct stat st;
-	int fd;
-
-	snprintf(line, sizeof(line), "/dev/ublkb%u\n", s->st.id);
-	if (s->ready_fd < 0) {
-		fputs(line, stdout);
+	if (!s->cfg.daemon) {
+		printf("/dev/ublkb%u\n", s->st.id);
 		fflush(stdout);
 		return;
 	}
-	if (write(s->ready_fd, line, strlen(line)) < 0)
-		log_warn("cannot tell the parent the disk is live: %s", strerror(errno));
-	close(s->ready_fd);
-	s->ready_fd = -1;
-	/*
-	 * Detach from the caller's terminal and pipes (a pipe kept open would
-	 * hold up whoever reads it); a log file stderr was redirected to stays.
-	 */
-	fd = open("/dev/null", O_RDWR);
-	if (fd >= 0) {
-		dup2(fd, STDIN_FILENO);
-		dup2(fd, STDOUT_FILENO);
-		if (fstat(STDERR_FILENO, &st) || !S_ISREG(st.st_mode))
-			dup2(fd, STDERR_FILENO);
-		if (fd > STDERR_FILENO)
-			close(fd);
-	}
+	err = ublk_server_detach(s);
+	if (err)
+		log_warn("cannot tell the parent the disk is live: %s", strerror(-err));
 }
 
-/* Serve until a signal says stop or the queues end on their own. */
-static int wait_for_stop(struct server *s, sigset_t *set)
+/* --daemon: fork; the parent prints the child's device and exits. */
+static int daemonize(struct ublk_server *s)
 {
-	struct timespec tick = { 0, 200 * 1000000L };
-	int sig;
+	bool parent;
+	int err;
 
-	for (;;) {
-		sig = sigtimedwait(set, NULL, &tick);
-		if (sig > 0)
-			return sig;
-		if (ublk_dev_queue_exited(s->dev))
-			return 0;
-	}
+	err = ublk_server_daemonize(s, &parent);
+	if (!parent)
+		return err;
+	if (!err)
+		printf("/dev/ublkb%u\n", s->st.id);
+	/* the child owns the filters: no teardown here */
+	exit(err ? 1 : 0);
 }
 
-static void server_cleanup(struct server *s)
+static int serve(const struct serve_opts *o)
 {
-	chain_destroy(s->chain);
-	ublk_ctrl_close(s->ctrl);
-	backing_close(&s->backing);
-	if (s->ready_fd >= 0)
-		close(s->ready_fd);
-}
-
-static int serve(struct serve_opts *o)
-{
-	struct server s = { .o = o, .ready_fd = -1, .backing = { .fd = -1 } };
-	const char *dir = state_dir();
-	sigset_t set;
+	const struct ublk_server_cfg cfg = {
+		.state_dir = state_dir(),
+		.backing = o->backing,
+		.size = o->size,
+		.queues = o->queues,
+		.depth = o->depth,
+		.block_size = o->block_size,
+		.read_only = o->read_only,
+		.policy = o->policy,
+		.dev_id = o->dev_id,
+		.recover = o->recover,
+		.recover_id = o->recover_id,
+		.copy = o->copy,
+		.daemon = o->daemon,
+		.pid_file = o->pid_file,
+	};
+	struct ublk_server s;
 	int err, sig;
 
-	if (o->recover)
-		err = load_recover_state(&s);
-	else
-		err = fill_new_state(&s);
-	if (err)
-		return 1;
-	err = open_backing(&s);
-	if (!err && !o->recover)
-		err = settle_size(&s);
-	if (!err)
-		err = build_chain(&s);
-	if (!err)
-		err = open_ctrl(&s);
-	if (!err)
-		err = choose_copy(&s);
+	ublk_server_init(&s, &cfg);
+	err = ublk_server_open(&s);
+	say_choices(&s);
 	if (!err && o->daemon)
 		err = daemonize(&s);
-	if (err)
-		goto out;
-
-	/* Queue threads inherit this mask: only the main thread takes signals. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	err = o->recover ? recover_disk(&s) : create_disk(&s);
-	if (err)
-		goto out;
-	s.st.pid = getpid();
-	err = state_write(dir, &s.st);
+	if (!err)
+		err = ublk_server_start(&s);
 	if (err) {
-		log_err("%s: cannot write the disk's state file: %s; stopping the disk", dir,
-			strerror(-err));
-		ublk_dev_stop(s.dev);
+		say_error(&s, err);
 		goto out;
 	}
-	if (o->pid_file && (err = write_pid_file(o->pid_file))) {
-		log_err("%s: %s; stopping the disk", o->pid_file, strerror(-err));
-		ublk_dev_stop(s.dev);
-		state_remove(dir, s.st.id);
-		goto out;
-	}
-	if (s.bound && !o->recover)
+	if (s.policy.from_binding && !o->recover)
 		classify_new_disk(&s);
 	announce(&s);
 	log_debug("serving %s as /dev/ublkb%u (%u queues, depth %u, backing %s, copy %s%s)",
@@ -803,20 +602,16 @@ static int serve(struct serve_opts *o)
 		  s.backing.direct ? "O_DIRECT" : "buffered", ublk_copy_name(s.copy),
 		  s.st.flags & UBLK_F_USER_RECOVERY ? ", recoverable" : "");
 
-	sig = wait_for_stop(&s, &set);
-	err = ublk_dev_stop(s.dev);
+	sig = ublk_server_wait(&s);
+	err = ublk_server_stop(&s);
 	if (err && err != -ENODEV)
 		log_err("/dev/ublkb%u: stopping failed: %s", s.st.id, strerror(-err));
 	else if (!sig)
 		log_warn("/dev/ublkb%u: the driver ended the queues; the disk is gone", s.st.id);
-	state_remove(dir, s.st.id);
-	if (o->pid_file)
-		unlink(o->pid_file);
 	if (err == -ENODEV)
 		err = 0;
-
 out:
-	server_cleanup(&s);
+	ublk_server_close(&s);
 	return err ? 1 : 0;
 }
 

@@ -13,6 +13,7 @@
 
 #include "filters/chain.h"
 #include "lib/udata.h"
+#include "lib/uring.h"
 
 int chain_create(struct filter_chain **out, const struct filter_ops *const *ops,
 		 const struct filter_config *cfgs, int n, const struct chain_sinks *sinks)
@@ -27,6 +28,7 @@ int chain_create(struct filter_chain **out, const struct filter_ops *const *ops,
 		return -ENOMEM;
 	c->dev_id = -1;
 	c->sinks = *sinks;
+	c->drain_ms = CHAIN_DRAIN_MS;
 	for (i = 0; i < n; i++) {
 		struct filter *f = &c->filters[i];
 
@@ -40,6 +42,7 @@ int chain_create(struct filter_chain **out, const struct filter_ops *const *ops,
 		}
 		c->n = i + 1;
 	}
+	c->refused = chain_refused_ops(c);
 	*out = c;
 	return 0;
 
@@ -54,6 +57,7 @@ void chain_destroy(struct filter_chain *c)
 
 	if (!c)
 		return;
+	chain_stop(c);
 	for (i = c->n - 1; i >= 0; i--)
 		if (c->filters[i].ops->teardown)
 			c->filters[i].ops->teardown(&c->filters[i]);
@@ -168,6 +172,12 @@ static void chain_run(struct filter_req *req)
 		if (v < 0)
 			req->result = v;
 	}
+	if (req->zeroes) {
+		req->op = FILTER_OP_WRITE_ZEROES;
+		req->zeroes = 0;
+		if (req->result > 0)
+			req->result = 0;
+	}
 	c->sinks.done(req);
 }
 
@@ -176,7 +186,15 @@ void chain_submit(struct filter_req *req)
 	req->pos = 0;
 	req->going_up = 0;
 	req->pending = 0;
+	req->cancelled = 0;
+	req->zeroes = 0;
 	req->result = 0;
+	/* Refused before any filter sees it: a filter below may not pass it on safely. */
+	if (req->chain->refused & (1u << req->op)) {
+		req->result = -EOPNOTSUPP;
+		req->chain->sinks.done(req);
+		return;
+	}
 	chain_run(req);
 }
 
@@ -206,10 +224,38 @@ void filter_resume(struct filter_req *req, int verdict)
 	chain_run(req);
 }
 
+static void cancel_finish(struct filter_req *req)
+{
+	req->cancelled = 0;
+	filter_resume(req, -ECANCELED);
+}
+
+void chain_req_cancel(struct filter_req *req)
+{
+	struct filter *f;
+
+	if (!req->pending || req->cancelled)
+		return;
+	f = &req->chain->filters[req->pos];
+	if (f->ops->cancel)
+		f->ops->cancel(f, req);
+	req->cancelled = 1;
+	if (!req->fio)
+		cancel_finish(req);
+}
+
 void chain_filter_cqe(struct filter_req *req, unsigned int index, uint32_t cookie, int res)
 {
 	struct filter *f;
 
+	if (req->fio)
+		req->fio--;
+	if (req->cancelled) {
+		/* Given up: the filter forgot it; fail it once its last I/O is back. */
+		if (!req->fio)
+			cancel_finish(req);
+		return;
+	}
 	if (index >= (unsigned int)req->chain->n)
 		return;
 	f = &req->chain->filters[index];
@@ -217,23 +263,231 @@ void chain_filter_cqe(struct filter_req *req, unsigned int index, uint32_t cooki
 		f->ops->io_done(f, req, cookie, res);
 }
 
+int filter_get_sqes(struct filter *f, struct filter_req *req, struct io_uring_sqe **sqes,
+		    const uint32_t *cookies, unsigned int n)
+{
+	unsigned int i;
+
+	if (!req->ring || uring_get_sqes(req->ring, sqes, n))
+		return -EBUSY;
+	/* The filter preps the SQEs next; prep helpers leave user_data alone. */
+	for (i = 0; i < n; i++)
+		io_uring_sqe_set_data64(sqes[i], udata_encode(UDATA_FILTER, req->tag, f->index,
+							      cookies[i]));
+	req->fio += n;
+	return 0;
+}
+
 struct io_uring_sqe *filter_get_sqe(struct filter *f, struct filter_req *req, uint32_t cookie)
 {
 	struct io_uring_sqe *sqe;
 
-	if (!req->ring)
-		return NULL;
-	sqe = io_uring_get_sqe(req->ring);
-	if (!sqe)
-		return NULL;
-	/* The filter preps the SQE next; prep helpers leave user_data alone. */
-	io_uring_sqe_set_data64(sqe, udata_encode(UDATA_FILTER, req->tag, f->index, cookie));
-	return sqe;
+	return filter_get_sqes(f, req, &sqe, &cookie, 1) ? NULL : sqe;
+}
+
+int filter_cancel_sqe(struct filter *f, struct filter_req *req, uint32_t cookie)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!req->ring || uring_get_sqes(req->ring, &sqe, 1))
+		return -EBUSY;
+	io_uring_prep_cancel64(sqe, udata_encode(UDATA_FILTER, req->tag, f->index, cookie),
+			       IORING_ASYNC_CANCEL_ALL);
+	io_uring_sqe_set_data64(sqe, udata_encode(UDATA_CANCEL, 0, 0, 0));
+	return 0;
 }
 
 void *filter_req_priv(struct filter *f, struct filter_req *req)
 {
 	return req->priv ? req->priv[f->index] : NULL;
+}
+
+void *filter_queue_priv(struct filter *f, struct filter_queue *fq)
+{
+	return fq && fq->priv ? fq->priv[f->index] : NULL;
+}
+
+int filter_add_file(struct filter *f, int fd)
+{
+	struct filter_chain *c = f->chain;
+
+	if (c->nr_files >= CHAIN_MAX_FILES)
+		return -E2BIG;
+	c->files[c->nr_files] = fd;
+	return FILTER_FILE_BACKING + 1 + c->nr_files++;
+}
+
+int filter_zeroes_to_write(struct filter_req *req)
+{
+	if (req->op != FILTER_OP_WRITE_ZEROES || (req->buf_size && req->len > req->buf_size))
+		return -EINVAL;
+	memset(req->buf, 0, req->len);
+	req->op = FILTER_OP_WRITE;
+	req->flags &= ~FILTER_REQ_NOUNMAP;
+	req->zeroes = 1;
+	return 0;
+}
+
+/* ------------------------------------------------------- disk and queue -- */
+
+int chain_start(struct filter_chain *c)
+{
+	struct filter *f;
+	int err, i;
+
+	for (i = c->started; i < c->n; i++) {
+		f = &c->filters[i];
+		if (f->ops->start) {
+			err = f->ops->start(f);
+			if (err) {
+				chain_stop(c);
+				return err;
+			}
+		}
+		c->started = i + 1;
+	}
+	return 0;
+}
+
+void chain_stop(struct filter_chain *c)
+{
+	struct filter *f;
+
+	if (!c)
+		return;
+	while (c->started > 0) {
+		f = &c->filters[--c->started];
+		if (f->ops->stop)
+			f->ops->stop(f);
+	}
+}
+
+uint64_t chain_data_offset(const struct filter_chain *c)
+{
+	uint64_t off = 0;
+	int i;
+
+	for (i = 0; i < c->n; i++)
+		off += c->filters[i].data_offset;
+	return off;
+}
+
+int chain_geometry(const struct filter_chain *c, uint64_t backing_size, uint64_t *data_offset,
+		   uint64_t *disk_size)
+{
+	uint64_t off = chain_data_offset(c), size;
+	int i;
+
+	if (off && off >= backing_size)
+		return -ENOSPC;
+	size = backing_size - off;
+	for (i = 0; i < c->n; i++)
+		if (c->filters[i].data_size && c->filters[i].data_size < size)
+			size = c->filters[i].data_size;
+	*data_offset = off;
+	*disk_size = size;
+	return 0;
+}
+
+unsigned int chain_refused_ops(const struct filter_chain *c)
+{
+	unsigned int mask = 0;
+	int i;
+
+	for (i = 0; i < c->n; i++)
+		mask |= c->filters[i].refused_ops;
+	return mask;
+}
+
+int chain_queue_init(struct filter_chain *c, struct filter_queue *fq, uint16_t id,
+		     struct io_uring *ring, void *owner)
+{
+	struct filter *f;
+	int err = -ENOMEM, i;
+
+	memset(fq, 0, sizeof(*fq));
+	fq->id = id;
+	fq->ring = ring;
+	fq->chain = c;
+	fq->owner = owner;
+	if (!c->n)
+		return 0;
+	fq->priv = calloc(c->n, sizeof(*fq->priv));
+	if (!fq->priv)
+		goto out_fini;
+	for (i = 0; i < c->n; i++) {
+		size_t sz = c->filters[i].ops->queue_priv_size;
+
+		if (sz && !(fq->priv[i] = calloc(1, sz)))
+			goto out_fini;
+	}
+	for (i = 0; i < c->n; i++) {
+		f = &c->filters[i];
+		if (f->ops->queue_init) {
+			err = f->ops->queue_init(f, fq);
+			if (err)
+				goto out_fini;
+		}
+		fq->inited = i + 1;
+	}
+	return 0;
+
+out_fini:
+	chain_queue_fini(fq);
+	return err;
+}
+
+void chain_queue_fini(struct filter_queue *fq)
+{
+	struct filter_chain *c = fq->chain;
+	struct filter *f;
+	int i;
+
+	if (!c)
+		return;
+	while (fq->inited > 0) {
+		f = &c->filters[--fq->inited];
+		if (f->ops->queue_fini)
+			f->ops->queue_fini(f, fq);
+	}
+	if (fq->priv) {
+		for (i = 0; i < c->n; i++)
+			free(fq->priv[i]);
+		free(fq->priv);
+	}
+	fq->priv = NULL;
+	fq->chain = NULL;
+}
+
+void chain_queue_wake(struct filter_queue *fq)
+{
+	struct filter_chain *c = fq->chain;
+	int i;
+
+	for (i = 0; i < c->n; i++)
+		if (c->filters[i].ops->wake)
+			c->filters[i].ops->wake(&c->filters[i], fq);
+}
+
+void chain_queue_drain(struct filter_queue *fq)
+{
+	struct filter_chain *c = fq->chain;
+	int i;
+
+	for (i = 0; i < c->n; i++)
+		if (c->filters[i].ops->drain)
+			c->filters[i].ops->drain(&c->filters[i], fq);
+}
+
+void chain_bg_cqe(struct filter_queue *fq, unsigned int index, uint64_t cookie, int res)
+{
+	struct filter *f;
+
+	if (index >= (unsigned int)fq->chain->n)
+		return;
+	f = &fq->chain->filters[index];
+	if (f->ops->bg_done)
+		f->ops->bg_done(f, fq, cookie, res);
 }
 
 int chain_filter_stats(struct filter_chain *c, int index, struct filter_stat *st, int max)

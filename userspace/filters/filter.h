@@ -16,17 +16,42 @@
  *                     e.g. a cache hit; req->result holds the result and the
  *                     request turns up from the filter above this one
  *   FILTER_PENDING    the filter went asynchronous: it owns the request until
- *                     it calls filter_resume() exactly once, later, from one
- *                     of its own completions (io_done) or another request's
- *                     callback, never from inside the callback that returned
- *                     PENDING
+ *                     it calls filter_resume() exactly once, later, on the
+ *                     queue's thread: from one of its own completions
+ *                     (io_done, bg_done), its wake() or another request's
+ *                     callback, never from inside the callback that
+ *                     returned PENDING
  *   -errno            fail the request with this error; it turns up
  * The queue never blocks on a filter: while a request is pending the queue
  * serves the others.
  *
  * Filters run on the queue's thread; one filter object serves every queue
- * of its disk, so state shared across queues needs its own locking, and
- * per-queue state can be indexed by req->queue.
+ * of its disk, so state shared across queues needs its own locking. State
+ * of one queue lives in the per-queue scratch (queue_priv_size, set up by
+ * queue_init on the queue's thread): filter_queue_priv(f, req->fq).
+ *
+ * Life cycle, in this order:
+ *   init            once, before the disk exists: configuration, own files
+ *                   (filter_add_file), geometry (f->data_offset, data_size),
+ *                   refused ops (f->refused_ops). No threads: --daemon forks
+ *                   after init.
+ *   queue_init      on each queue's thread, its ring up: per-queue state, timers
+ *   start           once the disk is live (after the fork): threads
+ *   ... requests, background I/O (filter_bg_sqe), wakes (filter_queue_wake)
+ *   stop            the server is stopping: stop threads, no new work
+ *   drain           on each queue's thread: finish or give up what it holds;
+ *                   after the chain's drain limit the queue cancels the
+ *                   requests still held (cancel, then they fail with
+ *                   -ECANCELED) and its background I/O (ASYNC_CANCEL)
+ *   queue_fini      on each queue's thread, its ring still up, nothing in flight
+ *   teardown        last
+ *
+ * I/O of a filter's own: filter_get_sqe[s] for a request (the CQE goes to
+ * io_done with the request), filter_bg_sqe[s] for none (bg_done). Every
+ * SQE must give exactly one CQE (no multishot, no IOSQE_CQE_SKIP_SUCCESS).
+ * Fixed files on every queue ring: FILTER_FILE_BACKING, and the filter's
+ * own files at the indexes filter_add_file() returned. I/O of a filter to
+ * the backing adds chain_data_offset() itself; the queue's does.
  *
  * A filter sees plain buffers and byte offsets and never includes ublk
  * headers, so each filter can be unit-tested on buffers alone.
@@ -41,6 +66,7 @@
 struct io_uring;
 struct io_uring_sqe;
 struct filter_chain;
+struct filter_queue;
 
 enum filter_op {
 	FILTER_OP_READ,
@@ -53,6 +79,9 @@ enum filter_op {
 /* req->flags */
 #define FILTER_REQ_FUA		(1u << 0)	/* write must be durable before completion */
 #define FILTER_REQ_NOUNMAP	(1u << 1)	/* write-zeroes must keep the blocks allocated */
+
+/* Fixed file of the backing on every queue ring (0 is the ublk char device). */
+#define FILTER_FILE_BACKING	1
 
 enum filter_verdict {
 	FILTER_CONTINUE = 0,
@@ -75,8 +104,10 @@ struct filter_req {
 	 * and restore the previous pointer in its completion.
 	 */
 	void *buf;
+	uint32_t buf_size;		/* bytes buf can hold; 0: len */
 	int result;			/* bytes done or -errno, on the way up */
 	struct io_uring *ring;		/* the queue's ring, for filters' own I/O */
+	struct filter_queue *fq;	/* the queue; NULL outside a queue */
 
 	/* chain bookkeeping: filters do not touch these */
 	struct filter_chain *chain;
@@ -85,6 +116,22 @@ struct filter_req {
 	int16_t pos;			/* filter holding the request */
 	uint8_t going_up;
 	uint8_t pending;
+	uint8_t cancelled;		/* given up at drain: own CQEs not delivered */
+	uint8_t zeroes;			/* a WRITE_ZEROES a filter turned into a WRITE */
+	uint16_t fio;			/* filters' own I/O of this request in flight */
+};
+
+/*
+ * One queue as its filters see it. Filters read id and ring; the rest is
+ * the queue's.
+ */
+struct filter_queue {
+	uint16_t id;
+	struct io_uring *ring;
+	struct filter_chain *chain;
+	void **priv;			/* per filter: queue_priv_size bytes */
+	void *owner;			/* the queue's engine */
+	int inited;			/* filters whose queue_init succeeded */
 };
 
 /* What a filter is configured with, from the disk's policy. */
@@ -95,6 +142,9 @@ struct filter_config {
 	uint32_t block_size;		/* logical block size of the disk */
 	uint32_t queues;
 	uint32_t depth;			/* requests in flight per queue, at most */
+	const char *backing;		/* path of the backing, for headers and checks */
+	uint64_t backing_size;		/* bytes */
+	bool recovering;		/* serve --recover: the server died; replay/check */
 };
 
 struct filter_stat {
@@ -114,10 +164,33 @@ struct filter_ops {
 	 */
 	size_t req_priv_size;
 	/*
+	 * Optional: bytes of per-queue scratch, zeroed, reachable with
+	 * filter_queue_priv() from queue_init to queue_fini.
+	 */
+	size_t queue_priv_size;
+	/*
 	 * Optional: set f->priv from the policy's configuration. Returns 0 or
 	 * -errno (-EINVAL for bad arguments); the disk is not created then.
+	 * May also set f->data_offset, f->data_size, f->refused_ops and add
+	 * its own files (filter_add_file). No threads here (see start).
 	 */
 	int (*init)(struct filter *f, const struct filter_config *cfg);
+	/*
+	 * Optional: on each queue's thread, its ring up, before its first
+	 * request: per-queue state (a cipher context, a cursor), timers.
+	 * Returns 0 or -errno (the disk is not created). queue_fini undoes
+	 * it on the same thread, the ring still up, nothing in flight.
+	 */
+	int (*queue_init)(struct filter *f, struct filter_queue *fq);
+	void (*queue_fini)(struct filter *f, struct filter_queue *fq);
+	/*
+	 * Optional: the disk is live (after --daemon forked: threads started
+	 * here survive). Returns 0 or -errno; the server stops the disk then.
+	 * stop: the server is stopping, before the queues drain; called only
+	 * after a successful start.
+	 */
+	int (*start)(struct filter *f);
+	void (*stop)(struct filter *f);
 	/*
 	 * Optional, each: the request on its way down. NULL means CONTINUE.
 	 * read: a cache may satisfy it (COMPLETE) or redirect it.
@@ -126,7 +199,11 @@ struct filter_ops {
 	 *        record is durable (or a replica acknowledged it).
 	 * flush: must not complete before everything the filter acknowledged
 	 *        is durable.
-	 * discard: DISCARD and WRITE_ZEROES (req->op tells which).
+	 * discard: DISCARD and WRITE_ZEROES (req->op tells which). A filter
+	 *        that must not pass WRITE_ZEROES down as it is either refuses
+	 *        it (f->refused_ops) or calls filter_zeroes_to_write() and
+	 *        CONTINUEs: the filters below and the backing see a WRITE of
+	 *        zeroes.
 	 */
 	int (*read)(struct filter *f, struct filter_req *req);
 	int (*write)(struct filter *f, struct filter_req *req);
@@ -143,9 +220,32 @@ struct filter_ops {
 	 * filter_get_sqe()): the CQE of that work, with the cookie it gave.
 	 */
 	void (*io_done)(struct filter *f, struct filter_req *req, uint32_t cookie, int res);
+	/*
+	 * Required when the filter submits background I/O (filter_bg_sqe()):
+	 * its CQE, with the cookie it gave; -ECANCELED when the drain
+	 * cancelled it.
+	 */
+	void (*bg_done)(struct filter *f, struct filter_queue *fq, uint64_t cookie, int res);
+	/*
+	 * Optional: on the queue's thread after filter_queue_wake() from any
+	 * thread: resume the requests it holds that are ready.
+	 */
+	void (*wake)(struct filter *f, struct filter_queue *fq);
+	/*
+	 * Optional: the queue is draining (the server stops): finish or give
+	 * up what the filter holds, start no new background work.
+	 */
+	void (*drain)(struct filter *f, struct filter_queue *fq);
+	/*
+	 * Optional: the drain limit passed and @req, held by this filter, is
+	 * given up: forget it and cancel its own I/O (filter_cancel_sqe). Do
+	 * not resume it: once its own I/O is back (not delivered to io_done)
+	 * the queue fails it with -ECANCELED, up through the filters above.
+	 */
+	void (*cancel)(struct filter *f, struct filter_req *req);
 	/* Optional: fill up to max counters; returns how many. */
 	int (*stats)(struct filter *f, struct filter_stat *st, int max);
-	/* Optional: free what init made. Called once, after the last request. */
+	/* Optional: free what init made (close its files). Called once, last. */
 	void (*teardown)(struct filter *f);
 };
 
@@ -154,6 +254,10 @@ struct filter {
 	void *priv;			/* the filter's own state */
 	unsigned int index;		/* position in the chain, 0 = top */
 	struct filter_chain *chain;
+	/* set in init, read by chain_geometry() and chain_refused_ops() */
+	uint64_t data_offset;		/* bytes of the backing it keeps at the start */
+	uint64_t data_size;		/* bytes it serves at most above that; 0: all */
+	unsigned int refused_ops;	/* 1u << FILTER_OP_*: failed -EOPNOTSUPP, not advertised */
 };
 
 /* Continue a request that a callback left PENDING with a new verdict. */
@@ -161,12 +265,62 @@ void filter_resume(struct filter_req *req, int verdict);
 
 /*
  * An SQE on the request's queue ring whose CQE comes back to f->ops->io_done
- * with @cookie; NULL when the ring is full (submit and retry, or fail).
+ * with @cookie; NULL when the ring is full (after one submit to make room).
  */
 struct io_uring_sqe *filter_get_sqe(struct filter *f, struct filter_req *req, uint32_t cookie);
+/*
+ * n SQEs at once or none, adjacent in the SQ, so a linked chain (write then
+ * fsync) is never split by a submit; sqes[i] carries cookies[i]. Returns 0
+ * or -EBUSY (not n free entries even after a submit).
+ */
+int filter_get_sqes(struct filter *f, struct filter_req *req, struct io_uring_sqe **sqes,
+		    const uint32_t *cookies, unsigned int n);
+/* An ASYNC_CANCEL SQE for this request's own I/O with @cookie (in cancel). */
+int filter_cancel_sqe(struct filter *f, struct filter_req *req, uint32_t cookie);
+
+/*
+ * Background I/O on the queue's ring, tied to no request: the CQE comes
+ * back to f->ops->bg_done with @cookie. The queue does not leave its loop
+ * while any is in flight. NULL (or -EBUSY) when the ring or the queue's
+ * table of background I/O is full, or after the drain limit passed.
+ */
+struct io_uring_sqe *filter_bg_sqe(struct filter *f, struct filter_queue *fq, uint64_t cookie);
+int filter_bg_sqes(struct filter *f, struct filter_queue *fq, struct io_uring_sqe **sqes,
+		   const uint64_t *cookies, unsigned int n);
+/* A background timer: bg_done(cookie, -ETIME) after @ns nanoseconds. 0 or -errno. */
+int filter_bg_timer(struct filter *f, struct filter_queue *fq, uint64_t ns, uint64_t cookie);
+/*
+ * Cancel this filter's background I/O with @cookie on @fq (ASYNC_CANCEL):
+ * bg_done comes back with -ECANCELED, or its result if it won the race.
+ * Returns how many were asked to cancel, or -EBUSY.
+ */
+int filter_bg_cancel(struct filter *f, struct filter_queue *fq, uint64_t cookie);
+
+/*
+ * Wake @fq's thread from any thread: it calls every filter's wake(). Safe
+ * from other threads and signal handlers; wakes coalesce.
+ */
+void filter_queue_wake(struct filter_queue *fq);
 
 /* The per-request scratch of req_priv_size bytes, zeroed at setup. */
 void *filter_req_priv(struct filter *f, struct filter_req *req);
+/* The per-queue scratch of queue_priv_size bytes, zeroed at setup. */
+void *filter_queue_priv(struct filter *f, struct filter_queue *fq);
+
+/*
+ * In init: make @fd a fixed file on every queue ring. Returns its index
+ * (for sqe->fd with IOSQE_FIXED_FILE) or -E2BIG. The filter keeps the fd
+ * and closes it in teardown.
+ */
+int filter_add_file(struct filter *f, int fd);
+
+/*
+ * In discard, for a WRITE_ZEROES: zero req->buf and turn the request into
+ * a WRITE for the filters below and the backing (encrypted zeroes, never
+ * a hole that decrypts to garbage). The application still sees its
+ * WRITE_ZEROES succeed (result 0). -EINVAL when the buffer cannot hold it.
+ */
+int filter_zeroes_to_write(struct filter_req *req);
 
 /*
  * Value of @key in cfg->args ("k=v,k2=v2") copied into buf; -ENOENT when

@@ -73,3 +73,56 @@ int filter_spec_add_throttle(char *spec, size_t len, const char *policy, bool *a
 	*added = true;
 	return 0;
 }
+
+/* The applied policy's chain as the disk's filters; nothing is created yet. */
+static int choose_bound(const struct policy_chain_desc *c, struct filter_spec_choice *ch)
+{
+	const char *missing;
+	bool added;
+	int err;
+
+	err = filter_spec_from_chain(c, ch->spec, sizeof(ch->spec), &missing);
+	if (err == -EOPNOTSUPP)
+		snprintf(ch->missing, sizeof(ch->missing), "%s", missing);
+	if (err)
+		return err;
+	ch->throttle = throttle_policy_wants(c->policy);
+	err = filter_spec_add_throttle(ch->spec, sizeof(ch->spec), c->policy, &added);
+	if (err)
+		return err;
+	ch->from_binding = true;
+	snprintf(ch->policy, sizeof(ch->policy), "%s", c->policy);
+	return 0;
+}
+
+int filter_spec_choose(const char *run_dir, const char *backing, const char *name,
+		       struct filter_spec_choice *ch)
+{
+	struct policy_chain_desc c;
+	const char *spec;
+	int err;
+
+	memset(ch, 0, sizeof(*ch));
+	err = policy_chain_find(run_dir, backing, &c);
+	if (err && err != -ENOENT) {
+		ch->find_failed = true;
+		return err;
+	}
+	ch->is_bound = !err;
+	if (ch->is_bound)
+		snprintf(ch->bound, sizeof(ch->bound), "%s", c.policy ? c.policy : "");
+	if (ch->is_bound && (!name || !strcmp(name, ch->bound))) {
+		err = choose_bound(&c, ch);
+		policy_chain_free(&c);
+		return err;
+	}
+	if (ch->is_bound)
+		policy_chain_free(&c);
+	if (!name)
+		name = "passthrough";
+	if (policy_builtin_spec(name, &spec))
+		return -ENOENT;
+	snprintf(ch->policy, sizeof(ch->policy), "%s", name);
+	snprintf(ch->spec, sizeof(ch->spec), "%s", spec);
+	return 0;
+}

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "filters/registry.h"
 #include "loader/policy_chain.h"
 
 /*
@@ -31,5 +32,30 @@ int filter_spec_from_chain(const struct policy_chain_desc *c, char *spec, size_t
  * (spec unchanged) or -ENOMEM.
  */
 int filter_spec_add_throttle(char *spec, size_t len, const char *policy, bool *added);
+
+/* Which policy and filters a new disk gets, and why: filter_spec_choose(). */
+struct filter_spec_choice {
+	char policy[64];		/* the policy the disk is served with */
+	char spec[FILTER_SPEC_MAX];	/* its filters */
+	char bound[64];			/* the applied policy bound to the backing, or "" */
+	bool is_bound;			/* the backing has a binding */
+	bool from_binding;		/* spec is the bound policy's chain */
+	bool throttle;			/* the class throttle is (or was to be) put first */
+	bool find_failed;		/* reading the applied chains failed: the error is theirs */
+	char missing[16];		/* -EOPNOTSUPP: the filter this build lacks */
+};
+
+/*
+ * The chain of a new disk over @backing in @run_dir: the applied policy
+ * bound to it when @name is NULL or names it, else built-in policy @name
+ * (NULL: passthrough); *ch says which (a built-in chosen over a binding
+ * leaves is_bound set and from_binding clear). Returns 0, -ENOENT (no such
+ * policy for this backing), -EOPNOTSUPP (a filter not in this build,
+ * ch->missing), -ENAMETOOLONG (the chain does not fit a spec; ch->throttle
+ * when the class throttle made it too long), or policy_chain_find()'s
+ * -errno with ch->find_failed.
+ */
+int filter_spec_choose(const char *run_dir, const char *backing, const char *name,
+		       struct filter_spec_choice *ch);
 
 #endif /* SLUICE_FILTERS_FROM_POLICY_H */

@@ -13,6 +13,7 @@
 static const struct filter_ops *const known_filters[] = {
 	&count_filter_ops,
 	&throttle_filter_ops,
+	&tick_filter_ops,
 };
 
 static const struct {
@@ -21,6 +22,7 @@ static const struct {
 } builtin_policies[] = {
 	{ "passthrough",	"" },
 	{ "count",		"count" },
+	{ "tick",		"tick" },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -50,7 +52,7 @@ int policy_builtin_spec(const char *policy, const char **spec)
 
 const char *policy_builtin_names(void)
 {
-	return "passthrough, count";
+	return "passthrough, count, tick";
 }
 
 int filter_spec_parse(char *buf, const struct filter_ops **ops, const char **args, int max,

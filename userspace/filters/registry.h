@@ -12,8 +12,13 @@
 
 extern const struct filter_ops count_filter_ops;
 extern const struct filter_ops throttle_filter_ops;
+extern const struct filter_ops tick_filter_ops;
 
-#define FILTER_SPEC_MAX		256
+/*
+ * Bytes of a spec with its NUL: room for crypt, journal with a replica and
+ * cache with long paths. The state file keeps it (STATE_FILTERS_MAX).
+ */
+#define FILTER_SPEC_MAX		4096
 
 /* The filter called @name, or NULL. */
 const struct filter_ops *filter_ops_lookup(const char *name);

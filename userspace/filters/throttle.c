@@ -424,6 +424,12 @@ static void throttle_io_done(struct filter *f, struct filter_req *req, uint32_t 
 	filter_resume(req, FILTER_CONTINUE);
 }
 
+/* The server stops and the drain limit passed: release time no longer matters. */
+static void throttle_cancel(struct filter *f, struct filter_req *req)
+{
+	filter_cancel_sqe(f, req, 0);
+}
+
 /* ---------------------------------------------------------- lifecycle -- */
 
 static int throttle_init(struct filter *f, const struct filter_config *cfg)
@@ -515,6 +521,7 @@ const struct filter_ops throttle_filter_ops = {
 	.read = throttle_down,
 	.write = throttle_down,
 	.io_done = throttle_io_done,
+	.cancel = throttle_cancel,
 	.stats = throttle_stats,
 	.teardown = throttle_teardown,
 };

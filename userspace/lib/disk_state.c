@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include "lib/disk_state.h"
+#include "lib/fileio.h"
 
-#define STATE_FILE_MAX	(2 * STATE_PATH_MAX)
+/* backing= and filters= at their longest, the short keys and numbers */
+#define STATE_FILE_MAX	(STATE_PATH_MAX + STATE_FILTERS_MAX + STATE_NAME_MAX + 512)
 
 const char *state_dir(void)
 {
@@ -146,45 +148,17 @@ int state_parse(const char *text, struct disk_state *s)
 
 int state_write(const char *dir, const struct disk_state *s)
 {
-	char path[STATE_PATH_MAX + 64], tmp[STATE_PATH_MAX + 64], *buf;
-	int fd, n, err;
+	char path[STATE_PATH_MAX + 64], *buf;
+	int n, err;
 
-	if (mkdir(dir, 0755) && errno != EEXIST)
-		return -errno;
 	err = state_path(dir, s->id, "", path, sizeof(path));
-	if (!err)
-		err = state_path(dir, s->id, ".tmp", tmp, sizeof(tmp));
 	if (err)
 		return err;
 	buf = malloc(STATE_FILE_MAX);
 	if (!buf)
 		return -ENOMEM;
 	n = state_format(s, buf, STATE_FILE_MAX);
-	if (n < 0) {
-		err = n;
-		goto out_free;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		err = -errno;
-		goto out_free;
-	}
-	if (write(fd, buf, n) != n) {
-		err = errno ? -errno : -EIO;
-		close(fd);
-		goto out_unlink;
-	}
-	close(fd);
-	if (rename(tmp, path)) {
-		err = -errno;
-		goto out_unlink;
-	}
-	free(buf);
-	return 0;
-
-out_unlink:
-	unlink(tmp);
-out_free:
+	err = n < 0 ? n : write_file_atomic(path, buf, n, 0644, FILE_ATOMIC_MKDIR);
 	free(buf);
 	return err;
 }

@@ -5,7 +5,8 @@
  * and what `disks`, `stop` and `policy` (check, status) show and use. The
  * one reader of the format: the ublk server writes it, everything else
  * reads it through here. The directory is /run/sluice, or $SLUICE_RUN_DIR
- * when set (tests). Written atomically (tmp + rename).
+ * when set (tests). Written atomically (lib/fileio.h), without fsync: it
+ * means nothing after a reboot, the disk is gone then too.
  */
 #ifndef SLUICE_LIB_DISK_STATE_H
 #define SLUICE_LIB_DISK_STATE_H
@@ -17,7 +18,13 @@
 #define STATE_DIR_DEFAULT	"/run/sluice"
 #define STATE_PATH_MAX		4096
 #define STATE_NAME_MAX		64
-#define STATE_FILTERS_MAX	256
+/*
+ * A chain with encryption, a journal with a replica and a cache, each with
+ * its paths, plus the class throttle: 256 bytes were too few for the
+ * docs' own example. Files of any older server parse (the format is the
+ * same); a longer filters= than this is a malformed file.
+ */
+#define STATE_FILTERS_MAX	4096
 
 struct disk_state {
 	uint32_t id;

@@ -2,16 +2,19 @@
 /*
  * udata.h - the one layout of io_uring user_data in a ublk queue's ring.
  *
- * A queue's ring carries three kinds of work: the ublk uring_cmds (FETCH,
- * COMMIT_AND_FETCH) for a tag, the backing I/O of a tag, and I/O that a
- * filter submitted on its own for a tag. Every CQE must say which, for which
- * tag, and (for filters) which filter and which of its operations. Nothing
- * else in sluice may pack or unpack user_data.
+ * A queue's ring carries the ublk uring_cmds (FETCH, COMMIT_AND_FETCH) for
+ * a tag, the backing I/O of a tag, I/O that a filter submitted on its own
+ * for a tag, background I/O of a filter (no tag), and the queue's own
+ * housekeeping (wake-up poll, drain timer, cancellations). Every CQE must
+ * say which, for which tag, and (for filters) which filter and which of its
+ * operations. Nothing else in sluice may pack or unpack user_data.
  *
- *   bits  0..15  tag           (ublk tags are below UBLK_MAX_QUEUE_DEPTH)
- *   bits 16..23  filter index  (position in the chain; 0 unless kind=FILTER)
+ *   bits  0..15  tag           (ublk tags are below UBLK_MAX_QUEUE_DEPTH;
+ *                              0 for kinds without a tag)
+ *   bits 16..23  filter index  (position in the chain; FILTER and BG only)
  *   bits 24..31  kind
- *   bits 32..63  cookie        (the submitter's own number)
+ *   bits 32..63  cookie        (the filter's number for FILTER; the queue's
+ *                              background slot for BG)
  */
 #ifndef SLUICE_UDATA_H
 #define SLUICE_UDATA_H
@@ -24,7 +27,16 @@ enum udata_kind {
 	UDATA_BACKING	= 2,	/* backing I/O of a tag */
 	UDATA_FILTER	= 3,	/* a filter's own I/O for a tag */
 	UDATA_WAKE	= 4,	/* the queue's wake-up eventfd (tag 0) */
+	UDATA_BG	= 5,	/* a filter's background I/O: no tag, cookie = slot */
+	UDATA_DRAIN	= 6,	/* the queue's drain timer */
+	UDATA_CANCEL	= 7,	/* an ASYNC_CANCEL's own CQE: nothing to do */
 };
+
+/* Kinds whose tag field names a request. */
+static inline int udata_has_tag(unsigned int kind)
+{
+	return kind == UDATA_CMD || kind == UDATA_BACKING || kind == UDATA_FILTER;
+}
 
 #define UDATA_TAG_BITS		16
 #define UDATA_FILTER_BITS	8

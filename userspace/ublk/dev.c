@@ -37,7 +37,8 @@ static int ilog2_u32(uint32_t v)
 	return n;
 }
 
-static void fill_params(struct ublk_params *p, const struct ublk_dev_cfg *cfg, uint32_t buf_size)
+static void fill_params(struct ublk_params *p, const struct ublk_dev_cfg *cfg, uint32_t buf_size,
+			unsigned int refused)
 {
 	int shift = ilog2_u32(cfg->block_size);
 
@@ -61,6 +62,13 @@ static void fill_params(struct ublk_params *p, const struct ublk_dev_cfg *cfg, u
 	/* The zeroes fallback writes from the request buffer: keep it within. */
 	p->discard.max_write_zeroes_sectors = buf_size >> 9;
 	p->discard.max_discard_segments = 1;
+	/* What a filter refuses is not advertised (chain_refused_ops). */
+	if (refused & (1u << FILTER_OP_DISCARD))
+		p->discard.max_discard_sectors = 0;
+	if (refused & (1u << FILTER_OP_WRITE_ZEROES))
+		p->discard.max_write_zeroes_sectors = 0;
+	if (!p->discard.max_discard_sectors && !p->discard.max_write_zeroes_sectors)
+		p->types &= ~UBLK_PARAM_TYPE_DISCARD;
 }
 
 int ublk_dev_open_cdev(uint32_t dev_id, int *fd)
@@ -202,7 +210,7 @@ int ublk_dev_create(struct ublk_dev **out, struct ublk_ctrl *ctrl, struct backin
 	d->added = true;
 
 	*stage = "params";
-	fill_params(&params, cfg, d->info.max_io_buf_bytes);
+	fill_params(&params, cfg, d->info.max_io_buf_bytes, chain ? chain_refused_ops(chain) : 0);
 	err = ublk_ctrl_set_params(ctrl, d->info.dev_id, &params);
 	if (err)
 		goto out_abort;
@@ -258,9 +266,13 @@ static void flush_blockdev(uint32_t dev_id)
 
 int ublk_dev_stop(struct ublk_dev *d)
 {
+	uint32_t i;
 	int err, e;
 
 	flush_blockdev(d->info.dev_id);
+	/* Filters finish or give up what they hold, so STOP_DEV's drain ends. */
+	for (i = 0; i < d->nr_queues; i++)
+		ublk_queue_drain(&d->queues[i]);
 	err = ublk_ctrl_stop_dev(d->ctrl, d->info.dev_id);
 	/* If STOP failed the driver still holds our commands: leave anyway. */
 	e = ublk_dev_join_queues(d, err != 0);

@@ -69,7 +69,8 @@ int ublk_dev_recover(struct ublk_dev **out, struct ublk_ctrl *ctrl, struct backi
 bool ublk_dev_queue_exited(struct ublk_dev *d);
 
 /*
- * Graceful stop: flush the block device's dirty pages, STOP_DEV (the driver
+ * Graceful stop: flush the block device's dirty pages, tell the queues to
+ * drain (filters finish or give up what they hold), STOP_DEV (the driver
  * drains in-flight requests, which the queues still serve), wait for the
  * queues, fdatasync the backing, DEL_DEV. Frees d. Returns the first error.
  */

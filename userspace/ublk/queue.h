@@ -6,7 +6,9 @@
  * io_uring_enter both commits results and picks up new requests. Requests
  * run through the disk's filter chain; the backing is reached with
  * io_uring read/write/fsync/fallocate on the same ring. How data reaches
- * the request is the disk's copy mode (ublk/copy.h).
+ * the request is the disk's copy mode (ublk/copy.h). All that is not ublk
+ * (the ring, the chain, backing, filter and background I/O, wake-ups, the
+ * drain at stop) is the queue's engine (ublk/engine.h).
  */
 #ifndef SLUICE_UBLK_QUEUE_H
 #define SLUICE_UBLK_QUEUE_H
@@ -18,6 +20,7 @@
 #include <liburing.h>
 
 #include "filters/chain.h"
+#include "ublk/engine.h"
 #include "ublk/uapi_compat.h"
 
 struct ublk_queue_cfg {
@@ -37,28 +40,12 @@ struct ublk_queue_cfg {
 	struct filter_chain *chain;
 };
 
-struct ublk_io {
-	void *buf;
-	struct filter_req req;
-	uint32_t done;		/* bytes the backing did so far */
-	uint8_t zero_stage;	/* WRITE_ZEROES fallback: zero-range, punch, write */
-	bool active;		/* a request is being served on this tag */
-};
-
 struct ublk_queue {
 	struct ublk_queue_cfg cfg;
-	struct io_uring ring;
-	bool ring_ok;
+	struct engine eng;		/* ring, requests, filters; eng.err: first fatal error */
 	const struct ublksrv_io_desc *iods;
 	size_t iods_len;
-	struct ublk_io *ios;
-	void *bufs;
-	size_t bufs_len;
 	unsigned int cmds_inflight;	/* uring_cmds the driver holds */
-	unsigned int reqs_active;	/* requests fetched, not yet committed */
-	int err;			/* first fatal error, -errno */
-	int wake_fd;			/* eventfd: ublk_queue_kick() */
-	bool kicked;
 
 	pthread_t thread;
 	bool thread_started;
@@ -79,6 +66,12 @@ int ublk_queue_start(struct ublk_queue *q, const struct ublk_queue_cfg *cfg);
  */
 void ublk_queue_kick(struct ublk_queue *q);
 /*
+ * The server stops: the queue tells its filters to drain and, after the
+ * chain's drain limit, gives up what they still hold (engine_drain). The
+ * queue keeps serving requests meanwhile. Any thread.
+ */
+void ublk_queue_drain(struct ublk_queue *q);
+/*
  * Wait for the thread, which ends when the driver aborts every tag (the
  * device was stopped), and free what the queue holds. Returns the queue's
  * first fatal error or 0. Takes a never-started queue.
@@ -86,7 +79,7 @@ void ublk_queue_kick(struct ublk_queue *q);
 int ublk_queue_join(struct ublk_queue *q);
 
 /* The chain endpoints a queue provides; every disk's chain is built with them. */
-extern const struct chain_sinks ublk_queue_sinks;
+#define ublk_queue_sinks engine_sinks
 
 static inline bool ublk_queue_exited(struct ublk_queue *q)
 {
