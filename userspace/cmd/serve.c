@@ -31,6 +31,7 @@
 #include "loader/policy_chain.h"
 #include "ublk/copy.h"
 #include "ublk/dev.h"
+#include "ublk/filter_stats.h"
 #include "lib/disk_state.h"
 
 #define DEFAULT_QUEUES		1
@@ -723,9 +724,12 @@ static void announce(struct server *s)
 static int wait_for_stop(struct server *s, sigset_t *set)
 {
 	struct timespec tick = { 0, 200 * 1000000L };
+	uint64_t stats_due = 0;
 	int sig;
 
 	for (;;) {
+		/* best effort: the disk serves whether people see its counters or not */
+		filter_stats_publish(state_dir(), s->st.id, s->chain, &stats_due);
 		sig = sigtimedwait(set, NULL, &tick);
 		if (sig > 0)
 			return sig;
@@ -810,6 +814,7 @@ static int serve(struct serve_opts *o)
 	else if (!sig)
 		log_warn("/dev/ublkb%u: the driver ended the queues; the disk is gone", s.st.id);
 	state_remove(dir, s.st.id);
+	filter_stats_remove(dir, s.st.id);
 	if (o->pid_file)
 		unlink(o->pid_file);
 	if (err == -ENODEV)
