@@ -46,12 +46,14 @@ static void usage(FILE *f)
 		"when the device was deleted behind sluice's back).\n"
 		"\n"
 		"Options:\n"
-		"  --json       a JSON array, one object per disk\n"
+		"  --json       a JSON array, one object per disk, with the counters of\n"
+		"               its filters (filter_stats) as its live server published them\n"
 		"  -h, --help   this text\n"
 		"\n"
 		"Examples:\n"
 		"  sluice disks\n"
-		"  sluice disks --json | jq -r '.[] | select(.state == \"quiesced\") | .id'\n");
+		"  sluice disks --json | jq -r '.[] | select(.state == \"quiesced\") | .id'\n"
+		"  sluice disks --json | jq '.[].filter_stats.filters[]?.counters'\n");
 }
 
 static void human_size(uint64_t v, char *buf, size_t len)

@@ -590,6 +590,7 @@ static void usage(FILE *f)
 		"\n"
 		"Live block I/O per disk: r/s, w/s, rMB/s, wMB/s, average and p50/p99/p99.9\n"
 		"latency (queue + device), average queue size (aqu), %%util and errors.\n"
+		"A disk served by 'sluice serve' gets a line with its filters' counters.\n"
 		"\n"
 		"Options:\n"
 		"  -i, --interval SECS   refresh every SECS seconds (default 1)\n"
