@@ -4,8 +4,11 @@
  * and what the ublk driver says about each (GET_DEV_INFO).
  *
  * JSON (--json): an array of {"id", "device", "backing", "size", "queues",
- * "depth", "block_size", "read_only", "policy", "filters": [...], "pid",
- * "server": "running"|"dead", "state"}. state is the driver's: "live",
+ * "depth", "block_size", "read_only", "policy", "filters": [...],
+ * "filter_stats", "pid", "server": "running"|"dead", "state"}.
+ * filter_stats is what the running server last published (about every
+ * second): {"time_ns", "filters": [{"index", "name", "counters": {...}}]},
+ * null when its server is gone. state is the driver's: "live",
  * "quiesced" (server dead, recoverable with 'serve --recover ID'),
  * "fail_io", "dead", or "gone" when the device no longer exists, "unknown"
  * without the driver.
@@ -18,6 +21,7 @@
 #include <string.h>
 
 #include "cmd/cmds.h"
+#include "cmd/filter_stats_cli.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "ublk/ctrl.h"
@@ -42,12 +46,14 @@ static void usage(FILE *f)
 		"when the device was deleted behind sluice's back).\n"
 		"\n"
 		"Options:\n"
-		"  --json       a JSON array, one object per disk\n"
+		"  --json       a JSON array, one object per disk, with the counters of\n"
+		"               its filters (filter_stats) as its live server published them\n"
 		"  -h, --help   this text\n"
 		"\n"
 		"Examples:\n"
 		"  sluice disks\n"
-		"  sluice disks --json | jq -r '.[] | select(.state == \"quiesced\") | .id'\n");
+		"  sluice disks --json | jq -r '.[] | select(.state == \"quiesced\") | .id'\n"
+		"  sluice disks --json | jq '.[].filter_stats.filters[]?.counters'\n");
 }
 
 static void human_size(uint64_t v, char *buf, size_t len)
@@ -91,7 +97,18 @@ static void print_text(const struct disk_row *rows, int n)
 	}
 }
 
-static void print_json(const struct disk_row *rows, int n)
+/* The disk's live filter counters, or NULL (no file, server gone). */
+static const struct filter_stats *live_stats(const char *dir, uint32_t id)
+{
+	static struct filter_stats fs;
+	int err = filter_stats_read(dir, id, &fs);
+
+	if (err == -EINVAL)
+		log_warn("%s/ublk%u.stats: malformed; its filter counters are not shown", dir, id);
+	return err ? NULL : &fs;
+}
+
+static void print_json(const char *dir, const struct disk_row *rows, int n)
 {
 	struct json_writer w;
 	char buf[STATE_FILTERS_MAX], *tok, *save;
@@ -120,6 +137,8 @@ static void print_json(const struct disk_row *rows, int n)
 		for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
 			json_str(&w, tok);
 		json_arr_close(&w);
+		json_key(&w, "filter_stats");
+		filter_stats_cli_json(&w, live_stats(dir, s->id));
 		json_kv_i64(&w, "pid", s->pid);
 		json_kv_str(&w, "server", rows[i].running ? "running" : "dead");
 		json_kv_str(&w, "state", rows[i].state);
@@ -189,7 +208,7 @@ int cmd_disks(int argc, char **argv)
 	}
 	ublk_ctrl_close(ctrl);
 	if (json)
-		print_json(rows, nrows);
+		print_json(dir, rows, nrows);
 	else
 		print_text(rows, nrows);
 	return 0;

@@ -6,7 +6,8 @@
  * log-linear buckets folded at powers of two, which are bucket bounds, so
  * no count moves between buckets), the block layer's busy time, and the
  * BPF programs' own cost. With a live `sluice throttle`, its state file
- * adds gauges per policed disk and class (read afresh at every scrape too).
+ * adds gauges per policed disk and class (read afresh at every scrape too);
+ * the disks `sluice serve` serves add their filters' counters.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,10 +26,12 @@
 
 #include "cmd/cmds.h"
 #include "cmd/meter_cli.h"
+#include "lib/disk_state.h"
 #include "lib/disks.h"
 #include "lib/hist.h"
 #include "lib/log.h"
 #include "throttle/state_read.h"
+#include "ublk/filter_stats.h"
 
 /* Prometheus buckets: le = 2^k ns for k in [LE_MIN, LE_MAX], then +Inf. */
 #define LE_MIN	10	/* 1.024 us */
@@ -316,6 +319,42 @@ static void throttle(FILE *f, const char *path)
 	tstate_free(&st);
 }
 
+/*
+ * One counter family for the filters of every disk `sluice serve` serves,
+ * as each live server last published them (about every second); a dead
+ * server's disk has none.
+ */
+static void filters(FILE *f)
+{
+	struct filter_stats *all;
+	char disk[32], idx[16];
+	size_t i, n;
+	unsigned int j, k;
+
+	fputs("# HELP sluice_filter_stat_total A counter of a filter in a served disk's "
+	      "chain (index 0 nearest the application), since its server started.\n"
+	      "# TYPE sluice_filter_stat_total counter\n", f);
+	if (filter_stats_read_all(state_dir(), &all, &n))
+		return;
+	for (i = 0; i < n; i++) {
+		snprintf(disk, sizeof(disk), "ublkb%u", all[i].id);
+		for (j = 0; j < all[i].n; j++) {
+			const struct filter_stats_filter *fl = &all[i].f[j];
+
+			snprintf(idx, sizeof(idx), "%u", fl->index);
+			for (k = 0; k < fl->n; k++) {
+				fputs("sluice_filter_stat_total{", f);
+				put_label(f, "disk", disk, true);
+				put_label(f, "filter", fl->name, false);
+				put_label(f, "index", idx, false);
+				put_label(f, "counter", fl->c[k].name, false);
+				fprintf(f, "} %llu\n", (unsigned long long)fl->c[k].value);
+			}
+		}
+	}
+	free(all);
+}
+
 /* The metrics text, malloc'ed; NULL on failure. */
 static char *render(struct exporter *e, size_t *len)
 {
@@ -337,6 +376,7 @@ static char *render(struct exporter *e, size_t *len)
 	disks(f, &snap);
 	self_cost(f, e->m);
 	throttle(f, e->tstate_path);
+	filters(f);
 	if (fclose(f)) {
 		free(buf);
 		buf = NULL;
@@ -424,7 +464,9 @@ static void usage(FILE *f)
 		"interrupted: sluice_io_total, sluice_io_bytes_total, sluice_io_errors_total\n"
 		"(per disk, class, cgroup, op), sluice_io_latency_seconds (histogram per\n"
 		"dir and lat = queue|device|total), sluice_disk_busy_seconds_total,\n"
-		"sluice_disk_inflight and the BPF self-cost sluice_bpf_run_seconds_total.\n"
+		"sluice_disk_inflight, the BPF self-cost sluice_bpf_run_seconds_total, and\n"
+		"the filters of served ublk disks: sluice_filter_stat_total (per disk,\n"
+		"filter, index in the chain, counter).\n"
 		"\n"
 		"Options:\n"
 		"  -l, --listen ADDR:PORT   IPv4 address and port (default 127.0.0.1:9435)\n"

@@ -18,6 +18,7 @@
 #include "ublk/ctrl.h"
 #include "ublk/dev.h"
 #include "lib/disk_state.h"
+#include "ublk/filter_stats.h"
 
 static void usage(FILE *f)
 {
@@ -150,6 +151,8 @@ int cmd_stop(int argc, char **argv)
 		goto out;
 	}
 	state_remove(dir, id);
+	/* a killed server's counters stay behind; its own stop removes them */
+	filter_stats_remove(dir, id);
 	ret = 0;
 out:
 	ublk_ctrl_close(ctrl);

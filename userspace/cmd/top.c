@@ -14,6 +14,10 @@
  * gets "throttle": {"state", "latency_ns", "threshold_ns", "threshold_mode",
  * "peak_iops", "classes": [{"name", "class_id", "cgroup", "shares",
  * "dynamic", "allow_iops", "riops", "wiops", "rbps", "wbps"}]}.
+ * A disk served by `sluice serve` gets a row even without I/O, and
+ * "filter_stats": {"time_ns", "filters": [{"index", "name", "counters"}]},
+ * its chain's counters as its live server last published them (text: a
+ * "filters:" line under its row).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,7 +28,9 @@
 #include <unistd.h>
 
 #include "cmd/cmds.h"
+#include "cmd/filter_stats_cli.h"
 #include "cmd/meter_cli.h"
+#include "lib/disk_state.h"
 #include "lib/disks.h"
 #include "lib/hist.h"
 #include "lib/json.h"
@@ -65,6 +71,9 @@ struct top {
 	struct meter_self prev_self;
 	const char *tstate_path;	/* --throttle-state */
 	struct tstate ts;		/* empty unless fresh this interval */
+	struct filter_stats *fs;	/* served disks' live filter counters */
+	unsigned int *fs_dev;		/* the disk of each */
+	size_t nfs;
 };
 
 static struct row *find_row(struct row **rows, size_t *n, unsigned int dev,
@@ -136,6 +145,45 @@ static bool wanted(struct top *t, unsigned int dev, uint64_t cg)
 	return !t->has_cgroup || cg == t->cgroup_id;
 }
 
+static void served_stats_drop(struct top *t)
+{
+	free(t->fs);
+	free(t->fs_dev);
+	t->fs = NULL;
+	t->fs_dev = NULL;
+	t->nfs = 0;
+}
+
+/* The served disks' filter counters, as their servers last published them. */
+static void served_stats_load(struct top *t)
+{
+	unsigned int ma, mi;
+	size_t i;
+
+	served_stats_drop(t);
+	if (filter_stats_read_all(state_dir(), &t->fs, &t->nfs) || !t->nfs)
+		return;
+	t->fs_dev = calloc(t->nfs, sizeof(*t->fs_dev));
+	if (!t->fs_dev) {
+		served_stats_drop(t);
+		return;
+	}
+	/* 0, no disk's number, for a disk gone from sysfs */
+	for (i = 0; i < t->nfs; i++)
+		if (!state_devnum(t->fs[i].id, &ma, &mi))
+			t->fs_dev[i] = SLUICE_MKDEV(ma, mi);
+}
+
+static const struct filter_stats *served_stats(const struct top *t, unsigned int dev)
+{
+	size_t i;
+
+	for (i = 0; i < t->nfs; i++)
+		if (t->fs_dev[i] && t->fs_dev[i] == dev)
+			return &t->fs[i];
+	return NULL;
+}
+
 /* Build disk rows (with sub rows) from the deltas since the last interval. */
 static int build(struct top *t, struct meter_snapshot *cur, struct meter_hist *h, size_t nh,
 		 struct row **out, size_t *nout)
@@ -183,6 +231,13 @@ static int build(struct top *t, struct meter_snapshot *cur, struct meter_hist *h
 			if (s)
 				hist_merge(s->r.lat, delta);
 		}
+	}
+	/* A served disk has its row, I/O or not: its filters' counters go there. */
+	for (i = 0; i < t->nfs && !t->has_cgroup; i++) {
+		if (!t->fs_dev[i] || !wanted(t, t->fs_dev[i], 0))
+			continue;
+		if (!find_row(&rows, &n, t->fs_dev[i], 0, 0))
+			return -ENOMEM;
 	}
 	for (i = 0; i < n; i++) {
 		finish(&rows[i].r, secs);
@@ -320,6 +375,10 @@ static void emit_json(struct top *t, const struct row *rows, size_t n, uint64_t 
 		json_kv_i64(&w, "inflight", rows[i].inflight);
 		if (throttled(t, rows[i].dev))
 			json_throttle(&w, throttled(t, rows[i].dev));
+		if (served_stats(t, rows[i].dev)) {
+			json_key(&w, "filter_stats");
+			filter_stats_cli_json(&w, served_stats(t, rows[i].dev));
+		}
 		if (t->classes) {
 			json_key(&w, "classes");
 			json_arr_open(&w);
@@ -443,6 +502,8 @@ static void emit_text(struct top *t, const struct row *rows, size_t n, double se
 		text_line(name, &rows[i].r, true);
 		if (throttled(t, rows[i].dev))
 			text_throttle(t, throttled(t, rows[i].dev));
+		if (served_stats(t, rows[i].dev))
+			filter_stats_cli_line(stdout, served_stats(t, rows[i].dev));
 		for (j = 0; j < rows[i].nsub; j++) {
 			meter_cli_cgroup_label(rows[i].sub[j].cgroup_id, cg, sizeof(cg));
 			if (rows[i].sub[j].class_id)
@@ -486,6 +547,7 @@ static int tick(struct top *t)
 	tstate_free(&t->ts);
 	if (t->tstate_path)
 		tstate_load_fresh(t->tstate_path, &t->ts);
+	served_stats_load(t);
 	err = build(t, &cur, h, nh, &rows, &n);
 	if (err)
 		goto out_rows;
@@ -528,6 +590,7 @@ static void usage(FILE *f)
 		"\n"
 		"Live block I/O per disk: r/s, w/s, rMB/s, wMB/s, average and p50/p99/p99.9\n"
 		"latency (queue + device), average queue size (aqu), %%util and errors.\n"
+		"A disk served by 'sluice serve' gets a line with its filters' counters.\n"
 		"\n"
 		"Options:\n"
 		"  -i, --interval SECS   refresh every SECS seconds (default 1)\n"
@@ -669,6 +732,7 @@ int cmd_top(int argc, char **argv)
 	meter_snapshot_free(&t.prev);
 	free(t.prev_h);
 	tstate_free(&t.ts);
+	served_stats_drop(&t);
 	meter_cli_close(t.m);
 	return ret;
 }

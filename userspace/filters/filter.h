@@ -243,7 +243,16 @@ struct filter_ops {
 	 * the queue fails it with -ECANCELED, up through the filters above.
 	 */
 	void (*cancel)(struct filter *f, struct filter_req *req);
-	/* Optional: fill up to max counters; returns how many. */
+	/*
+	 * Optional: fill up to max counters; returns how many. Each is a
+	 * counter that only grows while the disk is served, named
+	 * [A-Za-z0-9_] (at most 31 characters, unique in the filter; others
+	 * are not published). The server calls this from its main thread
+	 * about every second while the queue threads run requests through
+	 * the filter: read what they update with atomics (count.c), never a
+	 * lock a queue holds across I/O. @st->name must outlive the call
+	 * (a string literal).
+	 */
 	int (*stats)(struct filter *f, struct filter_stat *st, int max);
 	/* Optional: free what init made (close its files). Called once, last. */
 	void (*teardown)(struct filter *f);

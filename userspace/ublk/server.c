@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "filters/registry.h"
+#include "ublk/filter_stats.h"
 #include "ublk/server.h"
 
 _Static_assert(FILTER_SPEC_MAX <= STATE_FILTERS_MAX, "a chosen spec must fit the state file");
@@ -376,9 +377,12 @@ int ublk_server_detach(struct ublk_server *s)
 int ublk_server_wait(struct ublk_server *s)
 {
 	struct timespec tick = { 0, 200 * 1000000L };
+	uint64_t stats_due = 0;
 	int sig;
 
 	for (;;) {
+		/* best effort: the disk serves whether people see its counters or not */
+		filter_stats_publish(s->cfg.state_dir, s->st.id, s->chain, &stats_due);
 		sig = sigtimedwait(&s->signals, NULL, &tick);
 		if (sig > 0)
 			return sig;
@@ -397,6 +401,7 @@ int ublk_server_stop(struct ublk_server *s)
 	s->dev = NULL;
 	if (s->files_written) {
 		state_remove(s->cfg.state_dir, s->st.id);
+		filter_stats_remove(s->cfg.state_dir, s->st.id);
 		if (s->cfg.pid_file)
 			unlink(s->cfg.pid_file);
 		s->files_written = false;
