@@ -507,6 +507,35 @@ static void test_drain_waits_for_work_that_finishes(void **state)
 	h_stop(&h);
 }
 
+static void test_background_slots_and_cancel(void **state)
+{
+	const struct filter_ops *ops[] = { &slow_ops };
+	struct filter *f;
+	struct harness h;
+	unsigned int i;
+
+	bg_cancelled = 0;
+	h_start(&h, ops, NULL, 1);
+	f = &h.c->filters[0];
+	for (i = 0; i < ENGINE_BG_SLOTS; i++)
+		assert_int_equal(filter_bg_timer(f, &h.e.fq, 60000 * MS, i % 2), 0);
+	/* the table is full: refused, nothing half-taken */
+	assert_int_equal(filter_bg_timer(f, &h.e.fq, MS, 0), -EBUSY);
+	assert_int_equal(h.e.bg_inflight, ENGINE_BG_SLOTS);
+	/* cancel by cookie: only that half */
+	assert_int_equal(filter_bg_cancel(f, &h.e.fq, 1), ENGINE_BG_SLOTS / 2);
+	while (bg_cancelled < ENGINE_BG_SLOTS / 2)
+		assert_int_equal(engine_wait(&h.e), 0);
+	assert_int_equal(h.e.bg_inflight, ENGINE_BG_SLOTS / 2);
+	assert_int_equal(filter_bg_timer(f, &h.e.fq, 60000 * MS, 0), 0);
+	/* the rest goes at the drain limit */
+	h.c->drain_ms = 50;
+	engine_drain(&h.e);
+	h_run(&h, -1);
+	assert_int_equal(bg_cancelled, ENGINE_BG_SLOTS + 1);
+	h_stop(&h);
+}
+
 /* --- n SQEs at once: a linked write + fsync is never split --------------- */
 
 static int sync_fd, sync_file, sync_results[2], sync_ready;
@@ -828,6 +857,7 @@ int main(void)
 		cmocka_unit_test(test_wake_from_another_thread_resumes_a_held_request),
 		cmocka_unit_test(test_drain_cancels_held_work_within_the_limit),
 		cmocka_unit_test(test_drain_waits_for_work_that_finishes),
+		cmocka_unit_test(test_background_slots_and_cancel),
 		cmocka_unit_test(test_linked_sqes_are_never_split),
 		cmocka_unit_test(test_get_sqes_n_or_none),
 		cmocka_unit_test(test_refused_ops_and_zeroes_as_a_write),
