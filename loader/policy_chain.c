@@ -163,15 +163,56 @@ struct find_arg {
 	struct policy_chain_desc *c;
 };
 
+/* The backing= line of a chain file that does not parse as a whole, or "". */
+static void chain_file_backing(const char *path, char *out, size_t len)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *f;
+
+	out[0] = '\0';
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		if (strncmp(line, "backing=", 8))
+			continue;
+		if (line[n - 1] == '\n')
+			line[n - 1] = '\0';
+		snprintf(out, len, "%s", line + 8);
+		break;
+	}
+	free(line);
+	fclose(f);
+}
+
+static bool same_backing(const char *backing, const char *want)
+{
+	char have[PATH_MAX];
+
+	return backing && backing[0] && realpath(backing, have) && !strcmp(have, want);
+}
+
 static int find_one(const char *path, void *arg)
 {
 	struct find_arg *a = arg;
-	char have[PATH_MAX];
+	char backing[PATH_MAX];
 	bool match;
+	int err;
 
-	if (policy_chain_load(path, a->c))
-		return 0;	/* a broken chain is not this disk's; status reports it */
-	match = a->c->backing && realpath(a->c->backing, have) && !strcmp(have, a->want);
+	err = policy_chain_load(path, a->c);
+	if (err) {
+		/*
+		 * A chain this sluice cannot read (too many filters or
+		 * parameters, a newer format) that names this backing must
+		 * stop the server: serving it without its filters would, for
+		 * an encryption policy, write plaintext.
+		 */
+		chain_file_backing(path, backing, sizeof(backing));
+		return same_backing(backing, a->want) ? -EBADMSG : 0;
+	}
+	match = same_backing(a->c->backing, a->want);
 	if (match)
 		return 1;
 	policy_chain_free(a->c);

@@ -52,7 +52,8 @@ void policy_chain_free(struct policy_chain_desc *c);
 /*
  * The chain of the applied policy bound to served: {backing: @backing}, from
  * RUN_DIR/policy/current/chains (realpaths compared). -ENOENT when no
- * applied chain names it (or nothing is applied), else 0 or -errno.
+ * applied chain names it (or nothing is applied), -EBADMSG when the chain
+ * that names it cannot be read whole, else 0 or -errno.
  */
 int policy_chain_find(const char *run_dir, const char *backing, struct policy_chain_desc *c);
 

@@ -143,6 +143,23 @@ static void test_find_by_backing(void **state)
 	/* each once, whatever the directory order */
 	assert_true(!strcmp(names, "db, vault") || !strcmp(names, "vault, db"));
 	assert_int_equal(policy_chain_names(dir, names, 6), -ENAMETOOLONG);
+
+	/*
+	 * A chain naming img2 with more filters than this sluice reads: the
+	 * server must refuse the disk, not serve it without its filters.
+	 */
+	snprintf(p, sizeof(p), "%s/policy/current/chains/b004.chain", dir);
+	{
+		char text[512];
+
+		snprintf(text, sizeof(text), "policy=big\nbacking=%s\nfilter=count\n"
+			 "filter=count\nfilter=count\nfilter=count\nfilter=count\n", img2);
+		write_text(p, text);
+	}
+	assert_int_equal(policy_chain_find(dir, img2, &c), -EBADMSG);
+	/* the others are still found, and the unreadable one names no policy */
+	assert_int_equal(policy_chain_find(dir, img, &c), 0);
+	policy_chain_free(&c);
 }
 
 int main(void)

@@ -322,7 +322,12 @@ static void say_policy_error(const struct ublk_server *s, int err)
 {
 	const struct filter_spec_choice *p = &s->policy;
 
-	if (p->find_failed)
+	if (p->find_failed && err == -EBADMSG)
+		log_err("%s/policy/current/chains: the chain bound to %s cannot be read by this "
+			"sluice (too many filters or parameters, or a newer format); nothing was "
+			"created. Re-apply the policy with this sluice: 'sluice policy apply FILE'",
+			s->cfg.state_dir, s->st.backing);
+	else if (p->find_failed)
 		log_err("%s/policy/current/chains: %s; check it with 'sluice policy status'",
 			s->cfg.state_dir, strerror(-err));
 	else if (err == -ENOENT)
