@@ -13,7 +13,7 @@
 #include "loader/policy.h"
 #include "loader/policy_chain.h"
 #include "loader/policy_compile.h"
-#include "loader/units.h"
+#include "lib/units.h"
 
 static void chain_roundtrip(const char *text)
 {

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/macro.h"
 #include "cmd/cmds.h"
 #include "bpf/sluice.h"
 #include "loader/policy.h"
@@ -27,11 +28,9 @@
 #include "loader/policy_cglimits.h"
 #include "loader/policy_compile.h"
 #include "loader/policy_maps.h"
-#include "loader/units.h"
+#include "lib/units.h"
 #include "lib/emit.h"
 #include "lib/log.h"
-
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *run_dir(void)
 {

@@ -29,7 +29,7 @@
 #include "loader/meter.h"
 #include "loader/policy_compile.h"
 #include "loader/policy_maps.h"
-#include "loader/units.h"
+#include "lib/units.h"
 #include "lib/disk_state.h"
 #include "lib/enforcer.h"
 #include "lib/json.h"

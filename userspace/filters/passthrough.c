@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "lib/macro.h"
 #include "filters/registry.h"
 
 static const struct filter_ops *const known_filters[] = {
@@ -23,7 +24,6 @@ static const struct {
 	{ "count",		"count" },
 };
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 const struct filter_ops *filter_ops_lookup(const char *name)
 {

@@ -3,7 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "loader/units.h"
+#include "lib/macro.h"
+#include "lib/units.h"
 
 struct unit {
 	const char *name;
@@ -27,8 +28,6 @@ static const struct unit sizes[] = {
 	{ "TB", 1000000000000ULL }, { "GB", 1000000000ULL }, { "MB", 1000000ULL },
 	{ "KB", 1000ULL }, { "B", 1 },
 };
-
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 const char *units_list(enum unit_kind kind)
 {
