@@ -38,6 +38,7 @@
 #include "filters/tbucket.h"
 #include "filters/throttle.h"
 #include "lib/disk_state.h"
+#include "lib/fileio.h"
 #include "lib/json.h"
 #include "loader/policy_compile.h"
 #include "loader/policy_maps.h"
@@ -313,18 +314,23 @@ static bool class_shown(const struct throttle *t, int i)
 	return false;
 }
 
-/* RUN_DIR/ublkN.classes.json, written whole and renamed into place. */
+/*
+ * RUN_DIR/ublkN.classes.json, replaced whole (write_file_atomic). Not
+ * synced: statistics rewritten every refresh for 'sluice top' under /run,
+ * worth nothing after a reboot, and an fsync on the I/O path would cost
+ * more than the file is worth.
+ */
 static void publish(struct throttle *t)
 {
 	static const char *const lim[] = { "riops", "wiops", "rbps", "wbps" };
-	char path[512], tmp[520];
 	struct json_writer w;
+	char path[512], *buf = NULL;
+	size_t len = 0;
 	FILE *fp;
 	int i, j;
 
 	snprintf(path, sizeof(path), "%s/ublk%d.classes.json", state_dir(), t->dev_id);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fp = fopen(tmp, "w");
+	fp = open_memstream(&buf, &len);
 	if (!fp)
 		return;
 	json_init(&w, fp);
@@ -353,11 +359,12 @@ static void publish(struct throttle *t)
 	json_obj_close(&w);
 	if (json_end(&w) || fputc('\n', fp) == EOF) {
 		fclose(fp);
-		remove(tmp);
+		free(buf);
 		return;
 	}
-	if (fclose(fp) || rename(tmp, path))
-		remove(tmp);
+	if (!fclose(fp))
+		write_file_atomic(path, buf, len, 0644, 0);
+	free(buf);
 }
 
 /* Called with the lock held. */

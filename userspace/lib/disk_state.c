@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "lib/disk_state.h"
+#include "lib/fileio.h"
 
 #define STATE_FILE_MAX	(2 * STATE_PATH_MAX)
 
@@ -144,47 +145,26 @@ int state_parse(const char *text, struct disk_state *s)
 	return 0;
 }
 
+/*
+ * Durable (FILE_ATOMIC_SYNC): 'serve --recover' rebuilds a disk from this
+ * file after its server died, so a crash right after a start must not find
+ * it empty. It is written once per start, never on the I/O path.
+ */
 int state_write(const char *dir, const struct disk_state *s)
 {
-	char path[STATE_PATH_MAX + 64], tmp[STATE_PATH_MAX + 64], *buf;
-	int fd, n, err;
+	char path[STATE_PATH_MAX + 64], *buf;
+	int n, err;
 
 	if (mkdir(dir, 0755) && errno != EEXIST)
 		return -errno;
 	err = state_path(dir, s->id, "", path, sizeof(path));
-	if (!err)
-		err = state_path(dir, s->id, ".tmp", tmp, sizeof(tmp));
 	if (err)
 		return err;
 	buf = malloc(STATE_FILE_MAX);
 	if (!buf)
 		return -ENOMEM;
 	n = state_format(s, buf, STATE_FILE_MAX);
-	if (n < 0) {
-		err = n;
-		goto out_free;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		err = -errno;
-		goto out_free;
-	}
-	if (write(fd, buf, n) != n) {
-		err = errno ? -errno : -EIO;
-		close(fd);
-		goto out_unlink;
-	}
-	close(fd);
-	if (rename(tmp, path)) {
-		err = -errno;
-		goto out_unlink;
-	}
-	free(buf);
-	return 0;
-
-out_unlink:
-	unlink(tmp);
-out_free:
+	err = n < 0 ? n : write_file_atomic(path, buf, n, 0644, FILE_ATOMIC_SYNC);
 	free(buf);
 	return err;
 }
