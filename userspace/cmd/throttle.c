@@ -17,9 +17,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "cmd/args.h"
 #include "cmd/cmds.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/macro.h"
 #include "lib/units.h"
 #include "throttle/control.h"
 #include "throttle/daemon.h"
@@ -429,7 +431,13 @@ static void say_guardian(pid_t parent, const char *record, int err, unsigned int
 			"'sluice throttle --cleanup'", record, (int)parent, strerror(-err));
 }
 
-int cmd_throttle(int argc, char **argv)
+/* --latency's words, and the meter's latency each one means. */
+static const char *const lat_names[] = { "total", "device" };
+static const unsigned int lat_kinds[] = { SLUICE_LAT_TOTAL, SLUICE_LAT_DEVICE };
+static const char *const sources[] = { "auto", "meter", "sysfs" };
+
+/* >0 go on, 0 exit after --help, <0 usage error (logged); see cmd/args.h. */
+static int parse_argv(int argc, char **argv, struct topts *t)
 {
 	static const struct option opts[] = {
 		{ "disk", required_argument, NULL, 'd' },
@@ -450,15 +458,10 @@ int cmd_throttle(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	static struct topts t;
-	struct tdaemon *o = &t.d;
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct tdaemon *o = &t->d;
+	unsigned int k;
 	int c, err = 0;
 
-	memset(&t, 0, sizeof(t));
-	o->report = say;
-	o->guardian_report = say_guardian;
-	o->ctx = &t;
 	o->state_path = DEF_STATE;
 	o->record_path = DEF_RECORD;
 	o->source = "auto";
@@ -479,39 +482,29 @@ int cmd_throttle(int argc, char **argv)
 			err = read_config(o, optarg);
 			break;
 		case 'i':
-			if (throttle_parse_duration(optarg, &o->cli_interval_ns) ||
-			    o->cli_interval_ns < 10000000ull) {
-				log_err("--interval '%s': expected a duration of at least 10ms "
-					"(500ms, 1s)", optarg);
-				err = -EINVAL;
-			}
+			err = parse_duration_argument("--interval", optarg, 10 * NSEC_PER_MSEC, 0,
+						      &o->cli_interval_ns);
 			break;
 		case '1':
 			o->once = true;
 			break;
 		case 'C':
-			t.cleanup = true;
+			t->cleanup = true;
 			break;
 		case 'p':
 			o->p99 = true;
 			break;
 		case 'L':
-			if (!strcmp(optarg, "total")) {
-				o->lat_kind = SLUICE_LAT_TOTAL;
-			} else if (!strcmp(optarg, "device")) {
-				o->lat_kind = SLUICE_LAT_DEVICE;
-			} else {
-				log_err("--latency '%s': expected total or device", optarg);
-				err = -EINVAL;
-			}
+			err = parse_enum_argument("--latency", optarg, lat_names,
+						  ARRAY_SIZE(lat_names), &k);
+			if (!err)
+				o->lat_kind = lat_kinds[k];
 			break;
 		case 'S':
-			if (strcmp(optarg, "auto") && strcmp(optarg, "meter") &&
-			    strcmp(optarg, "sysfs")) {
-				log_err("--source '%s': expected auto, meter or sysfs", optarg);
-				err = -EINVAL;
-			}
-			o->source = optarg;
+			err = parse_enum_argument("--source", optarg, sources, ARRAY_SIZE(sources),
+						  &k);
+			if (!err)
+				o->source = sources[k];
 			break;
 		case 's':
 			o->state_path = optarg;
@@ -520,7 +513,7 @@ int cmd_throttle(int argc, char **argv)
 			o->record_path = optarg;
 			break;
 		case 'j':
-			t.json = true;
+			t->json = true;
 			break;
 		case 'P':
 			o->policy = true;
@@ -533,22 +526,44 @@ int cmd_throttle(int argc, char **argv)
 			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return -EINVAL;
 		}
 		if (err)
-			return 2;
+			return err;
 	}
-	if (optind < argc) {
-		log_err("unexpected argument '%s'; see 'sluice throttle --help'", argv[optind]);
-		return 2;
-	}
-	if (t.cleanup)
-		return tdaemon_cleanup_record(o, o->record_path) ? 1 : 0;
+	if (optind < argc)
+		return args_unexpected("throttle", argv[optind]);
+	if (t->cleanup)
+		return 1;
 	if (o->policy && o->nr_disks) {
 		log_err("--policy takes the disks from the applied policy; drop --disk and "
 			"--config");
-		return 2;
+		return -EINVAL;
 	}
+	if ((o->p99 || o->lat_kind == SLUICE_LAT_DEVICE) && !strcmp(o->source, "sysfs")) {
+		/* The kernel's counters carry one sum from start to completion. */
+		log_err("--p99 and --latency device need the BPF meter; drop --source sysfs");
+		return -EINVAL;
+	}
+	return 1;
+}
+
+int cmd_throttle(int argc, char **argv)
+{
+	static struct topts t;
+	struct tdaemon *o = &t.d;
+	struct sigaction sa = { .sa_handler = on_signal };
+	int err;
+
+	memset(&t, 0, sizeof(t));
+	o->report = say;
+	o->guardian_report = say_guardian;
+	o->ctx = &t;
+	err = parse_argv(argc, argv, &t);
+	if (err <= 0)
+		return args_exit_status(err);
+	if (t.cleanup)
+		return tdaemon_cleanup_record(o, o->record_path) ? 1 : 0;
 	if (!o->cgroup_root)
 		o->cgroup_root = tdaemon_default_cgroup_root();
 	if (!o->nr_disks) {
@@ -578,11 +593,6 @@ int cmd_throttle(int argc, char **argv)
 		o->nr_disks = nr;
 		log_info("policy generation %" PRIu64 ": %u disk%s policed", gen, nr,
 			 nr == 1 ? "" : "s");
-	}
-	if ((o->p99 || o->lat_kind == SLUICE_LAT_DEVICE) && !strcmp(o->source, "sysfs")) {
-		/* The kernel's counters carry one sum from start to completion. */
-		log_err("--p99 and --latency device need the BPF meter; drop --source sysfs");
-		return 2;
 	}
 	if (o->p99 || o->lat_kind == SLUICE_LAT_DEVICE)
 		o->source = "meter";

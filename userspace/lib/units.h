@@ -22,6 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define NSEC_PER_USEC	1000ULL
+#define NSEC_PER_MSEC	1000000ULL
+#define NSEC_PER_SEC	1000000000ULL
+
 enum unit_kind {
 	UNIT_DURATION,	/* -> nanoseconds; bare numbers are rejected */
 	UNIT_SIZE,	/* -> bytes; a bare number is bytes */

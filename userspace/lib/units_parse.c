@@ -12,9 +12,9 @@ struct unit {
 };
 
 #define NSEC	1ULL
-#define USEC	1000ULL
-#define MSEC	1000000ULL
-#define SEC	1000000000ULL
+#define USEC	NSEC_PER_USEC
+#define MSEC	NSEC_PER_MSEC
+#define SEC	NSEC_PER_SEC
 
 /* Largest first: units_format() takes the first unit that divides exactly. */
 static const struct unit durations[] = {
