@@ -6,7 +6,7 @@
 
 #include "filters/from_policy.h"
 #include "filters/registry.h"
-#include "filters/throttle.h"
+#include "filters/limiter.h"
 
 static int append(char *spec, size_t len, size_t *used, const char *fmt, const char *a,
 		  const char *b)
@@ -57,7 +57,7 @@ int filter_spec_add_throttle(char *spec, size_t len, const char *policy, bool *a
 	int n;
 
 	*added = false;
-	if (!throttle_policy_wants(policy))
+	if (!limiter_policy_wants(policy))
 		return 0;
 	old = strdup(spec);
 	if (!old)

@@ -13,7 +13,7 @@
 
 static const struct filter_ops *const known_filters[] = {
 	&count_filter_ops,
-	&throttle_filter_ops,
+	&limiter_filter_ops,
 };
 
 static const struct {

@@ -116,8 +116,8 @@ static bool same_file(const char *a, const char *b)
 
 /*
  * One enforcer per disk: a ublk disk a live sluice server serves with its
- * throttle filter gets its limits from this state file, through the
- * server; io.max stays off it (lib/enforcer.h). A cgroup the policy has no
+ * class limiter (filter "throttle") gets its limits from this state file,
+ * through the server; io.max stays off it (lib/enforcer.h). A cgroup the policy has no
  * class for on that disk cannot be told apart by the server: io.max holds
  * it, and the state file says so, so that the server leaves its entry alone.
  */
@@ -508,8 +508,8 @@ static int reload_policy(struct tdaemon *o, struct iomax_book *book, uint64_t ge
 /*
  * --cgroup mode: a cgroup that a class of the applied policy names on that
  * disk is published under the policy's class id, by which a ublk server's
- * throttle filter finds the limits of its requests; the others keep their
- * position on the command line.
+ * class limiter (filter "throttle") finds the limits of its requests; the
+ * others keep their position on the command line.
  */
 void tdaemon_cgroup_class_ids(struct tdaemon *o)
 {
