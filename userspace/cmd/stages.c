@@ -29,9 +29,6 @@
 
 #define MAX_IDS	SLUICE_UBLK_MAX_DISKS
 
-static const char *const stage_names[SLUICE_UBLK_STAGES] = {
-	"to_server", "filters_down", "backing", "filters_up", "to_kernel", "total",
-};
 
 struct disk_hist {
 	uint32_t id;
@@ -129,7 +126,8 @@ static void report(struct ublk_stages *s, struct disk_hist *hist, int *nhist, bo
 {
 	struct sluice_ublk_stage_val now[SLUICE_UBLK_STAGES], d;
 	uint32_t ids[MAX_IDS];
-	int n, i, st;
+	enum sluice_ublk_stage st;
+	int n, i;
 
 	n = list_ids(ids, MAX_IDS);
 	if (json) {
@@ -165,7 +163,7 @@ static void report(struct ublk_stages *s, struct disk_hist *hist, int *nhist, bo
 			avg = d.count ? d.sum_ns / 1000.0 / d.count : 0;
 			if (json) {
 				json_obj_open(w);
-				json_kv_str(w, "stage", stage_names[st]);
+				json_kv_str(w, "stage", ublk_stage_name(st));
 				json_kv_u64(w, "count", d.count);
 				json_kv_double(w, "avg_us", avg);
 				json_kv_double(w, "p50_us", pct_us(&d, 0.5));
@@ -173,7 +171,7 @@ static void report(struct ublk_stages *s, struct disk_hist *hist, int *nhist, bo
 				json_obj_close(w);
 			} else {
 				printf("%-12s %-13s %9llu %10.1f %10.1f %10.1f\n",
-				       st ? "" : dev, stage_names[st], d.count, avg,
+				       st ? "" : dev, ublk_stage_name(st), d.count, avg,
 				       pct_us(&d, 0.5), pct_us(&d, 0.99));
 			}
 		}
