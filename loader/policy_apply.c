@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "lib/macro.h"
 #include "bpf/sluice.h"
 #include "lib/enforcer.h"
 #include "lib/fileio.h"
@@ -492,7 +493,7 @@ int policy_remove(const char *run_dir, struct policy_apply_result *res)
 	err = policy_maps_clear();
 	if (err)
 		return fail(res, PS_MAPS, SLUICE_MAP_POLICY, err);
-	for (i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(pins); i++) {
 		err = policy_maps_unpin(pins[i]);
 		if (err)
 			return fail(res, PS_MAPS, pins[i], err);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/macro.h"
 #include "bpf/sluice.h"
 #include "loader/policy.h"
 #include "loader/policy_apply.h"
@@ -152,7 +153,7 @@ static bool is_service(const char *name, size_t len)
 	static const char *const svc[] = { "crypt", "journal", "cache" };
 	size_t i;
 
-	for (i = 0; i < sizeof(svc) / sizeof(svc[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(svc); i++)
 		if (strlen(svc[i]) == len && !strncmp(svc[i], name, len))
 			return true;
 	return false;

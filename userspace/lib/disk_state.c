@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/macro.h"
 #include "lib/disk_state.h"
 #include "lib/fileio.h"
 
@@ -249,7 +250,7 @@ int state_find_backing(const char *dir, const char *backing, struct disk_state *
 
 	if (!realpath(backing, want))
 		return -errno;
-	n = state_list(dir, ids, (int)(sizeof(ids) / sizeof(ids[0])));
+	n = state_list(dir, ids, (int)ARRAY_SIZE(ids));
 	if (n < 0)
 		return n;
 	for (i = 0; i < n; i++) {
