@@ -182,19 +182,10 @@ static __always_inline __u32 log2_u64(__u64 v)
 	return r;
 }
 
-/* Log-linear bucket, see sluice.h; must match userspace/lib/hist.c. */
+/* Log-linear bucket: the formula is sluice.h's, shared with user space. */
 static __always_inline __u32 hist_index(__u64 v)
 {
-	__u32 m, idx;
-
-	if (v < SLUICE_HIST_SUB)
-		return v;
-	m = log2_u64(v);
-	if (m >= SLUICE_HIST_MAX_LOG2)
-		return SLUICE_HIST_BUCKETS - 1;
-	idx = ((m - SLUICE_HIST_SUB_BITS + 1) << SLUICE_HIST_SUB_BITS) |
-	      ((v >> (m - SLUICE_HIST_SUB_BITS)) & (SLUICE_HIST_SUB - 1));
-	return idx < SLUICE_HIST_BUCKETS ? idx : SLUICE_HIST_BUCKETS - 1;
+	return sluice_hist_index(v, log2_u64(v));
 }
 
 static __always_inline __u32 disk_dev(struct gendisk *disk)

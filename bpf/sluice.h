@@ -38,8 +38,7 @@ enum sluice_op {
  * Log-linear latency histogram in nanoseconds, HDR style: values below
  * 2^SUB_BITS get one bucket each; above, every power of two is split into
  * 2^SUB_BITS equal sub-buckets, so a bucket's width is at most 1/16 of its
- * lower bound. Index of v (v >= 16), with m = floor(log2(v)):
- *	(m - SUB_BITS + 1) << SUB_BITS | ((v >> (m - SUB_BITS)) & (SUB - 1))
+ * lower bound: sluice_hist_index() below is the index, written once.
  * Values at or above 2^SLUICE_HIST_MAX_LOG2 ns (~68.7 s) land in the last
  * bucket.
  */
@@ -47,6 +46,27 @@ enum sluice_op {
 #define SLUICE_HIST_SUB		(1u << SLUICE_HIST_SUB_BITS)
 #define SLUICE_HIST_MAX_LOG2	36
 #define SLUICE_HIST_BUCKETS	((SLUICE_HIST_MAX_LOG2 - SLUICE_HIST_SUB_BITS + 1) * SLUICE_HIST_SUB)
+
+/*
+ * The bucket of @v, whose highest set bit is @log2 (any value when @v <
+ * SLUICE_HIST_SUB): the one formula both sides use, the meter to count and
+ * user space to read (lib/hist.c), so they cannot drift apart. Each side
+ * brings its own log2, as BPF has no count-leading-zeros it can rely on.
+ * Clamped to the last bucket.
+ */
+static inline __attribute__((always_inline)) unsigned int
+sluice_hist_index(unsigned long long v, unsigned int log2)
+{
+	unsigned int idx;
+
+	if (v < SLUICE_HIST_SUB)
+		return (unsigned int)v;
+	if (log2 >= SLUICE_HIST_MAX_LOG2)
+		return SLUICE_HIST_BUCKETS - 1;
+	idx = ((log2 - SLUICE_HIST_SUB_BITS + 1) << SLUICE_HIST_SUB_BITS) |
+	      ((unsigned int)(v >> (log2 - SLUICE_HIST_SUB_BITS)) & (SLUICE_HIST_SUB - 1));
+	return idx < SLUICE_HIST_BUCKETS ? idx : SLUICE_HIST_BUCKETS - 1;
+}
 
 /* Which latency a histogram holds. */
 enum sluice_lat {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "lib/macro.h"
 #include "bpf/sluice.h"
 #include "lib/enforcer.h"
 #include "lib/fileio.h"
@@ -102,6 +103,13 @@ static void rm_rf(const char *path)
 	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/*
+ * A file of a generation directory still being built (gen.N.tmp), so not
+ * replaced in place: the directory's rename is the atomic step. Synced, as
+ * is the directory before and after its rename: the limits record is what
+ * the next apply reads to take this generation's limits back, and an apply
+ * is rare enough for a few fsyncs.
+ */
 static int write_file(const char *path, const char *data, size_t len)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), err = 0;
@@ -110,6 +118,8 @@ static int write_file(const char *path, const char *data, size_t len)
 		return -errno;
 	if (write(fd, data, len) != (ssize_t)len)
 		err = errno ? -errno : -EIO;
+	if (!err && fsync(fd))
+		err = -errno;
 	if (close(fd) && !err)
 		err = -errno;
 	return err;
@@ -254,10 +264,28 @@ static int write_state(const char *run_dir, const struct policy_image *img,
 	err = write_limits_record(p, img, held);
 	if (err)
 		goto out_rm;
+	snprintf(p, sizeof(p), "%s/chains", tmp);
+	err = fsync_dir(p);
+	if (!err) {
+		snprintf(p, sizeof(p), "%s/sources", tmp);
+		err = fsync_dir(p);
+	}
+	if (!err) {
+		snprintf(p, sizeof(p), "%s", tmp);
+		err = fsync_dir(p);
+	}
+	if (err)
+		goto out_rm;
 	if (rename(tmp, dir)) {
 		err = -errno;
 		snprintf(p, sizeof(p), "%s", dir);
 		goto out_rm;
+	}
+	/* The rename itself is durable once the parent directory is synced. */
+	err = fsync_parent_dir(dir);
+	if (err) {
+		snprintf(p, sizeof(p), "%s", dir);
+		return fail(res, PS_STATE, p, err);
 	}
 	return 0;
 out_rm:
@@ -279,7 +307,7 @@ static int point_current(const char *run_dir, const char *dir)
 		unlink(tmp);
 		return -errno;
 	}
-	return 0;
+	return fsync_parent_dir(link);
 }
 
 static void undo_limits(const struct lim_list *undo)
@@ -467,7 +495,7 @@ int policy_remove(const char *run_dir, struct policy_apply_result *res)
 	err = policy_maps_clear();
 	if (err)
 		return fail(res, PS_MAPS, SLUICE_MAP_POLICY, err);
-	for (i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(pins); i++) {
 		err = policy_maps_unpin(pins[i]);
 		if (err)
 			return fail(res, PS_MAPS, pins[i], err);

@@ -14,9 +14,9 @@
 #include "bpf/sluice.h"
 #include "loader/policy.h"
 #include "loader/policy_resolve.h"
-#include "loader/units.h"
+#include "lib/macro.h"
+#include "lib/units.h"
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 struct ctx {
 	const struct policy_opts *opts;

@@ -24,7 +24,7 @@
 #include <stdio.h>
 
 #include "loader/policy_parse.h"
-#include "loader/units.h"
+#include "lib/units.h"
 
 struct policy_opts;
 

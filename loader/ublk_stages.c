@@ -147,6 +147,23 @@ int ublk_stages_refresh(struct ublk_stages *s)
 	return n;
 }
 
+const char *ublk_stage_name(enum sluice_ublk_stage stage)
+{
+	/* Indexed by the enum, so a stage added to sluice.h has no name until given one. */
+	static const char *const names[SLUICE_UBLK_STAGES] = {
+		[SLUICE_UBLK_TO_SERVER]	= "to_server",
+		[SLUICE_UBLK_DOWN]	= "filters_down",
+		[SLUICE_UBLK_BACKING]	= "backing",
+		[SLUICE_UBLK_UP]	= "filters_up",
+		[SLUICE_UBLK_TO_KERNEL]	= "to_kernel",
+		[SLUICE_UBLK_TOTAL]	= "total",
+	};
+
+	if ((unsigned int)stage >= SLUICE_UBLK_STAGES || !names[stage])
+		return "?";
+	return names[stage];
+}
+
 int ublk_stages_read(struct ublk_stages *s, uint32_t dev_id,
 		     struct sluice_ublk_stage_val out[SLUICE_UBLK_STAGES])
 {

@@ -30,6 +30,9 @@ bool ublk_stages_uses_kprobe(const struct ublk_stages *s);
  */
 int ublk_stages_refresh(struct ublk_stages *s);
 
+/* The name of @stage in 'sluice stages' and its JSON ("to_server"); "?" if unknown. */
+const char *ublk_stage_name(enum sluice_ublk_stage stage);
+
 /* Stage totals of disk @dev_id so far, summed over CPUs. 0 or -ENOENT. */
 int ublk_stages_read(struct ublk_stages *s, uint32_t dev_id,
 		     struct sluice_ublk_stage_val out[SLUICE_UBLK_STAGES]);

@@ -14,8 +14,8 @@
 #include "loader/policy.h"
 #include "loader/policy_chain.h"
 #include "loader/policy_compile.h"
+#include "lib/units.h"
 #include "loader/service.h"
-#include "loader/units.h"
 
 static void chain_roundtrip(const char *text)
 {

@@ -16,6 +16,7 @@
 #include <math.h>
 #include <cmocka.h>
 
+#include "lib/macro.h"
 #include "bpf/sluice.h"
 #include "throttle/control.h"
 
@@ -537,7 +538,7 @@ static void test_peak_mode_learns_threshold(void **state)
 	peak_90(&cfg);
 	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
 	/* One workload ramping up its queue depth: never held, the curve learned. */
-	for (k = 0; k < sizeof(depths) / sizeof(depths[0]); k++) {
+	for (k = 0; k < ARRAY_SIZE(depths); k++) {
 		sm.c[0].depth = depths[k];
 		sim_run(&sm, &d, &s);
 		assert_int_equal(throttle_disk_step(&d, &s), 0);

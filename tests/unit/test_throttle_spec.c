@@ -23,7 +23,10 @@ static void test_duration(void **state)
 	assert_int_equal(throttle_parse_duration("30", &ns), -EINVAL);
 	assert_int_equal(throttle_parse_duration("ms", &ns), -EINVAL);
 	assert_int_equal(throttle_parse_duration("-1ms", &ns), -EINVAL);
-	assert_int_equal(throttle_parse_duration("2h", &ns), -EINVAL);
+	assert_int_equal(throttle_parse_duration("2h", &ns), -ERANGE);
+	assert_int_equal(throttle_parse_duration("0ms", &ns), -ERANGE);
+	assert_int_equal(throttle_parse_duration("1m", &ns), 0);
+	assert_int_equal(ns, 60000000000ULL);
 }
 
 static void test_number(void **state)

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
+#include "lib/macro.h"
 #include "throttle/state_read.h"
 
 /* As cmd_throttle.c writes it, with one calm and one congested disk. */
@@ -135,7 +136,7 @@ static void test_malformed(void **unused)
 	struct tstate st;
 	size_t i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		if (tstate_parse(bad[i], strlen(bad[i]), &st) != -EINVAL)
 			fail_msg("accepted: %s", bad[i]);
 		assert_null(st.disks);

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "loader/units.h"
+#include "lib/units.h"
 
 static uint64_t ok(enum unit_kind k, const char *s)
 {

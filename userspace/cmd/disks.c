@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd/args.h"
 #include "cmd/cmds.h"
 #include "cmd/filter_stats_cli.h"
 #include "lib/json.h"
@@ -148,39 +149,50 @@ static void print_json(const char *dir, const struct disk_row *rows, int n)
 	json_end(&w);
 }
 
-int cmd_disks(int argc, char **argv)
+/* >0 go on, 0 exit after --help, <0 usage error (logged); see cmd/args.h. */
+static int parse_argv(int argc, char **argv, bool *json)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	static uint32_t ids[DISKS_MAX];
-	static struct disk_row rows[DISKS_MAX];
-	struct ublksrv_ctrl_dev_info info;
-	const char *dir = state_dir();
-	struct ublk_ctrl *ctrl = NULL;
-	bool json = false;
-	int c, n, i, nrows = 0, err;
+	int c;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
-			json = true;
+			*json = true;
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return -EINVAL;
 		}
 	}
 	if (optind < argc) {
 		log_err("disks takes no arguments ('%s'); see 'sluice disks --help'", argv[optind]);
-		return 2;
+		return -EINVAL;
 	}
+	return 1;
+}
+
+int cmd_disks(int argc, char **argv)
+{
+	static uint32_t ids[DISKS_MAX];
+	static struct disk_row rows[DISKS_MAX];
+	struct ublksrv_ctrl_dev_info info;
+	const char *dir = state_dir();
+	struct ublk_ctrl *ctrl = NULL;
+	bool json = false;
+	int n, i, nrows = 0, err;
+
+	err = parse_argv(argc, argv, &json);
+	if (err <= 0)
+		return args_exit_status(err);
 	n = state_list(dir, ids, DISKS_MAX);
 	if (n < 0) {
 		log_err("%s: %s", dir, strerror(-n));

@@ -8,6 +8,7 @@
  * "state" ("ok"|"missing"|"partial"), "core" (bool), "detail", "fix"}]}.
  * Feature names are stable; tests and scripts key on them.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <bpf/libbpf.h>
 #include <liburing.h>
 
+#include "cmd/args.h"
 #include "cmd/cmds.h"
 #include "loader/features.h"
 #include "lib/json.h"
@@ -266,37 +268,47 @@ static void usage(FILE *f)
 		"  sluice doctor --json | jq -r '.features[] | select(.state != \"ok\") | .name'\n");
 }
 
-int cmd_doctor(int argc, char **argv)
+/* >0 go on, 0 exit after --help, <0 usage error (logged); see cmd/args.h. */
+static int parse_argv(int argc, char **argv, bool *json)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct report r = {};
-	struct utsname u;
-	bool json = false;
 	int c;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
-			json = true;
+			*json = true;
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return -EINVAL;
 		}
 	}
 	if (optind < argc) {
 		log_err("doctor takes no arguments ('%s'); see 'sluice doctor --help'", argv[optind]);
-		return 2;
+		return -EINVAL;
 	}
+	return 1;
+}
 
+int cmd_doctor(int argc, char **argv)
+{
+	struct report r = {};
+	struct utsname u;
+	bool json = false;
+	int err;
+
+	err = parse_argv(argc, argv, &json);
+	if (err <= 0)
+		return args_exit_status(err);
 	log_setup_libbpf();
 	uname(&u);
 	check_bpf(&r);

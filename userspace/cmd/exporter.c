@@ -24,6 +24,7 @@
 
 #include <microhttpd.h>
 
+#include "cmd/args.h"
 #include "cmd/cmds.h"
 #include "cmd/meter_cli.h"
 #include "lib/disk_state.h"
@@ -483,7 +484,9 @@ static void usage(FILE *f)
 		"  curl -s http://127.0.0.1:9435/metrics | promtool check metrics\n");
 }
 
-int cmd_exporter(int argc, char **argv)
+/* >0 go on, 0 exit after --help, <0 usage error (logged); see cmd/args.h. */
+static int parse_argv(int argc, char **argv, struct exporter *e, struct meter_opts *mo,
+		      const char **listen, struct sockaddr_in *sa)
 {
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -492,6 +495,42 @@ int cmd_exporter(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "l:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			*listen = optarg;
+			break;
+		case 'p':
+			mo->partitions = true;
+			break;
+		case 'T':
+			e->tstate_path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		log_err("exporter takes no arguments ('%s'); see 'sluice exporter --help'",
+			argv[optind]);
+		return -EINVAL;
+	}
+	if (parse_listen(*listen, sa)) {
+		log_err("--listen '%s': expected IPV4:PORT (127.0.0.1:9435, :9435)", *listen);
+		return -EINVAL;
+	}
+	return 1;
+}
+
+int cmd_exporter(int argc, char **argv)
+{
 	struct meter_opts mo = { .self_stats = true };
 	const char *listen = "127.0.0.1:9435";
 	struct exporter e = { .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -499,36 +538,11 @@ int cmd_exporter(int argc, char **argv)
 	struct MHD_Daemon *d;
 	struct sockaddr_in sa;
 	sigset_t mask;
-	int c, ret;
+	int ret;
 
-	while ((c = getopt_long(argc, argv, "l:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			listen = optarg;
-			break;
-		case 'p':
-			mo.partitions = true;
-			break;
-		case 'T':
-			e.tstate_path = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		log_err("exporter takes no arguments ('%s'); see 'sluice exporter --help'",
-			argv[optind]);
-		return 2;
-	}
-	if (parse_listen(listen, &sa)) {
-		log_err("--listen: '%s' is not IPV4:PORT (e.g. 127.0.0.1:9435)", listen);
-		return 2;
-	}
+	ret = parse_argv(argc, argv, &e, &mo, &listen, &sa);
+	if (ret <= 0)
+		return args_exit_status(ret);
 	if ((ret = meter_cli_open(&e.m, &mo)))
 		return ret;
 	/* The server thread inherits a mask without SIGINT/SIGTERM: they wake pause() here. */

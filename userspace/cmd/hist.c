@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
+#include "cmd/args.h"
 #include "cmd/cmds.h"
 #include "cmd/meter_cli.h"
 #include "lib/disks.h"
@@ -229,7 +230,8 @@ static void usage(FILE *f)
 		"  -d, --disk DISK       only this disk (loop3, /dev/sda, 7:3, mapper name)\n"
 		"  -C, --classes         one histogram per class and cgroup\n"
 		"  -l, --lat KIND        total (default), queue (start to issue) or device\n"
-		"      --duration SECS   collect for SECS seconds\n"
+		"      --duration D      collect for D (10s, 500ms, 2m; a bare number is\n"
+		"                        seconds)\n"
 		"      --partitions      meter partitions separately\n"
 		"      --json            one JSON object with every non-empty bucket\n"
 		"  -h, --help            this help\n"
@@ -248,7 +250,16 @@ static int wait_child(char **cmd, int *status)
 	return err ?: meter_cli_wait(pid, status);
 }
 
-int cmd_hist(int argc, char **argv)
+struct hist_opts {
+	struct meter_opts mo;
+	bool json, classes;
+	unsigned int lat;		/* SLUICE_LAT_* */
+	unsigned int dev;		/* --disk, 0 = every disk */
+	uint64_t duration_ns;		/* 0 = until the command ends or ^C */
+};
+
+/* >0 go on, 0 exit after --help, <0 usage error (logged); see cmd/args.h. */
+static int parse_argv(int argc, char **argv, struct hist_opts *o)
 {
 	static const struct option opts[] = {
 		{ "disk", required_argument, NULL, 'd' },
@@ -260,60 +271,60 @@ int cmd_hist(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct meter_opts mo = {};
-	bool json = false, classes = false;
 	const char *disk = NULL;
-	struct meter *m = NULL;
-	struct hrow *rows = NULL;
-	unsigned int dev = 0;
-	int c, ret, lat = SLUICE_LAT_TOTAL, status = 0, err;
-	double duration = 0;
-	size_t n = 0, i;
-	uint64_t end;
-	char *e;
+	int c, err = 0;
 
+	o->lat = SLUICE_LAT_TOTAL;
+	optind = 1;
 	while ((c = getopt_long(argc, argv, "+d:Cl:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			disk = optarg;
 			break;
 		case 'C':
-			classes = true;
+			o->classes = true;
 			break;
 		case 'l':
-			for (lat = 0; lat < SLUICE_LAT_MAX; lat++)
-				if (!strcmp(optarg, lat_names[lat]))
-					break;
-			if (lat == SLUICE_LAT_MAX) {
-				log_err("--lat: unknown latency '%s'; use total, queue or device",
-					optarg);
-				return 2;
-			}
+			err = parse_enum_argument("--lat", optarg, lat_names, SLUICE_LAT_MAX,
+						  &o->lat);
 			break;
 		case 'D':
-			duration = strtod(optarg, &e);
-			if (*e || duration <= 0) {
-				log_err("--duration: '%s' is not a positive number of seconds", optarg);
-				return 2;
-			}
+			err = parse_duration_argument("--duration", optarg, 1, 0, &o->duration_ns);
 			break;
 		case 'p':
-			mo.partitions = true;
+			o->mo.partitions = true;
 			break;
 		case 'j':
-			json = true;
+			o->json = true;
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return -EINVAL;
 		}
+		if (err)
+			return err;
 	}
-	if (disk && (ret = meter_cli_disk(disk, mo.partitions, &dev)))
-		return ret;
-	if ((ret = meter_cli_open(&m, &mo)))
+	if (disk && meter_cli_disk(disk, o->mo.partitions, &o->dev))
+		return -EINVAL;
+	return 1;
+}
+
+int cmd_hist(int argc, char **argv)
+{
+	struct hist_opts o = {};
+	struct meter *m = NULL;
+	struct hrow *rows = NULL;
+	int ret, status = 0, err;
+	size_t n = 0, i;
+	uint64_t end;
+
+	err = parse_argv(argc, argv, &o);
+	if (err <= 0)
+		return args_exit_status(err);
+	if ((ret = meter_cli_open(&m, &o.mo)))
 		return ret;
 	if (optind < argc) {
 		err = wait_child(argv + optind, &status);
@@ -323,26 +334,26 @@ int cmd_hist(int argc, char **argv)
 			goto out_close;
 		}
 	} else {
-		end = meter_now_ns() + (uint64_t)(duration * 1e9);
-		if (!duration && !json && isatty(STDERR_FILENO))
+		end = meter_now_ns() + o.duration_ns;
+		if (!o.duration_ns && !o.json && isatty(STDERR_FILENO))
 			log_info("collecting; press ^C to draw the histograms");
-		while (!meter_cli_stop && (!duration || meter_now_ns() < end))
+		while (!meter_cli_stop && (!o.duration_ns || meter_now_ns() < end))
 			usleep(50000);
 	}
-	err = fold(m, dev, classes, lat, &rows, &n);
+	err = fold(m, o.dev, o.classes, o.lat, &rows, &n);
 	if (err) {
 		log_err("reading the meter's histograms failed: %s", strerror(-err));
 		ret = 1;
 		goto out_close;
 	}
-	if (json) {
-		print_json(rows, n, classes, lat);
+	if (o.json) {
+		print_json(rows, n, o.classes, o.lat);
 	} else {
 		if (!n)
 			printf("no block I/O completed\n");
 		for (i = 0; i < n; i++)
 			if (hist_count(rows[i].b))
-				print_bars(&rows[i], classes);
+				print_bars(&rows[i], o.classes);
 	}
 	ret = status;
 	free(rows);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/macro.h"
 #include "cmd/cmds.h"
 #include "lib/log.h"
 
@@ -23,7 +24,6 @@ static const struct sluice_cmd commands[] = {
 	{ "stages",	cmd_stages,	"where ublk request time goes: driver, filters, backing" },
 };
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static void usage(FILE *f)
 {

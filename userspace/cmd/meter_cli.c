@@ -173,29 +173,6 @@ int meter_cli_ops(const char *spec, unsigned int *mask)
 	return ret;
 }
 
-int meter_cli_duration_ns(const char *opt, const char *spec, uint64_t *ns)
-{
-	static const struct { const char *suffix; double mult; } units[] = {
-		{ "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "", 1 },
-	};
-	char *end;
-	double v;
-	size_t i;
-
-	errno = 0;
-	v = strtod(spec, &end);
-	if (!errno && end != spec && v >= 0) {
-		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-			if (!strcmp(end, units[i].suffix)) {
-				*ns = (uint64_t)(v * units[i].mult);
-				return 0;
-			}
-		}
-	}
-	log_err("%s: bad duration '%s'; use e.g. 1500ns, 200us, 5ms, 1s", opt, spec);
-	return 2;
-}
-
 void meter_sum_add(struct meter_sum *sum, const struct sluice_meter_val *cur,
 		   const struct sluice_meter_val *prev)
 {

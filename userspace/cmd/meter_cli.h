@@ -42,8 +42,6 @@ int meter_cli_disk(const char *spec, bool partitions, unsigned int *dev);
 int meter_cli_cgroup(const char *spec, uint64_t *id);
 /* --op read,write,discard,flush,other: mask, 0 or 2 (logged). */
 int meter_cli_ops(const char *spec, unsigned int *mask);
-/* "50ms", "200us", "1s", "1500" (ns): 0 or 2 (logged). */
-int meter_cli_duration_ns(const char *opt, const char *spec, uint64_t *ns);
 
 extern const char *const meter_op_names[SLUICE_OP_MAX];
 extern const char *const meter_err_names[SLUICE_ERR_MAX];

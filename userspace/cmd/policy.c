@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/macro.h"
+#include "cmd/args.h"
 #include "cmd/cmds.h"
 #include "bpf/sluice.h"
 #include "loader/policy.h"
@@ -27,12 +29,10 @@
 #include "loader/policy_cglimits.h"
 #include "loader/policy_compile.h"
 #include "loader/policy_maps.h"
+#include "lib/units.h"
 #include "loader/service.h"
-#include "loader/units.h"
 #include "lib/emit.h"
 #include "lib/log.h"
-
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *run_dir(void)
 {
@@ -575,7 +575,15 @@ int policy_status(const char *const *files, size_t nr, bool json);
 
 /* ------------------------------------------------------------------ main -- */
 
-int cmd_policy(int argc, char **argv)
+struct policy_args {
+	const char *verb;
+	bool json, resolve;
+	int argc;			/* the verb's operands */
+	char **argv;
+};
+
+/* >0 go on, 0 exit after --help, <0 usage error (logged); see cmd/args.h. */
+static int parse_argv(int argc, char **argv, struct policy_args *a)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
@@ -583,10 +591,10 @@ int cmd_policy(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	bool json = false, resolve = true;
 	const char *verb;
 	int c;
 
+	a->resolve = true;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {
@@ -595,12 +603,12 @@ int cmd_policy(int argc, char **argv)
 			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return -EINVAL;
 		}
 	}
 	if (optind >= argc) {
 		usage(stderr);
-		return 2;
+		return -EINVAL;
 	}
 	verb = argv[optind];
 	argc -= optind;
@@ -609,29 +617,49 @@ int cmd_policy(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
-			json = true;
+			a->json = true;
 			break;
 		case 'n':
-			resolve = false;
+			a->resolve = false;
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return -EINVAL;
 		}
 	}
-	argc -= optind;
-	argv += optind;
-	if (!resolve && strcmp(verb, "check")) {
+	a->verb = verb;
+	a->argc = argc - optind;
+	a->argv = argv + optind;
+	if (!a->resolve && strcmp(verb, "check")) {
 		log_err("--no-resolve is only for 'policy check'");
-		return 2;
+		return -EINVAL;
 	}
-	if (json && (!strcmp(verb, "check") || !strcmp(verb, "apply") || !strcmp(verb, "remove"))) {
+	if (a->json && (!strcmp(verb, "check") || !strcmp(verb, "apply") ||
+			!strcmp(verb, "remove"))) {
 		log_err("--json is for show, status and counts");
-		return 2;
+		return -EINVAL;
 	}
+	return 1;
+}
+
+int cmd_policy(int argc, char **argv)
+{
+	struct policy_args a = {};
+	const char *verb;
+	bool json, resolve;
+	int err;
+
+	err = parse_argv(argc, argv, &a);
+	if (err <= 0)
+		return args_exit_status(err);
+	verb = a.verb;
+	json = a.json;
+	resolve = a.resolve;
+	argc = a.argc;
+	argv = a.argv;
 	if (!strcmp(verb, "check"))
 		return do_check(argc, argv, resolve);
 	if (!strcmp(verb, "apply"))

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/macro.h"
 #include "bpf/sluice.h"
 #include "loader/policy.h"
 #include "loader/policy_apply.h"

@@ -18,8 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "cmd/args.h"
 #include "cmd/cmds.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -27,9 +29,6 @@
 
 #define MAX_IDS	SLUICE_UBLK_MAX_DISKS
 
-static const char *const stage_names[SLUICE_UBLK_STAGES] = {
-	"to_server", "filters_down", "backing", "filters_up", "to_kernel", "total",
-};
 
 struct disk_hist {
 	uint32_t id;
@@ -39,7 +38,7 @@ struct disk_hist {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: sluice stages [--interval S] [--count N] [--json] [--server PATH]\n"
+		"Usage: sluice stages [--interval D] [--count N] [--json] [--server PATH]\n"
 		"\n"
 		"Per ublk disk served by sluice, where request time goes: driver to server\n"
 		"(to_server), the filters on the way down (filters_down), the backing, the\n"
@@ -47,7 +46,8 @@ static void usage(FILE *f)
 		"(to_kernel) and the total. Count, mean and log2-bucket p50/p99 per interval.\n"
 		"\n"
 		"Options:\n"
-		"  --interval S   seconds per report (default 1)\n"
+		"  --interval D   time per report (default 1s; 500ms, 5s, a bare number is\n"
+		"                 seconds)\n"
 		"  --count N      stop after N reports (default: until interrupted)\n"
 		"  --json         one JSON object per report\n"
 		"  --server PATH  the sluice binary the servers run (default: this one)\n"
@@ -122,16 +122,17 @@ static struct disk_hist *find_disk(struct disk_hist *h, int *n, uint32_t id)
 }
 
 static void report(struct ublk_stages *s, struct disk_hist *hist, int *nhist, bool json,
-		   int interval, struct json_writer *w)
+		   uint64_t interval_ns, struct json_writer *w)
 {
 	struct sluice_ublk_stage_val now[SLUICE_UBLK_STAGES], d;
 	uint32_t ids[MAX_IDS];
-	int n, i, st;
+	enum sluice_ublk_stage st;
+	int n, i;
 
 	n = list_ids(ids, MAX_IDS);
 	if (json) {
 		json_obj_open(w);
-		json_kv_u64(w, "interval_s", interval);
+		json_kv_double(w, "interval_s", interval_ns / 1e9);
 		json_kv_str(w, "hook", ublk_stages_uses_kprobe(s) ? "kprobe" : "tracepoint");
 		json_key(w, "disks");
 		json_arr_open(w);
@@ -162,7 +163,7 @@ static void report(struct ublk_stages *s, struct disk_hist *hist, int *nhist, bo
 			avg = d.count ? d.sum_ns / 1000.0 / d.count : 0;
 			if (json) {
 				json_obj_open(w);
-				json_kv_str(w, "stage", stage_names[st]);
+				json_kv_str(w, "stage", ublk_stage_name(st));
 				json_kv_u64(w, "count", d.count);
 				json_kv_double(w, "avg_us", avg);
 				json_kv_double(w, "p50_us", pct_us(&d, 0.5));
@@ -170,7 +171,7 @@ static void report(struct ublk_stages *s, struct disk_hist *hist, int *nhist, bo
 				json_obj_close(w);
 			} else {
 				printf("%-12s %-13s %9llu %10.1f %10.1f %10.1f\n",
-				       st ? "" : dev, stage_names[st], d.count, avg,
+				       st ? "" : dev, ublk_stage_name(st), d.count, avg,
 				       pct_us(&d, 0.5), pct_us(&d, 0.99));
 			}
 		}
@@ -192,7 +193,15 @@ static void report(struct ublk_stages *s, struct disk_hist *hist, int *nhist, bo
 	}
 }
 
-int cmd_stages(int argc, char **argv)
+struct stages_opts {
+	uint64_t interval_ns;
+	uint64_t count;			/* 0 = until interrupted */
+	bool json;
+	const char *server;
+};
+
+/* >0 go on, 0 exit after --help, <0 usage error (logged); see cmd/args.h. */
+static int parse_argv(int argc, char **argv, struct stages_opts *o)
 {
 	static const struct option opts[] = {
 		{ "interval", required_argument, NULL, 'i' },
@@ -202,51 +211,75 @@ int cmd_stages(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	static struct disk_hist hist[MAX_IDS];
-	char self[PATH_MAX];
-	const char *server = NULL;
-	struct ublk_stages *s;
-	struct json_writer w;
-	int interval = 1, count = -1, nhist = 0, c, err;
-	bool json = false;
-	ssize_t len;
+	int c, err = 0;
 
+	o->interval_ns = NSEC_PER_SEC;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
-			interval = atoi(optarg);
-			if (interval <= 0) {
-				log_err("--interval '%s': give a number of seconds", optarg);
-				return 2;
-			}
+			err = parse_duration_argument("--interval", optarg, 10 * NSEC_PER_MSEC, 0,
+						      &o->interval_ns);
 			break;
 		case 'c':
-			count = atoi(optarg);
-			if (count <= 0) {
-				log_err("--count '%s': give a positive number", optarg);
-				return 2;
-			}
+			err = parse_count_argument("--count", optarg, 1, UINT64_MAX, &o->count);
 			break;
 		case 'j':
-			json = true;
+			o->json = true;
 			break;
 		case 's':
-			server = optarg;
+			o->server = optarg;
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return -EINVAL;
 		}
+		if (err)
+			return err;
 	}
 	if (optind < argc) {
 		log_err("stages takes no arguments ('%s'); see 'sluice stages --help'",
 			argv[optind]);
-		return 2;
+		return -EINVAL;
 	}
+	return 1;
+}
+
+/* Disks come and go: the programs learn them within a second. */
+static void wait_refreshing(struct ublk_stages *s, uint64_t ns)
+{
+	uint64_t step;
+	struct timespec ts;
+
+	while (ns) {
+		step = ns < NSEC_PER_SEC ? ns : NSEC_PER_SEC;
+		ublk_stages_refresh(s);
+		ts.tv_sec = step / NSEC_PER_SEC;
+		ts.tv_nsec = step % NSEC_PER_SEC;
+		nanosleep(&ts, NULL);
+		ns -= step;
+	}
+}
+
+int cmd_stages(int argc, char **argv)
+{
+	static struct disk_hist hist[MAX_IDS];
+	struct stages_opts o = {};
+	char self[PATH_MAX];
+	const char *server;
+	struct ublk_stages *s;
+	struct json_writer w;
+	int nhist = 0, err;
+	bool forever;
+	ssize_t len;
+
+	err = parse_argv(argc, argv, &o);
+	if (err <= 0)
+		return args_exit_status(err);
+	server = o.server;
 	if (!server) {
 		len = readlink("/proc/self/exe", self, sizeof(self) - 1);
 		if (len < 0) {
@@ -264,16 +297,11 @@ int cmd_stages(int argc, char **argv)
 			strerror(-err), server);
 		return 1;
 	}
-	while (count < 0 || count-- > 0) {
-		int t;
-
-		/* Disks come and go: the programs learn them within a second. */
-		for (t = 0; t < interval; t++) {
-			ublk_stages_refresh(s);
-			sleep(1);
-		}
+	forever = !o.count;
+	while (forever || o.count-- > 0) {
+		wait_refreshing(s, o.interval_ns);
 		json_init(&w, stdout);
-		report(s, hist, &nhist, json, interval, &w);
+		report(s, hist, &nhist, o.json, o.interval_ns, &w);
 	}
 	ublk_stages_close(s);
 	return 0;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
+#include "cmd/args.h"
 #include "cmd/cmds.h"
 #include "cmd/meter_cli.h"
 #include "lib/disks.h"
@@ -281,7 +282,16 @@ static int run_child(char **cmd, int *status)
 	return meter_cli_wait(pid, status);
 }
 
-int cmd_stat(int argc, char **argv)
+struct stat_opts {
+	struct meter_opts mo;
+	const char *output;
+	bool json, cgroups;
+	unsigned int dev;		/* --disk, 0 = every disk */
+	char **cmd;			/* after -- */
+};
+
+/* >0 go on, 0 exit after --help, <0 usage error (logged); see cmd/args.h. */
+static int parse_argv(int argc, char **argv, struct stat_opts *o)
 {
 	static const struct option opts[] = {
 		{ "disk", required_argument, NULL, 'd' },
@@ -292,80 +302,87 @@ int cmd_stat(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct meter_opts mo = {};
-	struct report rep = {};
-	const char *disk = NULL, *output = NULL;
-	bool json = false, cgroups = false;
-	unsigned int dev = 0;
-	struct meter *m = NULL;
-	uint64_t t0;
-	FILE *out;
-	int c, ret, status = 0, err;
+	const char *disk = NULL;
+	int c;
 
+	optind = 1;
 	while ((c = getopt_long(argc, argv, "+d:o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			disk = optarg;
 			break;
 		case 'p':
-			mo.partitions = true;
+			o->mo.partitions = true;
 			break;
 		case 'c':
-			cgroups = true;
+			o->cgroups = true;
 			break;
 		case 'o':
-			output = optarg;
+			o->output = optarg;
 			break;
 		case 'j':
-			json = true;
+			o->json = true;
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return -EINVAL;
 		}
 	}
 	if (optind >= argc) {
 		log_err("stat needs a command to run: sluice stat [OPTIONS] -- COMMAND");
-		return 2;
+		return -EINVAL;
 	}
-	if (disk && (ret = meter_cli_disk(disk, mo.partitions, &dev)))
-		return ret;
-	if ((ret = meter_cli_open(&m, &mo)))
+	o->cmd = argv + optind;
+	if (disk && meter_cli_disk(disk, o->mo.partitions, &o->dev))
+		return -EINVAL;
+	return 1;
+}
+
+int cmd_stat(int argc, char **argv)
+{
+	struct stat_opts o = {};
+	struct report rep = {};
+	struct meter *m = NULL;
+	uint64_t t0;
+	FILE *out;
+	int ret, status = 0, err;
+
+	err = parse_argv(argc, argv, &o);
+	if (err <= 0)
+		return args_exit_status(err);
+	if ((ret = meter_cli_open(&m, &o.mo)))
 		return ret;
 
 	t0 = meter_now_ns();
-	err = run_child(argv + optind, &status);
+	err = run_child(o.cmd, &status);
 	if (err) {
-		log_err("%s: cannot run: %s", argv[optind], strerror(-err));
+		log_err("%s: cannot run: %s", o.cmd[0], strerror(-err));
 		ret = 1;
 		goto out_close;
 	}
-	err = collect(m, dev, &rep);
+	err = collect(m, o.dev, &rep);
 	if (err) {
 		log_err("reading the meter's maps failed: %s", strerror(-err));
 		ret = 1;
 		goto out_close;
 	}
-	out = json ? stdout : stderr;
-	if (output) {
-		out = fopen(output, "we");
+	out = o.json ? stdout : stderr;
+	if (o.output) {
+		out = fopen(o.output, "we");
 		if (!out) {
-			log_err("%s: cannot write: %s", output, strerror(errno));
+			log_err("%s: cannot write: %s", o.output, strerror(errno));
 			ret = 1;
 			goto out_free;
 		}
 	}
-	if (json) {
-		char **cmd = argv + optind;
-
-		print_json_to(out, &rep, cmd, status, (meter_now_ns() - t0) / 1e9);
-	} else {
-		print_text(out, &rep, cgroups, status, (meter_now_ns() - t0) / 1e9);
-	}
-	if (output)
+	if (o.json)
+		print_json_to(out, &rep, o.cmd, status, (meter_now_ns() - t0) / 1e9);
+	else
+		print_text(out, &rep, o.cgroups, status, (meter_now_ns() - t0) / 1e9);
+	if (o.output)
 		fclose(out);
 	ret = status;
 out_free:

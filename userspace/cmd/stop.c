@@ -13,8 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cmd/args.h"
 #include "cmd/cmds.h"
 #include "lib/log.h"
+#include "lib/units.h"
 #include "ublk/ctrl.h"
 #include "ublk/dev.h"
 #include "lib/disk_state.h"
@@ -30,7 +32,8 @@ static void usage(FILE *f)
 		"device is deleted here. Exits 0 once /dev/ublkbN is gone.\n"
 		"\n"
 		"Options:\n"
-		"  --timeout S   how long to wait for the server (default 30)\n"
+		"  --timeout D   how long to wait for the server (default 30s; 500ms, 2m,\n"
+		"                a bare number is seconds)\n"
 		"  -h, --help    this text\n"
 		"\n"
 		"Examples:\n"
@@ -59,12 +62,12 @@ static int parse_target(const char *s, uint32_t *id)
 	return 0;
 }
 
-static bool wait_gone(pid_t pid, int timeout_s)
+static bool wait_gone(pid_t pid, uint64_t timeout_ns)
 {
 	struct timespec ts = { 0, 50 * 1000000L };
-	int i;
+	uint64_t i;
 
-	for (i = 0; i < timeout_s * 20; i++) {
+	for (i = 0; i < timeout_ns / (50 * 1000000ull); i++) {
 		if (!state_server_running(pid))
 			return true;
 		nanosleep(&ts, NULL);
@@ -72,49 +75,68 @@ static bool wait_gone(pid_t pid, int timeout_s)
 	return !state_server_running(pid);
 }
 
-int cmd_stop(int argc, char **argv)
+struct stop_opts {
+	uint64_t timeout_ns;
+	uint32_t id;
+};
+
+/* >0 go on, 0 exit after --help, <0 usage error (logged); see cmd/args.h. */
+static int parse_argv(int argc, char **argv, struct stop_opts *o)
 {
 	static const struct option opts[] = {
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct ublksrv_ctrl_dev_info info;
-	struct ublk_ctrl *ctrl = NULL;
-	const char *dir = state_dir();
-	struct disk_state st;
-	bool have_state, have_dev = false;
-	int timeout = 30, c, err, ret = 1;
-	uint32_t id;
-	pid_t pid;
+	int c, err;
 
+	o->timeout_ns = 30 * NSEC_PER_SEC;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			timeout = atoi(optarg);
-			if (timeout <= 0) {
-				log_err("--timeout '%s': give a number of seconds", optarg);
-				return 2;
-			}
+			err = parse_duration_argument("--timeout", optarg, 50 * NSEC_PER_MSEC,
+						      0, &o->timeout_ns);
+			if (err)
+				return err;
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return -EINVAL;
 		}
 	}
 	if (optind != argc - 1) {
 		log_err("stop takes one disk (/dev/ublkbN or its id); see 'sluice stop --help'");
-		return 2;
+		return -EINVAL;
 	}
-	if (parse_target(argv[optind], &id)) {
+	if (parse_target(argv[optind], &o->id)) {
 		log_err("'%s': not a ublk disk; give /dev/ublkbN or N (see 'sluice disks')",
 			argv[optind]);
-		return 2;
+		return -EINVAL;
 	}
+	return 1;
+}
+
+int cmd_stop(int argc, char **argv)
+{
+	struct ublksrv_ctrl_dev_info info;
+	struct ublk_ctrl *ctrl = NULL;
+	const char *dir = state_dir();
+	struct disk_state st;
+	bool have_state, have_dev = false;
+	struct stop_opts o;
+	char timeout_s[24];
+	int err, ret = 1;
+	uint32_t id;
+	pid_t pid;
+
+	err = parse_argv(argc, argv, &o);
+	if (err <= 0)
+		return args_exit_status(err);
+	id = o.id;
 
 	have_state = !state_read(dir, id, &st);
 	err = ublk_ctrl_open(&ctrl);
@@ -131,10 +153,11 @@ int cmd_stop(int argc, char **argv)
 				strerror(errno));
 			goto out;
 		}
-		if (!wait_gone(pid, timeout)) {
-			log_err("/dev/ublkb%u: its server (pid %d) did not stop within %d s; "
+		if (!wait_gone(pid, o.timeout_ns)) {
+			units_format(UNIT_DURATION, o.timeout_ns, timeout_s, sizeof(timeout_s));
+			log_err("/dev/ublkb%u: its server (pid %d) did not stop within %s; "
 				"is I/O stuck? 'kill -9 %d' then 'sluice stop %u' again",
-				id, (int)pid, timeout, (int)pid, id);
+				id, (int)pid, timeout_s, (int)pid, id);
 			goto out;
 		}
 	}

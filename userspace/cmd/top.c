@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cmd/args.h"
 #include "cmd/cmds.h"
 #include "cmd/filter_stats_cli.h"
 #include "cmd/meter_cli.h"
@@ -35,6 +36,7 @@
 #include "lib/hist.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/macro.h"
 #include "lib/units.h"
 #include "throttle/state_read.h"
 
@@ -593,7 +595,8 @@ static void usage(FILE *f)
 		"A disk served by 'sluice serve' gets a line with its filters' counters.\n"
 		"\n"
 		"Options:\n"
-		"  -i, --interval SECS   refresh every SECS seconds (default 1)\n"
+		"  -i, --interval D      refresh every D (default 1s; 500ms, 5s, a bare\n"
+		"                        number is seconds)\n"
 		"  -n, --count N         exit after N intervals\n"
 		"  -d, --disk DISK       only this disk (loop3, /dev/sda, 7:3, mapper name)\n"
 		"  -c, --cgroup CGROUP   only I/O charged to this cgroup (path or id)\n"
@@ -614,7 +617,16 @@ static void usage(FILE *f)
 		"  sluice top --classes --throttle-state /tmp/throttle.json\n");
 }
 
-int cmd_top(int argc, char **argv)
+/* What top's options set beside struct top and the meter's options. */
+struct top_args {
+	const char *disk;
+	uint64_t count;			/* 0 = until interrupted */
+	uint64_t interval_ns;
+};
+
+/* >0 go on, 0 exit after --help, <0 usage error (logged); see cmd/args.h. */
+static int parse_argv(int argc, char **argv, struct top *t, struct meter_opts *mo,
+		      struct top_args *a)
 {
 	static const struct option opts[] = {
 		{ "interval", required_argument, NULL, 'i' },
@@ -630,80 +642,79 @@ int cmd_top(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct top t = { .tstate_path = TSTATE_DEFAULT_PATH };
-	struct meter_opts mo = {};
-	const char *disk = NULL;
-	unsigned long count = 0, done = 0;
-	double interval = 1;
-	uint64_t next;
-	int c, ret = 0, err;
-	size_t k;
-	char *e;
+	unsigned int k;
+	int c, err = 0;
 
+	a->interval_ns = NSEC_PER_SEC;
+	optind = 1;
 	while ((c = getopt_long(argc, argv, "i:n:d:c:Cs:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
-			interval = strtod(optarg, &e);
-			if (*e || interval < 0.05) {
-				log_err("--interval: '%s' is not a number of seconds >= 0.05", optarg);
-				return 2;
-			}
+			err = parse_duration_argument("--interval", optarg, 50 * NSEC_PER_MSEC, 0,
+						      &a->interval_ns);
 			break;
 		case 'n':
-			count = strtoul(optarg, &e, 10);
-			if (*e || !count) {
-				log_err("--count: '%s' is not a positive number", optarg);
-				return 2;
-			}
+			err = parse_count_argument("--count", optarg, 1, UINT64_MAX, &a->count);
 			break;
 		case 'd':
-			disk = optarg;
+			a->disk = optarg;
 			break;
 		case 'c':
-			if ((ret = meter_cli_cgroup(optarg, &t.cgroup_id)))
-				return ret;
-			t.has_cgroup = true;
+			if (meter_cli_cgroup(optarg, &t->cgroup_id))
+				return -EINVAL;
+			t->has_cgroup = true;
 			break;
 		case 'C':
-			t.classes = true;
+			t->classes = true;
 			break;
 		case 's':
-			for (k = 0; k < sizeof(sort_names) / sizeof(sort_names[0]); k++)
-				if (!strcmp(optarg, sort_names[k]))
-					break;
-			if (k == sizeof(sort_names) / sizeof(sort_names[0])) {
-				log_err("--sort: unknown key '%s'; use iops, tput, lat, util or name",
-					optarg);
-				return 2;
-			}
-			t.sort = k;
+			err = parse_enum_argument("--sort", optarg, sort_names,
+						  ARRAY_SIZE(sort_names), &k);
+			if (!err)
+				t->sort = k;
 			break;
 		case 'S':
-			t.self = true;
-			mo.self_stats = true;
+			t->self = true;
+			mo->self_stats = true;
 			break;
 		case 'p':
-			mo.partitions = true;
+			mo->partitions = true;
 			break;
 		case 'j':
-			t.json = true;
+			t->json = true;
 			break;
 		case 'T':
-			t.tstate_path = optarg;
+			t->tstate_path = optarg;
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return -EINVAL;
 		}
+		if (err)
+			return err;
 	}
 	if (optind < argc) {
 		log_err("top takes no arguments ('%s'); see 'sluice top --help'", argv[optind]);
-		return 2;
+		return -EINVAL;
 	}
-	if (disk && (ret = meter_cli_disk(disk, mo.partitions, &t.dev)))
+	return 1;
+}
+
+int cmd_top(int argc, char **argv)
+{
+	struct top t = { .tstate_path = TSTATE_DEFAULT_PATH };
+	struct meter_opts mo = {};
+	struct top_args a = {};
+	uint64_t next, done = 0;
+	int ret = 0, err;
+
+	err = parse_argv(argc, argv, &t, &mo, &a);
+	if (err <= 0)
+		return args_exit_status(err);
+	if (a.disk && (ret = meter_cli_disk(a.disk, mo.partitions, &t.dev)))
 		return ret;
 	if ((ret = meter_cli_open(&t.m, &mo)))
 		return ret;
@@ -713,7 +724,7 @@ int cmd_top(int argc, char **argv)
 		err = meter_read_self(t.m, &t.prev_self);
 	next = t.prev.ts_ns;
 	while (!err && !meter_cli_stop) {
-		next += (uint64_t)(interval * 1e9);
+		next += a.interval_ns;
 		while (!meter_cli_stop && meter_now_ns() < next) {
 			uint64_t left = next - meter_now_ns();
 
@@ -722,7 +733,7 @@ int cmd_top(int argc, char **argv)
 		if (meter_cli_stop)
 			break;
 		err = tick(&t);
-		if (count && ++done >= count)
+		if (a.count && ++done >= a.count)
 			break;
 	}
 	if (err) {

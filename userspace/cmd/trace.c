@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
+#include "cmd/args.h"
 #include "cmd/cmds.h"
 #include "cmd/meter_cli.h"
 #include "lib/disks.h"
@@ -123,9 +124,9 @@ static void usage(FILE *f)
 		"  -d, --disk DISK       only this disk (loop3, /dev/sda, 7:3, mapper name)\n"
 		"  -c, --cgroup CGROUP   only I/O charged to this cgroup (path or id)\n"
 		"      --op OPS          only these: read,write,discard,flush,other\n"
-		"  -m, --min-lat TIME    only I/O slower than TIME in total (e.g. 5ms, 200us)\n"
+		"  -m, --min-lat D       only I/O slower than D in total (5ms, 200us)\n"
 		"  -n, --count N         exit after N events\n"
-		"      --duration SECS   exit after SECS seconds\n"
+		"      --duration D      exit after D (10s, 2m; a bare number is seconds)\n"
 		"      --partitions      name partitions, not their disks\n"
 		"  -w, --wide            also print the sector\n"
 		"      --json            one JSON object per event\n"
@@ -139,7 +140,9 @@ static void usage(FILE *f)
 		"  sluice trace --cgroup /sys/fs/cgroup/db.slice --op write --json | jq .\n");
 }
 
-int cmd_trace(int argc, char **argv)
+/* >0 go on, 0 exit after --help, <0 usage error (logged); see cmd/args.h. */
+static int parse_argv(int argc, char **argv, struct meter_opts *mo, struct trace_ctx *ctx,
+		      uint64_t *duration_ns)
 {
 	static const struct option opts[] = {
 		{ "disk", required_argument, NULL, 'd' },
@@ -154,50 +157,40 @@ int cmd_trace(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct meter_opts mo = { .trace = true };
-	struct trace_ctx *ctx;
 	const char *disk = NULL;
-	struct meter *m = NULL;
-	double duration = 0;
-	uint64_t lost, end = 0;
-	int c, ret = 0, n, ws, status = -1;
-	pid_t child = 0;
-	char *e;
+	uint64_t v;
+	int c, err = 0;
 
-	ctx = calloc(1, sizeof(*ctx));
-	if (!ctx)
-		return 1;
+	optind = 1;
 	while ((c = getopt_long(argc, argv, "+d:c:m:n:wh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			disk = optarg;
 			break;
 		case 'c':
-			ret = meter_cli_cgroup(optarg, (uint64_t *)&mo.filter.cgroup_id);
+			if (meter_cli_cgroup(optarg, &v))
+				return -EINVAL;
+			mo->filter.cgroup_id = v;
 			break;
 		case 'o':
-			ret = meter_cli_ops(optarg, &mo.filter.op_mask);
+			if (meter_cli_ops(optarg, &mo->filter.op_mask))
+				return -EINVAL;
 			break;
 		case 'm':
-			ret = meter_cli_duration_ns("--min-lat", optarg,
-						    (uint64_t *)&mo.filter.min_lat_ns);
+			err = parse_duration_argument("--min-lat", optarg, 0, 0, &v);
+			if (!err)
+				mo->filter.min_lat_ns = v;
 			break;
 		case 'n':
-			ctx->max = strtoull(optarg, &e, 10);
-			if (*e || !ctx->max) {
-				log_err("--count: '%s' is not a positive number", optarg);
-				ret = 2;
-			}
+			err = parse_count_argument("--count", optarg, 1, UINT64_MAX, &v);
+			if (!err)
+				ctx->max = v;
 			break;
 		case 'D':
-			duration = strtod(optarg, &e);
-			if (*e || duration <= 0) {
-				log_err("--duration: '%s' is not a positive number of seconds", optarg);
-				ret = 2;
-			}
+			err = parse_duration_argument("--duration", optarg, 1, 0, duration_ns);
 			break;
 		case 'p':
-			mo.partitions = true;
+			mo->partitions = true;
 			break;
 		case 'w':
 			ctx->wide = true;
@@ -207,22 +200,43 @@ int cmd_trace(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
-			goto out_free;
+			return 0;
 		default:
 			usage(stderr);
-			ret = 2;
+			return -EINVAL;
 		}
-		if (ret)
-			goto out_free;
+		if (err)
+			return err;
 	}
-	if (disk && (ret = meter_cli_disk(disk, mo.partitions, &mo.filter.dev)))
+	if (disk && meter_cli_disk(disk, mo->partitions, &mo->filter.dev))
+		return -EINVAL;
+	return 1;
+}
+
+int cmd_trace(int argc, char **argv)
+{
+	struct meter_opts mo = { .trace = true };
+	struct trace_ctx *ctx;
+	struct meter *m = NULL;
+	uint64_t lost, end = 0, duration_ns = 0;
+	int ret = 0, n, ws, status = -1;
+	pid_t child = 0;
+
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return 1;
+	ret = parse_argv(argc, argv, &mo, ctx, &duration_ns);
+	if (ret <= 0) {
+		ret = args_exit_status(ret);
 		goto out_free;
+	}
+	ret = 0;
 	if ((ret = meter_cli_open(&m, &mo)))
 		goto out_free;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	ctx->t0 = meter_now_ns();
-	if (duration > 0)
-		end = ctx->t0 + (uint64_t)(duration * 1e9);
+	if (duration_ns)
+		end = ctx->t0 + duration_ns;
 	if (!ctx->json)
 		printf("%-8s %-10s %7s %-10s %-7s %s %7s %7s %8s%s\n", "TIME(s)", "COMM", "PID",
 		       "CGROUP", "DISK", "T", "BYTES", "QUE(us)", "DEV(us)",

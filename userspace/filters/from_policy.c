@@ -6,7 +6,7 @@
 
 #include "filters/from_policy.h"
 #include "filters/registry.h"
-#include "filters/throttle.h"
+#include "filters/limiter.h"
 
 static int append(char *spec, size_t len, size_t *used, const char *fmt, const char *a,
 		  const char *b)
@@ -57,7 +57,7 @@ int filter_spec_add_throttle(char *spec, size_t len, const char *policy, bool *a
 	int n;
 
 	*added = false;
-	if (!throttle_policy_wants(policy))
+	if (!limiter_policy_wants(policy))
 		return 0;
 	old = strdup(spec);
 	if (!old)
@@ -86,7 +86,7 @@ static int choose_bound(const struct policy_chain_desc *c, struct filter_spec_ch
 		snprintf(ch->missing, sizeof(ch->missing), "%s", missing);
 	if (err)
 		return err;
-	ch->throttle = throttle_policy_wants(c->policy);
+	ch->throttle = limiter_policy_wants(c->policy);
 	err = filter_spec_add_throttle(ch->spec, sizeof(ch->spec), c->policy, &added);
 	if (err)
 		return err;

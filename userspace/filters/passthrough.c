@@ -8,11 +8,12 @@
 #include <errno.h>
 #include <string.h>
 
+#include "lib/macro.h"
 #include "filters/registry.h"
 
 static const struct filter_ops *const known_filters[] = {
 	&count_filter_ops,
-	&throttle_filter_ops,
+	&limiter_filter_ops,
 	&tick_filter_ops,
 };
 
@@ -25,7 +26,6 @@ static const struct {
 	{ "tick",		"tick" },
 };
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 const struct filter_ops *filter_ops_lookup(const char *name)
 {

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/macro.h"
 #include "lib/disk_state.h"
 #include "lib/fileio.h"
 
@@ -146,6 +147,11 @@ int state_parse(const char *text, struct disk_state *s)
 	return 0;
 }
 
+/*
+ * Durable (FILE_ATOMIC_SYNC): 'serve --recover' rebuilds a disk from this
+ * file after its server died, so a crash right after a start must not find
+ * it empty. It is written once per start, never on the I/O path.
+ */
 int state_write(const char *dir, const struct disk_state *s)
 {
 	char path[STATE_PATH_MAX + 64], *buf;
@@ -158,7 +164,8 @@ int state_write(const char *dir, const struct disk_state *s)
 	if (!buf)
 		return -ENOMEM;
 	n = state_format(s, buf, STATE_FILE_MAX);
-	err = n < 0 ? n : write_file_atomic(path, buf, n, 0644, FILE_ATOMIC_MKDIR);
+	err = n < 0 ? n : write_file_atomic(path, buf, n, 0644,
+						 FILE_ATOMIC_SYNC | FILE_ATOMIC_MKDIR);
 	free(buf);
 	return err;
 }
@@ -243,7 +250,7 @@ int state_find_backing(const char *dir, const char *backing, struct disk_state *
 
 	if (!realpath(backing, want))
 		return -errno;
-	n = state_list(dir, ids, (int)(sizeof(ids) / sizeof(ids[0])));
+	n = state_list(dir, ids, (int)ARRAY_SIZE(ids));
 	if (n < 0)
 		return n;
 	for (i = 0; i < n; i++) {

@@ -1,23 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "lib/hist.h"
 
-static unsigned int log2_u64(uint64_t v)
-{
-	return 63 - __builtin_clzll(v);
-}
-
 unsigned int hist_index(uint64_t v)
 {
-	unsigned int m, idx;
-
-	if (v < SLUICE_HIST_SUB)
-		return v;
-	m = log2_u64(v);
-	if (m >= SLUICE_HIST_MAX_LOG2)
-		return SLUICE_HIST_BUCKETS - 1;
-	idx = ((m - SLUICE_HIST_SUB_BITS + 1) << SLUICE_HIST_SUB_BITS) |
-	      ((v >> (m - SLUICE_HIST_SUB_BITS)) & (SLUICE_HIST_SUB - 1));
-	return idx < SLUICE_HIST_BUCKETS ? idx : SLUICE_HIST_BUCKETS - 1;
+	return sluice_hist_index(v, v ? 63 - __builtin_clzll(v) : 0);
 }
 
 uint64_t hist_lower(unsigned int idx)

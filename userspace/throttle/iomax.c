@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/fileio.h"
 #include "throttle/iomax.h"
 
 static const char *const keys[] = { "riops", "wiops", "rbps", "wbps" };
@@ -189,20 +190,24 @@ void iomax_book_free(struct iomax_book *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* The record lists what to write back: "<io.max line> <cgroup dir>". */
+/*
+ * The record lists what to write back: "<io.max line> <cgroup dir>". It is
+ * what takes the dynamic limits back after a crash (the guardian, the next
+ * start, --cleanup), so it is durable (FILE_ATOMIC_SYNC): io.max outlives
+ * the process, and a record lost with a limit in force would leave that
+ * limit on until someone notices. It changes only when a limit is first
+ * written, not every interval.
+ */
 static int book_save(const struct iomax_book *b)
 {
-	char tmp[4096], line[256];
-	size_t i;
+	char line[256], *buf = NULL;
+	size_t i, len = 0;
 	FILE *f;
-	int n, err = 0;
+	int err = 0;
 
 	if (!b->record)
 		return 0;
-	n = snprintf(tmp, sizeof(tmp), "%s.tmp", b->record);
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	f = fopen(tmp, "we");
+	f = open_memstream(&buf, &len);
 	if (!f)
 		return -errno;
 	for (i = 0; i < b->n; i++) {
@@ -213,14 +218,11 @@ static int book_save(const struct iomax_book *b)
 			break;
 		fprintf(f, "%s %s\n", line, b->e[i].cgroup_dir);
 	}
-	if (fflush(f) && !err)
-		err = -errno;
 	if (fclose(f) && !err)
 		err = -errno;
-	if (!err && rename(tmp, b->record))
-		err = -errno;
-	if (err)
-		unlink(tmp);
+	if (!err)
+		err = write_file_atomic(b->record, buf, len, 0644, FILE_ATOMIC_SYNC);
+	free(buf);
 	return err;
 }
 

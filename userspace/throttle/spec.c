@@ -8,30 +8,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/units.h"
 #include "throttle/spec.h"
 
+/* The policy grammar (lib/units.h), with a unit, above zero and at most an hour. */
 int throttle_parse_duration(const char *s, uint64_t *ns)
 {
-	static const struct { const char *unit; double mul; } units[] = {
-		{ "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 },
-	};
-	char *end;
-	double v;
-	size_t i;
+	uint64_t v;
+	int err;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || !(v > 0) || !isfinite(v))
-		return -EINVAL;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (!strcmp(end, units[i].unit)) {
-			if (v * units[i].mul > 3600e9 || v * units[i].mul < 1)
-				return -ERANGE;
-			*ns = (uint64_t)llround(v * units[i].mul);
-			return 0;
-		}
-	}
-	return -EINVAL;
+	err = units_parse_abs(UNIT_DURATION, s, &v);
+	if (err)
+		return err == -ERANGE ? -ERANGE : -EINVAL;
+	if (!v || v > 3600 * NSEC_PER_SEC)
+		return -ERANGE;
+	*ns = v;
+	return 0;
 }
 
 int throttle_parse_number(const char *s, bool decimal, uint64_t *v)

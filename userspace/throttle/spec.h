@@ -12,7 +12,7 @@
 
 #include "throttle/control.h"
 
-/* "250us", "30ms", "1s", "1.5s", "100000ns"; a unit is required. */
+/* "250us", "30ms", "1s", "1.5s", "1m" (lib/units.h); a unit is required, up to 1h. */
 int throttle_parse_duration(const char *s, uint64_t *ns);
 
 /* "1000", "4k", "10M", "1G" (k, M, G are powers of 1024 for sizes,

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "lib/macro.h"
 #include "ublk/copy.h"
 #include "ublk/uapi_compat.h"
 
@@ -16,7 +17,7 @@ int ublk_copy_parse(const char *s, enum ublk_copy *out)
 {
 	unsigned int i;
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(names); i++) {
 		if (!strcmp(s, names[i])) {
 			*out = i;
 			return 0;
@@ -27,7 +28,7 @@ int ublk_copy_parse(const char *s, enum ublk_copy *out)
 
 const char *ublk_copy_name(enum ublk_copy c)
 {
-	if ((unsigned int)c >= sizeof(names) / sizeof(names[0]))
+	if ((unsigned int)c >= ARRAY_SIZE(names))
 		return "?";
 	return names[c];
 }

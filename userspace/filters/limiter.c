@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * throttle.c - holds each policy class of a served disk to its limits.
+ * limiter.c - the class limiter: holds each policy class of a served disk to
+ * its limits. Not to be confused with the throttle daemon ('sluice
+ * throttle', userspace/throttle/), which computes some of those limits; in
+ * chain specs and state files the filter is still named "throttle", the
+ * name users and existing state files know (docs/filters.md).
  *
  * The class of a request comes from the ublk_class BPF program, which
  * recorded it by (disk, queue, tag) when the block layer issued it; this
@@ -36,8 +40,9 @@
 #include "filters/filter.h"
 #include "filters/registry.h"
 #include "filters/tbucket.h"
-#include "filters/throttle.h"
+#include "filters/limiter.h"
 #include "lib/disk_state.h"
+#include "lib/fileio.h"
 #include "lib/json.h"
 #include "loader/policy_compile.h"
 #include "loader/policy_maps.h"
@@ -46,14 +51,14 @@
 
 #define DEFAULT_INTERVAL_MS	1000
 
-struct tclass {
-	struct tbucket b[THROTTLE_NR_LIMS];	/* indexed by enum throttle_lim */
-	struct throttle_limits in_force;
+struct limiter_class {
+	struct tbucket b[LIMIT_NR];	/* indexed by enum class_limit */
+	struct class_limits in_force;
 	uint64_t ios[2];			/* read, write */
 	uint64_t delayed[2];
 };
 
-struct throttle {
+struct limiter {
 	pthread_mutex_t lock;
 	char policy[SLUICE_CLASS_NAME_LEN];
 	char state_path[256];
@@ -66,20 +71,20 @@ struct throttle {
 	struct tstate live;			/* header of the last state read (no disks) */
 	bool have_live;
 	uint64_t no_sqe;			/* released early: the ring was full */
-	struct throttle_limits stat[SLUICE_MAX_CLASSES];
-	struct throttle_limits dyn[SLUICE_MAX_CLASSES];
+	struct class_limits stat[SLUICE_MAX_CLASSES];
+	struct class_limits dyn[SLUICE_MAX_CLASSES];
 	char names[SLUICE_MAX_CLASSES][SLUICE_CLASS_NAME_LEN];
-	struct tclass cls[SLUICE_MAX_CLASSES];
+	struct limiter_class cls[SLUICE_MAX_CLASSES];
 };
 
 /* Per request: the release time, which the kernel reads at submission. */
-struct throttle_req {
+struct limiter_req {
 	struct __kernel_timespec ts;
 };
 
 /* ------------------------------------------------------------ limits -- */
 
-uint64_t throttle_limit_merge(uint64_t a, uint64_t b)
+uint64_t class_limit_merge(uint64_t a, uint64_t b)
 {
 	if (!a)
 		return b;
@@ -88,8 +93,8 @@ uint64_t throttle_limit_merge(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
-bool throttle_limits_dynamic(const struct tstate *st, unsigned int major, unsigned int minor,
-			     int64_t now, struct throttle_limits *dyn)
+bool class_limits_dynamic(const struct tstate *st, unsigned int major, unsigned int minor,
+			     int64_t now, struct class_limits *dyn)
 {
 	bool seen[SLUICE_MAX_CLASSES] = { false }, any = false;
 	const struct tstate_disk *d;
@@ -102,7 +107,7 @@ bool throttle_limits_dynamic(const struct tstate *st, unsigned int major, unsign
 		return false;
 	d = tstate_find(st, major, minor);
 	for (i = 0; d && i < d->nr_cls; i++) {
-		const uint64_t v[THROTTLE_NR_LIMS] = { d->cls[i].riops, d->cls[i].wiops,
+		const uint64_t v[LIMIT_NR] = { d->cls[i].riops, d->cls[i].wiops,
 						       d->cls[i].rbps, d->cls[i].wbps };
 
 		c = &d->cls[i];
@@ -115,7 +120,7 @@ bool throttle_limits_dynamic(const struct tstate *st, unsigned int major, unsign
 		 * here. A class of N cgroups is N entries: the class gets their
 		 * sum, unlimited when any of them is.
 		 */
-		for (j = 0; j < THROTTLE_NR_LIMS; j++) {
+		for (j = 0; j < LIMIT_NR; j++) {
 			uint64_t *x = &dyn[c->class_id].v[j];
 
 			if (!seen[c->class_id])
@@ -126,7 +131,7 @@ bool throttle_limits_dynamic(const struct tstate *st, unsigned int major, unsign
 		seen[c->class_id] = true;
 	}
 	for (i = 0; i < SLUICE_MAX_CLASSES && !any; i++)
-		for (j = 0; j < THROTTLE_NR_LIMS; j++)
+		for (j = 0; j < LIMIT_NR; j++)
 			any |= dyn[i].v[j] != 0;
 	return any;
 }
@@ -154,8 +159,8 @@ static const struct sluice_policy_info *image_policy(const struct policy_image *
 	return NULL;
 }
 
-int throttle_limits_static(const struct policy_image *img, const char *policy,
-			   struct throttle_limits *st, char (*names)[SLUICE_CLASS_NAME_LEN])
+int class_limits_static(const struct policy_image *img, const char *policy,
+			   struct class_limits *st, char (*names)[SLUICE_CLASS_NAME_LEN])
 {
 	const struct sluice_policy_info *p;
 	const union sluice_policy_val *v;
@@ -174,19 +179,19 @@ int throttle_limits_static(const struct policy_image *img, const char *policy,
 		if (!v)
 			continue;
 		l = &v->limits;
-		st[id].v[THROTTLE_RIOPS] = l->pct_mask & SLUICE_LIM_PCT_RIOPS ? 0 : l->riops;
-		st[id].v[THROTTLE_WIOPS] = l->pct_mask & SLUICE_LIM_PCT_WIOPS ? 0 : l->wiops;
-		st[id].v[THROTTLE_RBPS] = l->pct_mask & SLUICE_LIM_PCT_RBPS ? 0 : l->rbps;
-		st[id].v[THROTTLE_WBPS] = l->pct_mask & SLUICE_LIM_PCT_WBPS ? 0 : l->wbps;
+		st[id].v[LIMIT_RIOPS] = l->pct_mask & SLUICE_LIM_PCT_RIOPS ? 0 : l->riops;
+		st[id].v[LIMIT_WIOPS] = l->pct_mask & SLUICE_LIM_PCT_WIOPS ? 0 : l->wiops;
+		st[id].v[LIMIT_RBPS] = l->pct_mask & SLUICE_LIM_PCT_RBPS ? 0 : l->rbps;
+		st[id].v[LIMIT_WBPS] = l->pct_mask & SLUICE_LIM_PCT_WBPS ? 0 : l->wbps;
 		if (names)
 			snprintf(names[id], SLUICE_CLASS_NAME_LEN, "%s", l->name);
 	}
 	return 0;
 }
 
-bool throttle_policy_wants(const char *policy)
+bool limiter_policy_wants(const char *policy)
 {
-	struct throttle_limits *st;
+	struct class_limits *st;
 	const struct sluice_policy_info *p;
 	struct policy_image img;
 	bool wants = false;
@@ -196,10 +201,10 @@ bool throttle_policy_wants(const char *policy)
 		return false;
 	p = image_policy(&img, policy);
 	st = calloc(SLUICE_MAX_CLASSES, sizeof(*st));
-	if (p && st && !throttle_limits_static(&img, policy, st, NULL)) {
+	if (p && st && !class_limits_static(&img, policy, st, NULL)) {
 		wants = p->flags & SLUICE_DISK_F_THROTTLE;
 		for (i = 0; i < SLUICE_MAX_CLASSES && !wants; i++)
-			for (j = 0; j < THROTTLE_NR_LIMS; j++)
+			for (j = 0; j < LIMIT_NR; j++)
 				wants |= st[i].v[j] != 0;
 	}
 	free(st);
@@ -218,7 +223,7 @@ static uint64_t mono_ns(void)
 }
 
 /* The disk's MAJ:MIN, once the server has created it. */
-static bool resolve_disk(struct filter *f, struct throttle *t)
+static bool resolve_disk(struct filter *f, struct limiter *t)
 {
 	char p[64];
 	FILE *fp;
@@ -240,7 +245,7 @@ static bool resolve_disk(struct filter *f, struct throttle *t)
 	return true;
 }
 
-static void refresh_static(struct throttle *t)
+static void refresh_static(struct limiter *t)
 {
 	struct policy_image img;
 
@@ -249,11 +254,11 @@ static void refresh_static(struct throttle *t)
 		memset(t->stat, 0, sizeof(t->stat));
 		return;
 	}
-	throttle_limits_static(&img, t->policy, t->stat, t->names);
+	class_limits_static(&img, t->policy, t->stat, t->names);
 	policy_image_free(&img);
 }
 
-static void refresh_dynamic(struct throttle *t)
+static void refresh_dynamic(struct limiter *t)
 {
 	struct tstate st;
 	struct stat sb;
@@ -280,51 +285,56 @@ static void refresh_dynamic(struct throttle *t)
 		memset(t->dyn, 0, sizeof(t->dyn));
 		return;
 	}
-	t->have_live = throttle_limits_dynamic(&st, t->major, t->minor, now, t->dyn);
+	t->have_live = class_limits_dynamic(&st, t->major, t->minor, now, t->dyn);
 	t->live = (struct tstate){ .time = st.time, .pid = st.pid, .running = st.running,
 				   .interval_s = st.interval_s };
 	tstate_free(&st);
 }
 
-static void apply_limits(struct throttle *t, uint64_t now)
+static void apply_limits(struct limiter *t, uint64_t now)
 {
-	struct tclass *c;
+	struct limiter_class *c;
 	int i, j;
 
 	for (i = 0; i < SLUICE_MAX_CLASSES; i++) {
 		c = &t->cls[i];
-		for (j = 0; j < THROTTLE_NR_LIMS; j++) {
-			c->in_force.v[j] = throttle_limit_merge(t->stat[i].v[j], t->dyn[i].v[j]);
+		for (j = 0; j < LIMIT_NR; j++) {
+			c->in_force.v[j] = class_limit_merge(t->stat[i].v[j], t->dyn[i].v[j]);
 			tbucket_set_rate(&c->b[j], c->in_force.v[j], now);
 		}
 	}
 }
 
-static bool class_shown(const struct throttle *t, int i)
+static bool class_shown(const struct limiter *t, int i)
 {
-	const struct tclass *c = &t->cls[i];
+	const struct limiter_class *c = &t->cls[i];
 	int j;
 
 	if (c->ios[0] || c->ios[1] || t->names[i][0])
 		return true;
-	for (j = 0; j < THROTTLE_NR_LIMS; j++)
+	for (j = 0; j < LIMIT_NR; j++)
 		if (c->in_force.v[j])
 			return true;
 	return false;
 }
 
-/* RUN_DIR/ublkN.classes.json, written whole and renamed into place. */
-static void publish(struct throttle *t)
+/*
+ * RUN_DIR/ublkN.classes.json, replaced whole (write_file_atomic). Not
+ * synced: statistics rewritten every refresh for 'sluice top' under /run,
+ * worth nothing after a reboot, and an fsync on the I/O path would cost
+ * more than the file is worth.
+ */
+static void publish(struct limiter *t)
 {
 	static const char *const lim[] = { "riops", "wiops", "rbps", "wbps" };
-	char path[512], tmp[520];
 	struct json_writer w;
+	char path[512], *buf = NULL;
+	size_t len = 0;
 	FILE *fp;
 	int i, j;
 
 	snprintf(path, sizeof(path), "%s/ublk%d.classes.json", state_dir(), t->dev_id);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fp = fopen(tmp, "w");
+	fp = open_memstream(&buf, &len);
 	if (!fp)
 		return;
 	json_init(&w, fp);
@@ -345,7 +355,7 @@ static void publish(struct throttle *t)
 		json_kv_u64(&w, "writes", t->cls[i].ios[1]);
 		json_kv_u64(&w, "delayed_reads", t->cls[i].delayed[0]);
 		json_kv_u64(&w, "delayed_writes", t->cls[i].delayed[1]);
-		for (j = 0; j < THROTTLE_NR_LIMS; j++)
+		for (j = 0; j < LIMIT_NR; j++)
 			json_kv_u64(&w, lim[j], t->cls[i].in_force.v[j]);
 		json_obj_close(&w);
 	}
@@ -353,15 +363,16 @@ static void publish(struct throttle *t)
 	json_obj_close(&w);
 	if (json_end(&w) || fputc('\n', fp) == EOF) {
 		fclose(fp);
-		remove(tmp);
+		free(buf);
 		return;
 	}
-	if (fclose(fp) || rename(tmp, path))
-		remove(tmp);
+	if (!fclose(fp))
+		write_file_atomic(path, buf, len, 0644, 0);
+	free(buf);
 }
 
 /* Called with the lock held. */
-static void maybe_refresh(struct filter *f, struct throttle *t, uint64_t now)
+static void maybe_refresh(struct filter *f, struct limiter *t, uint64_t now)
 {
 	if (now < t->next_refresh || !resolve_disk(f, t))
 		return;
@@ -374,23 +385,23 @@ static void maybe_refresh(struct filter *f, struct throttle *t, uint64_t now)
 
 /* -------------------------------------------------------- data path -- */
 
-static int throttle_down(struct filter *f, struct filter_req *req)
+static int limiter_down(struct filter *f, struct filter_req *req)
 {
-	struct throttle *t = f->priv;
-	struct throttle_req *tr = filter_req_priv(f, req);
+	struct limiter *t = f->priv;
+	struct limiter_req *tr = filter_req_priv(f, req);
 	struct tbucket *b[2];
 	uint64_t units[2] = { 1, req->len }, now = mono_ns(), release;
 	struct io_uring_sqe *sqe;
 	unsigned int id, dir = req->op == FILTER_OP_WRITE;
-	struct tclass *c;
+	struct limiter_class *c;
 
 	pthread_mutex_lock(&t->lock);
 	maybe_refresh(f, t, now);
 	id = t->dev_id < 0 ? SLUICE_CLASS_DEFAULT :
 	     ublk_class_get(&t->map, (unsigned int)t->dev_id, req->queue, req->tag);
 	c = &t->cls[id];
-	b[0] = &c->b[dir ? THROTTLE_WIOPS : THROTTLE_RIOPS];
-	b[1] = &c->b[dir ? THROTTLE_WBPS : THROTTLE_RBPS];
+	b[0] = &c->b[dir ? LIMIT_WIOPS : LIMIT_RIOPS];
+	b[1] = &c->b[dir ? LIMIT_WBPS : LIMIT_RBPS];
 	release = tbucket_reserve(b, units, 2, now);
 	c->ios[dir]++;
 	if (release > now)
@@ -418,24 +429,24 @@ static int throttle_down(struct filter *f, struct filter_req *req)
 	return FILTER_PENDING;
 }
 
-static void throttle_io_done(struct filter *f, struct filter_req *req, uint32_t cookie, int res)
+static void limiter_io_done(struct filter *f, struct filter_req *req, uint32_t cookie, int res)
 {
 	/* -ETIME is the timeout firing; anything else (cancelled) releases it too */
 	filter_resume(req, FILTER_CONTINUE);
 }
 
 /* The server stops and the drain limit passed: release time no longer matters. */
-static void throttle_cancel(struct filter *f, struct filter_req *req)
+static void limiter_cancel(struct filter *f, struct filter_req *req)
 {
 	filter_cancel_sqe(f, req, 0);
 }
 
 /* ---------------------------------------------------------- lifecycle -- */
 
-static int throttle_init(struct filter *f, const struct filter_config *cfg)
+static int limiter_init(struct filter *f, const struct filter_config *cfg)
 {
 	char buf[32];
-	struct throttle *t;
+	struct limiter *t;
 	bool loaded;
 	int err;
 
@@ -478,9 +489,9 @@ out_free:
 	return err;
 }
 
-static int throttle_stats(struct filter *f, struct filter_stat *st, int max)
+static int limiter_stats(struct filter *f, struct filter_stat *st, int max)
 {
-	struct throttle *t = f->priv;
+	struct limiter *t = f->priv;
 	uint64_t ios = 0, delayed = 0;
 	int i, n = 0;
 
@@ -497,9 +508,9 @@ static int throttle_stats(struct filter *f, struct filter_stat *st, int max)
 	return n;
 }
 
-static void throttle_teardown(struct filter *f)
+static void limiter_teardown(struct filter *f)
 {
-	struct throttle *t = f->priv;
+	struct limiter *t = f->priv;
 	char path[512];
 
 	if (!t)
@@ -514,14 +525,14 @@ static void throttle_teardown(struct filter *f)
 	f->priv = NULL;
 }
 
-const struct filter_ops throttle_filter_ops = {
-	.name = "throttle",
-	.req_priv_size = sizeof(struct throttle_req),
-	.init = throttle_init,
-	.read = throttle_down,
-	.write = throttle_down,
-	.io_done = throttle_io_done,
-	.cancel = throttle_cancel,
-	.stats = throttle_stats,
-	.teardown = throttle_teardown,
+const struct filter_ops limiter_filter_ops = {
+	.name = "throttle",	/* the user-visible name: chain specs and state files keep it */
+	.req_priv_size = sizeof(struct limiter_req),
+	.init = limiter_init,
+	.read = limiter_down,
+	.write = limiter_down,
+	.io_done = limiter_io_done,
+	.cancel = limiter_cancel,
+	.stats = limiter_stats,
+	.teardown = limiter_teardown,
 };

@@ -3,7 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "loader/units.h"
+#include "lib/macro.h"
+#include "lib/units.h"
 
 struct unit {
 	const char *name;
@@ -11,9 +12,9 @@ struct unit {
 };
 
 #define NSEC	1ULL
-#define USEC	1000ULL
-#define MSEC	1000000ULL
-#define SEC	1000000000ULL
+#define USEC	NSEC_PER_USEC
+#define MSEC	NSEC_PER_MSEC
+#define SEC	NSEC_PER_SEC
 
 /* Largest first: units_format() takes the first unit that divides exactly. */
 static const struct unit durations[] = {
@@ -27,8 +28,6 @@ static const struct unit sizes[] = {
 	{ "TB", 1000000000000ULL }, { "GB", 1000000000ULL }, { "MB", 1000000ULL },
 	{ "KB", 1000ULL }, { "B", 1 },
 };
-
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 const char *units_list(enum unit_kind kind)
 {

@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "filters/tbucket.h"
-#include "filters/throttle.h"
+#include "filters/limiter.h"
 #include "loader/policy_compile.h"
 #include "throttle/state_read.h"
 
@@ -143,11 +143,11 @@ static void test_clock_near_zero(void **unused)
 
 static void test_merge(void **unused)
 {
-	assert_int_equal(throttle_limit_merge(0, 0), 0);
-	assert_int_equal(throttle_limit_merge(0, 7), 7);
-	assert_int_equal(throttle_limit_merge(9, 0), 9);
-	assert_int_equal(throttle_limit_merge(9, 7), 7);
-	assert_int_equal(throttle_limit_merge(3, 7), 3);
+	assert_int_equal(class_limit_merge(0, 0), 0);
+	assert_int_equal(class_limit_merge(0, 7), 7);
+	assert_int_equal(class_limit_merge(9, 0), 9);
+	assert_int_equal(class_limit_merge(9, 7), 7);
+	assert_int_equal(class_limit_merge(3, 7), 3);
 }
 
 static const char state_fmt[] =
@@ -175,39 +175,39 @@ static int parse_state(long long t, int pid, const char *running, struct tstate 
 
 static void test_dynamic_from_state(void **unused)
 {
-	struct throttle_limits *dyn = calloc(SLUICE_MAX_CLASSES, sizeof(*dyn));
+	struct class_limits *dyn = calloc(SLUICE_MAX_CLASSES, sizeof(*dyn));
 	long long now = time(NULL);
 	struct tstate st;
 
 	assert_non_null(dyn);
 	assert_int_equal(parse_state(now, getpid(), "true", &st), 0);
-	assert_true(throttle_limits_dynamic(&st, 259, 3, now, dyn));
-	assert_int_equal(dyn[1].v[THROTTLE_RIOPS], 7330);
-	assert_int_equal(dyn[1].v[THROTTLE_WIOPS], 10);
-	assert_int_equal(dyn[1].v[THROTTLE_RBPS], 45000000);
-	assert_int_equal(dyn[1].v[THROTTLE_WBPS], 61400);
+	assert_true(class_limits_dynamic(&st, 259, 3, now, dyn));
+	assert_int_equal(dyn[1].v[LIMIT_RIOPS], 7330);
+	assert_int_equal(dyn[1].v[LIMIT_WIOPS], 10);
+	assert_int_equal(dyn[1].v[LIMIT_RBPS], 45000000);
+	assert_int_equal(dyn[1].v[LIMIT_WBPS], 61400);
 	/* dynamic: false still holds what the throttle wants in force (a
 	 * limit in percent of peak, or one given on its command line) */
-	assert_int_equal(dyn[2].v[THROTTLE_RIOPS], 99);
-	assert_int_equal(dyn[2].v[THROTTLE_WIOPS], 0);
+	assert_int_equal(dyn[2].v[LIMIT_RIOPS], 99);
+	assert_int_equal(dyn[2].v[LIMIT_WIOPS], 0);
 	/* another disk's limits are not ours */
-	assert_false(throttle_limits_dynamic(&st, 259, 4, now, dyn));
-	assert_int_equal(dyn[1].v[THROTTLE_RIOPS], 0);
+	assert_false(class_limits_dynamic(&st, 259, 4, now, dyn));
+	assert_int_equal(dyn[1].v[LIMIT_RIOPS], 0);
 	/* stale (older than 3 intervals): fail open */
-	dyn[1].v[THROTTLE_RIOPS] = 5;
-	assert_false(throttle_limits_dynamic(&st, 259, 3, now + 10, dyn));
-	assert_int_equal(dyn[1].v[THROTTLE_RIOPS], 0);
+	dyn[1].v[LIMIT_RIOPS] = 5;
+	assert_false(class_limits_dynamic(&st, 259, 3, now + 10, dyn));
+	assert_int_equal(dyn[1].v[LIMIT_RIOPS], 0);
 	tstate_free(&st);
 
 	/* a clean exit (running: false) drops them at once */
 	assert_int_equal(parse_state(now, getpid(), "false", &st), 0);
-	assert_false(throttle_limits_dynamic(&st, 259, 3, now, dyn));
+	assert_false(class_limits_dynamic(&st, 259, 3, now, dyn));
 	tstate_free(&st);
 	/* and so does a dead throttle's pid */
 	assert_int_equal(parse_state(now, 0x7ffffff0, "true", &st), 0);
-	assert_false(throttle_limits_dynamic(&st, 259, 3, now, dyn));
+	assert_false(class_limits_dynamic(&st, 259, 3, now, dyn));
 	tstate_free(&st);
-	assert_false(throttle_limits_dynamic(NULL, 259, 3, now, dyn));
+	assert_false(class_limits_dynamic(NULL, 259, 3, now, dyn));
 	free(dyn);
 }
 
@@ -225,7 +225,7 @@ static const char cls_fmt[] =
 
 static void test_dynamic_classes_add_up(void **unused)
 {
-	struct throttle_limits *dyn = calloc(SLUICE_MAX_CLASSES, sizeof(*dyn));
+	struct class_limits *dyn = calloc(SLUICE_MAX_CLASSES, sizeof(*dyn));
 	char c[4][256], buf[2048];
 	long long now = time(NULL);
 	struct tstate st;
@@ -240,15 +240,15 @@ static void test_dynamic_classes_add_up(void **unused)
 	assert_int_equal(tstate_parse(buf, strlen(buf), &st), 0);
 	assert_true(st.disks[0].cls[0].server);
 	assert_false(st.disks[0].cls[2].server);
-	assert_true(throttle_limits_dynamic(&st, 259, 3, now, dyn));
+	assert_true(class_limits_dynamic(&st, 259, 3, now, dyn));
 	/* a class is the sum of its cgroups; unlimited when one of them is */
-	assert_int_equal(dyn[1].v[THROTTLE_RIOPS], 500);
-	assert_int_equal(dyn[1].v[THROTTLE_WIOPS], 0);
+	assert_int_equal(dyn[1].v[LIMIT_RIOPS], 500);
+	assert_int_equal(dyn[1].v[LIMIT_WIOPS], 0);
 	/* io.max holds the cgroup the server cannot tell apart: not class 2's */
-	assert_int_equal(dyn[2].v[THROTTLE_RIOPS], 0);
-	assert_int_equal(dyn[2].v[THROTTLE_WIOPS], 0);
-	assert_int_equal(dyn[3].v[THROTTLE_RIOPS], 0);
-	assert_int_equal(dyn[3].v[THROTTLE_WIOPS], 40);
+	assert_int_equal(dyn[2].v[LIMIT_RIOPS], 0);
+	assert_int_equal(dyn[2].v[LIMIT_WIOPS], 0);
+	assert_int_equal(dyn[3].v[LIMIT_RIOPS], 0);
+	assert_int_equal(dyn[3].v[LIMIT_WIOPS], 40);
 	tstate_free(&st);
 	free(dyn);
 }
@@ -268,7 +268,7 @@ static void put(struct policy_image *img, unsigned int kind, unsigned long long 
 /* Two policies; "db" owns classes 3 and 4, one with a % of peak limit. */
 static void test_static_from_image(void **unused)
 {
-	struct throttle_limits *st = calloc(SLUICE_MAX_CLASSES, sizeof(*st));
+	struct class_limits *st = calloc(SLUICE_MAX_CLASSES, sizeof(*st));
 	char (*names)[SLUICE_CLASS_NAME_LEN] = calloc(SLUICE_MAX_CLASSES, sizeof(*names));
 	struct policy_image img = { 0 };
 	union sluice_policy_val v;
@@ -300,17 +300,17 @@ static void test_static_from_image(void **unused)
 	v.limits.pct_mask = SLUICE_LIM_PCT_RIOPS;
 	put(&img, SLUICE_PK_CLASS, 4, &v);
 
-	assert_int_equal(throttle_limits_static(&img, "db", st, names), 0);
-	assert_int_equal(st[3].v[THROTTLE_RIOPS], 200);
-	assert_int_equal(st[3].v[THROTTLE_WBPS], 1 << 20);
-	assert_int_equal(st[3].v[THROTTLE_WIOPS], 0);
-	assert_int_equal(st[4].v[THROTTLE_RIOPS], 0);
-	assert_int_equal(st[4].v[THROTTLE_WIOPS], 300);
+	assert_int_equal(class_limits_static(&img, "db", st, names), 0);
+	assert_int_equal(st[3].v[LIMIT_RIOPS], 200);
+	assert_int_equal(st[3].v[LIMIT_WBPS], 1 << 20);
+	assert_int_equal(st[3].v[LIMIT_WIOPS], 0);
+	assert_int_equal(st[4].v[LIMIT_RIOPS], 0);
+	assert_int_equal(st[4].v[LIMIT_WIOPS], 300);
 	/* another policy's class is not ours */
-	assert_int_equal(st[1].v[THROTTLE_RIOPS], 0);
+	assert_int_equal(st[1].v[LIMIT_RIOPS], 0);
 	assert_string_equal(names[3], "lim");
 	assert_string_equal(names[4], "peaky");
-	assert_int_equal(throttle_limits_static(&img, "nope", st, NULL), -ENOENT);
+	assert_int_equal(class_limits_static(&img, "nope", st, NULL), -ENOENT);
 	free(img.ents);
 	free(st);
 	free(names);
