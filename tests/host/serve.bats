@@ -34,13 +34,13 @@ setup() {
 
 @test "serve: bad sizes, block sizes and counts are usage errors" {
 	run -2 "$SLUICE" serve --backing "$IMG" --size 12Q
-	assert_output "sluice: error: --size '12Q': not a size; use bytes or K, M, G, T (e.g. 64M)"
+	assert_output "sluice: error: --size '12Q': expected a size (4096, 64M, 1.5G, 8KiB, 1MB; K, M, G, T are powers of 1024)"
 	run -2 "$SLUICE" serve --backing "$IMG" --block-size 1024
-	assert_output "sluice: error: --block-size 1024: use 512 or 4096"
+	assert_output "sluice: error: --block-size '1024': expected 512 or 4096"
 	run -2 "$SLUICE" serve --backing "$IMG" --queues 0
-	assert_output "sluice: error: --queues '0': expected a number from 1 to 64"
+	assert_output "sluice: error: --queues '0': expected a whole number from 1 to 64"
 	run -2 "$SLUICE" serve --backing "$IMG" --depth 5000
-	assert_output "sluice: error: --depth '5000': expected a number from 1 to 4096"
+	assert_output "sluice: error: --depth '5000': expected a whole number from 1 to 4096"
 	run -2 "$SLUICE" serve --backing "$IMG" stray
 	assert_output --partial "serve takes no arguments ('stray')"
 	run -2 "$SLUICE" serve --recover 1 --backing "$IMG"

@@ -18,7 +18,6 @@
 #include <cmocka.h>
 
 #include "filters/from_policy.h"
-#include "lib/size.h"
 #include "lib/udata.h"
 #include "ublk/dev.h"
 #include "ublk/server.h"
@@ -423,28 +422,6 @@ static void test_udata_round_trip(void **state)
 	assert_true(CHAIN_MAX_FILTERS <= (1u << UDATA_FILTER_BITS));
 }
 
-static void test_size_parse(void **state)
-{
-	uint64_t v;
-
-	assert_int_equal(size_parse("4096", &v), 0);
-	assert_int_equal(v, 4096);
-	assert_int_equal(size_parse("64M", &v), 0);
-	assert_int_equal(v, 64ull << 20);
-	assert_int_equal(size_parse("1.5G", &v), 0);
-	assert_int_equal(v, 3ull << 29);
-	assert_int_equal(size_parse("2t", &v), 0);
-	assert_int_equal(v, 2ull << 40);
-	assert_int_equal(size_parse("8KiB", &v), 0);
-	assert_int_equal(v, 8192);
-	assert_int_equal(size_parse("", &v), -EINVAL);
-	assert_int_equal(size_parse("-1", &v), -EINVAL);
-	assert_int_equal(size_parse("12Q", &v), -EINVAL);
-	assert_int_equal(size_parse("12MX", &v), -EINVAL);
-	assert_int_equal(size_parse("0.3K", &v), -EINVAL);
-	assert_int_equal(size_parse("99999999P", &v), -ERANGE);
-}
-
 static void test_wanted_flags(void **state)
 {
 	uint64_t all = UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE |
@@ -471,7 +448,6 @@ int main(void)
 		cmocka_unit_test(test_state_old_file),
 		cmocka_unit_test_setup_teardown(test_choose_long_chain, make_dir, remove_dir),
 		cmocka_unit_test(test_udata_round_trip),
-		cmocka_unit_test(test_size_parse),
 		cmocka_unit_test(test_wanted_flags),
 		cmocka_unit_test_setup_teardown(test_server_open_stages, make_dir, remove_dir),
 	};

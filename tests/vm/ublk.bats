@@ -66,7 +66,7 @@ teardown() {
 	run -1 timeout 60 "$SLUICE" serve --backing "$IMG" --copy mmap --policy count
 	assert_output --partial "--copy mmap: needs a passthrough policy"
 	run -2 timeout 60 "$SLUICE" serve --backing "$IMG" --copy fast
-	assert_output --partial "--copy 'fast': use auto, buffer, user or mmap"
+	assert_output --partial "--copy 'fast': expected auto, buffer, user or mmap"
 	assert_equal "$(ublkc_count)" "$before"
 }
 

@@ -17,10 +17,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd/args.h"
 #include "cmd/cmds.h"
 #include "filters/registry.h"
 #include "lib/log.h"
-#include "lib/size.h"
+#include "lib/macro.h"
 #include "loader/policy_apply.h"
 #include "loader/policy_chain.h"
 #include "ublk/server.h"
@@ -99,26 +100,11 @@ static void usage(FILE *f)
 		DEFAULT_QUEUES, DEFAULT_DEPTH, DEFAULT_BLOCK_SIZE, policy_builtin_names());
 }
 
-static int parse_u32(const char *opt, const char *arg, uint32_t min, uint32_t max,
-		     uint32_t *out)
-{
-	unsigned long v;
-	char *end;
-
-	errno = 0;
-	v = strtoul(arg, &end, 10);
-	if (errno || end == arg || *end || *arg == '-' || v < min || v > max) {
-		log_err("%s '%s': expected a number from %u to %u", opt, arg, min, max);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
-}
-
 enum { OPT_SIZE = 256, OPT_QUEUES, OPT_DEPTH, OPT_BS, OPT_RO, OPT_POLICY, OPT_DAEMON,
        OPT_PIDFILE, OPT_RECOVER, OPT_ID, OPT_BACKING, OPT_COPY };
 
-static int parse_args(int argc, char **argv, struct serve_opts *o)
+/* parse_argv() as args.h says: > 0 go on, 0 after --help, < 0 an error already said. */
+static int parse_argv(int argc, char **argv, struct serve_opts *o)
 {
 	static const struct option opts[] = {
 		{ "backing", required_argument, NULL, OPT_BACKING },
@@ -136,8 +122,13 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
+	static const char *const copies[] = {
+		[UBLK_COPY_AUTO] = "auto", [UBLK_COPY_BUFFER] = "buffer",
+		[UBLK_COPY_USER] = "user", [UBLK_COPY_MMAP] = "mmap",
+	};
 	bool shape = false;
-	int c;
+	unsigned int idx;
+	int c, err;
 
 	memset(o, 0, sizeof(*o));
 	o->queues = DEFAULT_QUEUES;
@@ -151,30 +142,31 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			o->backing = optarg;
 			break;
 		case OPT_SIZE:
-			if (size_parse(optarg, &o->size) || !o->size) {
-				log_err("--size '%s': not a size; use bytes or K, M, G, T (e.g. 64M)",
-					optarg);
-				return 2;
-			}
+			err = parse_size_argument("--size", optarg, &o->size);
+			if (err)
+				return err;
 			shape = true;
 			break;
 		case OPT_QUEUES:
-			if (parse_u32("--queues", optarg, 1, UBLK_QUEUES_MAX, &o->queues))
-				return 2;
+			err = parse_uint_argument("--queues", optarg, 1, UBLK_QUEUES_MAX,
+						  &o->queues);
+			if (err)
+				return err;
 			shape = true;
 			break;
 		case OPT_DEPTH:
-			if (parse_u32("--depth", optarg, 1, UBLK_MAX_QUEUE_DEPTH, &o->depth))
-				return 2;
+			err = parse_uint_argument("--depth", optarg, 1, UBLK_MAX_QUEUE_DEPTH,
+						  &o->depth);
+			if (err)
+				return err;
 			shape = true;
 			break;
 		case OPT_BS:
-			if (parse_u32("--block-size", optarg, 512, 4096, &o->block_size))
-				return 2;
-			if (o->block_size != 512 && o->block_size != 4096) {
-				log_err("--block-size %u: use 512 or 4096", o->block_size);
-				return 2;
-			}
+			err = parse_enum_argument("--block-size", optarg,
+						  (const char *const[]){ "512", "4096" }, 2, &idx);
+			if (err)
+				return err;
+			o->block_size = idx ? 4096 : 512;
 			shape = true;
 			break;
 		case OPT_RO:
@@ -192,49 +184,53 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			o->pid_file = optarg;
 			break;
 		case OPT_RECOVER:
-			if (parse_u32("--recover", optarg, 0, INT_MAX, &o->recover_id))
-				return 2;
+			err = parse_uint_argument("--recover", optarg, 0, INT_MAX,
+						  &o->recover_id);
+			if (err)
+				return err;
 			o->recover = true;
 			break;
 		case OPT_ID:
-			if (parse_u32("--id", optarg, 0, INT_MAX, &o->dev_id))
-				return 2;
+			err = parse_uint_argument("--id", optarg, 0, INT_MAX, &o->dev_id);
+			if (err)
+				return err;
 			shape = true;
 			break;
 		case OPT_COPY:
-			if (ublk_copy_parse(optarg, &o->copy)) {
-				log_err("--copy '%s': use auto, buffer, user or mmap", optarg);
-				return 2;
-			}
+			err = parse_enum_argument("--copy", optarg, copies, ARRAY_SIZE(copies),
+						  &idx);
+			if (err)
+				return err;
+			o->copy = idx;
 			break;
 		case 'h':
 			usage(stdout);
-			return 1;
+			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return -EINVAL;
 		}
 	}
 	if (optind < argc) {
 		log_err("serve takes no arguments ('%s'); give the backing with --backing",
 			argv[optind]);
-		return 2;
+		return -EINVAL;
 	}
 	if (o->recover && (o->backing || shape)) {
 		log_err("--recover takes the disk's shape from its state file; "
 			"give only --recover ID [--daemon --pid-file FILE]");
-		return 2;
+		return -EINVAL;
 	}
 	if (!o->recover && !o->backing) {
 		log_err("--backing is required: the file or block device to serve; "
 			"see 'sluice serve --help'");
-		return 2;
+		return -EINVAL;
 	}
 	if (o->pid_file && !o->daemon) {
 		log_err("--pid-file goes with --daemon");
-		return 2;
+		return -EINVAL;
 	}
-	return 0;
+	return 1;
 }
 
 /* ----------------------------------------------------------- messages -- */
@@ -625,8 +621,8 @@ int cmd_serve(int argc, char **argv)
 	struct serve_opts o;
 	int ret;
 
-	ret = parse_args(argc, argv, &o);
-	if (ret)
-		return ret == 1 ? 0 : ret;
+	ret = parse_argv(argc, argv, &o);
+	if (ret <= 0)
+		return args_exit_status(ret);
 	return serve(&o);
 }
