@@ -254,12 +254,15 @@ wait_follows() {
 		"$BATS_TEST_TMPDIR/thr.log"
 	grep -q "enforced by its ublk server" "$BATS_TEST_TMPDIR/thr.log"
 
+	# The disk idle first: the limiter's own refresh, not the next request,
+	# must drop what a stopped throttle published.
+	kill -TERM "${FIO_PIDS[@]}"
+	for pid in "${FIO_PIDS[@]}"; do
+		wait "$pid" || true
+	done
 	kill -TERM "$thr"
 	wait "$thr"
 	# running: false: the next refresh drops every dynamic limit (fail-open)
 	wait_classes '(.dynamic | not) and ([.classes[] | .riops + .wiops + .rbps + .wbps]
 		      | add == 0)'
-	for pid in "${FIO_PIDS[@]}"; do
-		wait "$pid"
-	done
 }

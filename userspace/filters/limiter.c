@@ -15,9 +15,11 @@
  *
  * Limits: the policy's static class limits (pinned policy map) merged with
  * the dynamic ones of 'sluice throttle' (its state file), the stricter
- * winning. Both are re-read at most once per interval, from the data path
- * (no thread of its own); the state file only when its mtime moved, and
- * dynamic limits are dropped as soon as the state is no longer fresh.
+ * winning. Both are re-read at most once per interval, by requests as they
+ * pass and, from start() on, by a thread of the filter's own, so an idle
+ * disk drops a stopped throttle's limits too; the state file only when its
+ * mtime moved, and dynamic limits are dropped as soon as the state is no
+ * longer fresh.
  *
  * Args: policy=NAME (whose classes), state=PATH (default the throttle's
  * default state file), interval_ms=N (default 1000).
@@ -75,6 +77,10 @@ struct limiter {
 	struct class_limits dyn[SLUICE_MAX_CLASSES];
 	char names[SLUICE_MAX_CLASSES][SLUICE_CLASS_NAME_LEN];
 	struct limiter_class cls[SLUICE_MAX_CLASSES];
+	pthread_t refresher;		/* from start() to stop() */
+	pthread_cond_t wake_refresher;	/* CLOCK_MONOTONIC */
+	bool refresher_running;
+	bool stopping;			/* under lock */
 };
 
 /* Per request: the release time, which the kernel reads at submission. */
@@ -383,6 +389,59 @@ static void maybe_refresh(struct filter *f, struct limiter *t, uint64_t now)
 	publish(t);
 }
 
+/*
+ * Requests refresh the limits as they pass, but an idle disk must not keep
+ * what the throttle published last: a stopped throttle's limits would stay
+ * in force (and in classes.json) until the next request. This thread
+ * refreshes once an interval whatever the I/O.
+ */
+static void *limiter_refresh_thread(void *arg)
+{
+	struct filter *f = arg;
+	struct limiter *t = f->priv;
+	struct timespec until;
+	uint64_t next;
+
+	pthread_mutex_lock(&t->lock);
+	while (!t->stopping) {
+		maybe_refresh(f, t, mono_ns());
+		next = t->next_refresh > mono_ns() ? t->next_refresh : mono_ns() + t->interval_ns;
+		until.tv_sec = (time_t)(next / 1000000000ull);
+		until.tv_nsec = (long)(next % 1000000000ull);
+		pthread_cond_timedwait(&t->wake_refresher, &t->lock, &until);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
+static int limiter_start(struct filter *f)
+{
+	struct limiter *t = f->priv;
+	int err;
+
+	t->stopping = false;
+	err = pthread_create(&t->refresher, NULL, limiter_refresh_thread, f);
+	if (err)
+		return -err;
+	pthread_setname_np(t->refresher, "sluice-limiter");
+	t->refresher_running = true;
+	return 0;
+}
+
+static void limiter_stop(struct filter *f)
+{
+	struct limiter *t = f->priv;
+
+	if (!t->refresher_running)
+		return;
+	pthread_mutex_lock(&t->lock);
+	t->stopping = true;
+	pthread_cond_signal(&t->wake_refresher);
+	pthread_mutex_unlock(&t->lock);
+	pthread_join(t->refresher, NULL);
+	t->refresher_running = false;
+}
+
 /* -------------------------------------------------------- data path -- */
 
 static int limiter_down(struct filter *f, struct filter_req *req)
@@ -445,6 +504,7 @@ static void limiter_cancel(struct filter *f, struct filter_req *req)
 
 static int limiter_init(struct filter *f, const struct filter_config *cfg)
 {
+	pthread_condattr_t attr;
 	char buf[32];
 	struct limiter *t;
 	bool loaded;
@@ -454,6 +514,10 @@ static int limiter_init(struct filter *f, const struct filter_config *cfg)
 	if (!t)
 		return -ENOMEM;
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->wake_refresher, &attr);
+	pthread_condattr_destroy(&attr);
 	t->dev_id = -1;
 	t->interval_ns = DEFAULT_INTERVAL_MS * 1000000ull;
 	snprintf(t->state_path, sizeof(t->state_path), "%s", TSTATE_DEFAULT_PATH);
@@ -484,6 +548,7 @@ static int limiter_init(struct filter *f, const struct filter_config *cfg)
 	return 0;
 
 out_free:
+	pthread_cond_destroy(&t->wake_refresher);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 	return err;
@@ -520,6 +585,7 @@ static void limiter_teardown(struct filter *f)
 		remove(path);
 	}
 	ublk_class_map_close(&t->map);
+	pthread_cond_destroy(&t->wake_refresher);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 	f->priv = NULL;
@@ -529,6 +595,8 @@ const struct filter_ops limiter_filter_ops = {
 	.name = "throttle",	/* the user-visible name: chain specs and state files keep it */
 	.req_priv_size = sizeof(struct limiter_req),
 	.init = limiter_init,
+	.start = limiter_start,
+	.stop = limiter_stop,
 	.read = limiter_down,
 	.write = limiter_down,
 	.io_done = limiter_io_done,
