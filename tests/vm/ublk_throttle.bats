@@ -254,9 +254,10 @@ wait_follows() {
 		"$BATS_TEST_TMPDIR/thr.log"
 	grep -q "enforced by its ublk server" "$BATS_TEST_TMPDIR/thr.log"
 
-	# The disk idle first: the limiter's own refresh, not the next request,
-	# must drop what a stopped throttle published.
-	kill -TERM "${FIO_PIDS[@]}"
+	# The disk idle first (fio may have ended already): the limiter's own
+	# refresh, not the next request, must drop what a stopped throttle
+	# published.
+	kill -TERM "${FIO_PIDS[@]}" 2>/dev/null || true
 	for pid in "${FIO_PIDS[@]}"; do
 		wait "$pid" || true
 	done
