@@ -68,6 +68,7 @@ SAN_OBJS	:= $(patsubst %.c,$(OUTPUT)/san/%.o,$(LIB_SRCS))
 UNIT_SRCS	:= $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS	:= $(patsubst tests/unit/%.c,$(OUTPUT)/tests/unit/%,$(UNIT_SRCS))
 UNIT_SAN_BINS	:= $(patsubst tests/unit/%.c,$(OUTPUT)/tests/unit-san/%,$(UNIT_SRCS))
+UNIT_HDRS	:= $(wildcard tests/unit/*.h)
 
 FUZZ_SRCS	:= $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS	:= $(patsubst tests/fuzz/%.c,$(OUTPUT)/tests/fuzz/%,$(FUZZ_SRCS))
@@ -128,12 +129,12 @@ $(OUTPUT)/sluice: $(OUTPUT)/obj/userspace/cmd/main.o $(OUTPUT)/libsluice.a
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 # --- unit tests (cmocka), plain and with ASan/UBSan --------------------------
-$(OUTPUT)/tests/unit/%: tests/unit/%.c $(OUTPUT)/libsluice.a $(USER_HDRS)
+$(OUTPUT)/tests/unit/%: tests/unit/%.c $(OUTPUT)/libsluice.a $(USER_HDRS) $(UNIT_HDRS)
 	$(call msg,TEST,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/libsluice.a $(LDLIBS) -lcmocka -o $@
 
-$(OUTPUT)/tests/unit-san/%: tests/unit/%.c $(OUTPUT)/libsluice-san.a $(USER_HDRS)
+$(OUTPUT)/tests/unit-san/%: tests/unit/%.c $(OUTPUT)/libsluice-san.a $(USER_HDRS) $(UNIT_HDRS)
 	$(call msg,TEST-SAN,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $< $(OUTPUT)/libsluice-san.a $(LDLIBS) -lcmocka -o $@

@@ -13,23 +13,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "tests/unit/tmpdir.h"
+
 #include "lib/fileio.h"
 
-static char dir[64];
-
-static int setup(void **state)
-{
-	snprintf(dir, sizeof(dir), "/tmp/sluice-fileio.XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd);
-}
 
 static void read_back(const char *path, char *buf, size_t len)
 {
@@ -103,9 +90,9 @@ static void test_failure_keeps_old(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_replaces_with_mode, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mkdir, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failure_keeps_old, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replaces_with_mode, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_mkdir, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_failure_keeps_old, make_dir, remove_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,28 +20,14 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "tests/unit/tmpdir.h"
+
 #include "filters/chain.h"
 #include "filters/registry.h"
 #include "lib/disk_state.h"
 #include "ublk/filter_stats.h"
 
-static char dir[64];
 static atomic_int dones;
-
-static int make_dir(void **state)
-{
-	snprintf(dir, sizeof(dir), "/tmp/sluice-fstats-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	return 0;
-}
-
-static int remove_dir(void **state)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd);
-}
 
 /* The backing answers at once with the full length. */
 static void sink_bottom(struct filter_req *req)

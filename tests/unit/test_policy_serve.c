@@ -16,25 +16,11 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "tests/unit/tmpdir.h"
+
 #include "filters/from_policy.h"
 #include "loader/policy_chain.h"
 
-static char dir[64];
-
-static int make_dir(void **state)
-{
-	snprintf(dir, sizeof(dir), "/tmp/sluice-chain-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	return 0;
-}
-
-static int remove_dir(void **state)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd);
-}
 
 static void write_text(const char *path, const char *text)
 {

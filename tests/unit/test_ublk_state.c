@@ -17,28 +17,14 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "tests/unit/tmpdir.h"
+
 #include "filters/from_policy.h"
 #include "lib/udata.h"
 #include "ublk/dev.h"
 #include "ublk/server.h"
 #include "lib/disk_state.h"
 
-static char dir[64];
-
-static int make_dir(void **state)
-{
-	snprintf(dir, sizeof(dir), "/tmp/sluice-state-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	return 0;
-}
-
-static int remove_dir(void **state)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd);
-}
 
 static struct disk_state sample(uint32_t id)
 {
