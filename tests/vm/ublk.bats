@@ -103,34 +103,21 @@ teardown() {
 @test "kill -9 during a fio verify write, serve --recover: no I/O error, verify passes" {
 	truncate -s 64M "$IMG"
 	serve_bg --backing "$IMG" --block-size 4096
-	local id fio_pid log="$BATS_TEST_TMPDIR/fio.log"
+	local id
 	id=$(dev_id "$DEV")
-	fio --name=crash --filename="$DEV" --ioengine=io_uring --direct=1 --rw=randwrite \
-		--bs=4k --iodepth=16 --size=48M --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_state_save=0 \
-		--randrepeat=0 >"$log" 2>&1 3>&- &
-	fio_pid=$!
-	sleep 1
-	kill -0 "$fio_pid"	# still writing when the server dies
-	kill -9 "$SERVER_PID"
-	wait "$SERVER_PID" || true
+	crash_during_fio 48M
 	run "$SLUICE" disks --json
 	assert_equal "$(echo "$output" | jq -r ".[] | select(.id == $id) | .server")" dead
 	serve_bg --recover "$id"
 	assert_equal "$DEV" "/dev/ublkb$id"
-	local rc=0
-	wait "$fio_pid" || rc=$?
-	run cat "$log"
-	assert_equal "$rc" 0
-	assert_output --partial "err= 0"
-	refute_output --regexp "bad magic|verify failed|crc32c: "
-	refute_output --regexp "[Ii]/?O error"
+	crash_fio_passes
 }
 
 @test "a long filter chain (spec over 300 bytes): served, kill -9 during fio verify, recovered whole" {
 	truncate -s 64M "$IMG"
 	bind_long_chain "$IMG"
 	serve_bg --backing "$IMG" --block-size 4096
-	local id spec fio_pid log="$BATS_TEST_TMPDIR/fio.log" rc=0
+	local id spec
 	id=$(dev_id "$DEV")
 	spec=$(state_filters "$id")
 	[ "${#spec}" -gt 300 ] || fail "a spec of ${#spec} bytes: $spec"
@@ -139,22 +126,11 @@ teardown() {
 	echo "$output" | jq -e --arg id "$id" \
 		'.[] | select(.id == ($id | tonumber)) | .policy == "longchain" and
 		 (.filters | length) == 4 and all(.filters[]; startswith("count:label="))'
-	fio --name=crash --filename="$DEV" --ioengine=io_uring --direct=1 --rw=randwrite \
-		--bs=4k --iodepth=16 --size=32M --verify=crc32c --do_verify=1 --verify_fatal=1 \
-		--verify_state_save=0 --randrepeat=0 >"$log" 2>&1 3>&- &
-	fio_pid=$!
-	sleep 1
-	kill -0 "$fio_pid"
-	kill -9 "$SERVER_PID"
-	wait "$SERVER_PID" || true
+	crash_during_fio 32M
 	# the state file with the whole chain is what recovery reads
 	serve_bg --recover "$id"
 	assert_equal "$DEV" "/dev/ublkb$id"
-	wait "$fio_pid" || rc=$?
-	run cat "$log"
-	assert_equal "$rc" 0
-	assert_output --partial "err= 0"
-	refute_output --regexp "bad magic|verify failed|crc32c: |[Ii]/?O error"
+	crash_fio_passes
 	assert_equal "$(state_filters "$id")" "$spec"
 	run cat "$SERVE_ERR"
 	refute_output --partial "error"
@@ -163,22 +139,11 @@ teardown() {
 @test "kill -9 of a --copy user server during fio verify, recovered as --copy mmap" {
 	truncate -s 32M "$IMG"
 	serve_copy user --backing "$IMG" --block-size 4096
-	local id fio_pid log="$BATS_TEST_TMPDIR/fio.log" rc=0
+	local id
 	id=$(dev_id "$DEV")
-	fio --name=crash --filename="$DEV" --ioengine=io_uring --direct=1 --rw=randwrite \
-		--bs=4k --iodepth=16 --size=24M --verify=crc32c --do_verify=1 --verify_fatal=1 \
-		--verify_state_save=0 --randrepeat=0 >"$log" 2>&1 3>&- &
-	fio_pid=$!
-	sleep 1
-	kill -0 "$fio_pid"
-	kill -9 "$SERVER_PID"
-	wait "$SERVER_PID" || true
+	crash_during_fio 24M
 	serve_copy mmap --recover "$id"
-	wait "$fio_pid" || rc=$?
-	run cat "$log"
-	assert_equal "$rc" 0
-	assert_output --partial "err= 0"
-	refute_output --regexp "bad magic|verify failed|crc32c: |[Ii]/?O error"
+	crash_fio_passes
 }
 
 @test "a mounted file system survives kill -9 and recovery (--copy buffer)" {

@@ -130,3 +130,28 @@ bind_long_chain() {
 state_filters() {
 	sed -n 's/^filters=//p' "$SLUICE_RUN_DIR/ublk$1.state"
 }
+
+# crash_during_fio SIZE: start a fio crc32c verify write of SIZE on $DEV,
+# kill -9 the server while fio is still writing. Sets CRASH_FIO_PID; the
+# log is $BATS_TEST_TMPDIR/fio.log. Recover the disk, then crash_fio_passes.
+crash_during_fio() {
+	fio --name=crash --filename="$DEV" --ioengine=io_uring --direct=1 --rw=randwrite \
+		--bs=4k --iodepth=16 --size="$1" --verify=crc32c --do_verify=1 --verify_fatal=1 \
+		--verify_state_save=0 --randrepeat=0 >"$BATS_TEST_TMPDIR/fio.log" 2>&1 3>&- &
+	CRASH_FIO_PID=$!
+	sleep 1
+	kill -0 "$CRASH_FIO_PID"	# still writing when the server dies
+	kill -9 "$SERVER_PID"
+	wait "$SERVER_PID" || true
+}
+
+# crash_fio_passes: the fio of crash_during_fio ended without an I/O error
+# and every block verified.
+crash_fio_passes() {
+	local rc=0
+	wait "$CRASH_FIO_PID" || rc=$?
+	run cat "$BATS_TEST_TMPDIR/fio.log"
+	assert_equal "$rc" 0
+	assert_output --partial "err= 0"
+	refute_output --regexp "bad magic|verify failed|crc32c: |[Ii]/?O error"
+}
