@@ -21,6 +21,7 @@
 #include "loader/policy_cglimits.h"
 #include "loader/policy_compile.h"
 #include "loader/policy_maps.h"
+#include "loader/ublk_class.h"
 
 #define STATE_PATH_MAX	(PATH_MAX + 64)
 
@@ -451,8 +452,16 @@ int policy_apply(const struct policy_set *set, char *const *files, size_t nr_fil
 	/* the policy is in force; programs that read it come next */
 	err = policy_probe_ensure(&loaded);
 	res->progs_loaded = loaded;
-	if (err)
+	if (err) {
 		fail(res, PS_PROGS, "classify probe", err);
+		goto out_close;
+	}
+	/* servers ran since a 'policy remove': their classes come back too */
+	if (policy_maps_pinned(SLUICE_MAP_UCLASS)) {
+		err = ublk_class_ensure(&loaded);
+		if (err)
+			fail(res, PS_PROGS, "ublk class program", err);
+	}
 	goto out_close;
 
 out_rm_state:
@@ -475,7 +484,14 @@ out_free:
 int policy_remove(const char *run_dir, struct policy_apply_result *res)
 {
 	static const uint64_t zero[CGL_MAX];
-	static const char *const pins[] = { SLUICE_LINK_PROBE, SLUICE_MAP_PROBE, SLUICE_MAP_POLICY };
+	/*
+	 * The ublk_class program goes with the policy map it was loaded
+	 * against: left attached, it would keep classifying every request of
+	 * a later policy's disks by the removed (empty) map, as class 0. Its
+	 * slot map stays: running servers have it mapped.
+	 */
+	static const char *const pins[] = { SLUICE_LINK_PROBE, SLUICE_MAP_PROBE, SLUICE_LINK_UCLASS,
+					     SLUICE_MAP_POLICY };
 	char dir[STATE_PATH_MAX], p[STATE_PATH_MAX + 16];
 	struct lim_list old = {};
 	size_t i;
