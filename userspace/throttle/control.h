@@ -114,6 +114,9 @@ struct throttle_disk {
 	 * tell a held latency above the threshold from noise around it. */
 	double hold_lat[THROTTLE_HOLD_WINDOW];
 	unsigned int hold_lat_n;	/* entries filled, <= THROTTLE_HOLD_WINDOW */
+	/* The mean latency of the episode's first held intervals: against
+	 * the onset's (unheld) latency, what holding buys on this mix. */
+	double hold_ref_lat_ns;
 	unsigned int cuts;		/* cuts of the window measured while steering */
 	double cut_elasticity;		/* d ln(latency) / d ln(window) over those cuts */
 	double ref_window, ref_lat_ns;	/* where the last cut measurement started */
