@@ -20,6 +20,7 @@
 
 load throttle_helpers
 
+# shellcheck disable=SC2034 # fio_in's iodepth (throttle_helpers)
 DEPTH=64
 
 setup_file() {
@@ -92,6 +93,7 @@ converged() {
 # from the first watched phase (below).
 run_shares() {
 	local before before_lat thr=$2
+	# shellcheck disable=SC2034 # fio_in's runtime: fio is stopped after the run
 	RUNTIME=600
 	fio_in thr_a "$1"a
 	fio_in thr_b "$1"b
