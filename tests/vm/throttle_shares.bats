@@ -9,22 +9,27 @@
 # factor of 20 between a quiet host and one running four guests (issue
 # 12). A figure measured in one phase and compared in another is then a
 # coin toss, so these checks do not depend on the guest's speed:
-# - the disk sets the pace, not the guest: each request takes 256 ms in
-#   null_blk, 64 at a time (250 IOPS), which even a guest starved to a
-#   few hundred IOPS completes on time, and its timers firing a few ms
-#   late cost a few percent. The latency is then the queue's, Little's
-#   law: 2 x DEPTH requests at 250 IOPS;
 # - the uncontrolled figures come from the same fio run as the controlled
 #   ones: the throttle watches for a few intervals right before and right
-#   after it controls, while fio keeps running.
+#   after it controls, while fio keeps running;
+# - the latency threshold is set on a disk whose pace the device sets, not
+#   the guest: each request takes 256 ms in null_blk, 64 at a time (250
+#   IOPS), which even a guest starved to a few hundred IOPS completes on
+#   time (its timers firing late cost a few percent). The latency is then
+#   the queue's, Little's law: 2 x 64 requests at 250 IOPS, and a
+#   threshold between it and what holding the shares gives holds;
+# - 90%peak learns its threshold in the run. On the device-paced disk the
+#   disk gives its peak at any queue deeper than 64, so the knee is near
+#   the device's own 256 ms, which only a window at the 90% floor reaches:
+#   the check there would weigh the floor against the 90% it promises.
+#   It runs on the guest-paced disk of tests/vm/throttle.bats instead,
+#   whose throughput grows with the queue up to the guest's speed.
 
 load throttle_helpers
 
-# shellcheck disable=SC2034 # fio_in's iodepth (throttle_helpers)
-DEPTH=64
-
 setup_file() {
 	nullb_disk sluiceshr 256000000 64
+	nullb_disk sluicethr 200000 8
 }
 
 # Intervals each phase of the run lasts, and how many to skip at the start
@@ -118,6 +123,9 @@ run_shares() {
 }
 
 @test "throttle: shares 2:1 converge, latency returns below the threshold, total kept" {
+	nullb_disk sluiceshr 256000000 64
+	# shellcheck disable=SC2034 # fio_in's iodepth (throttle_helpers)
+	DEPTH=64
 	run_shares shares auto 18
 }
 
@@ -127,5 +135,6 @@ run_shares() {
 	# knee, then holds the shares under it.
 	# Congestion may also show first through noise at the saturated
 	# point's bucket edge: the probes are reported, not required.
+	nullb_disk sluicethr 200000 8
 	run_shares peak 90%peak 26
 }
