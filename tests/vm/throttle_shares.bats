@@ -20,12 +20,12 @@
 #   threshold between it and what holding the shares gives holds;
 # - 90%peak learns its threshold in the run, from the latency curve
 #   (quarter-octave buckets, the threshold a bucket's top), on the same
-#   kind of disk at 220 ms per request and 2 x 42 requests: 291 IOPS
-#   at ~290 ms uncontrolled (a queue of 20 outside the device); holding
-#   the shares (42 + 21 in the device, none outside) gives 98% of that at
-#   the device's own 220 ms, in the bucket 215-262 ms, and nothing can go
-#   under 220 ms, so no lucky interval teaches a lower bucket: the
-#   threshold learned is 262 ms, with the guest's speed out of it. (A
+#   kind of disk at 220 ms per request and 2 x 46 requests: 291 IOPS
+#   at ~316 ms uncontrolled (a queue of 28 outside the device); holding
+#   the shares (46 + 21) keeps the device busy at ~230 ms, in the bucket
+#   215-262 ms, and nothing can go under the device's own 220 ms, so no
+#   lucky interval teaches a lower bucket: the threshold learned is
+#   262 ms, with the guest's speed out of it. (A
 #   guest-paced disk moved by a factor of 2 within one run on a busy
 #   host; a device-paced one with a deep queue outside the device gives
 #   its peak at any latency above its own, and the learned threshold
@@ -143,6 +143,6 @@ run_shares() {
 	# point's bucket edge: the probes are reported, not required.
 	nullb_disk sluicepeak 220000000 64
 	# shellcheck disable=SC2034 # fio_in's iodepth (throttle_helpers)
-	DEPTH=42
+	DEPTH=46
 	run_shares peak 90%peak 26
 }

@@ -53,7 +53,7 @@
  * KNEE_NEAR of the peak or more, at a lower latency than the threshold's,
  * or more throughput than the threshold's at a higher latency, shows the
  * knee. */
-#define PROBE_EVERY		30
+#define PROBE_EVERY		10
 #define PROBE_MARGIN		5
 #define KNEE_NEAR		0.75
 /* A limited class using less than this of its allowance may simply want
