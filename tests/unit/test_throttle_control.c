@@ -1071,37 +1071,6 @@ static void test_limit_delivers_less(void **state)
 	assert_true(r.max_lat_tail < d.threshold_ns);
 }
 
-/*
- * One interval the VM's guest stalled in: the free class did 26 IOPS, the
- * capped one 44, and holding freed the capped one and capped the other
- * for the next interval. What a class uses is judged over three.
- */
-static void test_stall_keeps_the_free_class(void **state)
-{
-	struct throttle_disk_cfg cfg;
-	struct throttle_disk d;
-	struct throttle_sample s;
-	struct run_result r;
-	struct sim sm;
-	double lat;
-
-	sim_init(&sm, 2, 64);
-	uncontrolled(&sm, &lat);
-	cfg_init(&cfg, 2, (uint64_t)(0.875 * lat));
-	shares_2_to_1(&cfg);
-	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
-	run(&sm, &d, 20, &r);
-	assert_true(d.holding);
-	assert_false(d.allow[0].dynamic);
-	assert_true(d.allow[1].dynamic);
-	sim_run(&sm, &d, &s);
-	s.cls[0].ios[THROTTLE_READ] = 26 * s.cls[1].ios[THROTTLE_READ] / 44;
-	s.ios = s.cls[0].ios[THROTTLE_READ] + s.cls[1].ios[THROTTLE_READ];
-	assert_int_equal(throttle_disk_step(&d, &s), 0);
-	assert_false(d.allow[0].dynamic);
-	assert_true(d.allow[1].dynamic);
-}
-
 static void test_bad_config_rejected(void **state)
 {
 	struct throttle_disk_cfg cfg;
@@ -1149,7 +1118,6 @@ int main(void)
 		cmocka_unit_test(test_noise_at_threshold_keeps_holding),
 		cmocka_unit_test(test_held_latency_is_not_calm),
 		cmocka_unit_test(test_limit_delivers_less),
-		cmocka_unit_test(test_stall_keeps_the_free_class),
 		cmocka_unit_test(test_bad_config_rejected),
 	};
 

@@ -685,15 +685,11 @@ static unsigned int greedy_class(const struct throttle_disk *d, const bool *may,
 
 	/* The greedy class: the one that would use the most of what it is
 	 * given, so that it fills the disk; a large share used by a light
-	 * workload would leave the disk idle and the others capped. What a
-	 * class uses is a sustained rate, the median of three intervals:
-	 * in one the VM's guest stalled in, the free class did 26 IOPS and
-	 * the capped one 44, and the shares were handed the other way round
-	 * (test_stall_keeps_the_free_class). */
+	 * workload would leave the disk idle and the others capped. */
 	for (i = 0; i < d->cfg.nr_classes; i++) {
 		if (!may[i])
 			continue;
-		score = fmin(out[i], median3(d->recent_class_iops[i]));
+		score = fmin(out[i], d->class_iops[i]);
 		if (score > best_score || (score == best_score && out[i] > out[best])) {
 			best = i;
 			best_score = score;
@@ -849,9 +845,6 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 		double x = class_ios(&s->cls[i]) / s->interval_s;
 
 		d->class_iops[i] = x;
-		if (d->steps == 1)
-			d->recent_class_iops[i][1] = d->recent_class_iops[i][2] = x;
-		d->recent_class_iops[i][d->steps % 3] = x;
 		classified += x;
 		/* blk-throttle at low rates releases less than the limit (in
 		 * the VM, 91% of riops=80, 76 of 83): what the class got of

@@ -127,7 +127,6 @@ struct throttle_disk {
 	bool changed;			/* the last step changed an allowance or the state */
 	const char *reason;		/* why, for the log; static string */
 	double class_iops[THROTTLE_MAX_CLASSES];	/* last sample, per class */
-	double recent_class_iops[THROTTLE_MAX_CLASSES][3];	/* the last three */
 	/* What a limited class got of its allowance, smoothed, measured when
 	 * it used most of it: the allowance is divided by it, so the class
 	 * gets its share where io.max delivers a little less than it says. */
