@@ -290,6 +290,7 @@ void throttle_disk_inherit(struct throttle_disk *d, const struct throttle_disk *
 	d->peak_iops = old->peak_iops;
 	d->peak_bps = old->peak_bps;
 	memcpy(d->recent_iops, old->recent_iops, sizeof(d->recent_iops));
+	memcpy(d->recent_classified, old->recent_classified, sizeof(d->recent_classified));
 	memcpy(d->curve, old->curve, sizeof(d->curve));
 	d->steps = old->steps;
 	if (d->cfg.mode == THROTTLE_MODE_PEAK && d->cfg.peak_pct == old->cfg.peak_pct)
