@@ -44,13 +44,17 @@ struct sim {
 	 * the disk's average latency grows by burst_ns times the fraction of
 	 * its I/O that arrives so, whatever the window. */
 	double burst_ns;
+	/* The VM's blk-throttle at low rates: a limited class gets this
+	 * fraction of its io.max (0: all of it). */
+	double limit_gives;
 };
 
-static double allowed(const struct throttle_disk *d, unsigned int i, bool write)
+static double allowed(const struct sim *sm, const struct throttle_disk *d, unsigned int i,
+		      bool write)
 {
 	uint64_t v = d->allow[i].iops[write ? THROTTLE_WRITE : THROTTLE_READ];
 
-	return v ? (double)v : INFINITY;
+	return v ? (double)v * (sm->limit_gives ? sm->limit_gives : 1.0) : INFINITY;
 }
 
 static double class_rate(const struct sim *sm, const struct throttle_disk *d, unsigned int i,
@@ -62,7 +66,7 @@ static double class_rate(const struct sim *sm, const struct throttle_disk *d, un
 		return 0;
 	if (sm->c[i].rate_cap)
 		r = fmin(r, sm->c[i].rate_cap);
-	return fmin(r, allowed(d, i, sm->c[i].write));
+	return fmin(r, allowed(sm, d, i, sm->c[i].write));
 }
 
 /* Latency the batches add at queueing latency q; *sum gets the classes' total. */
@@ -989,6 +993,85 @@ static void test_noise_at_threshold_keeps_holding(void **state)
 	assert_true(sum_lat / n < d.threshold_ns);
 }
 
+/*
+ * Holding the shares lowers the latency: capped classes wait outside the
+ * device. With shares 4:1 and equal iodepths, the high-share class alone
+ * and the other capped at a fifth queue about 5/8 of the uncontrolled
+ * latency (Little's law), so a held latency well under the threshold does
+ * not say that the disk is calm. Released on it, the disk was congested
+ * again the next interval, and one interval in four ran unheld. A disk
+ * that got faster is still released.
+ */
+static void test_held_latency_is_not_calm(void **state)
+{
+	struct throttle_disk_cfg cfg;
+	struct throttle_disk d;
+	struct throttle_sample s;
+	struct sim sm;
+	double base, lat, x0 = 0, x1 = 0;
+	unsigned int calm = 0;
+	int t;
+
+	sim_init(&sm, 2, 32);
+	base = uncontrolled(&sm, &lat);
+	cfg_init(&cfg, 2, (uint64_t)(0.95 * lat));
+	cfg.cls[0].shares = 400;
+	cfg.cls[1].shares = 100;
+	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
+	for (t = 0; t < 60; t++) {
+		sim_run(&sm, &d, &s);
+		assert_int_equal(throttle_disk_step(&d, &s), 0);
+		if (getenv("SIM_TRACE"))
+			print_message("%3d %s lat %.2f ms thr %.2f x %.0f %.0f: %s\n", t,
+				      throttle_mode_name(&d), sm.lat / 1e6,
+				      d.threshold_ns / 1e6, sm.x[0], sm.x[1], d.reason);
+		if (t < 10)
+			continue;
+		calm += !throttle_disk_congested(&d);
+		x0 += sm.x[0];
+		x1 += sm.x[1];
+		assert_true(total(&sm) >= 0.9 * base);
+	}
+	assert_int_equal(calm, 0);
+	assert_within(x0 / x1, 4.0, 0.15);
+	/* The disk gets faster (a TCG guest whose host got quiet): unheld,
+	 * it would now be under the target, and the caps go. */
+	sm.cap *= 2;
+	for (t = 0; t < 10; t++) {
+		sim_run(&sm, &d, &s);
+		assert_int_equal(throttle_disk_step(&d, &s), 0);
+	}
+	assert_false(throttle_disk_congested(&d));
+	assert_true(sm.lat < d.threshold_ns);
+}
+
+/*
+ * The VM's disk at 250 IOPS: blk-throttle gave the capped class 91% of its
+ * riops of ~80, and the free class the rest, so 2:1 came out 2.25:1. The
+ * law divides each allowance by what io.max was seen to deliver.
+ */
+static void test_limit_delivers_less(void **state)
+{
+	struct throttle_disk_cfg cfg;
+	struct throttle_disk d;
+	struct run_result r;
+	struct sim sm;
+	double base, lat;
+
+	sim_init(&sm, 2, 64);
+	sm.limit_gives = 0.88;
+	base = uncontrolled(&sm, &lat);
+	cfg_init(&cfg, 2, (uint64_t)(0.875 * lat));
+	shares_2_to_1(&cfg);
+	assert_int_equal(throttle_disk_init(&d, &cfg), 0);
+	run(&sm, &d, 40, &r);
+	assert_true(throttle_disk_congested(&d));
+	assert_true(d.holding);
+	assert_within(r.ratio, 2.0, 0.05);
+	assert_true(r.total >= 0.9 * base);
+	assert_true(r.max_lat_tail < d.threshold_ns);
+}
+
 static void test_bad_config_rejected(void **state)
 {
 	struct throttle_disk_cfg cfg;
@@ -1034,6 +1117,8 @@ int main(void)
 		cmocka_unit_test(test_unreachable_threshold_keeps_shares),
 		cmocka_unit_test(test_creeping_window_stops),
 		cmocka_unit_test(test_noise_at_threshold_keeps_holding),
+		cmocka_unit_test(test_held_latency_is_not_calm),
+		cmocka_unit_test(test_limit_delivers_less),
 		cmocka_unit_test(test_bad_config_rejected),
 	};
 

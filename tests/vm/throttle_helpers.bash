@@ -16,20 +16,25 @@ DEPTH=${SLUICE_THROTTLE_DEPTH:-128}
 # shellcheck disable=SC2034 # used by the suites that load this file
 THRESHOLD=${SLUICE_THROTTLE_THRESHOLD:-1ms}
 
-setup_file() {
-	local d=/sys/kernel/config/nullb/sluicethr mm
+# nullb_disk NAME COMPLETION_NS HW_QUEUE_DEPTH: a configfs null_blk disk
+# in timer mode behind mq-deadline with a deep scheduler queue, so that
+# congestion shows as latency the kernel's counters see; DISK and MM are
+# set. A disk of that name made earlier in this boot is reused, so each
+# configuration has its own name.
+nullb_disk() {
+	local d=/sys/kernel/config/nullb/$1 mm
 	mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config
 	[ -d /sys/kernel/config/nullb ] || modprobe null_blk nr_devices=0
 	if [ ! -d "$d" ]; then
 		mkdir "$d"
 		echo 2 >"$d/irqmode"
-		echo 200000 >"$d/completion_nsec"
-		echo 8 >"$d/hw_queue_depth"
+		echo "$2" >"$d/completion_nsec"
+		echo "$3" >"$d/hw_queue_depth"
 		echo 1024 >"$d/size"
 		echo 1 >"$d/power"
 	fi
 	# A configfs null_blk disk is named after its directory.
-	DISK=sluicethr
+	DISK=$1
 	mm=$(cat "/sys/block/$DISK/dev")
 	[ -b "/dev/$DISK" ] || mknod "/dev/$DISK" b "${mm%:*}" "${mm#*:}"
 	echo mq-deadline >"/sys/block/$DISK/queue/scheduler"
@@ -37,6 +42,12 @@ setup_file() {
 	grep -qw io "$CG/cgroup.subtree_control" || echo +io >"$CG/cgroup.subtree_control"
 	mkdir -p "$CG/thr_a" "$CG/thr_b"
 	export DISK MM=$mm
+}
+
+# A disk the guest's CPU sets the pace of (200 us per request, 8 at a
+# time: up to 40000 IOPS, more than any TCG guest completes).
+setup_file() {
+	nullb_disk sluicethr 200000 8
 }
 
 teardown_file() {
@@ -65,8 +76,9 @@ teardown() {
 	echo "$MM riops=max wiops=max rbps=max wbps=max" >"$CG/thr_b/io.max"
 }
 
-# fio_in CGROUP NAME: 4k random reads, direct, libaio iodepth 32, in the
-# background; the terse result lands in $OUT/NAME.fio.
+# fio_in CGROUP NAME: 4k random reads, direct, libaio at iodepth $DEPTH
+# for $RUNTIME s, in the background; the JSON result lands in
+# $OUT/NAME.fio.
 fio_in() {
 	local cg=$1 name=$2
 	(
@@ -83,6 +95,13 @@ wait_fio() {
 	FIO_PIDS=()
 }
 
+# Ends the fio jobs before their runtime (SIGTERM: fio stops and reports).
+stop_fio() {
+	kill -TERM "${FIO_PIDS[@]}"
+	wait "${FIO_PIDS[@]}" || true
+	FIO_PIDS=()
+}
+
 fio_iops() {
 	jq '.jobs[0].read.iops' "$OUT/$1.fio"
 }
@@ -96,6 +115,17 @@ start_throttle() {
 	"$SLUICE" throttle --disk "/dev/$DISK" --state "$STATE" --record "$RECORD" \
 		--json "$@" >"$OUT/log" 2>"$OUT/err" 3>&- &
 	THR_PID=$!
+}
+
+# wait_intervals N: the daemon has logged N intervals (at most 4 s each,
+# and a minute to start: loading the meter is slow in a busy TCG guest).
+wait_intervals() {
+	local _
+	for _ in $(seq $((8 * $1 + 120))); do
+		[ "$(grep -c '"disk"' "$OUT/log")" -ge "$1" ] && return 0
+		sleep 0.5
+	done
+	return 1
 }
 
 # The daemon has written static limits and its first state: it is running.

@@ -53,9 +53,15 @@
  * KNEE_NEAR of the peak or more, at a lower latency than the threshold's,
  * or more throughput than the threshold's at a higher latency, shows the
  * knee. */
-#define PROBE_EVERY		30
+#define PROBE_EVERY		10
 #define PROBE_MARGIN		5
 #define KNEE_NEAR		0.75
+/* A limited class using less than this of its allowance may simply want
+ * less: its use says nothing about what io.max delivers. */
+#define DELIVER_MIN		0.75
+/* A quarter of the way each interval: one interval's count (80 I/Os at
+ * 80 IOPS) moves by +-5%, and the estimate must not follow it. */
+#define DELIVER_GAIN		0.25
 /* Bytes allowance over IOPS allowance x the class's mean I/O size. */
 #define BPS_HEADROOM		1.5
 /* Never give a direction or a class less than this: io.max needs >= 1 and a
@@ -104,6 +110,8 @@ int throttle_disk_init(struct throttle_disk *d, const struct throttle_disk_cfg *
 			d->cfg.cls[i].shares = 1;
 	d->elasticity = 1.0;
 	d->lagging = -1;
+	for (i = 0; i < THROTTLE_MAX_CLASSES; i++)
+		d->deliver[i] = 1.0;
 	d->threshold_ns = cfg->mode == THROTTLE_MODE_LATENCY ? cfg->threshold_ns : 0;
 	resolve_eff(d);
 	throttle_disk_release(d);
@@ -282,6 +290,7 @@ void throttle_disk_inherit(struct throttle_disk *d, const struct throttle_disk *
 	d->peak_iops = old->peak_iops;
 	d->peak_bps = old->peak_bps;
 	memcpy(d->recent_iops, old->recent_iops, sizeof(d->recent_iops));
+	memcpy(d->recent_classified, old->recent_classified, sizeof(d->recent_classified));
 	memcpy(d->curve, old->curve, sizeof(d->curve));
 	d->steps = old->steps;
 	if (d->cfg.mode == THROTTLE_MODE_PEAK && d->cfg.peak_pct == old->cfg.peak_pct)
@@ -368,7 +377,7 @@ static void allow_set(struct throttle_disk *d, unsigned int i, double iops,
 		size = 4096.0;
 	memset(a, 0, sizeof(*a));
 	a->dynamic = true;
-	a->total_iops = round3(fmax(iops, FLOOR_IOPS));
+	a->total_iops = round3(fmax(iops / d->deliver[i], FLOOR_IOPS));
 	for (dir = 0; dir < THROTTLE_NR_DIRS; dir++) {
 		/* Split by the class's own mix, smoothed so that an unused
 		 * direction keeps a foothold and can show its demand. */
@@ -514,6 +523,7 @@ static void start_holding(struct throttle_disk *d)
 	d->holding = true;
 	d->hold_steps = 0;
 	d->hold_lat_n = 0;
+	d->hold_ref_lat_ns = 0;
 }
 
 static void start_steering(struct throttle_disk *d, double delivered, double lat)
@@ -592,10 +602,12 @@ static bool held_above(struct throttle_disk *d, double lat)
 	if (d->hold_lat_n < THROTTLE_HOLD_WINDOW)
 		d->hold_lat_n++;
 	n = d->hold_lat_n;
-	if (n < HOLD_TRIES || lat <= d->threshold_ns)
-		return false;
 	for (i = 0; i < n; i++)
 		mean += d->hold_lat[i] / n;
+	if (d->hold_steps <= HOLD_TRIES)
+		d->hold_ref_lat_ns = mean;
+	if (n < HOLD_TRIES || lat <= d->threshold_ns)
+		return false;
 	for (i = 0; i < n; i++)
 		var += (d->hold_lat[i] - mean) * (d->hold_lat[i] - mean) / (n - 1);
 	return mean - HOLD_CLEAR_SE * sqrt(var / n) > d->threshold_ns;
@@ -613,14 +625,17 @@ static bool held_above(struct throttle_disk *d, double lat)
  * unless steering already failed in this episode (then only after
  * REPROBE_AFTER intervals: the disk may have changed).
  */
-static const char *hold_step(struct throttle_disk *d, double lat, double classified,
-			     double delivered, bool entered)
+static const char *hold_step(struct throttle_disk *d, double lat, double delivered,
+			     bool entered)
 {
 	/* Entering, this interval ran under other limits (or none): it says
 	 * nothing about holding yet. */
 	if (entered)
 		return NULL;
-	d->window = 0.5 * d->window_applied + 0.5 * classified;
+	/* A sustained rate, as the peak's: one interval the guest stalled
+	 * in (126 IOPS between 230 and 311 in the VM) must not cut the
+	 * capped classes' shares for the next ones. */
+	d->window = 0.5 * d->window_applied + 0.5 * median3(d->recent_classified);
 	d->hold_steps++;
 	if (!held_above(d, lat))
 		return "holding the shares";
@@ -629,6 +644,25 @@ static const char *hold_step(struct throttle_disk *d, double lat, double classif
 	start_steering(d, delivered, lat);
 	steer_step(d, lat);
 	return "shares alone leave the latency high: steering the window";
+}
+
+/*
+ * Holding lowers the latency it is judged by: the capped classes wait
+ * outside the device. With shares 4:1 and equal iodepths the held latency
+ * is about 5/8 of the unheld one (Little's law), so a held latency under
+ * the threshold does not say that the disk is calm, and releasing on it
+ * made a limit cycle: congested again the next interval, one interval in
+ * four unheld (test_held_latency_is_not_calm). The latency the disk would
+ * have unheld is estimated from what holding bought at the start of the
+ * episode (the onset ran unheld); before that is known, INFINITY.
+ */
+static double unheld_lat(const struct throttle_disk *d, double lat)
+{
+	if (!d->hold_ref_lat_ns)
+		return INFINITY;
+	if (d->hold_ref_lat_ns >= d->onset_lat_ns)
+		return lat;
+	return lat * d->onset_lat_ns / d->hold_ref_lat_ns;
 }
 
 static void set_reason(struct throttle_disk *d, const char *why)
@@ -813,6 +847,12 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 
 		d->class_iops[i] = x;
 		classified += x;
+		/* blk-throttle at low rates releases less than the limit (in
+		 * the VM, 91% of riops=80, 76 of 83): what the class got of
+		 * an allowance it used most of is what io.max delivers. */
+		if (d->allow[i].dynamic && x >= DELIVER_MIN * d->allow[i].total_iops)
+			d->deliver[i] = (1 - DELIVER_GAIN) * d->deliver[i] +
+					DELIVER_GAIN * fmin(x / d->allow[i].total_iops, 1.0);
 		if (d->allow[i].dynamic) {
 			dyn_use += x;
 			dyn_allow += d->allow[i].total_iops;
@@ -821,9 +861,12 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 		    (d->allow[i].dynamic && x >= BINDING_FRAC * d->allow[i].total_iops))
 			d->active++;
 	}
-	if (d->steps == 1)
+	if (d->steps == 1) {
 		d->recent_iops[1] = d->recent_iops[2] = iops;
+		d->recent_classified[1] = d->recent_classified[2] = classified;
+	}
 	d->recent_iops[d->steps % 3] = iops;
+	d->recent_classified[d->steps % 3] = classified;
 	learn_peak(d, iops, bps, lat);
 	resolve_eff(d);
 	lat = pressure_lat(d, s, lat);
@@ -855,13 +898,14 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 		}
 		/* Slack: the limits in force do not bind. Holding, the free
 		 * class may fill the disk whatever happens, so the capped
-		 * classes' use of their allowances tells; or the latency is
-		 * well under the threshold: capped at a share of what the
-		 * others use, a class cannot show that the disk has room. */
+		 * classes' use of their allowances tells; or the disk would
+		 * be under the target without the caps: capped at a share of
+		 * what the others use, a class cannot show that it has room. */
 		if (!dyn_allow)
 			dyn_use = classified, dyn_allow = d->window;
-		if (lat < d->threshold_ns && (dyn_use < SLACK_FRAC * dyn_allow ||
-					      (d->holding && lat < SLACK_FRAC * d->threshold_ns)))
+		if (lat < d->threshold_ns &&
+		    (dyn_use < SLACK_FRAC * dyn_allow ||
+		     (d->holding && unheld_lat(d, lat) < d->cfg.setpoint * d->threshold_ns)))
 			d->slack_streak++;
 		else
 			d->slack_streak = 0;
@@ -884,7 +928,7 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 		d->disk_bound = lat > d->cfg.setpoint * d->threshold_ns &&
 				classified < BINDING_FRAC * d->window;
 		if (d->holding)
-			why = hold_step(d, lat, classified, delivered, onset);
+			why = hold_step(d, lat, delivered, onset);
 		else
 			why = steer_step(d, lat);
 		if (why)

@@ -93,6 +93,7 @@ struct throttle_disk {
 	double onset_iops;		/* what the disk gave when congestion began */
 	double onset_lat_ns;		/* and at what latency */
 	double recent_iops[3];		/* the last three intervals' total IOPS */
+	double recent_classified[3];	/* and the classes' IOPS */
 	double curve[THROTTLE_CURVE_BUCKETS];	/* highest IOPS seen per latency bucket */
 	uint64_t threshold_ns;		/* in force: configured or derived from the peak */
 	/* Peak mode: the curve shows the disk near its peak below the
@@ -114,6 +115,9 @@ struct throttle_disk {
 	 * tell a held latency above the threshold from noise around it. */
 	double hold_lat[THROTTLE_HOLD_WINDOW];
 	unsigned int hold_lat_n;	/* entries filled, <= THROTTLE_HOLD_WINDOW */
+	/* The mean latency of the episode's first held intervals: against
+	 * the onset's (unheld) latency, what holding buys on this mix. */
+	double hold_ref_lat_ns;
 	unsigned int cuts;		/* cuts of the window measured while steering */
 	double cut_elasticity;		/* d ln(latency) / d ln(window) over those cuts */
 	double ref_window, ref_lat_ns;	/* where the last cut measurement started */
@@ -123,6 +127,10 @@ struct throttle_disk {
 	bool changed;			/* the last step changed an allowance or the state */
 	const char *reason;		/* why, for the log; static string */
 	double class_iops[THROTTLE_MAX_CLASSES];	/* last sample, per class */
+	/* What a limited class got of its allowance, smoothed, measured when
+	 * it used most of it: the allowance is divided by it, so the class
+	 * gets its share where io.max delivers a little less than it says. */
+	double deliver[THROTTLE_MAX_CLASSES];
 	/* Static limits and reservations in force: percentages of peak
 	 * resolved against the learned peak. */
 	struct throttle_class_cfg eff[THROTTLE_MAX_CLASSES];
