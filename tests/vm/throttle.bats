@@ -11,11 +11,7 @@
 load throttle_helpers
 
 @test "throttle: a workload alone is never held back" {
-	# A threshold under the device's own service time (200 us a request):
-	# the disk is past it however fast this guest runs. 1ms held only
-	# while TCG made the timer-mode completions late (0.68 ms at most in
-	# a quiet CI boot).
-	start_throttle --threshold 100us --cgroup thr_a:shares=200 \
+	start_throttle --threshold "$THRESHOLD" --cgroup thr_a:shares=200 \
 		--cgroup thr_b:shares=100
 	fio_in thr_a alone
 	wait_fio
