@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -160,4 +161,36 @@ int args_unexpected(const char *cmd, const char *arg)
 {
 	log_err("unexpected argument '%s'; see 'sluice %s --help'", arg, cmd);
 	return -EINVAL;
+}
+
+int parse_json_only_argv(int argc, char **argv, const char *cmd, void (*usage)(FILE *f),
+			 bool *json)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			*json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		log_err("%s takes no arguments ('%s'); see 'sluice %s --help'", cmd, argv[optind],
+			cmd);
+		return -EINVAL;
+	}
+	return 1;
 }

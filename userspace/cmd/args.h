@@ -19,8 +19,10 @@
 #ifndef SLUICE_CMD_ARGS_H
 #define SLUICE_CMD_ARGS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "lib/units.h"	/* NSEC_PER_SEC for the limits callers give */
 
@@ -59,5 +61,12 @@ int parse_enum_argument(const char *opt, const char *arg, const char *const *nam
 
 /* "unexpected argument 'X'; see 'sluice CMD --help'": always -EINVAL. */
 int args_unexpected(const char *cmd, const char *arg);
+
+/*
+ * The whole parse_argv() of a command whose only option is --json (and
+ * --help): @usage prints its help to the stream given.
+ */
+int parse_json_only_argv(int argc, char **argv, const char *cmd, void (*usage)(FILE *f),
+			 bool *json);
 
 #endif /* SLUICE_CMD_ARGS_H */

@@ -14,7 +14,6 @@
  * without the driver.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -149,37 +148,6 @@ static void print_json(const char *dir, const struct disk_row *rows, int n)
 	json_end(&w);
 }
 
-/* >0 go on, 0 exit after --help, <0 usage error (logged); see cmd/args.h. */
-static int parse_argv(int argc, char **argv, bool *json)
-{
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
-	int c;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			*json = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return -EINVAL;
-		}
-	}
-	if (optind < argc) {
-		log_err("disks takes no arguments ('%s'); see 'sluice disks --help'", argv[optind]);
-		return -EINVAL;
-	}
-	return 1;
-}
-
 int cmd_disks(int argc, char **argv)
 {
 	static uint32_t ids[DISKS_MAX];
@@ -190,7 +158,7 @@ int cmd_disks(int argc, char **argv)
 	bool json = false;
 	int n, i, nrows = 0, err;
 
-	err = parse_argv(argc, argv, &json);
+	err = parse_json_only_argv(argc, argv, "disks", usage, &json);
 	if (err <= 0)
 		return args_exit_status(err);
 	n = state_list(dir, ids, DISKS_MAX);

@@ -9,7 +9,6 @@
  * Feature names are stable; tests and scripts key on them.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
@@ -268,37 +267,6 @@ static void usage(FILE *f)
 		"  sluice doctor --json | jq -r '.features[] | select(.state != \"ok\") | .name'\n");
 }
 
-/* >0 go on, 0 exit after --help, <0 usage error (logged); see cmd/args.h. */
-static int parse_argv(int argc, char **argv, bool *json)
-{
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
-	int c;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			*json = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return -EINVAL;
-		}
-	}
-	if (optind < argc) {
-		log_err("doctor takes no arguments ('%s'); see 'sluice doctor --help'", argv[optind]);
-		return -EINVAL;
-	}
-	return 1;
-}
-
 int cmd_doctor(int argc, char **argv)
 {
 	struct report r = {};
@@ -306,7 +274,7 @@ int cmd_doctor(int argc, char **argv)
 	bool json = false;
 	int err;
 
-	err = parse_argv(argc, argv, &json);
+	err = parse_json_only_argv(argc, argv, "doctor", usage, &json);
 	if (err <= 0)
 		return args_exit_status(err);
 	log_setup_libbpf();
