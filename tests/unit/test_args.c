@@ -200,8 +200,8 @@ static void test_exit_status(void **state)
 	assert_int_equal(args_exit_status(-EINVAL), 2);
 	start();
 	assert_int_equal(args_unexpected("top", "foo"), -EINVAL);
-	assert_string_equal(stop(), "sluice: error: unexpected argument 'foo'; see 'sluice top "
-			    "--help'\n");
+	assert_string_equal(stop(), "sluice: error: top takes no arguments ('foo'); see 'sluice "
+			    "top --help'\n");
 }
 
 int main(void)

@@ -159,7 +159,7 @@ int parse_enum_argument(const char *opt, const char *arg, const char *const *nam
 
 int args_unexpected(const char *cmd, const char *arg)
 {
-	log_err("unexpected argument '%s'; see 'sluice %s --help'", arg, cmd);
+	log_err("%s takes no arguments ('%s'); see 'sluice %s --help'", cmd, arg, cmd);
 	return -EINVAL;
 }
 
@@ -187,10 +187,7 @@ int parse_json_only_argv(int argc, char **argv, const char *cmd, void (*usage)(F
 			return -EINVAL;
 		}
 	}
-	if (optind < argc) {
-		log_err("%s takes no arguments ('%s'); see 'sluice %s --help'", cmd, argv[optind],
-			cmd);
-		return -EINVAL;
-	}
+	if (optind < argc)
+		return args_unexpected(cmd, argv[optind]);
 	return 1;
 }

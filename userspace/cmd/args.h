@@ -59,7 +59,7 @@ int parse_size_argument(const char *opt, const char *arg, uint64_t *bytes);
 int parse_enum_argument(const char *opt, const char *arg, const char *const *names, size_t n,
 			unsigned int *idx);
 
-/* "unexpected argument 'X'; see 'sluice CMD --help'": always -EINVAL. */
+/* "CMD takes no arguments ('X'); see 'sluice CMD --help'": always -EINVAL. */
 int args_unexpected(const char *cmd, const char *arg);
 
 /*

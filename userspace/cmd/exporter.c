@@ -517,11 +517,8 @@ static int parse_argv(int argc, char **argv, struct exporter *e, struct meter_op
 			return -EINVAL;
 		}
 	}
-	if (optind < argc) {
-		log_err("exporter takes no arguments ('%s'); see 'sluice exporter --help'",
-			argv[optind]);
-		return -EINVAL;
-	}
+	if (optind < argc)
+		return args_unexpected("exporter", argv[optind]);
 	if (parse_listen(*listen, sa)) {
 		log_err("--listen '%s': expected IPV4:PORT (127.0.0.1:9435, :9435)", *listen);
 		return -EINVAL;

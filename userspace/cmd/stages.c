@@ -240,11 +240,8 @@ static int parse_argv(int argc, char **argv, struct stages_opts *o)
 		if (err)
 			return err;
 	}
-	if (optind < argc) {
-		log_err("stages takes no arguments ('%s'); see 'sluice stages --help'",
-			argv[optind]);
-		return -EINVAL;
-	}
+	if (optind < argc)
+		return args_unexpected("stages", argv[optind]);
 	return 1;
 }
 

@@ -696,10 +696,8 @@ static int parse_argv(int argc, char **argv, struct top *t, struct meter_opts *m
 		if (err)
 			return err;
 	}
-	if (optind < argc) {
-		log_err("top takes no arguments ('%s'); see 'sluice top --help'", argv[optind]);
-		return -EINVAL;
-	}
+	if (optind < argc)
+		return args_unexpected("top", argv[optind]);
 	return 1;
 }
 
