@@ -76,7 +76,7 @@ FUZZ_FLAGS	:= -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all deps run test test-unit test-host test-vm test-vm-6.1 test-fuzz \
+.PHONY: all deps run test test-unit test-host test-vm test-vm-7 test-vm-6.1 test-fuzz \
 	unit fuzz bench vmlinux clean install help
 
 all: $(OUTPUT)/sluice
@@ -168,6 +168,9 @@ test-host: all
 
 test-vm: all
 	$(Q)tests/run-all vm
+
+test-vm-7: all
+	$(Q)tests/run-all vm-7
 
 test-vm-6.1: all
 	$(Q)tests/run-all vm-6.1
