@@ -117,8 +117,8 @@ static int add(char *spec, size_t len, size_t *used, const char *key, const char
 {
 	int n;
 
-	if (strpbrk(val, " \t\n,=:")) {
-		log_err("%s '%s': a blank, ',', '=' or ':' cannot be kept in the disk's state "
+	if (strpbrk(val, " \t\n,=")) {
+		log_err("%s '%s': a blank, ',' or '=' cannot be kept in the disk's state "
 			"file; rename it", flag, val);
 		return -EINVAL;
 	}

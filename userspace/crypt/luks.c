@@ -78,11 +78,12 @@ int luks_open(const char *backing, const char *header, const uint8_t *pass, size
 	p->sector_size = ss > 0 ? (uint32_t)ss : 512;
 	p->iv_offset = crypt_get_iv_offset(cd);
 	/*
-	 * cryptsetup activates a LUKS2 segment with sectors above 512 bytes
-	 * with iv_large_sectors (its IV counts encryption sectors); LUKS1
-	 * has only 512-byte sectors.
+	 * cryptsetup activates LUKS2 segments without iv_large_sectors: with
+	 * 4 KiB sectors the IV still counts 512-byte units (0, 8, 16, ...), as
+	 * dm-crypt's table from cryptsetup 2.6 shows and tests/vm/crypt.bats
+	 * checks. LUKS1 has only 512-byte sectors.
 	 */
-	p->iv_large_sectors = p->sector_size > 512;
+	p->iv_large_sectors = false;
 	if (crypt_get_volume_key_size(cd) > (int)sizeof(v->key)) {
 		err = -EPROTONOSUPPORT;
 		goto out;

@@ -259,7 +259,7 @@ static int open_luks(struct crypt_state *st, const struct crypt_args *a,
 	err = luks_open(cfg->backing, hdr, pass.data, pass.len,
 			a->has_keyslot ? (int)a->keyslot : -1, v);
 	if (err == -ENOTBLK) {
-		refuse(-EINVAL, "%s: no LUKS header; format it with 'cryptsetup luksFormat', "
+		err = refuse(-EINVAL, "%s: no LUKS header; format it with 'cryptsetup luksFormat', "
 		       "give the detached one with header, or use format plain", where);
 		goto out;
 	}
@@ -274,7 +274,7 @@ static int open_luks(struct crypt_state *st, const struct crypt_args *a,
 		goto out;
 	}
 	if (err == -EPROTONOSUPPORT) {
-		refuse(-EINVAL, "%s: LUKS cipher '%s' is not one sluice runs (aes-xts-plain64, "
+		err = refuse(-EINVAL, "%s: LUKS cipher '%s' is not one sluice runs (aes-xts-plain64, "
 		       "aes-xts-plain, aes-cbc-essiv:sha256); open it with 'cryptsetup open'",
 		       where, v->cipher);
 		goto out;
