@@ -14,6 +14,7 @@ setup() {
 	IMG2="$BATS_TEST_TMPDIR/other.img"
 	truncate -s 16M "$IMG" "$IMG2"
 	printf 'not a real key\n' >"$BATS_TEST_TMPDIR/key"
+	chmod 600 "$BATS_TEST_TMPDIR/key"
 	POL="$BATS_TEST_TMPDIR/p.yaml"
 }
 
@@ -47,10 +48,10 @@ apply_policy() {
 	refute_output --partial ".state"
 }
 
-@test "serve: an encrypt policy whose key file is missing is refused by the crypt filter, before the driver" {
+@test "serve: an encrypt policy over a backing without a LUKS header is refused by the crypt filter, before the driver" {
 	apply_policy vault "{encrypt: {format: luks2, key_file: $BATS_TEST_TMPDIR/key}}"
 	run -1 "$SLUICE" serve --backing "$IMG"
-	assert_output "sluice: error: key file '$BATS_TEST_TMPDIR/key': No such file or directory; give an existing, readable file; nothing was created"
+	assert_output --partial "no LUKS header; format it with 'cryptsetup luksFormat', give the detached one with header, or use format plain; nothing was created"
 	refute_output --partial "ublk-control"
 	run ls "$SLUICE_RUN_DIR"
 	refute_output --partial ".state"
