@@ -117,6 +117,9 @@ luks_format() {
 	off=$(cryptsetup luksDump "$IMG" | sed -n 's/^[[:space:]]*offset: \([0-9]*\) \[bytes\]/\1/p' | head -n1)
 	size=$(blockdev --getsize64 "$DEV")
 	assert_equal "$size" $((32 * 1048576 - off))
+	run "$SLUICE" disks --json
+	echo "$output" | jq -e --arg p "passphrase file $pass" '.[0].encryption == {"format": "LUKS2",
+		"cipher": "aes-xts-plain64", "key_size": 512, "sector_size": 4096, "key_source": $p}'
 	dd if="$DATA" of="$DEV" bs=1M oflag=direct status=none
 	stop_server
 	dm_open lk2 --type luks2 --key-file "$pass" --keyfile-size 13
@@ -181,6 +184,8 @@ luks_format() {
 		assert_success
 		assert_output --partial "err= 0"
 		id=$(dev_id "$DEV")
+		run "$SLUICE" disks
+		assert_output --partial "crypt: plain aes-xts-plain64, 512-bit key, 4096-byte sectors, key file $KEY"
 		sleep 1.5	# the stats file is written about every second
 		run grep -E "crypt bytes_encrypted=[1-9][0-9]* bytes_decrypted=[1-9]" \
 			"$SLUICE_RUN_DIR/ublk$id.stats"

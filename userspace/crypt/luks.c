@@ -58,6 +58,23 @@ uint32_t luks_sector_size(const char *path)
 	return ss > 0 ? (uint32_t)ss : 512;
 }
 
+int luks_header_info(const char *path, char *type, size_t type_len, char *cipher,
+		     size_t cipher_len, uint32_t *key_bits, uint32_t *sector_size)
+{
+	struct crypt_device *cd;
+	int ss;
+
+	if (load(&cd, path, NULL))
+		return -ENOTBLK;
+	snprintf(type, type_len, "%s", crypt_get_type(cd));
+	snprintf(cipher, cipher_len, "%s-%s", crypt_get_cipher(cd), crypt_get_cipher_mode(cd));
+	*key_bits = (uint32_t)crypt_get_volume_key_size(cd) * 8;
+	ss = crypt_get_sector_size(cd);
+	*sector_size = ss > 0 ? (uint32_t)ss : 512;
+	crypt_free(cd);
+	return 0;
+}
+
 int luks_open(const char *backing, const char *header, const uint8_t *pass, size_t pass_len,
 	      int keyslot, struct luks_volume *v)
 {

@@ -30,6 +30,13 @@ bool luks_detect(const char *path);
 uint32_t luks_sector_size(const char *path);
 
 /*
+ * What @path's LUKS header says, without a key: "LUKS2", dm-crypt's cipher
+ * name, key bits, sector size. -ENOTBLK when there is no header.
+ */
+int luks_header_info(const char *path, char *type, size_t type_len, char *cipher,
+		     size_t cipher_len, uint32_t *key_bits, uint32_t *sector_size);
+
+/*
  * Open the volume on @backing (header on it, or on @header when detached,
  * NULL otherwise) with @pass (@pass_len bytes) in @keyslot (-1: any).
  * Returns 0; -ENOTBLK when there is no LUKS header; -EPERM when the
