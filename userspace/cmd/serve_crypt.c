@@ -45,7 +45,13 @@ void serve_crypt_usage(FILE *f)
 		"  --iv-offset N       plain: added to the IV sector (512-byte units)\n"
 		"  --allow-discards    pass discards down (off: they would show where data is)\n"
 		"  A LUKS backing (cryptsetup luksFormat) is detected: give --key-file or\n"
-		"  --passphrase-file; cipher and sector size come from its header.\n");
+		"  --passphrase-file; cipher and sector size come from its header.\n"
+		"\n"
+		"Examples:\n"
+		"  sluice serve --backing disk.img --encrypt aes-xts-plain64 --key-file db.key \\\n"
+		"      --sector-size 4096\n"
+		"  sluice serve --backing luks.img --passphrase-file pass.txt\n"
+		"  sluice serve --backing data.img --header luks.hdr --key-file db.key\n");
 }
 
 static int flag_index(const char *arg, const char **val)
