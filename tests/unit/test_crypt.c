@@ -18,8 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <linux/keyctl.h>
 
 #include "crypt/cipher.h"
 #include "filters/chain.h"
@@ -369,6 +371,34 @@ static void test_filter_refusals(void **state)
 	assert_non_null(strstr(crypt_filter_error(), "exactly one of key_file"));
 }
 
+/* key_description: a "user" key in the kernel keyring is the raw key (plain mode). */
+static void test_filter_keyring(void **state)
+{
+	uint8_t key[32], plain[4096], buf[4096], want[512];
+	struct filter_chain *c;
+	char desc[64], args[128];
+	long serial;
+
+	snprintf(desc, sizeof(desc), "sluice-unit-%d", (int)getpid());
+	unhex(v4_key, key, sizeof(key));
+	serial = syscall(SYS_add_key, "user", desc, key, sizeof(key), KEY_SPEC_PROCESS_KEYRING);
+	if (serial < 0)
+		skip();	/* no keyring in this sandbox */
+	snprintf(args, sizeof(args), "format=plain,key_size=256,key_description=%s", desc);
+	assert_int_equal(make_chain(&c, args, 512), 0);
+	pattern(plain, sizeof(plain));
+	memcpy(buf, plain, sizeof(buf));
+	submit(c, FILTER_OP_WRITE, 0, buf, sizeof(buf));
+	unhex(v4_ctx, want, sizeof(want));
+	assert_memory_equal(disk, want, sizeof(want));
+	chain_destroy(c);
+	syscall(SYS_keyctl, KEYCTL_REVOKE, serial);
+	snprintf(args, sizeof(args), "format=plain,key_description=sluice-unit-none-%d",
+		 (int)getpid());
+	assert_int_equal(make_chain(&c, args, 512), -ENOKEY);
+	assert_non_null(strstr(crypt_filter_error(), "keyctl padd user"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -380,6 +410,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_filter_round_trip, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_filter_4k_sectors, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_filter_refusals, make_dir, remove_dir),
+		cmocka_unit_test(test_filter_keyring),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
