@@ -198,7 +198,7 @@ luks_format() {
 	run cmp -n 1048576 "$DEV" /dev/zero
 	assert_success
 	# discards would show where data is: refused unless --allow-discards
-	assert_equal "$(cat /sys/block/ublkb$(dev_id "$DEV")/queue/discard_max_bytes)" 0
+	assert_equal "$(cat "/sys/block/ublkb$(dev_id "$DEV")/queue/discard_max_bytes")" 0
 	run blkdiscard -o 0 -l 1048576 "$DEV"
 	assert_failure
 }

@@ -154,9 +154,11 @@ static int parse_args(const struct filter_config *cfg, struct crypt_args *a)
 	if (sources != 1)
 		return refuse(-EINVAL, "crypt: give exactly one of key_file, passphrase_file and "
 			      "key_description (%d given)", sources);
-	if (a->sector_size != 512 && a->sector_size != 4096)
-		return refuse(-EINVAL, "crypt: sector_size %" PRIu64 " is not 512 or 4096",
-			      a->sector_size);
+	/* dm-crypt's range: a power of two from 512 to 4096 */
+	if (a->sector_size < 512 || a->sector_size > 4096 ||
+	    (a->sector_size & (a->sector_size - 1)))
+		return refuse(-EINVAL, "crypt: sector_size %" PRIu64 " is not 512, 1024, 2048 "
+			      "or 4096", a->sector_size);
 	return 0;
 }
 
