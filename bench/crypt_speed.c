@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * speed.c - bench/crypt's host half: how fast the crypt filter's context
+ * crypt_speed.c - bench/crypt's host half: how fast the crypt filter's context
  * code (userspace/crypt/cipher.c, what a queue runs) encrypts 4 KiB
  * sectors of aes-xts-plain64 with a 512-bit key on one core, next to a
  * dm-crypt-style loop that sets the key up again for every sector.
