@@ -289,3 +289,33 @@ luks_format() {
 	run dd if="$DEV" of=/dev/null bs=1M iflag=direct status=none
 	assert_success
 }
+
+@test "a policy's services: encrypt: serves the disk through crypt; dm-crypt reads what it wrote; policy status agrees" {
+	local pol="$BATS_TEST_TMPDIR/p.yaml"
+	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+	truncate -s 8M "$IMG"
+	new_key 64
+	cat >"$pol" <<-EOF
+	policies:
+	  - name: vault
+	    services:
+	      encrypt: {format: plain, sector_size: 4096, iv_large_sectors: true, key_file: $KEY}
+	bindings:
+	  - disk: {served: {backing: $IMG}}
+	    policy: vault
+	EOF
+	"$SLUICE" policy apply "$pol" >/dev/null
+	head -c 4M /dev/urandom >"$DATA"
+	serve_bg --backing "$IMG" --block-size 4096
+	run "$SLUICE" disks --json
+	echo "$output" | jq -e '.[0].policy == "vault" and (.[0].filters[0] | startswith("crypt:format=plain"))'
+	dd if="$DATA" of="$DEV" bs=1M oflag=direct status=none
+	run "$SLUICE" policy status
+	assert_success
+	stop_server
+	"$SLUICE" policy remove >/dev/null
+	dm_open pol --type plain --cipher aes-xts-plain64 --key-size 512 --key-file "$KEY" \
+		--sector-size 4096 --iv-large-sectors
+	run cmp -n 4194304 "$DATA" /dev/mapper/pol
+	assert_success
+}
