@@ -96,9 +96,10 @@ int luks_open(const char *backing, const char *header, const uint8_t *pass, size
 	p->iv_offset = crypt_get_iv_offset(cd);
 	/*
 	 * cryptsetup activates LUKS2 segments without iv_large_sectors: with
-	 * 4 KiB sectors the IV still counts 512-byte units (0, 8, 16, ...), as
-	 * dm-crypt's table from cryptsetup 2.6 shows and tests/vm/crypt.bats
-	 * checks. LUKS1 has only 512-byte sectors.
+	 * 4 KiB sectors the IV still counts 512-byte units (0, 8, 16, ...):
+	 * tests/vm/crypt.bats reads a 4 KiB LUKS2 volume written by
+	 * cryptsetup 2.6 and the other way round. LUKS1 has only 512-byte
+	 * sectors.
 	 */
 	p->iv_large_sectors = false;
 	if (crypt_get_volume_key_size(cd) > (int)sizeof(v->key)) {
