@@ -678,6 +678,14 @@ static void check_svc_param(struct ctx *c, const struct service_ops *ops, int i,
 		if (svc_set_num(ops, s, i, v.v))
 			c->nomem = -ENOMEM;
 		return;
+	case SVC_TEXT:
+		n = get_scalar(c, map, key, "a word");
+		if (n && svc_spec_unsafe(n->str))
+			policy_diag_at(c->d, n, "'%s' has %s, which the filter spec cannot carry",
+				       key, svc_spec_unsafe(n->str));
+		else if (n && svc_set_str(s, i, n->str, n))
+			c->nomem = -ENOMEM;
+		return;
 	case SVC_GROUP:
 		return;
 	}

@@ -42,6 +42,7 @@ enum svc_kind {
 	SVC_DURATION,		/* units.h UNIT_DURATION, min..max ns */
 	SVC_COUNT,		/* a whole number, min..max */
 	SVC_GROUP,		/* a nested mapping (one level); its parameters are "GROUP.key" */
+	SVC_TEXT,		/* a word a filter spec can carry (a key description) */
 };
 
 /* A value the schema refuses by name, and why (shown to the user). */

@@ -25,9 +25,15 @@ enum {
 	CRYPT_KEY_FILE,
 	CRYPT_HEADER,
 	CRYPT_KEYSLOT,
+	CRYPT_IV_LARGE,
+	CRYPT_DISCARDS,
+	CRYPT_PASS_FILE,
+	CRYPT_KEY_DESC,
 };
 
-static const char *const formats[] = { "luks2", "plain", NULL };
+/* luks2 opens LUKS1 too (libcryptsetup reads either); luks1 says so in the policy */
+static const char *const formats[] = { "luks2", "luks1", "plain", NULL };
+static const char *const booleans[] = { "false", "true", NULL };
 
 /* What OpenSSL's EVP API runs in the server; dm-crypt's spelling. */
 static const char *const ciphers[] = { "aes-xts-plain64", "aes-cbc-essiv:sha256",
@@ -44,16 +50,25 @@ static const struct svc_refusal retired_ciphers[] = {
 
 static const struct svc_param crypt_params[] = {
 	[CRYPT_FORMAT] = { "format", SVC_ENUM, .dflt = "luks2", .vals = formats },
-	[CRYPT_CIPHER] = { "cipher", SVC_ENUM, .dflt = "aes-xts-plain64", .vals = ciphers,
-			   .refused = retired_ciphers },
-	/* the default depends on the cipher: crypt_check() sets it */
+	/*
+	 * cipher, key_size and sector_size: a LUKS header says them, so a
+	 * policy names them only to insist (the filter refuses a header that
+	 * differs); plain volumes get their defaults from crypt_check().
+	 */
+	[CRYPT_CIPHER] = { "cipher", SVC_ENUM, .vals = ciphers, .refused = retired_ciphers },
 	[CRYPT_KEY_SIZE] = { "key_size", SVC_COUNT, .min = 128, .max = 512 },
-	[CRYPT_SECTOR_SIZE] = { "sector_size", SVC_SIZE, .dflt = "512", .min = 512,
-				.max = 4096, .pow2 = true },
+	[CRYPT_SECTOR_SIZE] = { "sector_size", SVC_SIZE, .min = 512, .max = 4096, .pow2 = true },
 	[CRYPT_IV_OFFSET] = { "iv_offset", SVC_COUNT, .dflt = "0", .max = UINT64_MAX },
-	[CRYPT_KEY_FILE] = { "key_file", SVC_PATH, .required = true },
+	/* one key source of three: key_file, passphrase_file, key_description */
+	[CRYPT_KEY_FILE] = { "key_file", SVC_PATH },
 	[CRYPT_HEADER] = { "header", SVC_PATH },
 	[CRYPT_KEYSLOT] = { "keyslot", SVC_COUNT, .max = 31 },
+	/* cryptsetup's --iv-large-sectors and --allow-discards */
+	[CRYPT_IV_LARGE] = { "iv_large_sectors", SVC_ENUM, .vals = booleans },
+	[CRYPT_DISCARDS] = { "allow_discards", SVC_ENUM, .vals = booleans },
+	[CRYPT_PASS_FILE] = { "passphrase_file", SVC_PATH },
+	/* a "user" key in the kernel keyring, as cryptsetup's --key-description */
+	[CRYPT_KEY_DESC] = { "key_description", SVC_TEXT },
 };
 
 static void check_key_file(struct svc_check *sc, const struct pol_service *s,
@@ -71,43 +86,76 @@ static void check_key_file(struct svc_check *sc, const struct pol_service *s,
 			       path, strerror(errno));
 		return;
 	}
-	if (!fstat(fd, &st) && S_ISREG(st.st_mode) && need_bytes &&
-	    (uint64_t)st.st_size < need_bytes)
+	if (fstat(fd, &st))
+		st.st_mode = 0;
+	if (S_ISREG(st.st_mode) && (st.st_mode & (S_IRGRP | S_IROTH)))
+		policy_diag_at(sc->d, svc_at(s, CRYPT_KEY_FILE),
+			       "key file '%s' is readable by group or others (mode %04o); run "
+			       "'chmod 600 %s'", path, (unsigned int)(st.st_mode & 07777), path);
+	else if (S_ISREG(st.st_mode) && need_bytes && (uint64_t)st.st_size < need_bytes)
 		policy_diag_at(sc->d, svc_at(s, CRYPT_KEY_FILE),
 			       "key file '%s' holds %lld bytes; the key needs %u", path,
 			       (long long)st.st_size, need_bytes);
 	close(fd);
 }
 
+static int key_sources(const struct pol_service *s)
+{
+	return !!svc_at(s, CRYPT_KEY_FILE) + !!svc_at(s, CRYPT_PASS_FILE) +
+	       !!svc_at(s, CRYPT_KEY_DESC);
+}
+
+/* plain: cryptsetup's plain-mode defaults; a key, never a passphrase. */
+static void check_plain(struct svc_check *sc, struct pol_service *s)
+{
+	if (!svc_str(s, CRYPT_CIPHER) &&
+	    svc_set_str(s, CRYPT_CIPHER, "aes-xts-plain64", NULL))
+		sc->nomem = -ENOMEM;
+	if (!svc_str(s, CRYPT_SECTOR_SIZE) &&
+	    svc_set_num(&crypt_service_ops, s, CRYPT_SECTOR_SIZE, 512))
+		sc->nomem = -ENOMEM;
+	if (svc_at(s, CRYPT_HEADER))
+		policy_diag_at(sc->d, svc_at(s, CRYPT_HEADER),
+			       "'header' is for format luks2; plain has no header");
+	if (svc_at(s, CRYPT_KEYSLOT))
+		policy_diag_at(sc->d, svc_at(s, CRYPT_KEYSLOT),
+			       "'keyslot' is for format luks2; plain has no key slots");
+	if (svc_at(s, CRYPT_PASS_FILE))
+		policy_diag_at(sc->d, svc_at(s, CRYPT_PASS_FILE),
+			       "'passphrase_file' is for format luks2; plain takes a raw key "
+			       "(key_file or key_description)");
+	check_key_file(sc, s, (unsigned int)(s->v[CRYPT_KEY_SIZE].num / 8));
+}
+
 static void crypt_check(struct svc_check *sc, struct pol_service *s)
 {
-	const char *cipher = svc_str(s, CRYPT_CIPHER);
-	bool xts = cipher && strstr(cipher, "-xts-");
+	const char *fmt = svc_str(s, CRYPT_FORMAT);
+	bool plain = fmt && !strcmp(fmt, "plain");
+	const char *cipher = svc_str(s, CRYPT_CIPHER) ? svc_str(s, CRYPT_CIPHER) :
+			     plain ? "aes-xts-plain64" : NULL;
+	bool xts = !cipher || strstr(cipher, "-xts-");
 	const struct pnode *ks = svc_at(s, CRYPT_KEY_SIZE);
 	uint64_t bits = s->v[CRYPT_KEY_SIZE].num;
 	bool fits = xts ? bits == 256 || bits == 512 : bits == 128 || bits == 192 || bits == 256;
-	const char *fmt = svc_str(s, CRYPT_FORMAT);
 	const char *hdr;
 
+	if (key_sources(s) != 1)
+		policy_diag_at(sc->d, s->at, "give exactly one of 'key_file', 'passphrase_file' "
+			       "and 'key_description'");
 	if (svc_str(s, CRYPT_KEY_SIZE) && !fits)
 		policy_diag_at(sc->d, ks, "'key_size' %" PRIu64 " does not fit %s; use %s", bits,
-			       cipher, xts ? "256 or 512" : "128, 192 or 256");
-	if ((!svc_str(s, CRYPT_KEY_SIZE) || !fits) &&
+			       cipher ? cipher : "aes-xts", xts ? "256 or 512" : "128, 192 or 256");
+	/* a LUKS header says the key size; plain needs one */
+	if ((plain || svc_str(s, CRYPT_KEY_SIZE)) && (!svc_str(s, CRYPT_KEY_SIZE) || !fits) &&
 	    svc_set_num(&crypt_service_ops, s, CRYPT_KEY_SIZE, xts ? 512 : 256)) {
 		sc->nomem = -ENOMEM;
 		return;
 	}
-	if (fmt && !strcmp(fmt, "plain")) {
-		if (svc_at(s, CRYPT_HEADER))
-			policy_diag_at(sc->d, svc_at(s, CRYPT_HEADER),
-				       "'header' is for format luks2; plain has no header");
-		if (svc_at(s, CRYPT_KEYSLOT))
-			policy_diag_at(sc->d, svc_at(s, CRYPT_KEYSLOT),
-				       "'keyslot' is for format luks2; plain has no key slots");
-		check_key_file(sc, s, (unsigned int)(s->v[CRYPT_KEY_SIZE].num / 8));
+	if (plain) {
+		check_plain(sc, s);
 		return;
 	}
-	/* luks2 reads cipher and key size from the header; a passphrase file has any size */
+	/* LUKS reads cipher and key size from the header; a passphrase file has any size */
 	check_key_file(sc, s, 0);
 	hdr = svc_str(s, CRYPT_HEADER);
 	if (sc->opts->resolve && hdr && access(hdr, R_OK))

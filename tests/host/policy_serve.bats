@@ -14,6 +14,7 @@ setup() {
 	IMG2="$BATS_TEST_TMPDIR/other.img"
 	truncate -s 16M "$IMG" "$IMG2"
 	printf 'not a real key\n' >"$BATS_TEST_TMPDIR/key"
+	chmod 600 "$BATS_TEST_TMPDIR/key"
 	POL="$BATS_TEST_TMPDIR/p.yaml"
 }
 
@@ -36,13 +37,22 @@ apply_policy() {
 }
 
 @test "serve: a policy needing a filter this version lacks is refused by name" {
-	apply_policy vault "{encrypt: {format: luks2, key_file: $BATS_TEST_TMPDIR/key}}"
+	apply_policy cdp "{journal: {path: $BATS_TEST_TMPDIR/j.journal, size: 64MiB}}"
 	run -1 "$SLUICE" serve --backing "$IMG"
-	assert_output "sluice: error: policy 'vault' needs the 'crypt' filter for $IMG, and 'crypt' is not available in this version of sluice; nothing was created. Drop that service from the policy and re-apply it, or serve with a built-in --policy"
+	assert_output "sluice: error: policy 'cdp' needs the 'journal' filter for $IMG, and 'journal' is not available in this version of sluice; nothing was created. Drop that service from the policy and re-apply it, or serve with a built-in --policy"
 	# refused before the ublk driver is asked for anything
 	refute_output --partial "ublk-control"
-	run -1 "$SLUICE" serve --backing "$IMG" --policy vault
-	assert_output --partial "'crypt' is not available in this version"
+	run -1 "$SLUICE" serve --backing "$IMG" --policy cdp
+	assert_output --partial "'journal' is not available in this version"
+	run ls "$SLUICE_RUN_DIR"
+	refute_output --partial ".state"
+}
+
+@test "serve: an encrypt policy over a backing without a LUKS header is refused by the crypt filter, before the driver" {
+	apply_policy vault "{encrypt: {format: luks2, key_file: $BATS_TEST_TMPDIR/key}}"
+	run -1 "$SLUICE" serve --backing "$IMG"
+	assert_output --partial "no LUKS header; format it with 'cryptsetup luksFormat', give the detached one with header, or use format plain; nothing was created"
+	refute_output --partial "ublk-control"
 	run ls "$SLUICE_RUN_DIR"
 	refute_output --partial ".state"
 }
@@ -91,15 +101,14 @@ apply_policy() {
 	apply_policy all "{encrypt: {sector_size: 4096, key_file: $BATS_TEST_TMPDIR/key}, journal: {path: $BATS_TEST_TMPDIR/j.journal, retention: 90m, replica: {target: 'standby:7070'}}, cache: {device: $LOOP, mode: writeback}}"
 	local chain="$SLUICE_RUN_DIR/policy/current/chains/b000.chain"
 	# one name and one spelling per concept, defaults written out
-	grep -qx "filter=crypt format=luks2 cipher=aes-xts-plain64 key_size=512 sector_size=4KiB iv_offset=0 key_file=$BATS_TEST_TMPDIR/key" "$chain"
+	grep -qx "filter=crypt format=luks2 sector_size=4KiB iv_offset=0 key_file=$BATS_TEST_TMPDIR/key" "$chain"
 	grep -qx "filter=journal path=$BATS_TEST_TMPDIR/j.journal size=1GiB retention=90m commit=sync replica.target=standby:7070 replica.mode=async replica.failover=manual" "$chain"
 	grep -qx "filter=cache device=$LOOP mode=writeback block_size=64KiB" "$chain"
 
 	run "$SLUICE" policy show --json
 	assert_success
 	echo "$output" | jq -e --arg k "$BATS_TEST_TMPDIR/key" '.policies[0].services.encrypt ==
-		{"format": "luks2", "cipher": "aes-xts-plain64", "key_size": "512",
-		 "sector_size": "4KiB", "iv_offset": "0", "key_file": $k}'
+		{"format": "luks2", "sector_size": "4KiB", "iv_offset": "0", "key_file": $k}'
 	echo "$output" | jq -e --arg j "$BATS_TEST_TMPDIR/j.journal" '.policies[0].services.journal ==
 		{"path": $j, "size": "1GiB", "retention": "90m", "commit": "sync",
 		 "replica": {"target": "standby:7070", "mode": "async", "failover": "manual"}}'

@@ -421,7 +421,9 @@ static void test_retired_ciphers(void **state)
 	/* the key size follows the cipher unless written */
 	assert_string_equal(set.policies[0].svc[0].v[2].text, "512");
 	assert_string_equal(set.policies[1].svc[0].v[2].text, "256");
-	assert_string_equal(set.policies[2].svc[0].v[1].text, "aes-xts-plain64");
+	/* LUKS (the default format): cipher and key size are the header's */
+	assert_null(set.policies[2].svc[0].v[1].text);
+	assert_null(set.policies[2].svc[0].v[2].text);
 	policy_set_free(&set);
 	policy_diags_free(&d);
 }

@@ -14,6 +14,7 @@ setup() {
 	truncate -s 16M "$IMG"
 	POL="$BATS_TEST_TMPDIR/p.yaml"
 	printf 'not a real key\n' >"$BATS_TEST_TMPDIR/key"
+	chmod 600 "$BATS_TEST_TMPDIR/key"
 }
 
 teardown() {
@@ -107,18 +108,17 @@ chain_file() {
 	assert_output --partial "drift"
 }
 
-@test "a policy requiring encrypt: serve refuses by name and creates nothing" {
+@test "a policy requiring encrypt over a backing without a LUKS header: serve refuses by name and creates nothing" {
 	write_policy vault "{encrypt: {format: luks2, key_file: $BATS_TEST_TMPDIR/key}}"
 	"$SLUICE" policy apply "$POL" >/dev/null
 	local before
 	before=$(ublkc_count)
 	run -1 "$SLUICE" serve --backing "$IMG"
-	assert_output --partial "policy 'vault' needs the 'crypt' filter"
-	assert_output --partial "not available in this version"
+	assert_output --partial "no LUKS header; format it with 'cryptsetup luksFormat'"
 	assert_equal "$(ublkc_count)" "$before"
 	run ls "$SLUICE_RUN_DIR"
 	refute_output --partial ".state"
 	run -1 "$SLUICE" serve --backing "$IMG" --policy vault
-	assert_output --partial "'crypt' is not available"
+	assert_output --partial "no LUKS header"
 	assert_equal "$(ublkc_count)" "$before"
 }

@@ -22,6 +22,7 @@
 #include "cmd/args.h"
 #include "cmd/cmds.h"
 #include "cmd/filter_stats_cli.h"
+#include "crypt/describe.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "ublk/ctrl.h"
@@ -72,9 +73,22 @@ static void human_size(uint64_t v, char *buf, size_t len)
 		snprintf(buf, len, "%.1f%c", d, units[i]);
 }
 
+/* The crypt filter of the disk's spec described, or -ENOENT when it has none. */
+static int disk_crypt(const struct disk_state *s, struct crypt_desc *d)
+{
+	char buf[STATE_FILTERS_MAX], *tok, *save;
+
+	snprintf(buf, sizeof(buf), "%s", s->filters);
+	for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+		if (!strncmp(tok, "crypt:", 6))
+			return crypt_describe(tok + 6, s->backing, d);
+	return -ENOENT;
+}
+
 static void print_text(const struct disk_row *rows, int n)
 {
 	char size[16], pol[32];
+	struct crypt_desc cd;
 	const char *b;
 	int i, room;
 
@@ -94,6 +108,9 @@ static void print_text(const struct disk_row *rows, int n)
 			b += strlen(b) - room + 3;
 		printf("%-4u %-12s %7s %2u %5u %-14.14s %-9s %s%s\n", s->id, dev, size, s->queues,
 		       s->depth, pol, rows[i].state, b == s->backing ? "" : "...", b);
+		if (!disk_crypt(s, &cd))
+			printf("     crypt: %s %s, %u-bit key, %u-byte sectors, %s\n", cd.format,
+			       cd.cipher, cd.key_bits, cd.sector_size, cd.source);
 	}
 }
 
@@ -112,6 +129,7 @@ static void print_json(const char *dir, const struct disk_row *rows, int n)
 {
 	struct json_writer w;
 	char buf[STATE_FILTERS_MAX], *tok, *save;
+	struct crypt_desc cd;
 	int i;
 
 	json_init(&w, stdout);
@@ -137,6 +155,18 @@ static void print_json(const char *dir, const struct disk_row *rows, int n)
 		for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
 			json_str(&w, tok);
 		json_arr_close(&w);
+		json_key(&w, "encryption");
+		if (disk_crypt(s, &cd)) {
+			json_null(&w);
+		} else {
+			json_obj_open(&w);
+			json_kv_str(&w, "format", cd.format);
+			json_kv_str(&w, "cipher", cd.cipher);
+			json_kv_u64(&w, "key_size", cd.key_bits);
+			json_kv_u64(&w, "sector_size", cd.sector_size);
+			json_kv_str(&w, "key_source", cd.source);
+			json_obj_close(&w);
+		}
 		json_key(&w, "filter_stats");
 		filter_stats_cli_json(&w, live_stats(dir, s->id));
 		json_kv_i64(&w, "pid", s->pid);

@@ -19,6 +19,8 @@
 
 #include "cmd/args.h"
 #include "cmd/cmds.h"
+#include "cmd/serve_crypt.h"
+#include "filters/crypt.h"
 #include "filters/registry.h"
 #include "lib/log.h"
 #include "lib/macro.h"
@@ -44,6 +46,7 @@ struct serve_opts {
 	uint32_t recover_id;
 	uint32_t dev_id;
 	enum ublk_copy copy;
+	const char *filters;		/* ad hoc data services (serve_crypt.h), or NULL */
 };
 
 static void usage(FILE *f)
@@ -98,6 +101,8 @@ static void usage(FILE *f)
 		"  sluice serve --backing /dev/shm/disk.img --copy mmap\n"
 		"  sluice serve --recover 0\n",
 		DEFAULT_QUEUES, DEFAULT_DEPTH, DEFAULT_BLOCK_SIZE, policy_builtin_names());
+	fprintf(f, "\n");
+	serve_crypt_usage(f);
 }
 
 enum { OPT_SIZE = 256, OPT_QUEUES, OPT_DEPTH, OPT_BS, OPT_RO, OPT_POLICY, OPT_DAEMON,
@@ -454,7 +459,10 @@ static void say_error(const struct ublk_server *s, int err)
 			log_err("policy '%s': more than %d filters", policy, CHAIN_MAX_FILTERS);
 		break;
 	case UBLK_SERVER_CHAIN:
-		log_err("policy '%s': setting up its filters failed: %s", policy, strerror(-err));
+		if (crypt_filter_error()[0])
+			log_err("%s; nothing was created", crypt_filter_error());
+		else
+			log_err("policy '%s': setting up its filters failed: %s", policy, strerror(-err));
 		break;
 	case UBLK_SERVER_GEOMETRY:
 		say_geometry_error(s, err);
@@ -580,6 +588,7 @@ static int serve(const struct serve_opts *o)
 		.copy = o->copy,
 		.daemon = o->daemon,
 		.pid_file = o->pid_file,
+		.filters = o->filters,
 	};
 	struct ublk_server s;
 	int err, sig;
@@ -618,11 +627,20 @@ out:
 
 int cmd_serve(int argc, char **argv)
 {
+	static char spec[FILTER_SPEC_MAX];
+	struct serve_crypt sc;
 	struct serve_opts o;
 	int ret;
 
-	ret = parse_argv(argc, argv, &o);
+	/* ad hoc data services: their flags leave argv first, then build the spec */
+	ret = serve_crypt_take(&argc, argv, &sc);
+	if (ret > 0)
+		ret = parse_argv(argc, argv, &o);
+	if (ret > 0)
+		ret = serve_crypt_spec(&sc, o.backing, o.recover, o.policy, &o.block_size,
+				       spec, sizeof(spec));
 	if (ret <= 0)
 		return args_exit_status(ret);
+	o.filters = spec[0] ? spec : NULL;
 	return serve(&o);
 }
