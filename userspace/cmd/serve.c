@@ -19,6 +19,7 @@
 
 #include "cmd/args.h"
 #include "cmd/cmds.h"
+#include "cmd/serve_journal.h"
 #include "filters/registry.h"
 #include "lib/log.h"
 #include "lib/macro.h"
@@ -44,6 +45,7 @@ struct serve_opts {
 	uint32_t recover_id;
 	uint32_t dev_id;
 	enum ublk_copy copy;
+	struct serve_journal journal;	/* --journal ...: the journal filter */
 };
 
 static void usage(FILE *f)
@@ -84,6 +86,7 @@ static void usage(FILE *f)
 		"                      or auto (default: mmap where it applies, else buffer)\n"
 		"  --daemon            detach once the disk is live\n"
 		"  --pid-file FILE     write the server's pid here (with --daemon)\n"
+		SERVE_JOURNAL_USAGE
 		"  --recover ID        re-attach to disk ID whose server died (kill -9,\n"
 		"                      upgrade); its state file says how to serve it\n"
 		"  -h, --help          this text\n"
@@ -96,6 +99,7 @@ static void usage(FILE *f)
 		"      --pid-file /run/disk.pid\n"
 		"  sluice serve --backing /dev/sdb --block-size 4096 --policy count\n"
 		"  sluice serve --backing /dev/shm/disk.img --copy mmap\n"
+		"  sluice serve --backing disk.img --journal /var/lib/disk.journal --retention 2h\n"
 		"  sluice serve --recover 0\n",
 		DEFAULT_QUEUES, DEFAULT_DEPTH, DEFAULT_BLOCK_SIZE, policy_builtin_names());
 }
@@ -119,6 +123,7 @@ static int parse_argv(int argc, char **argv, struct serve_opts *o)
 		{ "recover", required_argument, NULL, OPT_RECOVER },
 		{ "id", required_argument, NULL, OPT_ID },
 		{ "copy", required_argument, NULL, OPT_COPY },
+		SERVE_JOURNAL_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -207,6 +212,11 @@ static int parse_argv(int argc, char **argv, struct serve_opts *o)
 			usage(stdout);
 			return 0;
 		default:
+			err = serve_journal_option(&o->journal, c, optarg);
+			if (err < 0)
+				return err;
+			if (err)
+				break;
 			usage(stderr);
 			return -EINVAL;
 		}
@@ -226,6 +236,8 @@ static int parse_argv(int argc, char **argv, struct serve_opts *o)
 			"see 'sluice serve --help'");
 		return -EINVAL;
 	}
+	if (serve_journal_finish(&o->journal, o->backing, o->recover))
+		return -EINVAL;
 	if (o->pid_file && !o->daemon) {
 		log_err("--pid-file goes with --daemon");
 		return -EINVAL;
@@ -580,6 +592,7 @@ static int serve(const struct serve_opts *o)
 		.copy = o->copy,
 		.daemon = o->daemon,
 		.pid_file = o->pid_file,
+		.filters = o->journal.spec,
 	};
 	struct ublk_server s;
 	int err, sig;

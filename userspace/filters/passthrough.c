@@ -13,6 +13,7 @@
 
 static const struct filter_ops *const known_filters[] = {
 	&count_filter_ops,
+	&journal_filter_ops,
 	&limiter_filter_ops,
 	&tick_filter_ops,
 };

@@ -69,6 +69,11 @@ static int describe_new(struct ublk_server *s)
 		return fail(s, UBLK_SERVER_POLICY, err);
 	snprintf(s->st.policy, sizeof(s->st.policy), "%s", s->policy.policy);
 	snprintf(s->st.filters, sizeof(s->st.filters), "%s", s->policy.spec);
+	/* ad hoc filters (serve --journal) go below the policy's */
+	if (c->filters && c->filters[0] &&
+	    snprintf(s->st.filters, sizeof(s->st.filters), "%s%s%s", s->policy.spec,
+		     s->policy.spec[0] ? " " : "", c->filters) >= (int)sizeof(s->st.filters))
+		return fail(s, UBLK_SERVER_POLICY, -ENAMETOOLONG);
 	return 0;
 }
 
