@@ -59,7 +59,7 @@ static void test_spec_from_chain(void **state)
 		"count:retention=24h,replica.target=[::1]:70");
 	/* the data services are not built yet: named, and nothing half-built */
 	spec_of("policy=p\nfilter=crypt format=luks2 key_file=/k\n", -EOPNOTSUPP, "crypt");
-	spec_of("policy=p\nfilter=count\nfilter=journal path=/j\n", -EOPNOTSUPP, "journal");
+	spec_of("policy=p\nfilter=count\nfilter=journal path=/j\n", 0, "count journal:path=/j");
 	spec_of("policy=p\nfilter=cache device=/dev/x\nnofilter=crypt\n", -EOPNOTSUPP, "cache");
 }
 
