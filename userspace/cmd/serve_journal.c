@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cmd/args.h"
 #include "cmd/serve_journal.h"
 #include "journal/store.h"
 #include "lib/log.h"
@@ -26,11 +27,15 @@ int serve_journal_option(struct serve_journal *j, int opt, const char *arg)
 		j->path = arg;
 		return 1;
 	case 1:
-		if (units_parse_abs(UNIT_SIZE, arg, &v) || v < (2u << 20) || v % 8) {
-			log_err("--journal-size '%s': give a size of 2MiB or more, e.g. 1GiB", arg);
+		if (parse_size_argument("--journal-size", arg, &v))
+			return -EINVAL;
+		if (v < (2u << 20) || v % 8) {
+			log_err("--journal-size '%s': give a size of 2MiB or more, e.g. 1G", arg);
 			return -EINVAL;
 		}
-		j->size = arg;
+		/* bytes: the filter reads the units grammar, serve's spellings differ */
+		snprintf(j->size_buf, sizeof(j->size_buf), "%llu", (unsigned long long)v);
+		j->size = j->size_buf;
 		return 1;
 	case 2:
 		if (units_parse_abs(UNIT_DURATION, arg, &v) || !v) {

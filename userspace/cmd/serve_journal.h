@@ -17,6 +17,7 @@ struct serve_journal {
 	const char *size;
 	const char *retention;
 	const char *commit;
+	char size_buf[24];
 	char spec[4096];
 };
 
