@@ -343,7 +343,7 @@ static int journal_restore_cmd(const struct restore_opts *o)
 		say_range(o, &info);
 		goto out;
 	}
-	if (err == -EBADMSG && info.scan.records) {
+	if (err == -EBADMSG && info.scan.end == JOURNAL_END_CORRUPT) {
 		log_err("journal %s: the point lies after corrupt record seq %" PRIu64
 			" at byte %" PRIu64 " (%s); restore up to --seq %" PRIu64 " only; nothing "
 			"was written", o->journal, info.scan.end_seq, info.scan.end_off,

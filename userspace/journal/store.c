@@ -74,7 +74,12 @@ int journal_copy_image(int src, uint64_t src_off, int dst, uint64_t len)
 	loff_t in, out;
 	ssize_t n;
 
-	if (ftruncate(dst, (off_t)len))
+	struct stat dst_st;
+
+	if (fstat(dst, &dst_st))
+		return -errno;
+	/* a regular file gets the disk's size; a block device has its own */
+	if (S_ISREG(dst_st.st_mode) && ftruncate(dst, (off_t)len))
 		return -errno;
 	if (!src_off && !fstat(src, &st) && S_ISREG(st.st_mode) && (uint64_t)st.st_size == len &&
 	    !ioctl(dst, FICLONE, src))
