@@ -367,6 +367,44 @@ static void test_full_journal_folds(void **state)
 	close(ofd);
 }
 
+/* retention by time: records older than it fold into the base, the window moves */
+static void test_retention_by_time(void **state)
+{
+	struct journal_scan s;
+	struct journal_sb sb;
+	struct harness h;
+	uint64_t end, since;
+	int i;
+
+	assert_int_equal(h_start(&h, ",size=4MiB,retention=50ms", true), 0);
+	since = stat_of(&h, "restorable_since_s");
+	for (i = 0; i < DEPTH; i++)
+		h_submit(&h, i, FILTER_OP_WRITE, i * 4096ull, 4096, 0x80 + i);
+	h_run(&h, -1);
+	/* the thread checkpoints and folds about once a second */
+	end = now_ns() + 5000 * MS;
+	while (stat_of(&h, "folded_records") < DEPTH) {
+		assert_true(now_ns() < end);
+		usleep(20000);
+	}
+	assert_true(stat_of(&h, "restorable_since_s") >= since);
+	h_stop(&h);
+	s = scan_journal(&h, &sb);
+	assert_int_equal(sb.base_seq, DEPTH);
+	assert_int_equal(s.records, 0);
+	/* the base has what was folded */
+	{
+		char base[160];
+		int fd;
+
+		snprintf(base, sizeof(base), "%s.base", h.journal);
+		fd = open(base, O_RDONLY);
+		assert_fd(fd, 0, 0x80, 4096);
+		assert_fd(fd, 3 * 4096, 0x83, 4096);
+		close(fd);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -376,6 +414,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refusals, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_restart_replays, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_full_journal_folds, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_retention_by_time, make_dir, remove_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
