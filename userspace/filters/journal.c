@@ -445,9 +445,8 @@ static void jrn_io_done(struct filter *f, struct filter_req *req, uint32_t cooki
 		return;
 	}
 	mark(j, jr->seq, JRN_WRITTEN);
-	if (jr->rec.type == JOURNAL_REC_FLUSH) {
-		mark(j, jr->seq, JRN_APPLIED);
-	}
+	if (jr->rec.type == JOURNAL_REC_FLUSH)
+		mark(j, jr->seq, JRN_APPLIED);	/* nothing of its own goes to the backing */
 	atomic_fetch_add(&j->records, 1);
 	atomic_fetch_add(&j->bytes, JOURNAL_REC_HDR + jr->rec.length);
 	if (jr->rec.type == JOURNAL_REC_FLUSH)
