@@ -192,8 +192,12 @@ static void test_reader_walk(void **state)
  * records reads as the records before the cut, a clean or torn end at the
  * exact offset of the first record cut, never more, never a corrupt one.
  */
+static void assert_fd_bytes(int fd, uint64_t off, int byte, size_t len);
+
 static void test_reader_truncation_sweep(void **state)
 {
+	uint8_t fill[12288];
+	struct journal_sb sb;
 	struct journal_scan s;
 	uint64_t cut, end, span4 = journal_rec_span(2048);
 	uint8_t *pristine;
@@ -206,6 +210,7 @@ static void test_reader_truncation_sweep(void **state)
 	tj_append(&t, JOURNAL_REC_FLUSH, 0, 0, 0, 3);
 	tj_append(&t, JOURNAL_REC_WRITE, 8192, 2048, 0xb3, 4);
 	end = t.head;
+	memset(fill, 0x11, sizeof(fill));
 	pristine = malloc(end);
 	assert_int_equal(pread(t.jfd, pristine, end, 0), (ssize_t)end);
 	for (cut = t.offs[3]; cut <= end; cut++) {
@@ -222,6 +227,13 @@ static void test_reader_truncation_sweep(void **state)
 		assert_int_equal(ftruncate(t.jfd, JSIZE), 0);
 		assert_int_equal(count_records(t.jfd, &s), want);
 		assert_int_not_equal(s.end, JOURNAL_END_CORRUPT);
+		/* and recovery puts exactly the complete records on the backing */
+		assert_int_equal(pwrite(t.bfd, fill, 12288, 0), 12288);
+		assert_int_equal(journal_replay(t.jfd, t.bfd, 0, &sb, &s), 0);
+		assert_int_equal(s.replayed, want - (want >= 3));	/* a flush puts nothing */
+		assert_fd_bytes(t.bfd, 0, 0xb1, 4096);
+		assert_fd_bytes(t.bfd, 4096, 0xb2, 1024);
+		assert_fd_bytes(t.bfd, 8192, want == 4 ? 0xb3 : 0x11, 2048);
 	}
 	free(pristine);
 	tj_close(&t);
