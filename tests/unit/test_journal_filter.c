@@ -169,7 +169,7 @@ static struct journal_scan scan_journal(struct harness *h, struct journal_sb *sb
 }
 
 /* sync commit: every write is a durable record before the backing has it */
-static void test_sync_writes_and_group_commit(void **state)
+static void sync_writes(const char *args)
 {
 	struct journal_scan s;
 	struct journal_sb sb;
@@ -177,7 +177,7 @@ static void test_sync_writes_and_group_commit(void **state)
 	int i, round;
 
 	assert_ptr_equal(filter_ops_lookup("journal"), &journal_filter_ops);
-	assert_int_equal(h_start(&h, ",size=4MiB,commit=sync", true), 0);
+	assert_int_equal(h_start(&h, args, true), 0);
 	for (round = 0; round < 8; round++) {
 		for (i = 0; i < DEPTH; i++)
 			h_submit(&h, i, FILTER_OP_WRITE, (round * DEPTH + i) * 4096ull, 4096,
@@ -202,6 +202,17 @@ static void test_sync_writes_and_group_commit(void **state)
 	/* the stop checkpointed: nothing left to replay */
 	s = scan_journal(&h, &sb);
 	assert_int_equal(sb.ckpt_seq, 32);
+}
+
+static void test_sync_writes_and_group_commit(void **state)
+{
+	sync_writes(",size=4MiB,commit=sync");
+}
+
+/* the same with records written by io_uring on the queue's ring */
+static void test_sync_writes_uring(void **state)
+{
+	sync_writes(",size=4MiB,commit=sync,record_io=uring");
 }
 
 /* a FLUSH is a record and waits for durability in async mode too */
@@ -410,6 +421,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sync_writes_and_group_commit, make_dir,
 						remove_dir),
+		cmocka_unit_test_setup_teardown(test_sync_writes_uring, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_async_flush_barrier, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_refusals, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_restart_replays, make_dir, remove_dir),
