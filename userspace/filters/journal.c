@@ -269,13 +269,16 @@ static int fold(struct jrn *j, bool need_space)
 	return 0;
 }
 
+/* Under the lock: queue_fini forgets a queue before its eventfd goes. */
 static void wake_queues(struct jrn *j)
 {
 	int i;
 
+	pthread_mutex_lock(&j->lock);
 	for (i = 0; i < JRN_QUEUES; i++)
 		if (j->fqs[i])
 			filter_queue_wake(j->fqs[i]);
+	pthread_mutex_unlock(&j->lock);
 }
 
 static void deadline(struct timespec *ts, uint64_t ns)

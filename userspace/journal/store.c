@@ -173,6 +173,13 @@ int journal_create(int jfd, const char *path, uint64_t jsize, const struct journ
 		return err;
 	if (ftruncate(jfd, (off_t)jsize))
 		return -errno;
+	/*
+	 * Reserve the ring now: a record then never waits for the file system
+	 * to allocate, nor fails for want of space. Where fallocate is not
+	 * supported the file stays sparse.
+	 */
+	if (fallocate(jfd, 0, 0, (off_t)jsize) && errno != EOPNOTSUPP)
+		return -errno;
 	/* both copies: generation 1 in B, then 2 in A, so either alone is good */
 	sb->gen = 1;
 	err = journal_sb_write(jfd, sb);
