@@ -2,7 +2,8 @@
 # The journal filter on the real ublk driver: point-in-time restore, kill -9
 # during fio verify then --recover, ext4 consistent at every flush point
 # (xfstests generic/482 style), and bad journals refused with nothing
-# overwritten.
+# overwritten. Journals are fallocated: the sizes keep the suite well inside
+# the VM's tmpfs (half its 2G of memory).
 
 load ublk_helpers
 
@@ -24,7 +25,7 @@ jlist() {
 
 @test "point in time: restore at a noted seq and time gives pattern A exactly; at the end, the live disk" {
 	truncate -s 16M "$IMG"
-	serve_bg --backing "$IMG" --journal "$J" --journal-size 64M
+	serve_bg --backing "$IMG" --journal "$J" --journal-size 32M
 	head -c 4M /dev/urandom >"$BATS_TEST_TMPDIR/A"
 	head -c 1M /dev/urandom >"$BATS_TEST_TMPDIR/B"
 	dd if="$BATS_TEST_TMPDIR/A" of="$DEV" bs=1M oflag=direct conv=fsync status=none
@@ -66,7 +67,7 @@ jlist() {
 
 @test "kill -9 during fio crc32c verify through the journal, serve --recover: verify passes, journal verifies" {
 	truncate -s 64M "$IMG"
-	serve_bg --backing "$IMG" --block-size 4096 --journal "$J" --journal-size 256M
+	serve_bg --backing "$IMG" --block-size 4096 --journal "$J" --journal-size 64M
 	local id
 	id=$(dev_id "$DEV")
 	crash_during_fio 16M
@@ -85,7 +86,7 @@ jlist() {
 
 @test "ext4 workload: restored at every flush point (up to 8), e2fsck -fn is clean" {
 	truncate -s 64M "$IMG"
-	serve_bg --backing "$IMG" --block-size 4096 --journal "$J" --journal-size 256M
+	serve_bg --backing "$IMG" --block-size 4096 --journal "$J" --journal-size 96M
 	local mnt="$BATS_TEST_TMPDIR/mnt" rmnt="$BATS_TEST_TMPDIR/rmnt" start i s n out
 	mkdir -p "$mnt" "$rmnt"
 	mkfs.ext4 -q -F "$DEV"
