@@ -146,6 +146,18 @@ int serve_journal_finish(struct serve_journal *j, const char *backing, bool reco
 			"--recover ID");
 		return -EINVAL;
 	}
+	/* the state file keeps the spec: --recover may run from another directory */
+	if (j->path[0] != '/') {
+		char cwd[2048];
+
+		if (!getcwd(cwd, sizeof(cwd)) ||
+		    snprintf(j->abs_path, sizeof(j->abs_path), "%s/%s", cwd, j->path) >=
+			    (int)sizeof(j->abs_path)) {
+			log_err("--journal %s: the path is too long; give an absolute one", j->path);
+			return -ENAMETOOLONG;
+		}
+		j->path = j->abs_path;
+	}
 	err = add(j, &used, "path", j->path) ?: add(j, &used, "size", j->size) ?:
 	      add(j, &used, "retention", j->retention) ?: add(j, &used, "commit", j->commit);
 	if (err)

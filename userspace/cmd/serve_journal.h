@@ -18,6 +18,7 @@ struct serve_journal {
 	const char *retention;
 	const char *commit;
 	char size_buf[24];
+	char abs_path[3072];
 	char spec[4096];
 };
 
