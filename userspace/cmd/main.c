@@ -19,6 +19,7 @@ static const struct sluice_cmd commands[] = {
 	{ "policy",	cmd_policy,	"check, apply, show and remove policies; report compliance" },
 	{ "throttle",	cmd_throttle,	"latency-based throttling of cgroups per disk (Storage I/O Control)" },
 	{ "serve",	cmd_serve,	"serve a file or block device as /dev/ublkbN through a filter chain" },
+	{ "journal",	cmd_journal,	"list, verify and restore a disk's journal (point in time)" },
 	{ "disks",	cmd_disks,	"list the disks sluice serves, with their policy and state" },
 	{ "stop",	cmd_stop,	"stop a served disk: drain, flush and delete it" },
 	{ "stages",	cmd_stages,	"where ublk request time goes: driver, filters, backing" },

@@ -20,6 +20,7 @@
 #include "cmd/args.h"
 #include "cmd/cmds.h"
 #include "cmd/serve_crypt.h"
+#include "cmd/serve_journal.h"
 #include "filters/crypt.h"
 #include "filters/registry.h"
 #include "lib/log.h"
@@ -46,7 +47,9 @@ struct serve_opts {
 	uint32_t recover_id;
 	uint32_t dev_id;
 	enum ublk_copy copy;
-	const char *filters;		/* ad hoc data services (serve_crypt.h), or NULL */
+	/* ad hoc data services, chained crypt, journal, cache; or NULL */
+	const char *filters;
+	struct serve_journal journal;	/* --journal ...: the journal filter */
 };
 
 static void usage(FILE *f)
@@ -87,6 +90,7 @@ static void usage(FILE *f)
 		"                      or auto (default: mmap where it applies, else buffer)\n"
 		"  --daemon            detach once the disk is live\n"
 		"  --pid-file FILE     write the server's pid here (with --daemon)\n"
+		SERVE_JOURNAL_USAGE
 		"  --recover ID        re-attach to disk ID whose server died (kill -9,\n"
 		"                      upgrade); its state file says how to serve it\n"
 		"  -h, --help          this text\n"
@@ -99,6 +103,7 @@ static void usage(FILE *f)
 		"      --pid-file /run/disk.pid\n"
 		"  sluice serve --backing /dev/sdb --block-size 4096 --policy count\n"
 		"  sluice serve --backing /dev/shm/disk.img --copy mmap\n"
+		"  sluice serve --backing disk.img --journal /var/lib/disk.journal --retention 2h\n"
 		"  sluice serve --recover 0\n",
 		DEFAULT_QUEUES, DEFAULT_DEPTH, DEFAULT_BLOCK_SIZE, policy_builtin_names());
 	fprintf(f, "\n");
@@ -124,6 +129,7 @@ static int parse_argv(int argc, char **argv, struct serve_opts *o)
 		{ "recover", required_argument, NULL, OPT_RECOVER },
 		{ "id", required_argument, NULL, OPT_ID },
 		{ "copy", required_argument, NULL, OPT_COPY },
+		SERVE_JOURNAL_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -212,6 +218,11 @@ static int parse_argv(int argc, char **argv, struct serve_opts *o)
 			usage(stdout);
 			return 0;
 		default:
+			err = serve_journal_option(&o->journal, c, optarg);
+			if (err < 0)
+				return err;
+			if (err)
+				break;
 			usage(stderr);
 			return -EINVAL;
 		}
@@ -231,6 +242,8 @@ static int parse_argv(int argc, char **argv, struct serve_opts *o)
 			"see 'sluice serve --help'");
 		return -EINVAL;
 	}
+	if (serve_journal_finish(&o->journal, o->backing, o->recover))
+		return -EINVAL;
 	if (o->pid_file && !o->daemon) {
 		log_err("--pid-file goes with --daemon");
 		return -EINVAL;
@@ -625,6 +638,32 @@ out:
 	return err ? 1 : 0;
 }
 
+/*
+ * Chain one ad hoc service's spec below those before it (crypt, journal,
+ * cache): 1, or -errno after saying why.
+ */
+static int adhoc_append(char *spec, size_t len, const char *more, const char *flag,
+			const char *policy)
+{
+	size_t used = strlen(spec);
+	int n;
+
+	if (!more || !more[0])
+		return 1;
+	if (policy) {
+		log_err("--policy '%s' and %s both choose the disk's filters; give one (a "
+			"policy's services: do what the flags do)", policy, flag);
+		return -EINVAL;
+	}
+	n = snprintf(spec + used, len - used, "%s%s", used ? " " : "", more);
+	if (n < 0 || (size_t)n >= len - used) {
+		log_err("%s: the disk's filter list is longer than %zu bytes; use shorter paths",
+			flag, len - 1);
+		return -ENAMETOOLONG;
+	}
+	return 1;
+}
+
 int cmd_serve(int argc, char **argv)
 {
 	static char spec[FILTER_SPEC_MAX];
@@ -639,6 +678,8 @@ int cmd_serve(int argc, char **argv)
 	if (ret > 0)
 		ret = serve_crypt_spec(&sc, o.backing, o.recover, o.policy, &o.block_size,
 				       spec, sizeof(spec));
+	if (ret > 0)
+		ret = adhoc_append(spec, sizeof(spec), o.journal.spec, "--journal", o.policy);
 	if (ret <= 0)
 		return args_exit_status(ret);
 	o.filters = spec[0] ? spec : NULL;

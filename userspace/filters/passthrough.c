@@ -14,6 +14,7 @@
 static const struct filter_ops *const known_filters[] = {
 	&count_filter_ops,
 	&crypt_filter_ops,
+	&journal_filter_ops,
 	&limiter_filter_ops,
 	&tick_filter_ops,
 };

@@ -12,6 +12,7 @@
 
 extern const struct filter_ops count_filter_ops;
 extern const struct filter_ops crypt_filter_ops;
+extern const struct filter_ops journal_filter_ops;
 extern const struct filter_ops limiter_filter_ops;
 extern const struct filter_ops tick_filter_ops;
 
