@@ -178,8 +178,8 @@ int q2_create(struct q2 **out, uint32_t nblocks)
 		q->gbuckets[i] = Q2_NONE;
 		q->ghnext[i] = Q2_NONE;
 	}
-	/* pushed last first, so block 0 is handed out first */
-	for (i = nblocks; i-- > 0;) {
+	/* handed out from the tail: block 0 first */
+	for (i = 0; i < nblocks; i++) {
 		q->bblock[i] = CACHE_NO_BLOCK;
 		q->hnext[i] = Q2_NONE;
 		list_push(q, L_FREE, i);

@@ -28,7 +28,8 @@
  *
  * Args: device=PATH (required), mode=writethrough|writeback|writearound,
  * size=SIZE (a file is grown to it), block_size=SIZE (32KiB..256KiB),
- * sequential_cutoff=SIZE (0: off).
+ * sequential_cutoff=SIZE (0: off), writeback_interval=DURATION (how often
+ * each queue looks for dirty blocks when it has none in hand; 20ms).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -94,6 +95,7 @@ struct cache {
 	struct cache_sb sb;
 	enum cache_mode mode;
 	uint64_t cutoff;
+	uint64_t wb_interval_ns;
 	uint64_t disk_size;
 	uint32_t bs;			/* block size */
 	struct q2 *q;
@@ -1236,13 +1238,14 @@ static void wb_done(struct filter *f, struct filter_queue *fq, unsigned int s, i
 static void cache_bg_done(struct filter *f, struct filter_queue *fq, uint64_t cookie, int res)
 {
 	struct cache_queue *cq = filter_queue_priv(f, fq);
+	struct cache *c = f->priv;
 
 	if (cookie == BG_TIMER) {
 		cq->timer = false;
 		if (res == -ECANCELED || cq->draining)
 			return;
 		wb_start(f, fq);
-		if (!filter_bg_timer(f, fq, WB_INTERVAL_NS, BG_TIMER))
+		if (!filter_bg_timer(f, fq, c->wb_interval_ns, BG_TIMER))
 			cq->timer = true;
 		return;
 	}
@@ -1286,6 +1289,10 @@ static int parse_args(struct cache *c, const struct filter_config *cfg, char *pa
 	      parse_size(cfg, "sequential_cutoff", &cutoff);
 	if (err)
 		return err;
+	c->wb_interval_ns = WB_INTERVAL_NS;
+	if (!filter_config_get(cfg, "writeback_interval", buf, sizeof(buf)) &&
+	    (units_parse_abs(UNIT_DURATION, buf, &c->wb_interval_ns) || !c->wb_interval_ns))
+		return -EINVAL;
 	if (bs < BLOCK_MIN || bs > CACHE_BLOCK_MAX || (bs & (bs - 1)))
 		return -EINVAL;
 	c->bs = bs;
@@ -1467,7 +1474,7 @@ static int cache_queue_init(struct filter *f, struct filter_queue *fq)
 	for (s = 0; s < WB_SLOTS; s++)
 		if (posix_memalign(&cq->wb[s].buf, 4096, c->bs))
 			return -ENOMEM;
-	err = filter_bg_timer(f, fq, WB_INTERVAL_NS, BG_TIMER);
+	err = filter_bg_timer(f, fq, c->wb_interval_ns, BG_TIMER);
 	if (err)
 		return err;
 	cq->timer = true;
