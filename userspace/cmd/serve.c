@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd/adhoc_cache.h"
 #include "cmd/args.h"
 #include "cmd/cmds.h"
 #include "filters/registry.h"
@@ -44,6 +45,9 @@ struct serve_opts {
 	uint32_t recover_id;
 	uint32_t dev_id;
 	enum ublk_copy copy;
+	/* ad hoc data services, as filters in chain order: crypt, journal, cache */
+	struct adhoc_cache cache;
+	char filters[FILTER_SPEC_MAX];
 };
 
 static void usage(FILE *f)
@@ -52,6 +56,8 @@ static void usage(FILE *f)
 		"Usage: sluice serve --backing PATH [--size S] [--queues N] [--depth D]\n"
 		"                    [--block-size 512|4096] [--read-only] [--policy NAME]\n"
 		"                    [--id N] [--copy MODE] [--daemon --pid-file FILE]\n"
+		"                    [--cache PATH [--cache-mode MODE] [--cache-size S]\n"
+		"                     [--sequential-cutoff S]]\n"
 		"       sluice serve --recover ID [--copy MODE] [--daemon --pid-file FILE]\n"
 		"\n"
 		"Serve a regular file or a block device as /dev/ublkbN through the ublk\n"
@@ -84,6 +90,12 @@ static void usage(FILE *f)
 		"                      or auto (default: mmap where it applies, else buffer)\n"
 		"  --daemon            detach once the disk is live\n"
 		"  --pid-file FILE     write the server's pid here (with --daemon)\n"
+		"  --cache PATH        keep hot data on PATH, a fast file or block device\n"
+		"                      (docs/cache.md); a file not there yet is made with\n"
+		"                      --cache-size\n"
+		"  --cache-mode MODE   writethrough (default), writeback or writearound\n"
+		"  --cache-size S      use S bytes of the cache device (default: all of it)\n"
+		"  --sequential-cutoff S  a stream longer than S bypasses the cache (4M)\n"
 		"  --recover ID        re-attach to disk ID whose server died (kill -9,\n"
 		"                      upgrade); its state file says how to serve it\n"
 		"  -h, --help          this text\n"
@@ -96,12 +108,14 @@ static void usage(FILE *f)
 		"      --pid-file /run/disk.pid\n"
 		"  sluice serve --backing /dev/sdb --block-size 4096 --policy count\n"
 		"  sluice serve --backing /dev/shm/disk.img --copy mmap\n"
+		"  sluice serve --backing /dev/sdb --cache /dev/nvme0n1p2 --cache-mode writeback\n"
 		"  sluice serve --recover 0\n",
 		DEFAULT_QUEUES, DEFAULT_DEPTH, DEFAULT_BLOCK_SIZE, policy_builtin_names());
 }
 
 enum { OPT_SIZE = 256, OPT_QUEUES, OPT_DEPTH, OPT_BS, OPT_RO, OPT_POLICY, OPT_DAEMON,
-       OPT_PIDFILE, OPT_RECOVER, OPT_ID, OPT_BACKING, OPT_COPY };
+       OPT_PIDFILE, OPT_RECOVER, OPT_ID, OPT_BACKING, OPT_COPY,
+       OPT_CACHE, OPT_CACHE_MODE, OPT_CACHE_SIZE, OPT_SEQ_CUTOFF };
 
 /* parse_argv() as args.h says: > 0 go on, 0 after --help, < 0 an error already said. */
 static int parse_argv(int argc, char **argv, struct serve_opts *o)
@@ -119,6 +133,10 @@ static int parse_argv(int argc, char **argv, struct serve_opts *o)
 		{ "recover", required_argument, NULL, OPT_RECOVER },
 		{ "id", required_argument, NULL, OPT_ID },
 		{ "copy", required_argument, NULL, OPT_COPY },
+		{ "cache", required_argument, NULL, OPT_CACHE },
+		{ "cache-mode", required_argument, NULL, OPT_CACHE_MODE },
+		{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
+		{ "sequential-cutoff", required_argument, NULL, OPT_SEQ_CUTOFF },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -126,6 +144,7 @@ static int parse_argv(int argc, char **argv, struct serve_opts *o)
 		[UBLK_COPY_AUTO] = "auto", [UBLK_COPY_BUFFER] = "buffer",
 		[UBLK_COPY_USER] = "user", [UBLK_COPY_MMAP] = "mmap",
 	};
+	static const char *const cache_modes[] = { "writethrough", "writeback", "writearound" };
 	bool shape = false;
 	unsigned int idx;
 	int c, err;
@@ -203,6 +222,32 @@ static int parse_argv(int argc, char **argv, struct serve_opts *o)
 				return err;
 			o->copy = idx;
 			break;
+		/* ad hoc cache: adhoc_cache.c builds its filter */
+		case OPT_CACHE:
+			o->cache.device = optarg;
+			shape = true;
+			break;
+		case OPT_CACHE_MODE:
+			err = parse_enum_argument("--cache-mode", optarg, cache_modes,
+						  ARRAY_SIZE(cache_modes), &idx);
+			if (err)
+				return err;
+			o->cache.mode = cache_modes[idx];
+			shape = true;
+			break;
+		case OPT_CACHE_SIZE:
+			err = parse_size_argument("--cache-size", optarg, &o->cache.size);
+			if (err)
+				return err;
+			shape = true;
+			break;
+		case OPT_SEQ_CUTOFF:
+			err = parse_size_argument("--sequential-cutoff", optarg, &o->cache.cutoff);
+			if (err)
+				return err;
+			o->cache.cutoff_set = 1;
+			shape = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -228,6 +273,15 @@ static int parse_argv(int argc, char **argv, struct serve_opts *o)
 	}
 	if (o->pid_file && !o->daemon) {
 		log_err("--pid-file goes with --daemon");
+		return -EINVAL;
+	}
+	/* ad hoc data services: their filters in chain order */
+	err = adhoc_cache_spec(&o->cache, o->filters, sizeof(o->filters));
+	if (err)
+		return err;
+	if (o->filters[0] && o->policy) {
+		log_err("--policy '%s' and --cache: give one; a policy's services: cache: "
+			"does what --cache does", o->policy);
 		return -EINVAL;
 	}
 	return 1;
@@ -454,6 +508,8 @@ static void say_error(const struct ublk_server *s, int err)
 			log_err("policy '%s': more than %d filters", policy, CHAIN_MAX_FILTERS);
 		break;
 	case UBLK_SERVER_CHAIN:
+		if (adhoc_cache_say(s->st.filters, err))
+			break;
 		log_err("policy '%s': setting up its filters failed: %s", policy, strerror(-err));
 		break;
 	case UBLK_SERVER_GEOMETRY:
@@ -574,6 +630,7 @@ static int serve(const struct serve_opts *o)
 		.block_size = o->block_size,
 		.read_only = o->read_only,
 		.policy = o->policy,
+		.filters = o->filters[0] ? o->filters : NULL,
 		.dev_id = o->dev_id,
 		.recover = o->recover,
 		.recover_id = o->recover_id,

@@ -64,7 +64,17 @@ static int describe_new(struct ublk_server *s)
 	s->st.depth = c->depth;
 	s->st.block_size = c->block_size;
 	s->st.read_only = c->read_only;
-	err = filter_spec_choose(c->state_dir, s->st.backing, c->policy, &s->policy);
+	if (c->filters) {
+		/* ad hoc: the options' filters, the same for --recover from the state file */
+		if (strlen(c->filters) >= sizeof(s->policy.spec))
+			return fail(s, UBLK_SERVER_POLICY, -ENAMETOOLONG);
+		memset(&s->policy, 0, sizeof(s->policy));
+		snprintf(s->policy.policy, sizeof(s->policy.policy), "adhoc");
+		snprintf(s->policy.spec, sizeof(s->policy.spec), "%s", c->filters);
+		err = 0;
+	} else {
+		err = filter_spec_choose(c->state_dir, s->st.backing, c->policy, &s->policy);
+	}
 	if (err)
 		return fail(s, UBLK_SERVER_POLICY, err);
 	snprintf(s->st.policy, sizeof(s->st.policy), "%s", s->policy.policy);

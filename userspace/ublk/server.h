@@ -54,6 +54,8 @@ struct ublk_server_cfg {
 	uint32_t block_size;		/* 512 or 4096 */
 	bool read_only;
 	const char *policy;		/* NULL: the bound policy, else passthrough */
+	const char *filters;		/* ad hoc filters (serve --cache ...): this spec,
+					 * policy "adhoc", instead of any policy */
 	uint32_t dev_id;		/* UBLK_DEV_ANY: the driver's choice */
 	/* or a disk whose server died, shaped by its state file */
 	bool recover;
