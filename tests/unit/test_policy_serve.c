@@ -60,7 +60,8 @@ static void test_spec_from_chain(void **state)
 	/* the data services are not built yet: named, and nothing half-built */
 	spec_of("policy=p\nfilter=crypt format=luks2 key_file=/k\n", -EOPNOTSUPP, "crypt");
 	spec_of("policy=p\nfilter=count\nfilter=journal path=/j\n", -EOPNOTSUPP, "journal");
-	spec_of("policy=p\nfilter=cache device=/dev/x\nnofilter=crypt\n", -EOPNOTSUPP, "cache");
+	/* the cache is built */
+	spec_of("policy=p\nfilter=cache device=/dev/x\nnofilter=crypt\n", 0, "cache:device=/dev/x");
 }
 
 static void test_spec_too_long(void **state)

@@ -21,6 +21,7 @@ static const struct sluice_cmd commands[] = {
 	{ "serve",	cmd_serve,	"serve a file or block device as /dev/ublkbN through a filter chain" },
 	{ "disks",	cmd_disks,	"list the disks sluice serves, with their policy and state" },
 	{ "stop",	cmd_stop,	"stop a served disk: drain, flush and delete it" },
+	{ "cache",	cmd_cache,	"a disk's cache: stats, flush" },
 	{ "stages",	cmd_stages,	"where ublk request time goes: driver, filters, backing" },
 };
 

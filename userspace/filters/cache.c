@@ -1305,7 +1305,8 @@ static int open_device(const char *path, uint64_t want, uint64_t *size)
 	struct stat st;
 	int fd, err;
 
-	fd = open(path, O_RDWR | O_CLOEXEC | O_CREAT, 0600);
+	/* a file is made only when its size is known */
+	fd = open(path, O_RDWR | O_CLOEXEC | (want ? O_CREAT : 0), 0600);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st)) {
