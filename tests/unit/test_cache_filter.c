@@ -257,6 +257,11 @@ static void test_writeback_then_background_write_back(void **state)
 	assert_int_equal(io(&h, FILTER_OP_READ, 131072, 12288, -1), 12288);
 	assert_buf(&h, 0, 8192, 0x42);
 	assert_buf(&h, 8192, 4096, 0x99);
+	/* and its missing sub-block was admitted: the same read hits now */
+	assert_int_equal(io(&h, FILTER_OP_READ, 131072, 12288, -1), 12288);
+	assert_buf(&h, 0, 8192, 0x42);
+	assert_buf(&h, 8192, 4096, 0x99);
+	assert_int_equal(stat_of(&h, "read_hits"), 2);
 	/* the background write-back empties it */
 	end = now_ns() + 3000 * MS;
 	while (stat_of(&h, "dirty_bytes")) {

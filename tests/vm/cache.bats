@@ -158,6 +158,7 @@ randread() {
 	randread "$DEV" 0 32M --time_based --runtime=3 --norandommap
 	h1=$(hits "$id")
 	p=$(permille "$h0" "$h1")
+	echo "# hot set after warm-up: $p per mille hits" >&3
 	[ "$p" -ge 990 ] || fail "hot set hit ratio ${p} per mille after warm-up"
 	randread "$DEV" 64M 128M
 	[ "$(cstat "$id" evictions)" -gt 0 ] || fail "the scan evicted nothing: it did not fill the cache"
@@ -165,6 +166,7 @@ randread() {
 	randread "$DEV" 0 32M
 	h2=$(hits "$id")
 	p=$(permille "$h1" "$h2")
+	echo "# hot set after a 128 MiB scan: $p per mille hits, $(cstat "$id" evictions) evictions" >&3
 	[ "$p" -ge 990 ] || fail "hot set hit ratio ${p} per mille after the scan"
 }
 

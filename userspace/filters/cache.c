@@ -514,10 +514,10 @@ static int cache_read(struct filter *f, struct filter_req *req)
 			all = false;
 		any |= r->vmask[i];
 	}
+	r->gen = c->gen;
+	r->admit = !seq && !c->degraded;
 	if (!any) {
 		r->kind = K_READ_MISS;
-		r->gen = c->gen;
-		r->admit = !seq && !c->degraded;
 		pthread_mutex_unlock(&c->lock);
 		atomic_fetch_add(&c->read_misses, 1);
 		if (seq)
@@ -952,9 +952,12 @@ static void finish_read(struct filter *f, struct filter_req *req)
 	if (r->kind == K_READ_HIT) {
 		req->result = req->len;
 		filter_resume(req, FILTER_COMPLETE);
-	} else {
-		filter_resume(req, FILTER_CONTINUE);
+		return;
 	}
+	/* a partial hit: the buffer is whole now, its missing sub-blocks are admitted */
+	if (r->admit && fill_start(f, req) == FILTER_PENDING)
+		return;
+	filter_resume(req, FILTER_CONTINUE);
 }
 
 /*
