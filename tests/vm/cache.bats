@@ -185,3 +185,60 @@ randread() {
 	assert_equal "$(($(cstat "$id" bypassed) - b0))" 56
 	assert_equal "$(($(cstat "$id" fills) - f0))" 8
 }
+
+@test "ext4 on a write-back cached disk survives kill -9 and recovery" {
+	truncate -s 128M "$IMG"
+	serve_bg --backing "$IMG" --block-size 4096 --cache "$CACHE" --cache-mode writeback \
+		--cache-size 64M
+	local id mnt="$BATS_TEST_TMPDIR/mnt"
+	id=$(dev_id "$DEV")
+	mkfs.ext4 -q -F "$DEV"
+	mkdir -p "$mnt"
+	mount "$DEV" "$mnt"
+	cp -a /usr/include/linux "$mnt/a"
+	sync
+	kill -9 "$SERVER_PID"
+	wait "$SERVER_PID" || true
+	serve_bg --recover "$id"
+	cp -a /usr/include/linux "$mnt/b"
+	sync
+	run diff -r /usr/include/linux "$mnt/a"
+	assert_success
+	run diff -r /usr/include/linux "$mnt/b"
+	assert_success
+	umount "$mnt"
+	run fsck.ext4 -fn "$DEV"
+	assert_success
+	# flushed, the backing alone is a clean file system with the same files
+	run "$SLUICE" cache flush "$id" --timeout 60s
+	assert_success
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID"
+	run fsck.ext4 -fn "$IMG"
+	assert_success
+}
+
+@test "write-through: a cache device that starts failing keeps the disk correct" {
+	truncate -s 64M "$IMG"
+	local loop sectors
+	loop=$(losetup --find --show "$BATS_TEST_TMPDIR/cdev.img" 2>/dev/null ||
+		{ truncate -s 32M "$BATS_TEST_TMPDIR/cdev.img" &&
+		  losetup --find --show "$BATS_TEST_TMPDIR/cdev.img"; })
+	LOOPS+=("$loop")
+	sectors=$(blockdev --getsz "$loop")
+	dmsetup create "cache-fail-$$" --table "0 $sectors linear $loop 0"
+	DMS+=("cache-fail-$$")
+	dmsetup mknodes "cache-fail-$$"
+	serve_bg --backing "$IMG" --block-size 4096 --cache "/dev/mapper/cache-fail-$$" \
+		--cache-mode writethrough
+	run fio_verify "$DEV" 64k 8
+	assert_success
+	# every cache I/O fails from now on
+	dmsetup suspend "cache-fail-$$"
+	dmsetup load "cache-fail-$$" --table "0 $sectors error"
+	dmsetup resume "cache-fail-$$"
+	run fio_verify "$DEV" 4096 16
+	assert_success
+	run fio_verify "$DEV" 64k 8
+	assert_success
+}
