@@ -1471,21 +1471,31 @@ static int cache_queue_init(struct filter *f, struct filter_queue *fq)
 
 	if (fq->id >= CACHE_QUEUES)
 		return -E2BIG;
+	/* a queue holds at most depth requests, and ublk's depth is 4096 at most */
 	cq->maxparked = 4096;
 	cq->parked = calloc(cq->maxparked, sizeof(*cq->parked));
 	if (!cq->parked)
 		return -ENOMEM;
+	err = -ENOMEM;
 	for (s = 0; s < WB_SLOTS; s++)
 		if (posix_memalign(&cq->wb[s].buf, 4096, c->bs))
-			return -ENOMEM;
+			goto out_free;
 	err = filter_bg_timer(f, fq, c->wb_interval_ns, BG_TIMER);
 	if (err)
-		return err;
+		goto out_free;
 	cq->timer = true;
 	pthread_mutex_lock(&c->lock);
 	c->fqs[fq->id] = fq;
 	pthread_mutex_unlock(&c->lock);
 	return 0;
+out_free:
+	for (s = 0; s < WB_SLOTS; s++) {
+		free(cq->wb[s].buf);
+		cq->wb[s].buf = NULL;
+	}
+	free(cq->parked);
+	cq->parked = NULL;
+	return err;
 }
 
 static void cache_queue_fini(struct filter *f, struct filter_queue *fq)
