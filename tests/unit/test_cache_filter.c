@@ -43,6 +43,8 @@ struct harness {
 static struct harness *H;
 static int backing_fd = -1;
 static char cache_path[128], args[256];
+/* where the cache file lives: the test's directory (I/O on the ring), or tmpfs (inline) */
+static const char *cache_dir;
 
 static void h_done(struct engine *e, struct engine_io *io)
 {
@@ -62,12 +64,20 @@ static int setup(void **state)
 	backing_fd = open(path, O_RDWR | O_CREAT, 0600);
 	if (backing_fd < 0 || ftruncate(backing_fd, DISK))
 		return -1;
-	snprintf(cache_path, sizeof(cache_path), "%s/cache", dir);
+	snprintf(cache_path, sizeof(cache_path), "%s/cache.%d", cache_dir ? cache_dir : dir,
+		 getpid());
 	return 0;
+}
+
+static int setup_shm(void **state)
+{
+	cache_dir = "/dev/shm";
+	return setup(state);
 }
 
 static int teardown(void **state)
 {
+	unlink(cache_path);
 	close(backing_fd);
 	return remove_dir(state);
 }
@@ -386,5 +396,12 @@ int main(void)
 		cmocka_unit_test(test_other_backing_is_refused),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	int failed;
+
+	/* the cache on a disk file: its I/O goes through the ring */
+	failed = cmocka_run_group_tests(tests, setup, teardown);
+	/* the cache on tmpfs: the filter copies inline */
+	if (access("/dev/shm", W_OK) == 0)
+		failed += cmocka_run_group_tests(tests, setup_shm, teardown);
+	return failed;
 }

@@ -41,7 +41,10 @@
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+#include <linux/magic.h>
 
 #include <liburing.h>
 
@@ -102,6 +105,7 @@ struct cache {
 	struct cblock *b;
 	uint64_t seq;			/* next slot sequence number */
 	bool degraded;
+	bool in_memory;			/* tmpfs/ramfs: cache I/O is a copy, done inline */
 	uint64_t gen;			/* write stamps: a fill of older data is dropped */
 	uint64_t stamps[STAMPS];
 	uint32_t winflight[STAMPS];	/* writes in flight per stamp slot */
@@ -159,6 +163,7 @@ struct cache_queue {
 };
 
 static int handle_write(struct filter *f, struct filter_req *req);
+static int settle_change(struct filter *f, struct filter_req *req, bool inline_);
 
 /* ------------------------------------------------------------ geometry -- */
 
@@ -413,18 +418,89 @@ static void prep_cache_rw(struct cache *c, struct io_uring_sqe *sqe, bool write,
 		sqe->rw_flags = RWF_DSYNC;
 }
 
-/* n linked SQEs of one request; false when the ring has no room. */
-static bool get_chain(struct filter *f, struct filter_req *req, struct io_uring_sqe **sqes,
-		      const uint32_t *cookies, unsigned int n)
+/* One write of a block's chain (cache/format.h order: slot0, data, slot). */
+struct cio {
+	void *buf;
+	uint32_t len;
+	uint64_t off;
+	bool dsync;
+	uint32_t cookie;
+};
+
+/*
+ * Block @blk's writes in order: on a cache in memory, done here (a copy;
+ * RWF_DSYNC costs nothing there); else n linked SQEs, so each starts
+ * after the one before succeeded. false when the ring has no room.
+ */
+static bool run_chain(struct filter *f, struct filter_req *req, unsigned int blk,
+		      const struct cio *v, unsigned int n)
 {
 	struct creq *r = filter_req_priv(f, req);
+	struct cache *c = f->priv;
+	struct io_uring_sqe *sqes[4];
+	uint32_t cookies[4];
 	unsigned int i;
 
+	if (c->in_memory) {
+		for (i = 0; i < n; i++) {
+			struct iovec iov = { v[i].buf, v[i].len };
+
+			if (pwritev2(c->fd, &iov, 1, v[i].off, v[i].dsync ? RWF_DSYNC : 0) !=
+			    (ssize_t)v[i].len) {
+				r->failed[blk] = true;
+				break;
+			}
+		}
+		return true;
+	}
+	for (i = 0; i < n; i++)
+		cookies[i] = v[i].cookie;
 	if (filter_get_sqes(f, req, sqes, cookies, n))
 		return false;
-	for (i = 0; i + 1 < n; i++)
-		sqes[i]->flags |= IOSQE_IO_LINK;
+	for (i = 0; i < n; i++) {
+		prep_cache_rw(c, sqes[i], true, v[i].buf, v[i].len, v[i].off, v[i].dsync);
+		if (i + 1 < n)
+			sqes[i]->flags |= IOSQE_IO_LINK;
+	}
 	r->inflight += n;
+	return true;
+}
+
+/*
+ * The cache reads of a hit done here when the page cache has them
+ * (RWF_NOWAIT, as the engine reads a buffered backing). false: some were
+ * not there, read them on the ring.
+ */
+static bool overlay_inline(struct filter *f, struct filter_req *req)
+{
+	struct creq *r = filter_req_priv(f, req);
+	struct cache *c = f->priv;
+	uint64_t lo, hi, bstart, a, z;
+	unsigned int i, s, e;
+	struct iovec iov;
+
+	for (i = 0; i < r->nblk; i++) {
+		blk_range(c, req, i, &lo, &hi);
+		bstart = (r->first + i) * c->bs;
+		for (s = 0; s < CACHE_SUBS_MAX; s = e + 1) {
+			if (!(r->vmask[i] >> s))
+				break;
+			s += __builtin_ctzll(r->vmask[i] >> s);
+			e = s;
+			while (e + 1 < CACHE_SUBS_MAX && (r->vmask[i] >> (e + 1) & 1))
+				e++;
+			a = bstart + (uint64_t)s * CACHE_SUB_SIZE;
+			z = bstart + (uint64_t)(e + 1) * CACHE_SUB_SIZE;
+			if (a < lo)
+				a = lo;
+			if (z > hi)
+				z = hi;
+			iov = (struct iovec){ (char *)req->buf + (a - req->offset), z - a };
+			if (preadv2(c->fd, &iov, 1, cache_data_off(&c->sb, r->idx[i]) +
+				    (a - bstart), c->in_memory ? 0 : RWF_NOWAIT) != (ssize_t)(z - a))
+				return false;
+		}
+	}
 	return true;
 }
 
@@ -539,6 +615,11 @@ static int cache_read(struct filter *f, struct filter_req *req)
 	}
 	r->kind = K_READ_HIT;
 	atomic_fetch_add(&c->read_hits, 1);
+	if (overlay_inline(f, req)) {
+		read_unpin(c, r);
+		req->result = req->len;
+		return FILTER_COMPLETE;
+	}
 	if (!overlay_issue(f, req)) {
 		read_unpin(c, r);
 		return -EIO;
@@ -551,11 +632,11 @@ static int fill_start(struct filter *f, struct filter_req *req)
 {
 	struct creq *r = filter_req_priv(f, req);
 	struct cache *c = f->priv;
-	struct io_uring_sqe *sqes[3];
-	uint32_t cookies[3];
 	uint64_t lo, hi, touch, full, bb, a, z;
 	unsigned int i, n, s, e;
+	bool filled = false;
 	struct cblock *b;
+	struct cio v[3];
 
 	pthread_mutex_lock(&c->lock);
 	for (i = 0; i < r->nblk && !c->degraded; i++) {
@@ -596,31 +677,31 @@ static int fill_start(struct filter *f, struct filter_req *req)
 			z = hi;
 		n = 0;
 		if (r->reused[i])
-			cookies[n++] = COOKIE(i, IO_SLOT0);
-		cookies[n++] = COOKIE(i, IO_DATA);
-		cookies[n++] = COOKIE(i, IO_SLOT);
-		if (!get_chain(f, req, sqes, cookies, n)) {
+			v[n++] = (struct cio){ r->slot0[i], CACHE_SLOT_SIZE,
+					       cache_slot_off(r->idx[i]), true, COOKIE(i, IO_SLOT0) };
+		v[n++] = (struct cio){ (char *)req->buf + (a - req->offset), z - a,
+				       cache_data_off(&c->sb, r->idx[i]) + (a - bb * c->bs), true,
+				       COOKIE(i, IO_DATA) };
+		v[n++] = (struct cio){ r->slot[i], CACHE_SLOT_SIZE, cache_slot_off(r->idx[i]), false,
+				       COOKIE(i, IO_SLOT) };
+		if (!run_chain(f, req, i, v, n)) {
 			b->locked = false;
 			r->locked[i] = false;
 			if (r->fresh[i])
 				q2_release(c->q, r->idx[i]);
 			continue;
 		}
-		n = 0;
-		if (r->reused[i])
-			prep_cache_rw(c, sqes[n++], true, r->slot0[i], CACHE_SLOT_SIZE,
-				      cache_slot_off(r->idx[i]), true);
-		prep_cache_rw(c, sqes[n++], true, (char *)req->buf + (a - req->offset), z - a,
-			      cache_data_off(&c->sb, r->idx[i]) + (a - bb * c->bs), true);
-		prep_cache_rw(c, sqes[n++], true, r->slot[i], CACHE_SLOT_SIZE,
-			      cache_slot_off(r->idx[i]), false);
+		filled = true;
 	}
 	pthread_mutex_unlock(&c->lock);
-	if (!r->inflight)
+	if (!filled)
 		return FILTER_CONTINUE;
 	r->kind = K_FILL;
 	atomic_fetch_add(&c->fills, 1);
-	return FILTER_PENDING;
+	if (r->inflight)
+		return FILTER_PENDING;
+	/* done inline: settle now; a write waiting for these blocks is woken */
+	return settle_change(f, req, true);
 }
 
 /* ------------------------------------------------------------- writes -- */
@@ -736,11 +817,10 @@ static int issue_write(struct filter *f, struct filter_req *req)
 {
 	struct creq *r = filter_req_priv(f, req);
 	struct cache *c = f->priv;
-	struct io_uring_sqe *sqes[3];
-	uint32_t cookies[3];
 	uint64_t lo, hi, bstart;
 	unsigned int i, n;
 	bool wb = r->kind == K_WRITE_WB, slot, dsync;
+	struct cio v[3];
 
 	for (i = 0; i < r->nblk; i++) {
 		if (!r->locked[i])
@@ -751,31 +831,25 @@ static int issue_write(struct filter *f, struct filter_req *req)
 		dsync = wb || r->setv[i] || (req->flags & FILTER_REQ_FUA);
 		n = 0;
 		if (r->reused[i])
-			cookies[n++] = COOKIE(i, IO_SLOT0);
+			v[n++] = (struct cio){ r->slot0[i], CACHE_SLOT_SIZE,
+					       cache_slot_off(r->idx[i]), true, COOKIE(i, IO_SLOT0) };
 		if (!r->inval[i])
-			cookies[n++] = COOKIE(i, IO_DATA);
+			v[n++] = (struct cio){ (char *)req->buf + (lo - req->offset), hi - lo,
+					       cache_data_off(&c->sb, r->idx[i]) + (lo - bstart),
+					       dsync, COOKIE(i, IO_DATA) };
 		if (slot)
-			cookies[n++] = COOKIE(i, IO_SLOT);
-		if (!get_chain(f, req, sqes, cookies, n)) {
+			v[n++] = (struct cio){ r->slot[i], CACHE_SLOT_SIZE,
+					       cache_slot_off(r->idx[i]), wb || r->inval[i],
+					       COOKIE(i, IO_SLOT) };
+		if (!run_chain(f, req, i, v, n))
 			r->failed[i] = true;
-			continue;
-		}
-		n = 0;
-		if (r->reused[i])
-			prep_cache_rw(c, sqes[n++], true, r->slot0[i], CACHE_SLOT_SIZE,
-				      cache_slot_off(r->idx[i]), true);
-		if (!r->inval[i])
-			prep_cache_rw(c, sqes[n++], true, (char *)req->buf + (lo - req->offset),
-				      hi - lo, cache_data_off(&c->sb, r->idx[i]) + (lo - bstart),
-				      dsync);
-		if (slot)
-			prep_cache_rw(c, sqes[n++], true, r->slot[i], CACHE_SLOT_SIZE,
-				      cache_slot_off(r->idx[i]), wb || r->inval[i]);
 	}
 	if (!wb && !backing_write(f, req))
 		r->berr = -EBUSY;
 	if (r->inflight)
 		return FILTER_PENDING;
+	if (c->in_memory && !r->berr)
+		return settle_change(f, req, true);
 	pthread_mutex_lock(&c->lock);
 	undo_locks(c, r);
 	writes_end(c, r);
@@ -908,6 +982,10 @@ static int cache_completion(struct filter *f, struct filter_req *req)
 			read_unpin(c, r);
 			return FILTER_CONTINUE;
 		}
+		if (overlay_inline(f, req)) {
+			read_unpin(c, r);
+			return r->admit ? fill_start(f, req) : FILTER_CONTINUE;
+		}
 		if (!overlay_issue(f, req)) {
 			read_unpin(c, r);
 			return -EIO;
@@ -978,8 +1056,13 @@ static bool block_failed(struct cache *c, struct creq *r, unsigned int i)
 	return false;
 }
 
-/* A fill or a write: apply what succeeded, unlock, answer. */
-static void finish_change(struct filter *f, struct filter_req *req)
+/*
+ * A fill or a write whose cache I/O is done: apply what succeeded, unlock,
+ * and return the request's verdict. @inline: called from the request's own
+ * callback, so writes waiting for its blocks are woken through the queue's
+ * wake (never retried from inside another request's handling).
+ */
+static int settle_change(struct filter *f, struct filter_req *req, bool inline_)
 {
 	struct creq *r = filter_req_priv(f, req);
 	struct cache *c = f->priv;
@@ -1028,7 +1111,14 @@ static void finish_change(struct filter *f, struct filter_req *req)
 	pthread_mutex_unlock(&c->lock);
 	if (failed)
 		atomic_fetch_add(&c->errors, 1);
-	filter_resume(req, verdict);
+	if (inline_ && atomic_load(&c->waiting))
+		filter_queue_wake(req->fq);
+	return verdict;
+}
+
+static void finish_change(struct filter *f, struct filter_req *req)
+{
+	filter_resume(req, settle_change(f, req, false));
 	unlocked(f, req->fq);
 }
 
@@ -1341,6 +1431,16 @@ out_close:
 	return err;
 }
 
+/* tmpfs or ramfs: the page cache is the data, a write is a copy. */
+static bool in_memory_fs(int fd)
+{
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf))
+		return false;
+	return sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC;
+}
+
 /* The device's superblock, or a new format when it has none. */
 static int load_sb(struct cache *c, const struct filter_config *cfg, uint64_t dev_size)
 {
@@ -1438,6 +1538,7 @@ static int cache_init(struct filter *f, const struct filter_config *cfg)
 	err = load_sb(c, cfg, dev_size);
 	if (err)
 		goto fail;
+	c->in_memory = in_memory_fs(c->fd);
 	err = -ENOMEM;
 	c->b = calloc(c->sb.nblocks, sizeof(*c->b));
 	if (!c->b)
