@@ -82,8 +82,11 @@ enum { WB_READ = 1, WB_WRITE, WB_SLOT };
 
 struct cblock {
 	uint64_t valid, dirty;
+	uint64_t redirty;		/* written while a write-back of it is under way */
 	uint32_t busy;			/* cache reads in flight */
 	bool locked;			/* a state change in flight */
+	bool wb;			/* a write-back under way (it holds the lock only
+					 * to read the cache and to write the slot) */
 };
 
 struct stream {
@@ -132,7 +135,7 @@ struct creq {
 	uint64_t gen;			/* stamp when a read missed */
 	uint32_t idx[REQ_BLOCKS];	/* Q2_NONE: not in the cache */
 	uint64_t vmask[REQ_BLOCKS];	/* reads: sub-blocks from the cache */
-	uint64_t setv[REQ_BLOCKS], setd[REQ_BLOCKS];
+	uint64_t setv[REQ_BLOCKS], setd[REQ_BLOCKS], touch[REQ_BLOCKS];
 	bool counted;			/* in c->winflight until writes_end() */
 	/* per block: locked by this request, newly mapped, mapped over an evicted
 	 * block (its slot is rewritten first), write-around invalidation only,
@@ -151,6 +154,8 @@ struct wb {
 	uint64_t mask;			/* the dirty sub-blocks being written back */
 	uint16_t inflight;
 	bool busy, err;
+	bool holds;			/* it holds the block's lock */
+	bool wait_slot;			/* the backing has it; waiting for the lock */
 	uint8_t slot[CACHE_SLOT_SIZE];
 };
 
@@ -160,10 +165,12 @@ struct cache_queue {
 	struct wb wb[WB_SLOTS];
 	bool draining;
 	bool timer;
+	bool in_unlocked;		/* unlocked() is retrying a write-back's slot */
 };
 
 static int handle_write(struct filter *f, struct filter_req *req);
 static int settle_change(struct filter *f, struct filter_req *req, bool inline_);
+static void wb_slot(struct filter *f, struct filter_queue *fq, unsigned int s);
 
 /* ------------------------------------------------------------ geometry -- */
 
@@ -381,9 +388,16 @@ static void retry_parked(struct filter *f, struct filter_queue *fq)
 /* A block was unlocked: the waiting writes may go on. */
 static void unlocked(struct filter *f, struct filter_queue *fq)
 {
+	struct cache_queue *cq = filter_queue_priv(f, fq);
 	struct cache *c = f->priv;
 	int i;
 
+	for (i = 0; i < WB_SLOTS; i++)
+		if (cq->wb[i].busy && cq->wb[i].wait_slot && !cq->in_unlocked) {
+			cq->in_unlocked = true;
+			wb_slot(f, fq, i);
+			cq->in_unlocked = false;
+		}
 	if (!atomic_load(&c->waiting))
 		return;
 	retry_parked(f, fq);
@@ -763,6 +777,7 @@ static bool plan_writeback(struct cache *c, struct filter_req *req, struct creq 
 		r->locked[i] = true;
 		r->setv[i] = full;
 		r->setd[i] = touch;
+		r->touch[i] = touch;
 		if (r->reused[i])
 			encode_slot(c, r->slot0[i], r->first + i, 0, 0);
 		encode_slot(c, r->slot[i], r->first + i, c->b[r->idx[i]].valid | full,
@@ -794,6 +809,7 @@ static void plan_through(struct cache *c, struct filter_req *req, struct creq *r
 			continue;
 		b->locked = true;
 		r->locked[i] = true;
+		r->touch[i] = touch;
 		if (around && !(b->dirty & touch)) {
 			/* no read may hit the old data from now on */
 			b->valid &= ~touch;
@@ -1086,6 +1102,9 @@ static int settle_change(struct filter *f, struct filter_req *req, bool inline_)
 		dirty_account(c, b->dirty, b->dirty | r->setd[i]);
 		b->valid |= r->setv[i];
 		b->dirty |= r->setd[i];
+		/* the write-back under way carries older data: these stay dirty */
+		if (b->wb && r->kind != K_FILL)
+			b->redirty |= r->touch[i];
 	}
 	if (failed)
 		c->degraded = true;
@@ -1171,67 +1190,38 @@ static void cache_io_done(struct filter *f, struct filter_req *req, uint32_t coo
 
 /* --------------------------------------------------------- write-back -- */
 
+/*
+ * A write-back, per block: (lock) read the dirty run from the cache
+ * (unlock) -> write each dirty run to the backing, RWF_DSYNC -> (lock)
+ * slot with the written-back sub-blocks clean, unless a write rewrote them
+ * meanwhile (redirty) -> (unlock). Writes to the block wait only while
+ * the cache is read and the slot written, never for the backing.
+ */
+
 /* Under the lock: the next dirty block nobody holds, locked; Q2_NONE if none. */
 static uint32_t wb_pick(struct cache *c)
 {
 	uint32_t n = c->sb.nblocks, i, idx;
+	struct cblock *b;
 
 	if (!atomic_load(&c->dirty_bytes))
 		return Q2_NONE;
 	for (i = 0; i < n; i++) {
 		idx = (c->wb_cursor + i) % n;
-		if (c->b[idx].dirty && !c->b[idx].locked) {
+		b = &c->b[idx];
+		if (b->dirty && !b->locked && !b->wb) {
 			c->wb_cursor = (idx + 1) % n;
-			c->b[idx].locked = true;
+			b->locked = true;
+			b->wb = true;
+			b->redirty = 0;
 			return idx;
 		}
 	}
 	return Q2_NONE;
 }
 
-static void wb_start(struct filter *f, struct filter_queue *fq)
-{
-	struct cache_queue *cq = filter_queue_priv(f, fq);
-	struct cache *c = f->priv;
-	struct io_uring_sqe *sqe;
-	struct wb *w;
-	unsigned int s, first, last;
-	uint32_t idx;
-
-	for (s = 0; s < WB_SLOTS && !cq->draining; s++) {
-		w = &cq->wb[s];
-		if (w->busy)
-			continue;
-		pthread_mutex_lock(&c->lock);
-		idx = c->degraded ? Q2_NONE : wb_pick(c);
-		if (idx != Q2_NONE) {
-			w->idx = idx;
-			w->bblock = q2_bblock(c->q, idx);
-			w->mask = c->b[idx].dirty;
-		}
-		pthread_mutex_unlock(&c->lock);
-		if (idx == Q2_NONE)
-			return;
-		w->busy = true;
-		w->err = false;
-		first = __builtin_ctzll(w->mask);
-		last = 63 - __builtin_clzll(w->mask);
-		sqe = filter_bg_sqe(f, fq, BG_WB(s, WB_READ));
-		if (!sqe) {
-			w->err = true;
-			w->inflight = 0;
-			pthread_mutex_lock(&c->lock);
-			c->b[idx].locked = false;
-			pthread_mutex_unlock(&c->lock);
-			w->busy = false;
-			return;
-		}
-		w->inflight = 1;
-		prep_cache_rw(c, sqe, false, (char *)w->buf + first * CACHE_SUB_SIZE,
-			      (last - first + 1) * CACHE_SUB_SIZE,
-			      cache_data_off(&c->sb, idx) + first * CACHE_SUB_SIZE, false);
-	}
-}
+static void wb_end(struct filter *f, struct filter_queue *fq, unsigned int s);
+static void wb_slot(struct filter *f, struct filter_queue *fq, unsigned int s);
 
 /* The dirty runs of @w to the backing, each durable before the slot says clean. */
 static void wb_write(struct filter *f, struct filter_queue *fq, unsigned int s)
@@ -1243,6 +1233,12 @@ static void wb_write(struct filter *f, struct filter_queue *fq, unsigned int s)
 	unsigned int a, e;
 	uint64_t off, len;
 
+	/* the data is in hand: writes to the block may go on */
+	pthread_mutex_lock(&c->lock);
+	c->b[w->idx].locked = false;
+	pthread_mutex_unlock(&c->lock);
+	w->holds = false;
+	unlocked(f, fq);
 	for (a = 0; a < CACHE_SUBS_MAX; a = e + 1) {
 		if (!(w->mask >> a))
 			break;
@@ -1267,6 +1263,103 @@ static void wb_write(struct filter *f, struct filter_queue *fq, unsigned int s)
 		sqe->flags |= IOSQE_FIXED_FILE;
 		sqe->rw_flags = RWF_DSYNC;
 	}
+	if (!w->inflight)
+		wb_end(f, fq, s);
+}
+
+static void wb_start(struct filter *f, struct filter_queue *fq)
+{
+	struct cache_queue *cq = filter_queue_priv(f, fq);
+	struct cache *c = f->priv;
+	struct io_uring_sqe *sqe;
+	struct wb *w;
+	unsigned int s, first, last;
+	uint32_t idx;
+	uint64_t off, len;
+
+	for (s = 0; s < WB_SLOTS; s++) {
+		w = &cq->wb[s];
+		if (w->busy && w->wait_slot)
+			wb_slot(f, fq, s);
+		if (w->busy || cq->draining)
+			continue;
+		pthread_mutex_lock(&c->lock);
+		idx = c->degraded ? Q2_NONE : wb_pick(c);
+		if (idx != Q2_NONE) {
+			w->idx = idx;
+			w->bblock = q2_bblock(c->q, idx);
+			w->mask = c->b[idx].dirty;
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (idx == Q2_NONE)
+			continue;
+		w->busy = true;
+		w->holds = true;
+		w->err = false;
+		w->wait_slot = false;
+		first = __builtin_ctzll(w->mask);
+		last = 63 - __builtin_clzll(w->mask);
+		off = cache_data_off(&c->sb, idx) + first * CACHE_SUB_SIZE;
+		len = (last - first + 1) * CACHE_SUB_SIZE;
+		if (c->in_memory) {
+			if (pread(c->fd, (char *)w->buf + first * CACHE_SUB_SIZE, len, off) !=
+			    (ssize_t)len)
+				w->err = true;
+			w->inflight = 0;
+			if (w->err)
+				wb_end(f, fq, s);
+			else
+				wb_write(f, fq, s);
+			continue;
+		}
+		sqe = filter_bg_sqe(f, fq, BG_WB(s, WB_READ));
+		if (!sqe) {
+			w->err = true;
+			wb_end(f, fq, s);
+			continue;
+		}
+		w->inflight = 1;
+		prep_cache_rw(c, sqe, false, (char *)w->buf + first * CACHE_SUB_SIZE, len, off,
+			      false);
+	}
+}
+
+/* The backing has the data durably: the slot may say clean (lazily: no sync). */
+static void wb_slot(struct filter *f, struct filter_queue *fq, unsigned int s)
+{
+	struct cache_queue *cq = filter_queue_priv(f, fq);
+	struct cache *c = f->priv;
+	struct wb *w = &cq->wb[s];
+	struct cblock *b = &c->b[w->idx];
+	struct io_uring_sqe *sqe;
+
+	pthread_mutex_lock(&c->lock);
+	if (b->locked) {
+		/* a write holds it: its unlock (or the next tick) brings us back */
+		pthread_mutex_unlock(&c->lock);
+		w->wait_slot = true;
+		return;
+	}
+	b->locked = true;
+	w->holds = true;
+	w->wait_slot = false;
+	encode_slot(c, w->slot, w->bblock, b->valid, b->dirty & ~(w->mask & ~b->redirty));
+	pthread_mutex_unlock(&c->lock);
+	if (c->in_memory) {
+		if (pwrite(c->fd, w->slot, CACHE_SLOT_SIZE, cache_slot_off(w->idx)) !=
+		    CACHE_SLOT_SIZE)
+			w->err = true;
+		wb_end(f, fq, s);
+		return;
+	}
+	sqe = filter_bg_sqe(f, fq, BG_WB(s, WB_SLOT));
+	if (!sqe) {
+		w->err = true;
+		wb_end(f, fq, s);
+		return;
+	}
+	w->inflight = 1;
+	prep_cache_rw(c, sqe, true, w->slot, CACHE_SLOT_SIZE, cache_slot_off(w->idx), false);
 }
 
 static void wb_end(struct filter *f, struct filter_queue *fq, unsigned int s)
@@ -1275,16 +1368,22 @@ static void wb_end(struct filter *f, struct filter_queue *fq, unsigned int s)
 	struct cache *c = f->priv;
 	struct wb *w = &cq->wb[s];
 	struct cblock *b = &c->b[w->idx];
+	uint64_t clean;
 
 	pthread_mutex_lock(&c->lock);
 	if (!w->err) {
-		dirty_account(c, b->dirty, b->dirty & ~w->mask);
-		b->dirty &= ~w->mask;
+		clean = w->mask & ~b->redirty;
+		dirty_account(c, b->dirty, b->dirty & ~clean);
+		b->dirty &= ~clean;
 		atomic_fetch_add(&c->written_back,
-				 (uint64_t)__builtin_popcountll(w->mask) * CACHE_SUB_SIZE);
+				 (uint64_t)__builtin_popcountll(clean) * CACHE_SUB_SIZE);
 	}
-	b->locked = false;
+	b->wb = false;
+	b->redirty = 0;
+	if (w->holds)
+		b->locked = false;
 	pthread_mutex_unlock(&c->lock);
+	w->holds = false;
 	w->busy = false;
 	unlocked(f, fq);
 	wb_start(f, fq);
@@ -1295,7 +1394,6 @@ static void wb_done(struct filter *f, struct filter_queue *fq, unsigned int s, i
 	struct cache_queue *cq = filter_queue_priv(f, fq);
 	struct cache *c = f->priv;
 	struct wb *w = &cq->wb[s];
-	struct io_uring_sqe *sqe;
 
 	w->inflight--;
 	if (res < 0) {
@@ -1304,28 +1402,12 @@ static void wb_done(struct filter *f, struct filter_queue *fq, unsigned int s, i
 	}
 	if (w->inflight)
 		return;
-	if (w->err || st == WB_SLOT) {
+	if (w->err || st == WB_SLOT)
 		wb_end(f, fq, s);
-		return;
-	}
-	if (st == WB_READ) {
+	else if (st == WB_READ)
 		wb_write(f, fq, s);
-		if (!w->inflight)
-			wb_end(f, fq, s);
-		return;
-	}
-	/* the backing has it durably: the slot may say clean, lazily */
-	pthread_mutex_lock(&c->lock);
-	encode_slot(c, w->slot, w->bblock, c->b[w->idx].valid, c->b[w->idx].dirty & ~w->mask);
-	pthread_mutex_unlock(&c->lock);
-	sqe = filter_bg_sqe(f, fq, BG_WB(s, WB_SLOT));
-	if (!sqe) {
-		w->err = true;
-		wb_end(f, fq, s);
-		return;
-	}
-	w->inflight = 1;
-	prep_cache_rw(c, sqe, true, w->slot, CACHE_SLOT_SIZE, cache_slot_off(w->idx), false);
+	else
+		wb_slot(f, fq, s);
 }
 
 static void cache_bg_done(struct filter *f, struct filter_queue *fq, uint64_t cookie, int res)
