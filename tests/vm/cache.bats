@@ -83,13 +83,14 @@ randread() {
 		--output-format=terse >/dev/null
 }
 
-@test "fio crc32c verify in writethrough, writeback and writearound" {
+@test "fio crc32c verify in writethrough, writeback and writearound, over 2 queues" {
 	local mode
 	for mode in writethrough writeback writearound; do
 		rm -f "$IMG" "$CACHE"
 		truncate -s 64M "$IMG"
-		serve_bg --backing "$IMG" --block-size 4096 --cache "$CACHE" --cache-mode "$mode" \
-			--cache-size 32M
+		# two queues share the cache's blocks: writes to one block from both wait in turn
+		serve_bg --backing "$IMG" --block-size 4096 --queues 2 --cache "$CACHE" \
+			--cache-mode "$mode" --cache-size 32M
 		run fio_verify "$DEV" 4096 16
 		assert_success
 		# larger and unaligned to the cache's blocks: 28 KiB
