@@ -537,7 +537,7 @@ static void test_service_pow2(void **state)
 
 	assert_int_equal(check(bad, &set, &d), -EINVAL);
 	assert_diag(&d, 0, "4:59: 'sector_size' must be 512, 1024, 2048 or 4096");
-	assert_diag(&d, 1, "5:43: 'block_size' must be a power of two");
+	assert_diag(&d, 1, "5:43: 'block_size' must be 32768, 65536, 131072 or 262144");
 	assert_diag(&d, 2, "5:56: 'mode' must be one of writethrough, writeback or writearound, "
 		    "got 'writeforward'");
 	assert_int_equal(d.n, 3);

@@ -295,9 +295,9 @@ static void test_choose_long_chain(void **state)
 	assert_string_equal(ch.bound, "long");
 
 	/* a filter this build lacks is named */
-	apply_chain(img, "filter=count\nfilter=cache device=/dev/x\n");
+	apply_chain(img, "filter=count\nfilter=mirror device=/dev/x\n");
 	assert_int_equal(filter_spec_choose(dir, img, NULL, &ch), -EOPNOTSUPP);
-	assert_string_equal(ch.missing, "cache");
+	assert_string_equal(ch.missing, "mirror");
 	assert_false(ch.find_failed);
 
 	/* not bound: passthrough, or the built-in named */

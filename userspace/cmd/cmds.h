@@ -26,5 +26,6 @@ int cmd_disks(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_stages(int argc, char **argv);
 int cmd_throttle(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
 
 #endif /* SLUICE_CMDS_H */

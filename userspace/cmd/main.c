@@ -22,6 +22,7 @@ static const struct sluice_cmd commands[] = {
 	{ "journal",	cmd_journal,	"list, verify and restore a disk's journal (point in time)" },
 	{ "disks",	cmd_disks,	"list the disks sluice serves, with their policy and state" },
 	{ "stop",	cmd_stop,	"stop a served disk: drain, flush and delete it" },
+	{ "cache",	cmd_cache,	"a disk's cache: stats, flush" },
 	{ "stages",	cmd_stages,	"where ublk request time goes: driver, filters, backing" },
 };
 

@@ -19,6 +19,7 @@
 
 #include "cmd/args.h"
 #include "cmd/cmds.h"
+#include "cmd/serve_cache.h"
 #include "cmd/serve_crypt.h"
 #include "cmd/serve_journal.h"
 #include "filters/crypt.h"
@@ -50,6 +51,8 @@ struct serve_opts {
 	/* ad hoc data services, chained crypt, journal, cache; or NULL */
 	const char *filters;
 	struct serve_journal journal;	/* --journal ...: the journal filter */
+	struct serve_cache cache;	/* --cache ...: the cache filter */
+	char cache_spec[FILTER_SPEC_MAX];
 };
 
 static void usage(FILE *f)
@@ -58,6 +61,8 @@ static void usage(FILE *f)
 		"Usage: sluice serve --backing PATH [--size S] [--queues N] [--depth D]\n"
 		"                    [--block-size 512|4096] [--read-only] [--policy NAME]\n"
 		"                    [--id N] [--copy MODE] [--daemon --pid-file FILE]\n"
+		"                    [--cache PATH [--cache-mode MODE] [--cache-size S]\n"
+		"                     [--sequential-cutoff S]]\n"
 		"       sluice serve --recover ID [--copy MODE] [--daemon --pid-file FILE]\n"
 		"\n"
 		"Serve a regular file or a block device as /dev/ublkbN through the ublk\n"
@@ -91,6 +96,12 @@ static void usage(FILE *f)
 		"  --daemon            detach once the disk is live\n"
 		"  --pid-file FILE     write the server's pid here (with --daemon)\n"
 		SERVE_JOURNAL_USAGE
+		"  --cache PATH        keep hot data on PATH, a fast file or block device\n"
+		"                      (docs/cache.md); a file not there yet is made with\n"
+		"                      --cache-size\n"
+		"  --cache-mode MODE   writethrough (default), writeback or writearound\n"
+		"  --cache-size S      use S bytes of the cache device (default: all of it)\n"
+		"  --sequential-cutoff S  a stream longer than S bypasses the cache (4M)\n"
 		"  --recover ID        re-attach to disk ID whose server died (kill -9,\n"
 		"                      upgrade); its state file says how to serve it\n"
 		"  -h, --help          this text\n"
@@ -104,6 +115,7 @@ static void usage(FILE *f)
 		"  sluice serve --backing /dev/sdb --block-size 4096 --policy count\n"
 		"  sluice serve --backing /dev/shm/disk.img --copy mmap\n"
 		"  sluice serve --backing disk.img --journal /var/lib/disk.journal --retention 2h\n"
+		"  sluice serve --backing /dev/sdb --cache /dev/nvme0n1p2 --cache-mode writeback\n"
 		"  sluice serve --recover 0\n",
 		DEFAULT_QUEUES, DEFAULT_DEPTH, DEFAULT_BLOCK_SIZE, policy_builtin_names());
 	fprintf(f, "\n");
@@ -111,7 +123,8 @@ static void usage(FILE *f)
 }
 
 enum { OPT_SIZE = 256, OPT_QUEUES, OPT_DEPTH, OPT_BS, OPT_RO, OPT_POLICY, OPT_DAEMON,
-       OPT_PIDFILE, OPT_RECOVER, OPT_ID, OPT_BACKING, OPT_COPY };
+       OPT_PIDFILE, OPT_RECOVER, OPT_ID, OPT_BACKING, OPT_COPY,
+       OPT_CACHE, OPT_CACHE_MODE, OPT_CACHE_SIZE, OPT_SEQ_CUTOFF };
 
 /* parse_argv() as args.h says: > 0 go on, 0 after --help, < 0 an error already said. */
 static int parse_argv(int argc, char **argv, struct serve_opts *o)
@@ -130,6 +143,10 @@ static int parse_argv(int argc, char **argv, struct serve_opts *o)
 		{ "id", required_argument, NULL, OPT_ID },
 		{ "copy", required_argument, NULL, OPT_COPY },
 		SERVE_JOURNAL_OPTIONS,
+		{ "cache", required_argument, NULL, OPT_CACHE },
+		{ "cache-mode", required_argument, NULL, OPT_CACHE_MODE },
+		{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
+		{ "sequential-cutoff", required_argument, NULL, OPT_SEQ_CUTOFF },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -137,6 +154,7 @@ static int parse_argv(int argc, char **argv, struct serve_opts *o)
 		[UBLK_COPY_AUTO] = "auto", [UBLK_COPY_BUFFER] = "buffer",
 		[UBLK_COPY_USER] = "user", [UBLK_COPY_MMAP] = "mmap",
 	};
+	static const char *const cache_modes[] = { "writethrough", "writeback", "writearound" };
 	bool shape = false;
 	unsigned int idx;
 	int c, err;
@@ -214,6 +232,32 @@ static int parse_argv(int argc, char **argv, struct serve_opts *o)
 				return err;
 			o->copy = idx;
 			break;
+		/* ad hoc cache: serve_cache.c builds its filter */
+		case OPT_CACHE:
+			o->cache.device = optarg;
+			shape = true;
+			break;
+		case OPT_CACHE_MODE:
+			err = parse_enum_argument("--cache-mode", optarg, cache_modes,
+						  ARRAY_SIZE(cache_modes), &idx);
+			if (err)
+				return err;
+			o->cache.mode = cache_modes[idx];
+			shape = true;
+			break;
+		case OPT_CACHE_SIZE:
+			err = parse_size_argument("--cache-size", optarg, &o->cache.size);
+			if (err)
+				return err;
+			shape = true;
+			break;
+		case OPT_SEQ_CUTOFF:
+			err = parse_size_argument("--sequential-cutoff", optarg, &o->cache.cutoff);
+			if (err)
+				return err;
+			o->cache.cutoff_set = 1;
+			shape = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -248,6 +292,10 @@ static int parse_argv(int argc, char **argv, struct serve_opts *o)
 		log_err("--pid-file goes with --daemon");
 		return -EINVAL;
 	}
+	/* ad hoc data services: their filters in chain order */
+	err = serve_cache_spec(&o->cache, o->cache_spec, sizeof(o->cache_spec));
+	if (err)
+		return err;
 	return 1;
 }
 
@@ -474,7 +522,7 @@ static void say_error(const struct ublk_server *s, int err)
 	case UBLK_SERVER_CHAIN:
 		if (crypt_filter_error()[0])
 			log_err("%s; nothing was created", crypt_filter_error());
-		else
+		else if (!serve_cache_say(s->st.filters, err))
 			log_err("policy '%s': setting up its filters failed: %s", policy, strerror(-err));
 		break;
 	case UBLK_SERVER_GEOMETRY:
@@ -680,6 +728,8 @@ int cmd_serve(int argc, char **argv)
 				       spec, sizeof(spec));
 	if (ret > 0)
 		ret = adhoc_append(spec, sizeof(spec), o.journal.spec, "--journal", o.policy);
+	if (ret > 0)
+		ret = adhoc_append(spec, sizeof(spec), o.cache_spec, "--cache", o.policy);
 	if (ret <= 0)
 		return args_exit_status(ret);
 	o.filters = spec[0] ? spec : NULL;

@@ -12,6 +12,7 @@
 #include "filters/registry.h"
 
 static const struct filter_ops *const known_filters[] = {
+	&cache_filter_ops,
 	&count_filter_ops,
 	&crypt_filter_ops,
 	&journal_filter_ops,

@@ -10,6 +10,7 @@
 
 #include "filters/filter.h"
 
+extern const struct filter_ops cache_filter_ops;
 extern const struct filter_ops count_filter_ops;
 extern const struct filter_ops crypt_filter_ops;
 extern const struct filter_ops journal_filter_ops;
