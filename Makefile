@@ -9,6 +9,7 @@
 #   make run        deps, build, then the main job
 #   make V=1        show full commands
 #   make install    binary, man pages, completion, units, policies (DESTDIR=, PREFIX=)
+#   make deb        the Debian package, in build/deb/
 #
 # New code only adds files: every bpf/*.bpf.c becomes a skeleton, every .c
 # below userspace/ and loader/ (sub-folders included) is linked into sluice,
@@ -78,7 +79,7 @@ FUZZ_FLAGS	:= -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 .DELETE_ON_ERROR:
 .SECONDARY:
 .PHONY: all deps run test test-unit test-host test-vm test-vm-6.1 test-fuzz \
-	unit fuzz bench vmlinux clean install uninstall man units help FORCE
+	unit fuzz bench vmlinux clean install uninstall man units deb help FORCE
 
 all: $(OUTPUT)/sluice
 
@@ -127,7 +128,7 @@ $(OUTPUT)/libsluice-san.a: $(SAN_OBJS)
 
 $(OUTPUT)/sluice: $(OUTPUT)/obj/userspace/cmd/main.o $(OUTPUT)/libsluice.a
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # --- unit tests (cmocka), plain and with ASan/UBSan --------------------------
 $(OUTPUT)/tests/unit/%: tests/unit/%.c $(OUTPUT)/libsluice.a $(USER_HDRS) $(UNIT_HDRS)
@@ -246,6 +247,10 @@ install: all man units
 	$(Q)for p in $(OUTPUT)/man/man*/*; do \
 		install -D -m 0644 $$p $(DESTDIR)$(MANDIR)/$${p#$(OUTPUT)/man/} || exit 1; \
 	done
+
+# the Debian package, built once per source change (scripts/mkdeb)
+deb:
+	$(Q)scripts/mkdeb $(OUTPUT)/deb
 
 uninstall: man
 	$(call msg,UNINST,$(DESTDIR)$(PREFIX))
