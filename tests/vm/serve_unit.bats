@@ -11,7 +11,8 @@ UNIT=$TOP/systemd/sluice-serve@.service.in
 
 setup() {
 	ublk_setup
-	LOOPS=()	# shellcheck disable=SC2034 # ublk_teardown reads it
+	# shellcheck disable=SC2034 # ublk_teardown reads it
+	LOOPS=()
 	IMG="$BATS_TEST_TMPDIR/backing.img"
 	export SLUICE_CONF_DIR="$BATS_TEST_TMPDIR/disks"
 	mkdir -p "$SLUICE_CONF_DIR"
