@@ -8,6 +8,8 @@
 #   make test       deps, build, then every suite; last line "N passed, N failed, N skipped"
 #   make run        deps, build, then the main job
 #   make V=1        show full commands
+#   make install    binary, man pages, completion, units, policies (DESTDIR=, PREFIX=)
+#   make deb        the Debian package, in build/deb/
 #
 # New code only adds files: every bpf/*.bpf.c becomes a skeleton, every .c
 # below userspace/ and loader/ (sub-folders included) is linked into sluice,
@@ -77,7 +79,7 @@ FUZZ_FLAGS	:= -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 .DELETE_ON_ERROR:
 .SECONDARY:
 .PHONY: all deps run test test-unit test-host test-vm test-vm-7 test-vm-6.1 test-fuzz \
-	unit fuzz bench vmlinux clean install help
+	unit fuzz bench vmlinux clean install uninstall man units deb help FORCE
 
 all: $(OUTPUT)/sluice
 
@@ -126,7 +128,7 @@ $(OUTPUT)/libsluice-san.a: $(SAN_OBJS)
 
 $(OUTPUT)/sluice: $(OUTPUT)/obj/userspace/cmd/main.o $(OUTPUT)/libsluice.a
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # --- unit tests (cmocka), plain and with ASan/UBSan --------------------------
 $(OUTPUT)/tests/unit/%: tests/unit/%.c $(OUTPUT)/libsluice.a $(USER_HDRS) $(UNIT_HDRS)
@@ -192,8 +194,72 @@ vmlinux:
 	$(call msg,GEN,vmlinux.h)
 	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > vmlinux.h
 
-install: all
-	install -D -m 0755 $(OUTPUT)/sluice $(DESTDIR)/usr/local/sbin/sluice
+# --- install: make install [DESTDIR=D] [PREFIX=/usr]; make uninstall ----------
+# The binary is all there is to run: bpftool's skeletons embed the BPF
+# objects. Man pages come from docs/cmd/*.md (scripts/mkman, lowdown) and
+# 'sluice --help', the units from systemd/*.in with this PREFIX's paths; a
+# new page or command needs no change here. uninstall removes that list.
+PREFIX		?= /usr/local
+SBINDIR		?= $(PREFIX)/sbin
+LIBEXECDIR	?= $(PREFIX)/libexec/sluice
+MANDIR		?= $(PREFIX)/share/man
+DATADIR		?= $(PREFIX)/share/sluice
+BASHCOMPDIR	?= $(PREFIX)/share/bash-completion/completions
+UNITDIR		?= $(PREFIX)/lib/systemd/system
+MODLOADDIR	?= $(PREFIX)/lib/modules-load.d
+UNIT_INS	:= $(sort $(wildcard systemd/*.service.in))
+UNITS		:= $(patsubst systemd/%.in,$(OUTPUT)/systemd/%,$(UNIT_INS))
+POLICY_FILES	:= $(sort $(wildcard policies/*.yaml))
+INSTALLED	= $(SBINDIR)/sluice $(LIBEXECDIR)/sluice-disk \
+		  $(BASHCOMPDIR)/sluice $(MODLOADDIR)/sluice.conf \
+		  $(patsubst policies/%,$(DATADIR)/policies/%,$(POLICY_FILES)) \
+		  $(patsubst $(OUTPUT)/systemd/%,$(UNITDIR)/%,$(UNITS)) \
+		  $(patsubst $(OUTPUT)/man/%,$(MANDIR)/%,$(wildcard $(OUTPUT)/man/man*/*))
+
+# one rule for every page: which pages exist (and their sections) is only
+# known from the docs' titles
+$(OUTPUT)/man/.stamp: $(wildcard docs/cmd/*.md) scripts/mkman $(OUTPUT)/sluice
+	$(call msg,MAN,$(OUTPUT)/man)
+	$(Q)rm -rf $(@D) && mkdir -p $(@D)/man1 $(@D)/man7
+	$(Q)scripts/mkman main $(OUTPUT)/sluice $(@D)/man1/sluice.1
+	$(Q)for md in docs/cmd/*.md; do \
+		n=$$(basename $$md .md); s=1; head -n1 $$md | grep -q '^# sluice ' || s=7; \
+		scripts/mkman page $(OUTPUT)/sluice $$md $(@D)/man$$s/sluice-$$n.$$s || exit 1; \
+	done
+	$(Q)touch $@
+
+# always: the paths come from this run's PREFIX
+$(OUTPUT)/systemd/%: systemd/%.in FORCE
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)sed 's|@SBINDIR@|$(SBINDIR)|g; s|@LIBEXECDIR@|$(LIBEXECDIR)|g' $< > $@
+
+man: $(OUTPUT)/man/.stamp
+units: $(UNITS)
+FORCE:
+
+install: all man units
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)install -D -m 0755 $(OUTPUT)/sluice $(DESTDIR)$(SBINDIR)/sluice
+	$(Q)install -D -m 0755 systemd/sluice-disk $(DESTDIR)$(LIBEXECDIR)/sluice-disk
+	$(Q)install -D -m 0644 completion/sluice.bash $(DESTDIR)$(BASHCOMPDIR)/sluice
+	$(Q)install -D -m 0644 systemd/modules-load.conf $(DESTDIR)$(MODLOADDIR)/sluice.conf
+	$(Q)install -d $(DESTDIR)$(DATADIR)/policies $(DESTDIR)$(UNITDIR)
+	$(Q)install -m 0644 $(POLICY_FILES) $(DESTDIR)$(DATADIR)/policies/
+	$(Q)install -m 0644 $(UNITS) $(DESTDIR)$(UNITDIR)/
+	$(Q)for p in $(OUTPUT)/man/man*/*; do \
+		install -D -m 0644 $$p $(DESTDIR)$(MANDIR)/$${p#$(OUTPUT)/man/} || exit 1; \
+	done
+
+# the Debian package, built once per source change (scripts/mkdeb)
+deb:
+	$(Q)scripts/mkdeb $(OUTPUT)/deb
+
+uninstall: man
+	$(call msg,UNINST,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	$(Q)rmdir --ignore-fail-on-non-empty $(DESTDIR)$(DATADIR)/policies \
+		$(DESTDIR)$(DATADIR) $(DESTDIR)$(LIBEXECDIR) 2>/dev/null || true
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))

@@ -4,7 +4,8 @@
  * ublk driver, with the disk's filter chain in between. Prints the device
  * path once the disk is live, then serves in the foreground (or detaches
  * with --daemon). SIGTERM or SIGINT stop it cleanly: in-flight I/O drains,
- * the backing is flushed, the device is deleted and its state file removed.
+ * the backing is flushed, the device is deleted and its state file removed;
+ * SIGUSR2 exits and leaves the disk to 'serve --recover' (a live upgrade).
  * --recover ID re-attaches to a disk whose server died, under a mounted
  * file system, without the application seeing an error.
  */
@@ -68,9 +69,10 @@ static void usage(FILE *f)
 		"Serve a regular file or a block device as /dev/ublkbN through the ublk\n"
 		"driver. Prints the device path when the disk is live, then serves in the\n"
 		"foreground. SIGTERM/SIGINT drain in-flight I/O, flush the backing and\n"
-		"delete the device. The disk advertises a volatile write cache and FUA:\n"
-		"FLUSH becomes fdatasync of the backing, FUA writes are RWF_DSYNC, DISCARD\n"
-		"and WRITE_ZEROES punch or zero ranges.\n"
+		"delete the device; SIGUSR2 exits and leaves the disk live for\n"
+		"'serve --recover' (a live upgrade). The disk advertises a volatile\n"
+		"write cache and FUA: FLUSH becomes fdatasync of the backing, FUA writes\n"
+		"are RWF_DSYNC, DISCARD and WRITE_ZEROES punch or zero ranges.\n"
 		"\n"
 		"Options:\n"
 		"  --backing PATH      file or block device to serve (O_DIRECT when possible)\n"
@@ -632,6 +634,30 @@ static int daemonize(struct ublk_server *s)
 	exit(err ? 1 : 0);
 }
 
+/*
+ * SIGUSR2: exit and leave the disk, live, to 'serve --recover' (a new
+ * binary: systemd's RestartKillSignal=). Returns only when the disk cannot
+ * be left (made without user recovery): it is then stopped as for SIGTERM.
+ */
+static void leave_disk(struct ublk_server *s)
+{
+	int err = ublk_server_leave(s);
+
+	if (err == -EOPNOTSUPP) {
+		log_warn("/dev/ublkb%u: made without crash recovery, so it cannot outlive "
+			 "this server; stopping it", s->st.id);
+		return;
+	}
+	if (err)
+		log_warn("/dev/ublkb%u: flushing the backing %s: %s; leaving the disk anyway",
+			 s->st.id, s->st.backing, strerror(-err));
+	log_info("/dev/ublkb%u: left for the next server: sluice serve --recover %u",
+		 s->st.id, s->st.id);
+	fflush(NULL);
+	/* no teardown: the queue threads must stay in their rings until the exit */
+	_exit(0);
+}
+
 static int serve(const struct serve_opts *o)
 {
 	const struct ublk_server_cfg cfg = {
@@ -674,6 +700,8 @@ static int serve(const struct serve_opts *o)
 		  s.st.flags & UBLK_F_USER_RECOVERY ? ", recoverable" : "");
 
 	sig = ublk_server_wait(&s);
+	if (sig == UBLK_SERVER_LEAVE_SIGNAL)
+		leave_disk(&s);
 	err = ublk_server_stop(&s);
 	if (err && err != -ENODEV)
 		log_err("/dev/ublkb%u: stopping failed: %s", s.st.id, strerror(-err));

@@ -323,6 +323,7 @@ int ublk_server_start(struct ublk_server *s)
 	sigaddset(&s->signals, SIGTERM);
 	sigaddset(&s->signals, SIGINT);
 	sigaddset(&s->signals, SIGHUP);
+	sigaddset(&s->signals, UBLK_SERVER_LEAVE_SIGNAL);
 	pthread_sigmask(SIG_BLOCK, &s->signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -414,6 +415,20 @@ int ublk_server_stop(struct ublk_server *s)
 			unlink(s->cfg.pid_file);
 		s->files_written = false;
 	}
+	return err;
+}
+
+int ublk_server_leave(struct ublk_server *s)
+{
+	int err = 0;
+
+	if (!(s->st.flags & UBLK_F_USER_RECOVERY))
+		return -EOPNOTSUPP;
+	/* what completed is on the backing whatever comes next; make it durable */
+	if (s->backing.fd >= 0 && fdatasync(s->backing.fd))
+		err = -errno;
+	if (s->files_written && s->cfg.pid_file)
+		unlink(s->cfg.pid_file);
 	return err;
 }
 

@@ -145,7 +145,16 @@ int ublk_server_start(struct ublk_server *s);
  */
 int ublk_server_detach(struct ublk_server *s);
 
-/* Serve until SIGTERM, SIGINT or SIGHUP (returned) or the queues end (0). */
+/*
+ * The signal that hands the disk over instead of deleting it: a live
+ * upgrade (systemd's RestartKillSignal=), 'serve --recover' takes it over.
+ */
+#define UBLK_SERVER_LEAVE_SIGNAL SIGUSR2
+
+/*
+ * Serve until SIGTERM, SIGINT, SIGHUP or UBLK_SERVER_LEAVE_SIGNAL (returned)
+ * or the queues end (0).
+ */
 int ublk_server_wait(struct ublk_server *s);
 
 /*
@@ -154,6 +163,18 @@ int ublk_server_wait(struct ublk_server *s);
  * the device was already gone).
  */
 int ublk_server_stop(struct ublk_server *s);
+
+/*
+ * Prepare to leave the disk to the next server (UBLK_SERVER_LEAVE_SIGNAL):
+ * flush the backing and remove the pid file; the device and the state file
+ * stay. The caller then exits at once, without ublk_server_stop() or
+ * ublk_server_close(): the queue threads are still in their rings, and the
+ * process's exit is what makes the driver quiesce the disk and requeue what
+ * the server held (UBLK_F_USER_RECOVERY_REISSUE), as after a crash.
+ * -EOPNOTSUPP when the disk was made without UBLK_F_USER_RECOVERY (then
+ * stop it as usual), or fdatasync's -errno (the disk is left all the same).
+ */
+int ublk_server_leave(struct ublk_server *s);
 
 /* Free what is left: chain, control device, backing. Takes any state. */
 void ublk_server_close(struct ublk_server *s);
