@@ -62,6 +62,9 @@ wait_dynamic() {
 @test "throttle: SIGTERM leaves no dynamic limit behind" {
 	start_throttle --threshold "$THRESHOLD" --cgroup thr_a:shares=200 \
 		--cgroup thr_b:shares=100
+	# measuring before the load starts: loading the meter took 25 s on the
+	# 7.3 guest, longer than the first 30 s fio left congested
+	wait_state
 	fio_in thr_a ta
 	fio_in thr_b tb
 	wait_dynamic
@@ -81,6 +84,7 @@ wait_dynamic() {
 	local _
 	start_throttle --threshold "$THRESHOLD" --cgroup thr_a:shares=200 \
 		--cgroup thr_b:shares=100,wiops=777
+	wait_state
 	fio_in thr_a ka
 	fio_in thr_b kb
 	wait_dynamic
