@@ -1205,6 +1205,14 @@ static void test_capped_class_stays_active(void **state)
 	assert_true(d.holding);
 	assert_true(st / 10 >= 0.95 * base);
 	assert_within(sx0 / sx1, 2.0, 0.15);
+	/* In the VM, the interval after steering ended: blk-throttle still
+	 * releasing what it queued under the cut, the class allowed 43 did
+	 * 11. It has not left. */
+	assert_true(d.allow[1].dynamic && d.allow[1].total_iops > 30);
+	s.ios -= s.cls[1].ios[THROTTLE_READ] - 11;
+	s.cls[1].ios[THROTTLE_READ] = 11;
+	assert_int_equal(throttle_disk_step(&d, &s), 0);
+	assert_true(throttle_disk_congested(&d));
 }
 
 static void test_bad_config_rejected(void **state)

@@ -63,8 +63,12 @@
  * law cut a class under min_active_iops and under 90% of its allowance it
  * was taken for gone, "one workload", the episode released and begun
  * again, steering tried anew every six intervals (issue 19: 86% of the
- * throughput, test_capped_class_stays_active). A class whose workload
- * stopped drops to nothing. */
+ * throughput, test_capped_class_stays_active). Nor is half of its
+ * allowance the mark: blk-throttle releases the bios it queued under a
+ * cut slowly when the limit is raised again, and a class allowed 43 did
+ * 11 the interval after steering ended (released, the episode begun
+ * again). Half of min_active_iops, then: a class whose workload stopped
+ * drops to nothing. */
 #define HELD_ACTIVE_FRAC	0.5
 /* A limited class using less than this of its allowance may simply want
  * less: its use says nothing about what io.max delivers. */
@@ -880,7 +884,8 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 			dyn_allow += d->allow[i].total_iops;
 		}
 		if (x >= d->cfg.min_active_iops ||
-		    (d->allow[i].dynamic && x >= HELD_ACTIVE_FRAC * d->allow[i].total_iops))
+		    (d->allow[i].dynamic &&
+		     x >= HELD_ACTIVE_FRAC * fmin(d->allow[i].total_iops, d->cfg.min_active_iops)))
 			d->active++;
 	}
 	d->busy_steps = iops > 0 ? d->busy_steps + 1 : 0;
