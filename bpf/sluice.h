@@ -226,6 +226,7 @@ enum sluice_policy_kind {
 	SLUICE_PK_CGROUP	= 6,	/* id cgroup id: struct sluice_cgroup_anc */
 	SLUICE_PK_BINDING	= 7,	/* id binding index: struct sluice_binding */
 	SLUICE_PK_RULE_CGROUP	= 8,	/* id rule index: struct sluice_policy_path */
+	SLUICE_PK_POLICY_TEXT	= 9,	/* id policy id: its description, struct sluice_policy_path */
 };
 
 struct sluice_policy_key {

@@ -51,6 +51,7 @@ struct pol_class {
 
 struct pol_policy {
 	char *name;
+	char *description;	/* NULL = none; < SLUICE_POLICY_PATH_LEN bytes */
 	const struct pnode *at;
 	uint64_t latency_ns;
 	bool meter;

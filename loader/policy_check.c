@@ -292,6 +292,21 @@ static char *get_name(struct ctx *c, const struct pnode *map, const char *key)
 	return xstrdup(c, n->str);
 }
 
+/* Free text, kept in the policy map so that 'policy show' gives it back. */
+static char *get_description(struct ctx *c, const struct pnode *map)
+{
+	const struct pnode *n = get_scalar(c, map, "description", "text");
+
+	if (!n)
+		return NULL;
+	if (strlen(n->str) >= SLUICE_POLICY_PATH_LEN) {
+		policy_diag_at(c->d, n, "'description' must be at most %d bytes, got %zu",
+			       SLUICE_POLICY_PATH_LEN - 1, strlen(n->str));
+		return NULL;
+	}
+	return xstrdup(c, n->str);
+}
+
 /*
  * Paths go into the filter-chain file as "key=value" words: no blanks. A
  * service's paths (@in_spec) also go into the filter spec the ublk server
@@ -820,7 +835,7 @@ static void check_policy(struct ctx *c, const struct pnode *m, struct pol_policy
 		return;
 	check_keys(c, m, "policy", keys, ARRAY_SIZE(keys), req, ARRAY_SIZE(req));
 	p->name = get_name(c, m, "name");
-	get_scalar(c, m, "description", "text");
+	p->description = get_description(c, m);
 	if (get_unit(c, m, "latency_target", UNIT_DURATION, false, 1000, 60ULL * 1000000000, &v))
 		p->latency_ns = v.v;
 	get_bool(c, m, "meter", &p->meter);
@@ -1217,6 +1232,7 @@ void policy_set_free(struct policy_set *set)
 			class_free(&p->classes[j]);
 		free(p->classes);
 		free(p->name);
+		free(p->description);
 		for (j = 0; j < NR_SERVICES; j++)
 			pol_service_free(&p->svc[j]);
 	}

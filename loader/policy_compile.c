@@ -135,6 +135,11 @@ static void compile_policy(struct out *o, const struct pol_policy *p, unsigned i
 	}
 	info = &o->img->ents[info_idx].val;
 	info->policy.nr_rules = *next_rule - info->policy.first_rule;
+	if (p->description) {
+		v = add(o, SLUICE_PK_POLICY_TEXT, pid);
+		if (v)
+			snprintf(v->path.path, sizeof(v->path.path), "%s", p->description);
+	}
 }
 
 static int chain_text(const struct policy_set *set, const struct pol_binding *b,

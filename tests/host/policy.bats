@@ -197,6 +197,42 @@ write_tiers() {
 	fi
 }
 
+# Issue 19: show gives back every field of the schema a policy can carry
+# (the data services have their own test in policy_serve.bats), written here
+# in the form show prints, so what goes in is what comes out.
+@test "show: every field round-trips, description included" {
+	local loop
+	loop=$(make_loop 32)
+	mk_cgroup sluice-test-gold >/dev/null
+	jq -n --arg l "$loop" '{"version": 1,
+	  "policies": [{"name": "every",
+	    "description": "every field: shown as written, # and : included",
+	    "latency_target": "30ms", "meter": false, "throttle": true,
+	    "throttle_interval": "2s",
+	    "classes": [
+	      {"name": "gold", "match": {"cgroup": ["sluice-test-gold"],
+	         "op": ["read", "write"], "size": {"min": "4KiB", "max": "1MiB"}},
+	       "shares": 2000, "reserve": "500 iops", "latency_target": "5ms",
+	       "limits": {"read_iops": "5000 iops", "write_iops": "20% peak",
+	         "read_bps": "100MiB/s", "write_bps": "200MiB/s"}},
+	      {"name": "silver", "shares": 500, "reserve": "10% peak"}]}],
+	  "bindings": [{"disk": {"path": $l}, "policy": "every"}]}' >"$BATS_TEST_TMPDIR/every.json"
+	"$SLUICE" policy apply "$BATS_TEST_TMPDIR/every.json"
+	run "$SLUICE" policy show --json
+	assert_success
+	diff <(jq -S . "$BATS_TEST_TMPDIR/every.json") <(echo "$output" | jq -S 'del(.generation)')
+	# and the YAML show prints applies as the same policy
+	"$SLUICE" policy show >"$BATS_TEST_TMPDIR/shown.yaml"
+	"$SLUICE" policy apply "$BATS_TEST_TMPDIR/shown.yaml"
+	diff <(jq -S . "$BATS_TEST_TMPDIR/every.json") \
+		<("$SLUICE" policy show --json | jq -S 'del(.generation)')
+	# a description too long for the map is refused, not cut
+	jq '.policies[0].description = ("x" * 224)' "$BATS_TEST_TMPDIR/every.json" \
+		>"$BATS_TEST_TMPDIR/long.json"
+	run -1 "$SLUICE" policy check "$BATS_TEST_TMPDIR/long.json"
+	assert_output --partial "'description' must be at most 223 bytes, got 224"
+}
+
 @test "status: a changed cgroup limit is drift, exit 1, per binding in JSON" {
 	local loop gold dev
 	loop=$(make_loop 32)

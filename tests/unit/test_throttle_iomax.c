@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "throttle/iomax.h"
@@ -128,12 +129,21 @@ static void test_read_picks_the_disk(void **state)
 	assert_int_equal(iomax_read("/nonexistent/cg", 8, 0, &l), -ENOENT);
 }
 
+static ino_t inode_of(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_ino;
+}
+
 /* Static (and pre-existing) limits survive every dynamic write and the exit. */
 static void test_book_keeps_static(void **state)
 {
 	struct fixture *fx = *state;
 	struct iomax_limits stat = { .wbps = 1 << 20 }, dyn = { .riops = 300 };
 	struct iomax_book b;
+	ino_t ino;
 	char buf[256];
 	bool changed;
 	int idx;
@@ -147,6 +157,14 @@ static void test_book_keeps_static(void **state)
 	get(fx->iomax, buf, sizeof(buf));
 	assert_string_equal(buf, "8:0 riops=300 wiops=max rbps=max wbps=1048576");
 	assert_int_equal(access(fx->record, F_OK), 0);
+
+	/* The record holds the bases: a new dynamic value leaves it as it is
+	 * (it is replaced by a rename when rewritten, so its inode says). */
+	ino = inode_of(fx->record);
+	dyn.riops = 400;
+	assert_int_equal(iomax_book_apply(&b, idx, &dyn, &changed), 0);
+	assert_true(changed);
+	assert_int_equal(inode_of(fx->record), ino);
 
 	dyn.riops = 800;	/* looser than what was there before: that wins */
 	assert_int_equal(iomax_book_apply(&b, idx, &dyn, &changed), 0);

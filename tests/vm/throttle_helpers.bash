@@ -19,13 +19,15 @@ DEPTH=${SLUICE_THROTTLE_DEPTH:-128}
 # shellcheck disable=SC2034 # used by the suites that load this file
 THRESHOLD=${SLUICE_THROTTLE_THRESHOLD:-100us}
 
-# nullb_disk NAME COMPLETION_NS HW_QUEUE_DEPTH: a configfs null_blk disk
-# in timer mode behind mq-deadline with a deep scheduler queue, so that
-# congestion shows as latency the kernel's counters see; DISK and MM are
-# set. A disk of that name made earlier in this boot is reused, so each
-# configuration has its own name.
+# nullb_disk NAME COMPLETION_NS HW_QUEUE_DEPTH [SCHED [NR_REQUESTS]]: a
+# configfs null_blk disk in timer mode behind SCHED (default mq-deadline
+# with NR_REQUESTS 1024: a deep scheduler queue, so that congestion shows
+# as latency the kernel's counters see; "none" is the kernel's default for
+# this disk, its 8 tags the whole queue); DISK and MM are set. A disk of
+# that name made earlier in this boot is reused, so each configuration has
+# its own name.
 nullb_disk() {
-	local d=/sys/kernel/config/nullb/$1 mm
+	local d=/sys/kernel/config/nullb/$1 mm sched=${4:-mq-deadline} nr=${5:-1024}
 	mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config
 	[ -d /sys/kernel/config/nullb ] || modprobe null_blk nr_devices=0
 	if [ ! -d "$d" ]; then
@@ -40,8 +42,8 @@ nullb_disk() {
 	DISK=$1
 	mm=$(cat "/sys/block/$DISK/dev")
 	[ -b "/dev/$DISK" ] || mknod "/dev/$DISK" b "${mm%:*}" "${mm#*:}"
-	echo mq-deadline >"/sys/block/$DISK/queue/scheduler"
-	echo 1024 >"/sys/block/$DISK/queue/nr_requests"
+	echo "$sched" >"/sys/block/$DISK/queue/scheduler"
+	[ "$sched" = none ] || echo "$nr" >"/sys/block/$DISK/queue/nr_requests"
 	grep -qw io "$CG/cgroup.subtree_control" || echo +io >"$CG/cgroup.subtree_control"
 	mkdir -p "$CG/thr_a" "$CG/thr_b"
 	export DISK MM=$mm

@@ -422,7 +422,7 @@ static void show_binding(struct emit *e, const struct policy_image *img,
 
 static int do_show(bool json)
 {
-	const struct policy_entry *meta, *pe;
+	const struct policy_entry *meta, *pe, *te;
 	struct policy_image img;
 	struct chains *ch;
 	struct emit e;
@@ -466,6 +466,9 @@ static int do_show(bool json)
 			continue;
 		emit_map_open(&e);
 		emit_kv_str(&e, "name", pe->val.policy.name);
+		te = find(&img, SLUICE_PK_POLICY_TEXT, pe->key.id);
+		if (te)
+			emit_kv_str(&e, "description", te->val.path.path);
 		if (pe->val.policy.latency_target_ns)
 			emit_unit(&e, "latency_target", UNIT_DURATION,
 				  pe->val.policy.latency_target_ns, false);

@@ -94,6 +94,10 @@ struct throttle_disk {
 	double onset_lat_ns;		/* and at what latency */
 	double recent_iops[3];		/* the last three intervals' total IOPS */
 	double recent_classified[3];	/* and the classes' IOPS */
+	/* Intervals in a row with I/O. Peak mode learns only from the second
+	 * on: the first after an idle stretch (or the daemon's first) may have
+	 * had traffic for part of it only, and idle ones show no rate. */
+	unsigned int busy_steps;
 	double curve[THROTTLE_CURVE_BUCKETS];	/* highest IOPS seen per latency bucket */
 	uint64_t threshold_ns;		/* in force: configured or derived from the peak */
 	/* Peak mode: the curve shows the disk near its peak below the

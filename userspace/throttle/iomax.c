@@ -272,12 +272,18 @@ int iomax_book_apply(struct iomax_book *b, size_t idx, const struct iomax_limits
 	if (e->written && iomax_equal(&want, &e->set))
 		return 0;
 	/* Record first: if we die between the two, cleanup has a harmless
-	 * extra line rather than a limit nobody knows about. */
-	e->written = true;
-	err = book_save(b);
-	if (err) {
-		e->written = was_written;
-		return err;
+	 * extra line rather than a limit nobody knows about. The record holds
+	 * the bases of the written entries only, so it changes when an entry
+	 * is first written: saving it (and fsyncing the file and its
+	 * directory) before every write cost the daemon two fsyncs an
+	 * interval while it held the shares (issue 19). */
+	if (!was_written) {
+		e->written = true;
+		err = book_save(b);
+		if (err) {
+			e->written = false;
+			return err;
+		}
 	}
 	err = iomax_write(e->cgroup_dir, e->maj, e->min, &want);
 	if (err)
