@@ -6,7 +6,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -155,6 +157,26 @@ int parse_enum_argument(const char *opt, const char *arg, const char *const *nam
 				i + 2 < n ? ", " : i + 2 == n ? " or " : "");
 	log_err("%s '%s': expected %s", opt, arg, list);
 	return -EINVAL;
+}
+
+int parse_disk_argument(const char *arg, uint32_t *id)
+{
+	const char *s = arg;
+	unsigned long v;
+	char *end;
+
+	if (!strncmp(s, "/dev/", 5))
+		s += 5;
+	if (!strncmp(s, "ublkb", 5) || !strncmp(s, "ublkc", 5))
+		s += 5;
+	errno = 0;
+	v = *s >= '0' && *s <= '9' ? strtoul(s, &end, 10) : ULONG_MAX;
+	if (v == ULONG_MAX || errno || *end || v > INT32_MAX) {
+		log_err("'%s': not a ublk disk; give /dev/ublkbN or N (see 'sluice disks')", arg);
+		return -EINVAL;
+	}
+	*id = (uint32_t)v;
+	return 0;
 }
 
 int args_unexpected(const char *cmd, const char *arg)

@@ -59,6 +59,13 @@ int parse_size_argument(const char *opt, const char *arg, uint64_t *bytes);
 int parse_enum_argument(const char *opt, const char *arg, const char *const *names, size_t n,
 			unsigned int *idx);
 
+/*
+ * A served disk as commands name it: "/dev/ublkb3", "ublkb3", "ublkc3" or
+ * "3", its id in *@id; otherwise "'X': not a ublk disk; give /dev/ublkbN or N
+ * (see 'sluice disks')" and -EINVAL.
+ */
+int parse_disk_argument(const char *arg, uint32_t *id);
+
 /* "CMD takes no arguments ('X'); see 'sluice CMD --help'": always -EINVAL. */
 int args_unexpected(const char *cmd, const char *arg);
 

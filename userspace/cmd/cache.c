@@ -45,25 +45,6 @@ static void usage(FILE *f)
 		"  sluice cache flush 0 && sluice stop 0\n");
 }
 
-static int parse_target(const char *s, uint32_t *id)
-{
-	unsigned long v;
-	char *end;
-
-	if (!strncmp(s, "/dev/", 5))
-		s += 5;
-	if (!strncmp(s, "ublkb", 5))
-		s += 5;
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v > INT32_MAX)
-		return -EINVAL;
-	*id = v;
-	return 0;
-}
-
 /* The cache filter's counters of disk @id; logs why not. */
 static int read_cache(uint32_t id, struct filter_stats *fs, struct filter_stats_filter **out)
 {
@@ -235,10 +216,8 @@ int cmd_cache(int argc, char **argv)
 		return 2;
 	}
 	verb = argv[optind];
-	if (parse_target(argv[optind + 1], &id)) {
-		log_err("'%s': not a disk; give /dev/ublkbN or N", argv[optind + 1]);
+	if (parse_disk_argument(argv[optind + 1], &id))
 		return 2;
-	}
 	if (!strcmp(verb, "stats"))
 		return cache_stats(id, json);
 	if (!strcmp(verb, "flush"))

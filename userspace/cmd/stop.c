@@ -42,26 +42,6 @@ static void usage(FILE *f)
 		"  sluice disks --json | jq -r '.[].id' | xargs -n1 sluice stop\n");
 }
 
-/* "/dev/ublkb3", "ublkb3" or "3". */
-static int parse_target(const char *s, uint32_t *id)
-{
-	unsigned long v;
-	char *end;
-
-	if (!strncmp(s, "/dev/", 5))
-		s += 5;
-	if (!strncmp(s, "ublkb", 5) || !strncmp(s, "ublkc", 5))
-		s += 5;
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v > INT32_MAX)
-		return -EINVAL;
-	*id = v;
-	return 0;
-}
-
 static bool wait_gone(pid_t pid, uint64_t timeout_ns)
 {
 	struct timespec ts = { 0, 50 * 1000000L };
@@ -112,11 +92,8 @@ static int parse_argv(int argc, char **argv, struct stop_opts *o)
 		log_err("stop takes one disk (/dev/ublkbN or its id); see 'sluice stop --help'");
 		return -EINVAL;
 	}
-	if (parse_target(argv[optind], &o->id)) {
-		log_err("'%s': not a ublk disk; give /dev/ublkbN or N (see 'sluice disks')",
-			argv[optind]);
+	if (parse_disk_argument(argv[optind], &o->id))
 		return -EINVAL;
-	}
 	return 1;
 }
 
