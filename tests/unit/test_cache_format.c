@@ -19,12 +19,6 @@
 #include "cache/format.h"
 #include "cache/policy2q.h"
 
-static void test_crc32c_known_value(void **state)
-{
-	/* the check value of CRC-32C (Castagnoli) */
-	assert_int_equal(cache_crc32c(0, "123456789", 9), 0xe3069283);
-}
-
 static void test_superblock_roundtrip(void **state)
 {
 	struct cache_sb sb = { .gen = 42, .backing_size = 1 << 30, .backing_id = 7,
@@ -198,7 +192,6 @@ static void test_2q_ghost_goes_to_am_and_busy_blocks_stay(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_crc32c_known_value),
 		cmocka_unit_test(test_superblock_roundtrip),
 		cmocka_unit_test(test_slot_bitmaps_roundtrip_torn_and_foreign),
 		cmocka_unit_test(test_table_persists_and_reloads),

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cache/format.h"
+#include "lib/crc32c.h"
 
 /* Superblock field offsets. */
 enum {
@@ -25,33 +26,6 @@ enum {
 };
 
 #define SLOT_USED	1u
-
-static uint32_t crc_table[256];
-
-static void crc_table_init(void)
-{
-	uint32_t c;
-	int i, k;
-
-	for (i = 0; i < 256; i++) {
-		c = i;
-		for (k = 0; k < 8; k++)
-			c = c & 1 ? (c >> 1) ^ 0x82f63b78 : c >> 1;
-		crc_table[i] = c;
-	}
-}
-
-uint32_t cache_crc32c(uint32_t crc, const void *buf, uint64_t len)
-{
-	const uint8_t *p = buf;
-
-	if (!crc_table[1])
-		crc_table_init();
-	crc = ~crc;
-	while (len--)
-		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return ~crc;
-}
 
 uint64_t cache_hash_str(const char *s)
 {
@@ -126,14 +100,14 @@ void cache_sb_encode(const struct cache_sb *sb, void *buf)
 	put64(buf, SB_BACKING_SIZE, sb->backing_size);
 	put64(buf, SB_BACKING_ID, sb->backing_id);
 	put64(buf, SB_DISK_SIZE, sb->disk_size);
-	put32(buf, SB_CRC, cache_crc32c(0, buf, SB_CRC));
+	put32(buf, SB_CRC, crc32c(0, buf, SB_CRC));
 }
 
 int cache_sb_decode(struct cache_sb *sb, const void *buf)
 {
 	if (get64(buf, SB_MAGIC) != CACHE_MAGIC)
 		return -ENODATA;
-	if (get32(buf, SB_CRC) != cache_crc32c(0, buf, SB_CRC))
+	if (get32(buf, SB_CRC) != crc32c(0, buf, SB_CRC))
 		return -EBADMSG;
 	if (get64(buf, SB_VERSION) != CACHE_VERSION)
 		return -EPROTO;
@@ -160,14 +134,14 @@ void cache_slot_encode(const struct cache_slot *s, uint64_t gen, void *buf)
 	put64(buf, SLOT_BBLOCK, s->bblock);
 	put64(buf, SLOT_VALID, s->valid);
 	put64(buf, SLOT_DIRTY, s->dirty & s->valid);
-	put32(buf, SLOT_CRC, cache_crc32c(0, (const char *)buf + 4, CACHE_SLOT_SIZE - 4));
+	put32(buf, SLOT_CRC, crc32c(0, (const char *)buf + 4, CACHE_SLOT_SIZE - 4));
 }
 
 bool cache_slot_decode(struct cache_slot *s, uint64_t gen, const void *buf)
 {
 	memset(s, 0, sizeof(*s));
 	s->bblock = CACHE_NO_BLOCK;
-	if (get32(buf, SLOT_CRC) != cache_crc32c(0, (const char *)buf + 4, CACHE_SLOT_SIZE - 4))
+	if (get32(buf, SLOT_CRC) != crc32c(0, (const char *)buf + 4, CACHE_SLOT_SIZE - 4))
 		return false;
 	if (get64(buf, SLOT_GEN) != gen || !(get32(buf, SLOT_FLAGS) & SLOT_USED))
 		return false;

@@ -52,7 +52,6 @@ struct cache_slot {
 	uint64_t seq;			/* larger is newer: a duplicate on load keeps it */
 };
 
-uint32_t cache_crc32c(uint32_t crc, const void *buf, uint64_t len);
 /* FNV-1a of a string: the backing's identity beside its size. */
 uint64_t cache_hash_str(const char *s);
 
