@@ -260,12 +260,12 @@ luks_format() {
 
 	run "$SLUICE" serve --backing "$IMG" --key-file "$KEY" --encrypt aes-cbc-essiv:sha256
 	assert_failure
-	assert_output "sluice: error: $IMG: the policy says cipher aes-cbc-essiv:sha256, the LUKS2 header says aes-xts-plain64; drop cipher from the policy or fix it; nothing was created"
+	assert_output "sluice: error: $IMG: cipher aes-cbc-essiv:sha256 was asked for (--encrypt or the policy's cipher), the LUKS2 header says aes-xts-plain64; leave it out: the header decides; nothing was created"
 	nothing_created
 
 	run "$SLUICE" serve --backing "$IMG" --key-file "$KEY" --sector-size 512
 	assert_failure
-	assert_output --partial "the policy says sector_size 512, the LUKS2 header says 4096"
+	assert_output --partial "sector size 512 was asked for (--sector-size or the policy's sector_size), the LUKS2 header says 4096"
 	nothing_created
 
 	rm -f "$IMG"; truncate -s 8M "$IMG"

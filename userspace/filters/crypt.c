@@ -286,21 +286,23 @@ static int open_luks(struct crypt_state *st, const struct crypt_args *a,
 		goto out;
 	}
 	if (a->has_cipher && strcmp(a->cipher, v->cipher)) {
-		err = refuse(-EINVAL, "%s: the policy says cipher %s, the %s header says %s; "
-			     "drop cipher from the policy or fix it", where, a->cipher, v->type,
-			     v->cipher);
+		err = refuse(-EINVAL, "%s: cipher %s was asked for (--encrypt or the policy's "
+			     "cipher), the %s header says %s; leave it out: the header decides",
+			     where, a->cipher, v->type, v->cipher);
 		goto out;
 	}
 	if (a->has_key_size && a->key_size != v->params.key_bytes * 8ull) {
-		err = refuse(-EINVAL, "%s: the policy says key_size %" PRIu64 ", the %s header "
-			     "says %u; drop key_size from the policy or fix it", where,
-			     a->key_size, v->type, v->params.key_bytes * 8);
+		err = refuse(-EINVAL, "%s: key size %" PRIu64 " was asked for (--key-size or "
+			     "the policy's key_size), the %s header says %u; leave it out: the "
+			     "header decides", where, a->key_size, v->type,
+			     v->params.key_bytes * 8);
 		goto out;
 	}
 	if (a->has_sector_size && a->sector_size != v->params.sector_size) {
-		err = refuse(-EINVAL, "%s: the policy says sector_size %" PRIu64 ", the %s header "
-			     "says %u; drop sector_size from the policy or fix it", where,
-			     a->sector_size, v->type, v->params.sector_size);
+		err = refuse(-EINVAL, "%s: sector size %" PRIu64 " was asked for (--sector-size "
+			     "or the policy's sector_size), the %s header says %u; leave it out: "
+			     "the header decides", where, a->sector_size, v->type,
+			     v->params.sector_size);
 		goto out;
 	}
 	st->p = v->params;
