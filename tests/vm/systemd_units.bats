@@ -196,6 +196,8 @@ setup() {
 	# the old server left on the restart job's SIGUSR2, it did not crash
 	run journalctl -u sluice-serve@db.service --no-pager -o cat
 	assert_output --partial "sluice-serve@db.service: Deactivated successfully."
+	# and said so itself: a detached server keeps journald's stream as stderr
+	assert_output --partial "${dev}: left for the next server: sluice serve --recover"
 }
 
 @test "systemctl stop drains and deletes the disk" {

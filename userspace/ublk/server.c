@@ -369,13 +369,16 @@ int ublk_server_detach(struct ublk_server *s)
 	s->ready_fd = -1;
 	/*
 	 * Detach from the caller's terminal and pipes (a pipe kept open would
-	 * hold up whoever reads it); a log file stderr was redirected to stays.
+	 * hold up whoever reads it). A log file stderr was redirected to stays,
+	 * and so does a socket: under systemd stderr is journald's stream, so
+	 * what the server says later (a failed disk, the hand-over on SIGUSR2)
+	 * reaches the unit's journal.
 	 */
 	fd = open("/dev/null", O_RDWR);
 	if (fd >= 0) {
 		dup2(fd, STDIN_FILENO);
 		dup2(fd, STDOUT_FILENO);
-		if (fstat(STDERR_FILENO, &st) || !S_ISREG(st.st_mode))
+		if (fstat(STDERR_FILENO, &st) || !(S_ISREG(st.st_mode) || S_ISSOCK(st.st_mode)))
 			dup2(fd, STDERR_FILENO);
 		if (fd > STDERR_FILENO)
 			close(fd);
