@@ -51,6 +51,10 @@ apply_policy() {
 	# no ublk on the host: reaching the driver means the journal was set up
 	run -1 "$SLUICE" serve --backing "$IMG"
 	assert_output --partial "/dev/ublk-control: no ublk driver here"
+	# the same journal bound to another backing: refused by name, as --journal is
+	apply_policy cdp "{journal: {path: $BATS_TEST_TMPDIR/j.journal, size: 64MiB}, encrypt: false}" "$IMG2"
+	run -1 "$SLUICE" serve --backing "$IMG2"
+	assert_output "sluice: error: journal $BATS_TEST_TMPDIR/j.journal belongs to another disk (backing $IMG), not $IMG2; give this disk's journal, or a new path (--journal, or the policy's journal path)"
 	LOOP=$(losetup --find --show "$IMG2")
 	apply_policy fast "{cache: {device: $LOOP, mode: writeback}}"
 	run -1 "$SLUICE" serve --backing "$IMG"

@@ -524,7 +524,9 @@ static void say_error(const struct ublk_server *s, int err)
 	case UBLK_SERVER_CHAIN:
 		if (crypt_filter_error()[0])
 			log_err("%s; nothing was created", crypt_filter_error());
-		else if (!serve_cache_say(s->st.filters, err))
+		/* the journal speaks only of a fault it finds again; the cache by errno */
+		else if (!serve_journal_say(s->st.filters, s->st.backing) &&
+			 !serve_cache_say(s->st.filters, err))
 			log_err("policy '%s': setting up its filters failed: %s", policy, strerror(-err));
 		break;
 	case UBLK_SERVER_GEOMETRY:

@@ -5,6 +5,7 @@
  * journal of this backing, of this version, whole?
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,8 +68,8 @@ static int check_existing(const char *path, const char *backing)
 	if (fd < 0 && errno == ENOENT)
 		return 0;
 	if (fd < 0) {
-		log_err("journal %s: %s; give a writable path with --journal", path,
-			strerror(errno));
+		log_err("journal %s: %s; give a writable path (--journal, or the policy's "
+			"journal path)", path, strerror(errno));
 		return -errno;
 	}
 	if (fstat(fd, &st) || !st.st_size) {
@@ -85,7 +86,8 @@ static int check_existing(const char *path, const char *backing)
 	}
 	if (err == -ENODATA || err == -EBADMSG) {
 		log_err("journal %s: not a sluice journal (or its superblock is corrupt); "
-			"give another --journal path, nothing was changed", path);
+			"give another path (--journal, or the policy's journal path); nothing "
+			"was changed", path);
 		return err;
 	}
 	if (err) {
@@ -94,7 +96,8 @@ static int check_existing(const char *path, const char *backing)
 	}
 	if (!realpath(backing, real) || strcmp(real, sb.backing)) {
 		log_err("journal %s belongs to another disk (backing %s), not %s; give this "
-			"disk's journal, or a new path, with --journal", path, sb.backing, backing);
+			"disk's journal, or a new path (--journal, or the policy's journal path)",
+			path, sb.backing, backing);
 		return -EXDEV;
 	}
 	if (scan.end == JOURNAL_END_CORRUPT) {
@@ -163,4 +166,19 @@ int serve_journal_finish(struct serve_journal *j, const char *backing, bool reco
 	if (err)
 		return err;
 	return check_existing(j->path, backing);
+}
+
+bool serve_journal_say(const char *spec, const char *backing)
+{
+	const char *p = strstr(spec, "journal:path=");
+	char path[PATH_MAX];
+	size_t n;
+
+	if (!p || (p != spec && p[-1] != ' '))
+		return false;
+	p += strlen("journal:path=");
+	n = strcspn(p, ", ");
+	snprintf(path, sizeof(path), "%.*s", (int)n, p);
+	/* the same checks the ad hoc --journal makes before the disk exists */
+	return check_existing(path, backing) < 0;
 }

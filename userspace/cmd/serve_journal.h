@@ -48,4 +48,11 @@ int serve_journal_option(struct serve_journal *j, int opt, const char *arg);
  */
 int serve_journal_finish(struct serve_journal *j, const char *backing, bool recover);
 
+/*
+ * The journal filter of @spec (a policy's or a state file's) failed to set
+ * up: say why, as --journal would have, and return true; false when the
+ * journal checks clean or the spec has none (the caller says what it can).
+ */
+bool serve_journal_say(const char *spec, const char *backing);
+
 #endif /* SLUICE_CMD_SERVE_JOURNAL_H */
