@@ -64,6 +64,10 @@ ublk_teardown() {
 		losetup -d "$pid" 2>/dev/null || true
 	done
 	LOOPS=()
+	# bats 1.8 keeps every test's directory until the run ends, and one boot
+	# runs every suite: images, journals and caches would fill the guest's
+	# /tmp (helpers.bash: vm_tmp_clean)
+	find "$BATS_TEST_TMPDIR" -mindepth 1 -delete 2>/dev/null || true
 }
 
 # ublkc_count: how many ublk char devices exist (orphans show up here).
