@@ -744,7 +744,7 @@ static int adhoc_append(char *spec, size_t len, const char *more, const char *fl
 
 int cmd_serve(int argc, char **argv)
 {
-	static char spec[FILTER_SPEC_MAX];
+	static char spec[FILTER_SPEC_MAX], crypt_spec[FILTER_SPEC_MAX];
 	struct serve_crypt sc;
 	struct serve_opts o;
 	int ret;
@@ -754,8 +754,12 @@ int cmd_serve(int argc, char **argv)
 	if (ret > 0)
 		ret = parse_argv(argc, argv, &o);
 	if (ret > 0)
-		ret = serve_crypt_spec(&sc, o.backing, o.recover, o.policy, &o.block_size,
-				       spec, sizeof(spec));
+		ret = serve_crypt_spec(&sc, o.backing, o.recover, &o.block_size, crypt_spec,
+				       sizeof(crypt_spec));
+	/* one refusal of --policy for every service's flags, in chain order */
+	if (ret > 0)
+		ret = adhoc_append(spec, sizeof(spec), crypt_spec, "the encryption flags",
+				   o.policy);
 	if (ret > 0)
 		ret = adhoc_append(spec, sizeof(spec), o.journal.spec, "--journal", o.policy);
 	if (ret > 0)

@@ -179,7 +179,7 @@ static int check_plain(const struct serve_crypt *sc, const char *backing)
 }
 
 int serve_crypt_spec(const struct serve_crypt *sc, const char *backing, bool recover,
-		     const char *policy, uint32_t *block_size, char *spec, size_t len)
+		     uint32_t *block_size, char *spec, size_t len)
 {
 	const char *where = sc->header ? sc->header : backing;
 	size_t used = 0;
@@ -193,11 +193,6 @@ int serve_crypt_spec(const struct serve_crypt *sc, const char *backing, bool rec
 	if (recover) {
 		log_err("--recover takes the key from the source the disk was served with; "
 			"give only --recover ID");
-		return -EINVAL;
-	}
-	if (policy) {
-		log_err("--policy and the encryption flags both choose the disk's filters; "
-			"give one (an applied policy has services: encrypt:)");
 		return -EINVAL;
 	}
 	if (!backing)

@@ -38,7 +38,7 @@ int serve_crypt_take(int *argc, char **argv, struct serve_crypt *sc);
  * 1, or -errno after saying what is wrong.
  */
 int serve_crypt_spec(const struct serve_crypt *sc, const char *backing, bool recover,
-		     const char *policy, uint32_t *block_size, char *spec, size_t len);
+		     uint32_t *block_size, char *spec, size_t len);
 
 /* The lines of serve --help for these flags. */
 void serve_crypt_usage(FILE *f);
