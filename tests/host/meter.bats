@@ -249,7 +249,7 @@ make_part_loop() {
 
 @test "top --json --count 2: two JSON lines with the disk's rates" {
 	fio --name=bg --filename="$L1" --direct=1 --ioengine=psync --bs=4k --rw=randread \
-		--time_based --runtime=60 --size=16M --rate_iops=200 --output=/dev/null 3>&- &
+		--time_based --runtime=120 --size=16M --rate_iops=200 --output=/dev/null 3>&- &
 	fio_pid=$!
 	# loading the meter can take seconds under emulation: fio outlasts top
 	# and is stopped by pid once top is done
@@ -383,20 +383,34 @@ EOC
 	echo "$L3" >>"$BATS_TEST_TMPDIR/loops"
 	D1=$(basename "$L3")
 	bg fio --name=rate --filename="$L3" --direct=1 --ioengine=psync --bs=4k --rw=randread \
-		--time_based --runtime=60 --size=16M --rate_iops=200 --output=/dev/null
-	q="sum(rate(sluice_io_total{disk=\"$D1\",op=\"read\"}[5s]))"
+		--time_based --runtime=120 --size=16M --rate_iops=200 --output=/dev/null
+	promq() {
+		curl -s "http://127.0.0.1:$pport/api/v1/query" --data-urlencode "query=$1" \
+			${2:+--data-urlencode "time=$2"} | jq -r '.data.result[0].value[1] // empty'
+	}
 	v=
 	for _ in $(seq 60); do
 		sleep 1
-		v=$(curl -s "http://127.0.0.1:$pport/api/v1/query" --data-urlencode "query=$q" |
-			jq -r '.data.result[0].value[1] // empty')
-		# wait for a full 5 s window of fio's steady rate
-		[ -n "$v" ] && awk -v v="$v" 'BEGIN { exit !(v > 150) }' && break
+		v=$(promq "sum(sluice_io_total{disk=\"$D1\",op=\"read\"})")
+		[ -n "$v" ] && [ "$v" != 0 ] && break
 	done
-	sleep 6
-	v=$(curl -s "http://127.0.0.1:$pport/api/v1/query" --data-urlencode "query=$q" |
-		jq -r '.data.result[0].value[1] // empty')
+	[ -n "$v" ] || fail "prometheus has no sample for $D1"
+	# The reference is the reads the kernel counted in the same window, not
+	# fio's nominal 200: under TCG fio misses its rate when the guest's CPU
+	# is short (173/s seen on 6.1), and rate() must follow what happened.
+	reads() { awk '{ print $1 }' "/sys/block/$D1/stat"; }
+	t1=$(date +%s.%N)
+	r1=$(reads)
+	sleep 15
+	t2=$(date +%s.%N)
+	r2=$(reads)
+	# let the scrape that follows t2 land; the query is evaluated at t2
+	sleep 2
+	ms=$(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%d", (b - a) * 1000 }')
+	want=$(awk -v a="$t1" -v b="$t2" -v n=$((r2 - r1)) 'BEGIN { print n / (b - a) }')
+	v=$(promq "sum(rate(sluice_io_total{disk=\"$D1\",op=\"read\"}[${ms}ms]))" "$t2")
 	[ -n "$v" ] || fail "prometheus has no rate for $D1"
-	echo "rate() = $v, fio rate_iops = 200"
-	awk -v v="$v" 'BEGIN { exit !(v >= 180 && v <= 220) }' || fail "rate() = $v, want 200 +- 10%"
+	echo "rate() = $v, the kernel counted $want reads/s (fio asked 200)"
+	awk -v v="$v" -v w="$want" 'BEGIN { exit !(w > 50 && v >= 0.9 * w && v <= 1.1 * w) }' ||
+		fail "rate() = $v, want $want +- 10%"
 }
