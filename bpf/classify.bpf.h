@@ -102,56 +102,76 @@ static __always_inline bool sluice_rule_match(const struct sluice_class_rule *r,
 	return anc->ids[lvl & (SLUICE_CGROUP_LEVELS - 1)] == r->cgroup_id;
 }
 
+struct sluice_rule_walk {
+	void *gen;				/* the policy generation's map */
+	const struct sluice_cgroup_anc *anc;	/* NULL: only exact cgroup rules */
+	__u64 cgroup_id;
+	__u32 first, op, bytes, class_id;
+};
+
+/* Rule @i of the disk's list: 1 ends the walk (a match, or the list's end). */
+static int sluice_rule_step(__u32 i, struct sluice_rule_walk *w)
+{
+	struct sluice_policy_key key = { .kind = SLUICE_PK_RULE, .id = w->first + i };
+	union sluice_policy_val *v;
+
+	v = bpf_map_lookup_elem(w->gen, &key);
+	if (!v)
+		return 1;
+	if (!sluice_rule_match(&v->rule, w->anc, w->cgroup_id, w->op, w->bytes))
+		return 0;
+	w->class_id = v->rule.class_id;
+	return 1;
+}
+
 /*
  * (disk, cgroup, op, size) -> class id. @cgrp, the request's cgroup, may be
  * NULL; with it, a cgroup created after the apply (no ancestry entry) still
  * matches the rules of its ancestors.
+ *
+ * The rules are walked with bpf_loop (5.17+): as an open-coded loop of
+ * SLUICE_MAX_RULES iterations the verifier walked every iteration of it in
+ * every program that classifies (326k instructions verified for
+ * rq_complete, 0.5 s of CPU at each load on the host and 6-14 s in the TCG
+ * test VM on 6.12 and 7.3); the callback is verified once.
  */
 static __always_inline __u32 sluice_classify_cgroup(__u32 dev, struct cgroup *cgrp,
 						    __u64 cgroup_id, __u32 op, __u32 bytes)
 {
 	struct sluice_policy_key key = {};
-	const struct sluice_cgroup_anc *anc = NULL;
+	struct sluice_rule_walk w = {
+		.cgroup_id = cgroup_id, .op = op, .bytes = bytes,
+		.class_id = SLUICE_CLASS_DEFAULT,
+	};
 	struct sluice_cgroup_anc *scratch;
 	union sluice_policy_val *v;
-	__u32 zero = 0, first, n, i;
-	void *gen;
+	__u32 zero = 0, n;
 
 	/* one lookup of the slot: every table below comes from the same generation */
-	gen = bpf_map_lookup_elem(&policy_gen, &zero);
-	if (!gen)
+	w.gen = bpf_map_lookup_elem(&policy_gen, &zero);
+	if (!w.gen)
 		return SLUICE_CLASS_DEFAULT;
 	key.kind = SLUICE_PK_DISK;
 	key.id = dev;
-	v = bpf_map_lookup_elem(gen, &key);
+	v = bpf_map_lookup_elem(w.gen, &key);
 	if (!v)
 		return SLUICE_CLASS_DEFAULT;
-	first = v->disk.first_rule;
+	w.first = v->disk.first_rule;
 	n = v->disk.nr_rules;
 	if (cgroup_id) {
 		key.kind = SLUICE_PK_CGROUP;
 		key.id = cgroup_id;
-		v = bpf_map_lookup_elem(gen, &key);
+		v = bpf_map_lookup_elem(w.gen, &key);
 		if (v) {
-			anc = &v->cgroup;
+			w.anc = &v->cgroup;
 		} else if (cgrp) {
 			scratch = bpf_map_lookup_elem(&classify_scratch, &zero);
 			if (scratch && !sluice_cgroup_ancestry(cgrp, scratch))
-				anc = scratch;
+				w.anc = scratch;
 		}
 	}
-	for (i = 0; i < SLUICE_MAX_RULES; i++) {
-		if (i >= n)
-			break;
-		key.kind = SLUICE_PK_RULE;
-		key.id = first + i;
-		v = bpf_map_lookup_elem(gen, &key);
-		if (!v)
-			break;
-		if (sluice_rule_match(&v->rule, anc, cgroup_id, op, bytes))
-			return v->rule.class_id;
-	}
-	return SLUICE_CLASS_DEFAULT;
+	bpf_loop(n < SLUICE_MAX_RULES ? n : SLUICE_MAX_RULES, sluice_rule_step, &w, 0);
+	return w.class_id;
 }
 
 static __always_inline __u32 sluice_classify(__u32 dev, __u64 cgroup_id, __u32 op, __u32 bytes)
