@@ -249,6 +249,8 @@ int ublk_server_open(struct ublk_server *s)
 	err = ublk_ctrl_open(&s->ctrl);
 	if (err)
 		return fail(s, UBLK_SERVER_CTRL, err);
+	if (s->cfg.no_auto_buf_reg)
+		s->ctrl->features &= ~UBLK_F_AUTO_BUF_REG;
 	return choose_copy(s);
 }
 
