@@ -27,11 +27,11 @@ static int resolve(enum ublk_copy want, uint64_t features, int page_cache, bool 
 
 static void test_parse_names(void **state)
 {
-	static const char *const names[] = { "auto", "buffer", "user", "mmap" };
+	static const char *const names[] = { "auto", "buffer", "user", "mmap", "zero" };
 	enum ublk_copy c;
 	unsigned int i;
 
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 5; i++) {
 		assert_int_equal(ublk_copy_parse(names[i], &c), 0);
 		assert_string_equal(ublk_copy_name(c), names[i]);
 	}
@@ -85,6 +85,52 @@ static void test_refused(void **state)
 	assert_int_equal(resolve((enum ublk_copy)9, UBLK_F_USER_COPY, 2, true, &c), -EINVAL);
 }
 
+/* 7.x: zero copy where the chain is empty; 6.15 without auto registration too. */
+static void test_zero(void **state)
+{
+	const uint64_t zc = UBLK_F_USER_COPY | UBLK_F_SUPPORT_ZERO_COPY | UBLK_F_AUTO_BUF_REG;
+	enum ublk_copy c;
+
+	assert_int_equal(ublk_copy_zero_flag(zc), UBLK_F_AUTO_BUF_REG);
+	assert_int_equal(ublk_copy_zero_flag(UBLK_F_SUPPORT_ZERO_COPY), UBLK_F_SUPPORT_ZERO_COPY);
+	assert_int_equal(ublk_copy_zero_flag(UBLK_F_USER_COPY), 0);
+	/* O_DIRECT and buffered disks: zero; tmpfs keeps its one-copy mmap. */
+	assert_int_equal(resolve(UBLK_COPY_AUTO, zc, 0, true, &c), 0);
+	assert_int_equal(c, UBLK_COPY_ZERO);
+	assert_int_equal(resolve(UBLK_COPY_AUTO, UBLK_F_SUPPORT_ZERO_COPY, 1, true, &c), 0);
+	assert_int_equal(c, UBLK_COPY_ZERO);
+	assert_int_equal(resolve(UBLK_COPY_AUTO, zc, 2, true, &c), 0);
+	assert_int_equal(c, UBLK_COPY_MMAP);
+	/* A filter sees the data: buffer, and zero is refused. */
+	assert_int_equal(resolve(UBLK_COPY_AUTO, zc, 0, false, &c), 0);
+	assert_int_equal(c, UBLK_COPY_BUFFER);
+	assert_int_equal(resolve(UBLK_COPY_ZERO, zc, 0, false, &c), -EINVAL);
+	assert_int_equal(resolve(UBLK_COPY_ZERO, zc, 2, true, &c), 0);
+	assert_int_equal(c, UBLK_COPY_ZERO);
+	/* 6.12: no zero copy. */
+	assert_int_equal(resolve(UBLK_COPY_ZERO, UBLK_F_USER_COPY, 0, true, &c), -EOPNOTSUPP);
+}
+
+static void test_why(void **state)
+{
+	struct ublk_copy_env env = { .features = UBLK_F_USER_COPY, .chain_empty = true };
+	char why[64];
+
+	ublk_copy_why(UBLK_COPY_AUTO, UBLK_COPY_ZERO, &env, UBLK_F_AUTO_BUF_REG, why, sizeof(why));
+	assert_string_equal(why, "auto buffer registration");
+	ublk_copy_why(UBLK_COPY_ZERO, UBLK_COPY_ZERO, &env, UBLK_F_SUPPORT_ZERO_COPY, why,
+		      sizeof(why));
+	assert_string_equal(why, "buffer registered per request");
+	ublk_copy_why(UBLK_COPY_AUTO, UBLK_COPY_BUFFER, &env, 0, why, sizeof(why));
+	assert_string_equal(why, "driver lacks zero copy");
+	ublk_copy_why(UBLK_COPY_BUFFER, UBLK_COPY_BUFFER, &env, 0, why, sizeof(why));
+	assert_string_equal(why, "asked for");
+	env.chain_empty = false;
+	env.filter = "crypt";
+	ublk_copy_why(UBLK_COPY_AUTO, UBLK_COPY_BUFFER, &env, 0, why, sizeof(why));
+	assert_string_equal(why, "filter crypt sees the data");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -92,6 +138,8 @@ int main(void)
 		cmocka_unit_test(test_auto),
 		cmocka_unit_test(test_explicit),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_zero),
+		cmocka_unit_test(test_why),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -43,6 +43,8 @@ static void test_state_round_trip(void **state)
 {
 	struct disk_state a = sample(7), b;
 
+	snprintf(a.copy, sizeof(a.copy), "zero");
+	snprintf(a.copy_why, sizeof(a.copy_why), "auto buffer registration");
 	assert_int_equal(state_write(dir, &a), 0);
 	assert_int_equal(state_read(dir, 7, &b), 0);
 	assert_int_equal(b.id, 7);
@@ -56,6 +58,8 @@ static void test_state_round_trip(void **state)
 	assert_string_equal(b.filters, "count count:a=b");
 	assert_int_equal(b.pid, 4242);
 	assert_int_equal(b.flags, 0x58);
+	assert_string_equal(b.copy, "zero");
+	assert_string_equal(b.copy_why, "auto buffer registration");
 	/* Rewriting (recovery updates the pid) replaces the file. */
 	a.pid = 99;
 	assert_int_equal(state_write(dir, &a), 0);
@@ -222,6 +226,8 @@ static void test_state_old_file(void **state)
 	assert_string_equal(s.filters, "count");
 	assert_int_equal(s.pid, 77);
 	assert_int_equal(s.flags, 0x58);
+	/* no copy path from an older server: disks says nothing of it */
+	assert_string_equal(s.copy, "");
 }
 
 static void write_text(const char *path, const char *text)

@@ -66,8 +66,30 @@ teardown() {
 	run -1 timeout 60 "$SLUICE" serve --backing "$IMG" --copy mmap --policy count
 	assert_output --partial "--copy mmap: needs a passthrough policy"
 	run -2 timeout 60 "$SLUICE" serve --backing "$IMG" --copy fast
-	assert_output --partial "--copy 'fast': expected auto, buffer, user or mmap"
+	assert_output --partial "--copy 'fast': expected auto, buffer, user, mmap or zero"
 	assert_equal "$(ublkc_count)" "$before"
+}
+
+@test "copy zero: refused naming the driver features where the driver lacks zero copy, served where it has it" {
+	truncate -s 16M "$IMG"
+	if kernel_has_ublk_zero_copy; then
+		# 7.x: served (tests/vm/kernel7/ublk_zerocopy.bats has the rest)
+		serve_copy zero --backing "$IMG"
+		run "$SLUICE" disks
+		assert_line --regexp "^ +copy: zero-copy \("
+		return
+	fi
+	local before loop
+	before=$(ublkc_count)
+	run -1 timeout 60 "$SLUICE" serve --backing "$IMG" --copy zero
+	assert_output --partial "--copy zero: this ublk driver has neither UBLK_F_AUTO_BUF_REG (Linux 6.16+) nor UBLK_F_SUPPORT_ZERO_COPY (Linux 6.15+); use --copy buffer"
+	assert_equal "$(ublkc_count)" "$before"
+	# auto over a block device (O_DIRECT): the buffer, and disks says why
+	loop=$(losetup --find --show "$IMG")
+	LOOPS+=("$loop")
+	serve_bg --backing "$loop" --block-size 4096
+	run "$SLUICE" disks
+	assert_line "     copy: buffer (driver lacks zero copy)"
 }
 
 @test "fio crc32c verify over a loop device, through the count filter" {

@@ -159,3 +159,11 @@ crash_fio_passes() {
 	assert_output --partial "err= 0"
 	refute_output --regexp "bad magic|verify failed|crc32c: |[Ii]/?O error"
 }
+
+# kernel_has_ublk_zero_copy: the running kernel's ublk driver has zero copy
+# (UBLK_F_SUPPORT_ZERO_COPY works from 6.15): what a test expects of it.
+kernel_has_ublk_zero_copy() {
+	local major minor
+	IFS=. read -r major minor _ <<<"$(uname -r)"
+	((major > 6 || (major == 6 && minor >= 15)))
+}

@@ -5,7 +5,9 @@
  *
  * JSON (--json): an array of {"id", "device", "backing", "size", "queues",
  * "depth", "block_size", "read_only", "policy", "filters": [...],
- * "filter_stats", "pid", "server": "running"|"dead", "state"}.
+ * "copy", "copy_why", "filter_stats", "pid", "server": "running"|"dead",
+ * "state"}. copy is the copy mode (ublk/copy.h: buffer, user, mmap, zero)
+ * and copy_why its reason, both "" for a disk of an older server.
  * filter_stats is what the running server last published (about every
  * second): {"time_ns", "filters": [{"index", "name", "counters": {...}}]},
  * null when its server is gone. state is the driver's: "live",
@@ -44,7 +46,8 @@ static void usage(FILE *f)
 		"List the disks served by 'sluice serve': id, device, size, queues, depth,\n"
 		"policy and filters, backing, and state (the driver's view: live, quiesced\n"
 		"when the server died and 'sluice serve --recover ID' can take over, gone\n"
-		"when the device was deleted behind sluice's back).\n"
+		"when the device was deleted behind sluice's back). Below each disk: how\n"
+		"its data moves (copy: zero-copy, buffer, user or mmap) and why.\n"
 		"\n"
 		"Options:\n"
 		"  --json       a JSON array, one object per disk, with the counters of\n"
@@ -85,6 +88,12 @@ static int disk_crypt(const struct disk_state *s, struct crypt_desc *d)
 	return -ENOENT;
 }
 
+/* The state file's copy mode as people read it: "zero" is zero-copy. */
+static const char *copy_label(const char *copy)
+{
+	return strcmp(copy, "zero") ? copy : "zero-copy";
+}
+
 static void print_text(const struct disk_row *rows, int n)
 {
 	char size[16], pol[32];
@@ -111,6 +120,8 @@ static void print_text(const struct disk_row *rows, int n)
 		if (!disk_crypt(s, &cd))
 			printf("     crypt: %s %s, %u-bit key, %u-byte sectors, %s\n", cd.format,
 			       cd.cipher, cd.key_bits, cd.sector_size, cd.source);
+		if (s->copy[0])
+			printf("     copy: %s (%s)\n", copy_label(s->copy), s->copy_why);
 	}
 }
 
@@ -167,6 +178,8 @@ static void print_json(const char *dir, const struct disk_row *rows, int n)
 			json_kv_str(&w, "key_source", cd.source);
 			json_obj_close(&w);
 		}
+		json_kv_str(&w, "copy", s->copy);
+		json_kv_str(&w, "copy_why", s->copy_why);
 		json_key(&w, "filter_stats");
 		filter_stats_cli_json(&w, live_stats(dir, s->id));
 		json_kv_i64(&w, "pid", s->pid);

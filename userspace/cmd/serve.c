@@ -93,8 +93,10 @@ static void usage(FILE *f)
 		"  --copy MODE         how data reaches the request: buffer (the driver\n"
 		"                      copies to a server buffer), user (UBLK_F_USER_COPY,\n"
 		"                      Linux 6.5+), mmap (user copy from a mapping of the\n"
-		"                      backing: one copy; passthrough, page-cache backings)\n"
-		"                      or auto (default: mmap where it applies, else buffer)\n"
+		"                      backing: one copy; passthrough, page-cache backings),\n"
+		"                      zero (no copy: the backing I/O uses the request's\n"
+		"                      pages; passthrough, Linux 6.15+) or auto (default:\n"
+		"                      mmap on tmpfs, else zero where it applies, else buffer)\n"
 		"  --daemon            detach once the disk is live\n"
 		"  --pid-file FILE     write the server's pid here (with --daemon)\n"
 		SERVE_JOURNAL_USAGE
@@ -155,6 +157,7 @@ static int parse_argv(int argc, char **argv, struct serve_opts *o)
 	static const char *const copies[] = {
 		[UBLK_COPY_AUTO] = "auto", [UBLK_COPY_BUFFER] = "buffer",
 		[UBLK_COPY_USER] = "user", [UBLK_COPY_MMAP] = "mmap",
+		[UBLK_COPY_ZERO] = "zero",
 	};
 	static const char *const cache_modes[] = { "writethrough", "writeback", "writearound" };
 	bool shape = false;
@@ -451,6 +454,8 @@ static void say_create_error(const struct ublk_server *s, int err)
 	} else if (add && err == -EINVAL && id != UBLK_DEV_ANY) {
 		log_err("ublk device id %u is out of the driver's range; choose a smaller --id "
 			"or leave it out", id);
+	} else if (add && err == -EOPNOTSUPP && s->copy == UBLK_COPY_ZERO) {
+		log_err("this ublk driver refused zero copy for a new device; use --copy buffer");
 	} else if (add && (err == -EACCES || err == -ENOSPC)) {
 		ublks_max(max, sizeof(max));
 		log_err("too many ublk devices (ublk_drv allows %s); stop one with 'sluice stop' "
@@ -484,7 +489,14 @@ static void say_copy_error(const struct ublk_server *s, int err)
 {
 	const char *want = ublk_copy_name(s->cfg.copy);
 
-	if (err == -EOPNOTSUPP)
+	if (s->cfg.copy == UBLK_COPY_ZERO && err == -EOPNOTSUPP)
+		log_err("--copy zero: %s has neither UBLK_F_AUTO_BUF_REG (Linux 6.16+) nor "
+			"UBLK_F_SUPPORT_ZERO_COPY (Linux 6.15+); use --copy buffer",
+			s->cfg.recover ? "this disk" : "this ublk driver");
+	else if (s->cfg.copy == UBLK_COPY_ZERO)
+		log_err("--copy zero: needs a passthrough policy, and policy '%s' has filters "
+			"that see the data; use --copy buffer", s->st.policy);
+	else if (err == -EOPNOTSUPP)
 		log_err("--copy %s: %s has no UBLK_F_USER_COPY (Linux 6.5+); use --copy buffer",
 			want, s->cfg.recover ? "this disk" : "this ublk driver");
 	else
@@ -675,6 +687,8 @@ static int serve(const struct serve_opts *o)
 		.recover = o->recover,
 		.recover_id = o->recover_id,
 		.copy = o->copy,
+		/* tests: the register/unregister path of 6.15 on a 6.16+ driver */
+		.no_auto_buf_reg = getenv("SLUICE_UBLK_NO_AUTO_BUF_REG") != NULL,
 		.daemon = o->daemon,
 		.pid_file = o->pid_file,
 		.filters = o->filters,

@@ -38,9 +38,10 @@ int state_format(const struct disk_state *s, char *buf, size_t len)
 	int n = snprintf(buf, len,
 			 "id=%u\nbacking=%s\nsize=%" PRIu64 "\nqueues=%u\ndepth=%u\n"
 			 "block_size=%u\nread_only=%d\npolicy=%s\nfilters=%s\npid=%d\n"
-			 "flags=0x%" PRIx64 "\n",
+			 "flags=0x%" PRIx64 "\ncopy=%s\ncopy_why=%s\n",
 			 s->id, s->backing, s->size, s->queues, s->depth, s->block_size,
-			 s->read_only, s->policy, s->filters, (int)s->pid, s->flags);
+			 s->read_only, s->policy, s->filters, (int)s->pid, s->flags, s->copy,
+			 s->copy_why);
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : n;
 }
@@ -113,6 +114,10 @@ static int state_set(struct disk_state *s, const char *k, const char *v, unsigne
 	}
 	if (!strcmp(k, "flags"))
 		return parse_u64(v, &s->flags);
+	if (!strcmp(k, "copy"))
+		return copy_str(s->copy, sizeof(s->copy), v);
+	if (!strcmp(k, "copy_why"))
+		return copy_str(s->copy_why, sizeof(s->copy_why), v);
 	/* Newer servers may add keys; an older reader skips them. */
 	return 0;
 }

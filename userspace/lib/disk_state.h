@@ -38,6 +38,9 @@ struct disk_state {
 	char filters[STATE_FILTERS_MAX];	/* filter spec, see filters/registry.h */
 	pid_t pid;			/* the serving process */
 	uint64_t flags;			/* UBLK_F_* the device was created with */
+	/* how its data moves (ublk/copy.h) and why; empty from older servers */
+	char copy[16];
+	char copy_why[64];
 };
 
 /* The state directory: $SLUICE_RUN_DIR or /run/sluice. */

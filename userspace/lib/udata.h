@@ -30,12 +30,15 @@ enum udata_kind {
 	UDATA_BG	= 5,	/* a filter's background I/O: no tag, cookie = slot */
 	UDATA_DRAIN	= 6,	/* the queue's drain timer */
 	UDATA_CANCEL	= 7,	/* an ASYNC_CANCEL's own CQE: nothing to do */
+	UDATA_BUF	= 8,	/* zero copy: a tag's buffer (un)registration, cookie
+				 * ENGINE_ZC_REG or ENGINE_ZC_UNREG */
 };
 
 /* Kinds whose tag field names a request. */
 static inline int udata_has_tag(unsigned int kind)
 {
-	return kind == UDATA_CMD || kind == UDATA_BACKING || kind == UDATA_FILTER;
+	return kind == UDATA_CMD || kind == UDATA_BACKING || kind == UDATA_FILTER ||
+	       kind == UDATA_BUF;
 }
 
 #define UDATA_TAG_BITS		16

@@ -100,7 +100,8 @@ int backing_open(struct backing *b, const char *path, uint32_t block_size, bool 
 		backing_close(b);
 		return err;
 	}
-	b->in_memory = in_memory_fs(b->fd);
+	/* a block device's node is on devtmpfs; its data is not */
+	b->in_memory = !b->is_blkdev && in_memory_fs(b->fd);
 	b->page_cache = !b->direct || b->in_memory;
 	return 0;
 }

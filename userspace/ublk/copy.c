@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lib/macro.h"
@@ -11,6 +12,7 @@ static const char *const names[] = {
 	[UBLK_COPY_BUFFER] = "buffer",
 	[UBLK_COPY_USER] = "user",
 	[UBLK_COPY_MMAP] = "mmap",
+	[UBLK_COPY_ZERO] = "zero",
 };
 
 int ublk_copy_parse(const char *s, enum ublk_copy *out)
@@ -33,17 +35,37 @@ const char *ublk_copy_name(enum ublk_copy c)
 	return names[c];
 }
 
+uint64_t ublk_copy_zero_flag(uint64_t features)
+{
+	if (features & UBLK_F_AUTO_BUF_REG)
+		return UBLK_F_AUTO_BUF_REG;
+	return features & UBLK_F_SUPPORT_ZERO_COPY;
+}
+
 int ublk_copy_resolve(enum ublk_copy want, const struct ublk_copy_env *env,
 		      enum ublk_copy *out)
 {
 	bool user_copy = env->features & UBLK_F_USER_COPY;
+	bool zero_copy = ublk_copy_zero_flag(env->features);
 	bool mmap_ok = env->chain_empty && env->page_cache;
 
 	switch (want) {
 	case UBLK_COPY_AUTO:
-		*out = user_copy && mmap_ok && env->in_memory ? UBLK_COPY_MMAP : UBLK_COPY_BUFFER;
+		if (user_copy && mmap_ok && env->in_memory)
+			*out = UBLK_COPY_MMAP;
+		else if (zero_copy && env->chain_empty)
+			*out = UBLK_COPY_ZERO;
+		else
+			*out = UBLK_COPY_BUFFER;
 		return 0;
 	case UBLK_COPY_BUFFER:
+		*out = want;
+		return 0;
+	case UBLK_COPY_ZERO:
+		if (!zero_copy)
+			return -EOPNOTSUPP;
+		if (!env->chain_empty)
+			return -EINVAL;
 		*out = want;
 		return 0;
 	case UBLK_COPY_MMAP:
@@ -57,4 +79,33 @@ int ublk_copy_resolve(enum ublk_copy want, const struct ublk_copy_env *env,
 		return 0;
 	}
 	return -EINVAL;
+}
+
+void ublk_copy_why(enum ublk_copy want, enum ublk_copy got, const struct ublk_copy_env *env,
+		   uint64_t flags, char *buf, size_t len)
+{
+	const char *why = "asked for";
+
+	switch (got) {
+	case UBLK_COPY_ZERO:
+		why = flags & UBLK_F_AUTO_BUF_REG ? "auto buffer registration" :
+						    "buffer registered per request";
+		break;
+	case UBLK_COPY_MMAP:
+		if (want == UBLK_COPY_AUTO)
+			why = "passthrough over an in-memory backing";
+		break;
+	case UBLK_COPY_BUFFER:
+	case UBLK_COPY_USER:
+		if (!env->chain_empty) {
+			snprintf(buf, len, "filter %s sees the data", env->filter ? env->filter : "?");
+			return;
+		}
+		if (want == UBLK_COPY_AUTO && !ublk_copy_zero_flag(env->features))
+			why = "driver lacks zero copy";
+		break;
+	case UBLK_COPY_AUTO:
+		break;
+	}
+	snprintf(buf, len, "%s", why);
 }

@@ -12,10 +12,13 @@
 
 #include "ublk/ctrl.h"
 
-/* The features every ublk driver has had since 6.0, when GET_FEATURES is missing. */
-#define UBLK_LEGACY_FEATURES	(UBLK_F_SUPPORT_ZERO_COPY | UBLK_F_URING_CMD_COMP_IN_TASK | \
-				 UBLK_F_NEED_GET_DATA | UBLK_F_USER_RECOVERY | \
-				 UBLK_F_USER_RECOVERY_REISSUE)
+/*
+ * The features every ublk driver has had since 6.0, when GET_FEATURES is
+ * missing. Not UBLK_F_SUPPORT_ZERO_COPY: those drivers cleared it at
+ * ADD_DEV; it means something from 6.15, whose GET_FEATURES says so.
+ */
+#define UBLK_LEGACY_FEATURES	(UBLK_F_URING_CMD_COMP_IN_TASK | UBLK_F_NEED_GET_DATA | \
+				 UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE)
 
 struct ctrl_cmd {
 	unsigned int legacy_op;

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ublk/copy.h"
 #include "ublk/dev.h"
 #include "ublk/dev_priv.h"
 
@@ -102,6 +103,7 @@ int ublk_dev_start_queues(struct ublk_dev *d)
 		.read_only = d->backing->read_only,
 		.ioctl_encode = d->info.flags & UBLK_F_CMD_IOCTL_ENCODE,
 		.user_copy = d->info.flags & UBLK_F_USER_COPY,
+		.zero_copy = ublk_copy_zero_flag(d->info.flags),
 		.chain = d->chain,
 	};
 	uint32_t i;
@@ -202,12 +204,18 @@ int ublk_dev_create(struct ublk_dev **out, struct ublk_ctrl *ctrl, struct backin
 	d->info.flags = ublk_dev_wanted_flags(ctrl->features);
 	if (cfg->user_copy)
 		d->info.flags |= UBLK_F_USER_COPY & ctrl->features;
+	d->info.flags |= cfg->zero_copy & ctrl->features;
 
 	*stage = "add";
 	err = ublk_ctrl_add_dev(ctrl, &d->info);
 	if (err)
 		goto out_abort;
 	d->added = true;
+	/* a driver that drops zero copy at ADD_DEV (before 6.15) gets no disk from it */
+	if (cfg->zero_copy && !(d->info.flags & cfg->zero_copy)) {
+		err = -EOPNOTSUPP;
+		goto out_abort;
+	}
 
 	*stage = "params";
 	fill_params(&params, cfg, d->info.max_io_buf_bytes, chain ? chain_refused_ops(chain) : 0);

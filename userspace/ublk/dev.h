@@ -26,6 +26,7 @@ struct ublk_dev_cfg {
 	uint32_t block_size;	/* 512 or 4096 */
 	bool read_only;
 	bool user_copy;		/* ask for UBLK_F_USER_COPY (copy.h: user, mmap) */
+	uint64_t zero_copy;	/* copy.h zero: the flag to ask for, ublk_copy_zero_flag() */
 	uint32_t dev_id;	/* UBLK_DEV_ANY for the driver's choice */
 };
 

@@ -6,6 +6,7 @@
  * says what it is (lib/udata.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,58 @@ static bool backing_try_inline(struct engine *e, struct engine_io *io, char *buf
 	return true;
 }
 
+/*
+ * Zero copy: the backing reads into or writes from the request's own
+ * pages, the fixed buffer at index tag, from byte io->done of it (a kernel
+ * buffer's fixed address is an offset into it). With ENGINE_ZC_REGISTER
+ * the pages are registered before and unregistered after, hard-linked so
+ * the unregistration runs whatever happened, as the kernel's kublk does;
+ * the result is taken once both CQEs are in (a registration posts one only
+ * when it fails). A read past the end of the file fills the rest from
+ * /dev/zero: the pages are the application's and must not keep old data.
+ */
+static void zc_submit(struct engine *e, struct engine_io *io, uint64_t off, uint32_t left)
+{
+	bool reg = e->cfg.zc == ENGINE_ZC_REGISTER;
+	struct filter_req *req = &io->req;
+	void *at = (void *)(uintptr_t)io->done;
+	struct io_uring_sqe *sqes[3], *rw;
+	int fd = FILTER_FILE_BACKING;
+
+	if (uring_get_sqes(&e->ring, sqes, reg ? 3 : 1)) {
+		chain_backing_done(req, -EBUSY);
+		return;
+	}
+	rw = sqes[reg ? 1 : 0];
+	if (io->zero_fill) {
+		fd = e->zero_fd;
+		off = 0;
+	}
+	if (req->op == FILTER_OP_READ)
+		io_uring_prep_read_fixed(rw, fd, at, left, off, req->tag);
+	else
+		io_uring_prep_write_fixed(rw, fd, at, left, off, req->tag);
+	if (req->op == FILTER_OP_WRITE && (req->flags & FILTER_REQ_FUA))
+		rw->rw_flags = RWF_DSYNC;
+	if (!io->zero_fill)
+		rw->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(rw, udata_encode(UDATA_BACKING, req->tag, 0, 0));
+	io->zc_wait = 1;
+	io->zc_reg_err = 0;
+	if (reg) {
+		e->cfg.ops->buf_cmd(e, sqes[0], req->tag, false);
+		sqes[0]->flags |= IOSQE_CQE_SKIP_SUCCESS | IOSQE_IO_HARDLINK;
+		io_uring_sqe_set_data64(sqes[0], udata_encode(UDATA_BUF, req->tag, 0, ENGINE_ZC_REG));
+		rw->flags |= IOSQE_IO_HARDLINK;
+		e->cfg.ops->buf_cmd(e, sqes[2], req->tag, true);
+		io_uring_sqe_set_data64(sqes[2],
+					udata_encode(UDATA_BUF, req->tag, 0, ENGINE_ZC_UNREG));
+		io->zc_wait = 2;
+	}
+	DTRACE_PROBE6(sluice, backing_submit, e->cfg.dev_id, e->cfg.q_id, req->tag, req->op, off,
+		      left);
+}
+
 static void backing_submit(struct engine *e, struct engine_io *io)
 {
 	struct filter_req *req = &io->req;
@@ -83,6 +136,10 @@ static void backing_submit(struct engine *e, struct engine_io *io)
 	struct io_uring_sqe *sqe;
 	int mode;
 
+	if (e->cfg.zc && (req->op == FILTER_OP_READ || req->op == FILTER_OP_WRITE)) {
+		zc_submit(e, io, off, left);
+		return;
+	}
 	if (backing_try_inline(e, io, buf, left, off))
 		return;
 	if (uring_get_sqes(&e->ring, &sqe, 1)) {
@@ -125,7 +182,7 @@ static void backing_submit(struct engine *e, struct engine_io *io)
 }
 
 /* Returns true when the request needs another backing submission. */
-static bool backing_result(struct engine_io *io, int res, int *result)
+static bool backing_result(struct engine_io *io, bool zc, int res, int *result)
 {
 	struct filter_req *req = &io->req;
 
@@ -135,6 +192,14 @@ static bool backing_result(struct engine_io *io, int res, int *result)
 			break;
 		/* Short reads only happen at the end of the file: zeroes follow. */
 		io->done += res;
+		if (io->done < req->len && zc) {
+			if (io->zero_fill && !res) {
+				res = -EIO;
+				break;
+			}
+			io->zero_fill = true;
+			return true;
+		}
 		if (io->done < req->len)
 			memset((char *)req->buf + io->done, 0, req->len - io->done);
 		res = req->len;
@@ -188,11 +253,28 @@ static void handle_backing_cqe(struct engine *e, unsigned int tag, int res)
 	int result;
 
 	DTRACE_PROBE5(sluice, backing_complete, e->cfg.dev_id, e->cfg.q_id, tag, io->req.op, res);
-	if (backing_result(io, res, &result)) {
+	if (backing_result(io, e->cfg.zc != ENGINE_ZC_NONE, res, &result)) {
 		backing_submit(e, io);
 		return;
 	}
 	chain_backing_done(&io->req, result);
+}
+
+/* A CQE of zero copy backing I/O: the read or write, or its (un)registration. */
+static void handle_zc_cqe(struct engine *e, const struct udata *d, int res)
+{
+	struct engine_io *io = &e->ios[d->tag];
+
+	if (d->kind == UDATA_BACKING) {
+		io->zc_res = res;
+	} else if (d->cookie == ENGINE_ZC_REG) {
+		/* only a failure posts: the read or write fails after it */
+		io->zc_reg_err = res;
+		return;
+	}
+	if (!io->zc_wait || --io->zc_wait)
+		return;
+	handle_backing_cqe(e, d->tag, io->zc_reg_err ? io->zc_reg_err : io->zc_res);
 }
 
 /* ------------------------------------------------------ chain endpoints -- */
@@ -204,6 +286,7 @@ static void engine_bottom(struct filter_req *req)
 
 	io->done = 0;
 	io->zero_stage = 0;
+	io->zero_fill = false;
 	backing_submit(e, io);
 }
 
@@ -447,7 +530,13 @@ static void handle_cqe(struct engine *e, struct io_uring_cqe *cqe)
 		return;
 	switch (d.kind) {
 	case UDATA_BACKING:
-		handle_backing_cqe(e, d.tag, cqe->res);
+		if (e->ios[d.tag].zc_wait)
+			handle_zc_cqe(e, &d, cqe->res);
+		else
+			handle_backing_cqe(e, d.tag, cqe->res);
+		break;
+	case UDATA_BUF:
+		handle_zc_cqe(e, &d, cqe->res);
 		break;
 	case UDATA_FILTER:
 		chain_filter_cqe(&e->ios[d.tag].req, d.filter, d.cookie, cqe->res);
@@ -501,6 +590,7 @@ int engine_init(struct engine *e, const struct engine_cfg *cfg)
 	e->cfg = *cfg;
 	for (i = 0; i < ENGINE_BG_SLOTS; i++)
 		e->bg[i].filter = -1;
+	e->zero_fd = -1;
 	e->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	return e->wake_fd < 0 ? -errno : 0;
 }
@@ -539,7 +629,15 @@ static int ring_init(struct engine *e)
 	if (err)
 		return err;
 	e->ring_ok = true;
-	return io_uring_register_files(&e->ring, fds, 2 + c->nr_files);
+	err = io_uring_register_files(&e->ring, fds, 2 + c->nr_files);
+	if (err || e->cfg.zc == ENGINE_ZC_NONE)
+		return err;
+	/* zero copy: an empty table the requests' pages are registered in (5.19+) */
+	err = io_uring_register_buffers_sparse(&e->ring, e->cfg.depth);
+	if (err)
+		return err;
+	e->zero_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	return e->zero_fd < 0 ? -errno : 0;
 }
 
 int engine_setup(struct engine *e)
@@ -586,6 +684,9 @@ void engine_teardown(struct engine *e)
 	if (e->ring_ok)
 		io_uring_queue_exit(&e->ring);
 	e->ring_ok = false;
+	if (e->zero_fd >= 0)
+		close(e->zero_fd);
+	e->zero_fd = -1;
 	if (e->ios) {
 		for (tag = 0; tag < e->cfg.depth; tag++)
 			if (e->ios[tag].req.chain)

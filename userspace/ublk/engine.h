@@ -31,12 +31,34 @@
 
 struct engine;
 
+/*
+ * How a READ's or WRITE's data reaches the backing (ublk/copy.h, zero):
+ * through the tag's buffer, or as the request's own pages, the fixed
+ * buffer at index tag of the ring's table, registered by the driver
+ * (AUTO) or by the engine around each backing I/O (REGISTER, with
+ * ops->buf_cmd).
+ */
+enum engine_zc {
+	ENGINE_ZC_NONE,
+	ENGINE_ZC_AUTO,
+	ENGINE_ZC_REGISTER,
+};
+
+/* UDATA_BUF cookies: which of the two a CQE is. */
+#define ENGINE_ZC_REG		0
+#define ENGINE_ZC_UNREG		1
+
 struct engine_io {
 	void *buf;
 	struct filter_req req;
 	uint32_t done;		/* bytes the backing did so far */
 	uint8_t zero_stage;	/* WRITE_ZEROES fallback: zero-range, punch, write */
 	bool active;		/* a request is being served on this tag */
+	/* zero copy */
+	bool zero_fill;		/* a read past the end: the rest from /dev/zero */
+	uint8_t zc_wait;	/* CQEs of the backing I/O still to come */
+	int zc_res;		/* the read's or write's result */
+	int zc_reg_err;		/* the registration failed */
 };
 
 struct engine_ops {
@@ -44,6 +66,12 @@ struct engine_ops {
 	void (*done)(struct engine *e, struct engine_io *io);
 	/* A CQE of a kind the engine does not serve (UDATA_CMD). */
 	void (*cqe)(struct engine *e, const struct udata *d, int res);
+	/*
+	 * Required for ENGINE_ZC_REGISTER: make @sqe the command that registers
+	 * (or unregisters) the request's pages of @tag at index @tag.
+	 */
+	void (*buf_cmd)(struct engine *e, struct io_uring_sqe *sqe, unsigned int tag,
+			bool unregister);
 };
 
 struct engine_cfg {
@@ -55,6 +83,7 @@ struct engine_cfg {
 	int backing_fd;
 	bool backing_buffered;	/* page cache (even O_DIRECT tmpfs): copy inline */
 	bool backing_in_memory;	/* tmpfs/ramfs: an inline copy never waits for I/O */
+	enum engine_zc zc;	/* not NONE: an empty chain only */
 	struct filter_chain *chain;
 	const struct engine_ops *ops;
 	void *owner;		/* the engine's user */
@@ -79,6 +108,7 @@ struct engine {
 	unsigned int bg_inflight;
 	struct engine_bg bg[ENGINE_BG_SLOTS];
 	int wake_fd;
+	int zero_fd;			/* zero copy: /dev/zero, else -1 */
 	atomic_uint asks;		/* ENGINE_ASK_* from other threads */
 	bool kicked;
 	bool draining;

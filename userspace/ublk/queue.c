@@ -42,11 +42,38 @@ static int queue_io_cmd(struct ublk_queue *q, unsigned int tag, bool commit, int
 	cmd->q_id = q->cfg.q_id;
 	cmd->tag = tag;
 	cmd->result = result;
-	/* With user copy the driver refuses a buffer address. */
-	cmd->addr = q->cfg.user_copy ? 0 : (uint64_t)(uintptr_t)io->buf;
+	/* With user copy or zero copy the driver refuses a buffer address. */
+	cmd->addr = q->cfg.user_copy || q->cfg.zero_copy ? 0 : (uint64_t)(uintptr_t)io->buf;
+	/*
+	 * UBLK_F_AUTO_BUF_REG: the SQE's own addr is struct ublk_auto_buf_reg,
+	 * index in bits 0-15, no flags: the request's pages go to index tag.
+	 */
+	if (q->cfg.zero_copy == UBLK_F_AUTO_BUF_REG)
+		sqe->addr = tag;
 	io_uring_sqe_set_data64(sqe, udata_encode(UDATA_CMD, tag, 0, 0));
 	q->cmds_inflight++;
 	return 0;
+}
+
+/*
+ * The engine's buf_cmd() (UBLK_F_SUPPORT_ZERO_COPY): register the pages of
+ * @tag's request in the ring's buffer table at index @tag, or unregister them.
+ */
+static void queue_buf_cmd(struct engine *e, struct io_uring_sqe *sqe, unsigned int tag,
+			  bool unregister)
+{
+	struct ublk_queue *q = container_of(e, struct ublk_queue, eng);
+	struct ublksrv_io_cmd *cmd;
+
+	memset(sqe, 0, 2 * sizeof(*sqe));
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = ENGINE_FILE_CDEV;
+	sqe->flags = IOSQE_FIXED_FILE;
+	sqe->cmd_op = unregister ? UBLK_U_IO_UNREGISTER_IO_BUF : UBLK_U_IO_REGISTER_IO_BUF;
+	cmd = (struct ublksrv_io_cmd *)sqe->cmd;
+	cmd->q_id = q->cfg.q_id;
+	cmd->tag = tag;
+	cmd->addr = tag;
 }
 
 /* ----------------------------------------------------------- user copy -- */
@@ -210,6 +237,7 @@ static void queue_cmd_cqe(struct engine *e, const struct udata *d, int res)
 static const struct engine_ops queue_engine_ops = {
 	.done = queue_done,
 	.cqe = queue_cmd_cqe,
+	.buf_cmd = queue_buf_cmd,
 };
 
 static int queue_loop(struct ublk_queue *q)
@@ -297,6 +325,8 @@ int ublk_queue_start(struct ublk_queue *q, const struct ublk_queue_cfg *cfg)
 		.backing_fd = cfg->backing_fd,
 		.backing_buffered = cfg->backing_buffered,
 		.backing_in_memory = cfg->backing_in_memory,
+		.zc = !cfg->zero_copy ? ENGINE_ZC_NONE :
+		      cfg->zero_copy == UBLK_F_AUTO_BUF_REG ? ENGINE_ZC_AUTO : ENGINE_ZC_REGISTER,
 		.chain = cfg->chain,
 		.ops = &queue_engine_ops,
 		.owner = q,

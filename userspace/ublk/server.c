@@ -166,21 +166,12 @@ static int settle_geometry(struct ublk_server *s)
 	return 0;
 }
 
-/*
- * Settle the copy mode. A recovered disk keeps the UBLK_F_USER_COPY it was
- * created with (its state file's flags); only the server side can change.
- */
-static int choose_copy(struct ublk_server *s)
+/* choose_copy() without the description of its choice. */
+static int __choose_copy(struct ublk_server *s, const struct ublk_copy_env *env)
 {
-	struct ublk_copy_env env = {
-		.features = s->cfg.recover ? s->st.flags : s->ctrl->features,
-		.page_cache = s->backing.page_cache,
-		.in_memory = s->backing.in_memory,
-		.chain_empty = !s->chain || !s->chain->n,
-	};
 	int err;
 
-	err = ublk_copy_resolve(s->cfg.copy, &env, &s->copy);
+	err = ublk_copy_resolve(s->cfg.copy, env, &s->copy);
 	if (err)
 		return fail(s, UBLK_SERVER_COPY, err);
 	if (s->copy == UBLK_COPY_MMAP) {
@@ -194,8 +185,35 @@ static int choose_copy(struct ublk_server *s)
 		}
 	}
 	/* The device's flag wins: its requests come without a buffer address. */
-	if (s->copy == UBLK_COPY_BUFFER && (env.features & UBLK_F_USER_COPY) && s->cfg.recover)
+	if (s->copy == UBLK_COPY_BUFFER && (env->features & UBLK_F_USER_COPY) && s->cfg.recover)
 		s->copy = UBLK_COPY_USER;
+	if (s->cfg.recover && ublk_copy_zero_flag(env->features))
+		s->copy = UBLK_COPY_ZERO;
+	return 0;
+}
+
+/*
+ * Settle the copy mode. A recovered disk keeps the UBLK_F_USER_COPY or zero
+ * copy flag it was created with (its state file's flags); only the server
+ * side can change.
+ */
+static int choose_copy(struct ublk_server *s)
+{
+	struct ublk_copy_env env = {
+		.features = s->cfg.recover ? s->st.flags : s->ctrl->features,
+		.page_cache = s->backing.page_cache,
+		.in_memory = s->backing.in_memory,
+		.chain_empty = !s->chain || !s->chain->n,
+		.filter = s->chain && s->chain->n ? s->chain->filters[0].ops->name : NULL,
+	};
+	int err;
+
+	err = __choose_copy(s, &env);
+	if (err)
+		return err;
+	snprintf(s->st.copy, sizeof(s->st.copy), "%s", ublk_copy_name(s->copy));
+	ublk_copy_why(s->cfg.copy, s->copy, &env, env.features, s->st.copy_why,
+		      sizeof(s->st.copy_why));
 	return 0;
 }
 
@@ -231,6 +249,8 @@ int ublk_server_open(struct ublk_server *s)
 	err = ublk_ctrl_open(&s->ctrl);
 	if (err)
 		return fail(s, UBLK_SERVER_CTRL, err);
+	if (s->cfg.no_auto_buf_reg)
+		s->ctrl->features &= ~UBLK_F_AUTO_BUF_REG;
 	return choose_copy(s);
 }
 
@@ -284,7 +304,8 @@ static int create_disk(struct ublk_server *s)
 		.depth = s->st.depth,
 		.block_size = s->st.block_size,
 		.read_only = s->st.read_only,
-		.user_copy = s->copy != UBLK_COPY_BUFFER,
+		.user_copy = s->copy == UBLK_COPY_USER || s->copy == UBLK_COPY_MMAP,
+		.zero_copy = s->copy == UBLK_COPY_ZERO ? ublk_copy_zero_flag(s->ctrl->features) : 0,
 		.dev_id = s->cfg.dev_id,
 	};
 	int err;

@@ -63,6 +63,7 @@ struct ublk_server_cfg {
 	uint32_t recover_id;
 	/* either */
 	enum ublk_copy copy;
+	bool no_auto_buf_reg;		/* zero copy as 6.15 does it, on a newer driver (tests) */
 	bool daemon;
 	const char *pid_file;		/* NULL: none */
 };

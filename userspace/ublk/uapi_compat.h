@@ -83,4 +83,27 @@
 #define UBLK_S_DEV_FAIL_IO		3
 #endif
 
+/*
+ * Zero copy, 6.15 ("ublk: zc register/unregister bvec"): the server
+ * registers a request's pages in its ring's buffer table at index addr of
+ * the io cmd, uses them as a fixed buffer, and unregisters them. The flag
+ * is as old as the driver, but before 6.15 ADD_DEV cleared it ("not ready
+ * to support zero copy") and 6.5-6.14's GET_FEATURES left it out.
+ */
+#ifndef UBLK_U_IO_REGISTER_IO_BUF
+#define UBLK_U_IO_REGISTER_IO_BUF	_IOWR('u', 0x23, struct ublksrv_io_cmd)
+#define UBLK_U_IO_UNREGISTER_IO_BUF	_IOWR('u', 0x24, struct ublksrv_io_cmd)
+#endif
+
+/*
+ * Added in 6.16 ("ublk: register buffer to local io_uring with provided
+ * buf index via UBLK_F_AUTO_BUF_REG"): the driver registers the request's
+ * pages itself before the FETCH/COMMIT_AND_FETCH CQE, at the index the
+ * SQE's own addr field names (bits 0-15; flags 16-23, the rest zero), and
+ * unregisters them at the commit.
+ */
+#ifndef UBLK_F_AUTO_BUF_REG
+#define UBLK_F_AUTO_BUF_REG		(1ULL << 11)
+#endif
+
 #endif /* SLUICE_UBLK_UAPI_COMPAT_H */
