@@ -17,6 +17,7 @@ setup() {
 
 teardown() {
 	ublk_teardown
+	[[ -z ${POL:-} ]] || "$SLUICE" policy remove >/dev/null 2>&1 || true
 	local d
 	for d in "${DMS[@]}"; do
 		dmsetup remove --retry "$d" 2>/dev/null || true
@@ -185,6 +186,54 @@ randread() {
 	# 1 MiB of the 8 MiB stream is admitted, the rest bypasses
 	assert_equal "$(($(cstat "$id" bypassed) - b0))" 56
 	assert_equal "$(($(cstat "$id" fills) - f0))" 8
+}
+
+@test "a bypassed class (reads of 128 KiB and more) does not fill the cache; another class does" {
+	local id h0 f0 b0
+	truncate -s 64M "$IMG"
+	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+	POL="$BATS_TEST_TMPDIR/p.yaml"
+	cat >"$POL" <<-EOF
+	policies:
+	  - name: cached
+	    classes:
+	      - name: big
+	        match: {op: read, size: {min: 128KiB}}
+	      - name: small
+	    services:
+	      cache: {device: $CACHE, size: 32MiB, sequential_cutoff: 1TiB, bypass_classes: big}
+	bindings:
+	  - disk: {served: {backing: $IMG}}
+	    policy: cached
+	EOF
+	"$SLUICE" policy apply "$POL" >/dev/null
+	serve_bg --backing "$IMG"
+	id=$(dev_id "$DEV")
+	run "$SLUICE" disks --json
+	echo "$output" | jq -e '.[0].filters[0] | endswith("bypass_classes=big,policy=cached")'
+	# the partition scan's reads are done before counting
+	udevadm settle
+	snapshot "$id"
+	f0=$(cstat "$id" fills)
+	b0=$(cstat "$id" bypassed_class)
+	# class big: 64 random reads of 128 KiB, none admitted
+	fio --name=big --filename="$DEV" --ioengine=psync --direct=1 --rw=randread --bs=128k \
+		--offset=8M --size=8M --randrepeat=0 --output-format=terse >/dev/null
+	snapshot "$id"
+	assert_equal "$(($(cstat "$id" fills) - f0))" 0
+	assert_equal "$(($(cstat "$id" bypassed_class) - b0))" 64
+	# class small: 4 KiB reads of another 1 MiB are admitted and hit next time
+	fio --name=small --filename="$DEV" --ioengine=psync --direct=1 --rw=randread --bs=4k \
+		--offset=16M --size=1M --randrepeat=0 --output-format=terse >/dev/null
+	snapshot "$id"
+	assert_equal "$(($(cstat "$id" fills) - f0))" 256
+	h0=$(cstat "$id" read_hits)
+	fio --name=small --filename="$DEV" --ioengine=psync --direct=1 --rw=randread --bs=4k \
+		--offset=16M --size=1M --randrepeat=0 --output-format=terse >/dev/null
+	snapshot "$id"
+	assert_equal "$(($(cstat "$id" read_hits) - h0))" 256
+	run "$SLUICE" cache stats "$id"
+	assert_line --partial "bypassed $((b0 + 64)) (class $((b0 + 64)))"
 }
 
 @test "ext4 on a write-back cached disk survives kill -9 and recovery" {

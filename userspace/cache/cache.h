@@ -5,6 +5,7 @@
  *   filters/cache.c     the filter: arguments, life cycle, the ops table
  *   cache/blocks.c      block state under the lock: stamps, locks, streams,
  *                       allocation, slot encoding, dirty accounting
+ *   cache/classes.c     the request classes that bypass the cache
  *   cache/store.c       the device and its persistent metadata at start
  *   cache/io.c          the filter's own I/O on the cache device
  *   cache/read.c        the read path: hits, partial hits, fills
@@ -27,6 +28,7 @@
 #include "cache/format.h"
 #include "cache/policy2q.h"
 #include "filters/filter.h"
+#include "loader/ublk_class.h"
 
 #define CACHE_QUEUES		64
 #define REQ_BLOCKS		17	/* 512 KiB requests over 32 KiB blocks, unaligned */
@@ -93,7 +95,11 @@ struct cache {
 	/* stats */
 	atomic_uint_fast64_t read_hits, read_misses, write_hits, write_misses;
 	atomic_uint_fast64_t dirty_bytes, written_back, bypassed, fills, errors;
-	atomic_uint_fast64_t evictions;
+	atomic_uint_fast64_t evictions, bypassed_class;
+	/* bypass_classes: class ids (bits) the cache never admits */
+	uint64_t bypass[SLUICE_MAX_CLASSES / 64];
+	bool have_bypass;
+	struct ublk_class_map classes;
 };
 
 struct creq {
@@ -209,6 +215,14 @@ uint32_t cache_block_alloc(struct cache *c, uint64_t bblock, bool *reused);
 void cache_encode_slot(struct cache *c, void *buf, uint64_t bblock, uint64_t valid,
 		       uint64_t dirty);
 void cache_dirty_account(struct cache *c, uint64_t before, uint64_t after);
+
+/* ------------------------------------------------------------- classes.c -- */
+
+/* @names "a+b" (cut up here), classes of applied policy @policy; "" for none. */
+int cache_classes_init(struct cache *c, const char *policy, char *names);
+void cache_classes_fini(struct cache *c);
+/* Is the request of a class the cache bypasses? */
+bool cache_class_bypassed(struct filter *f, const struct filter_req *req);
 
 /* --------------------------------------------------------------- store.c -- */
 

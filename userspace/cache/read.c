@@ -127,15 +127,17 @@ int cache_read_start(struct filter *f, struct filter_req *req)
 	struct creq *r = filter_req_priv(f, req);
 	struct cache *c = f->priv;
 	uint64_t lo, hi, touch, full, any = 0;
-	bool all = true, seq;
+	bool all = true, seq, cls;
 	unsigned int i;
 	int err;
 
 	err = cache_req_begin(c, req, r);
 	if (err)
 		return err;
+	cls = cache_class_bypassed(f, req);
 	pthread_mutex_lock(&c->lock);
-	seq = cache_sequential(c, req);
+	/* a class the cache bypasses is read like a long stream: hits, no admission */
+	seq = cache_sequential(c, req) || cls;
 	for (i = 0; i < r->nblk; i++) {
 		blk_range(c, req, i, &lo, &hi);
 		blk_masks(c, (r->first + i) * c->bs, lo, hi, &touch, &full);
@@ -154,6 +156,8 @@ int cache_read_start(struct filter *f, struct filter_req *req)
 		atomic_fetch_add(&c->read_misses, 1);
 		if (seq)
 			atomic_fetch_add(&c->bypassed, 1);
+		if (cls)
+			atomic_fetch_add(&c->bypassed_class, 1);
 		return FILTER_CONTINUE;
 	}
 	for (i = 0; i < r->nblk; i++) {

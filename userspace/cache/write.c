@@ -230,13 +230,14 @@ int cache_write_start(struct filter *f, struct filter_req *req)
 	struct creq *r = filter_req_priv(f, req);
 	struct cache *c = f->priv;
 	uint64_t lo, hi, touch, full;
-	bool seq, present = false, dirty = false, around;
+	bool seq, cls, present = false, dirty = false, around;
 	unsigned int i;
 	int err;
 
 	err = cache_req_begin(c, req, r);
 	if (err)
 		return err;
+	cls = cache_class_bypassed(f, req);
 	pthread_mutex_lock(&c->lock);
 	for (i = 0; i < r->nblk; i++) {
 		r->idx[i] = q2_lookup(c->q, r->first + i);
@@ -253,9 +254,12 @@ int cache_write_start(struct filter *f, struct filter_req *req)
 		dirty |= !!(c->b[r->idx[i]].dirty & touch);
 	}
 	cache_writes_begin(c, r);
-	seq = cache_sequential(c, req);
+	/* a class the cache bypasses is written like a long stream: around it */
+	seq = cache_sequential(c, req) || cls;
 	if (seq)
 		atomic_fetch_add(&c->bypassed, 1);
+	if (cls)
+		atomic_fetch_add(&c->bypassed_class, 1);
 	atomic_fetch_add(present ? &c->write_hits : &c->write_misses, 1);
 	if (c->degraded) {
 		/* the cache cannot be written: its copies go, dirty data fails loudly */

@@ -30,7 +30,8 @@ static void usage(FILE *f)
 		"\n"
 		"The cache of a disk served with --cache (or a policy's services: cache:).\n"
 		"stats shows its counters: read and write hits and misses, the hit ratio,\n"
-		"dirty bytes, bytes written back, evictions, bypassed requests.\n"
+		"dirty bytes, bytes written back, evictions, bypassed requests (long\n"
+		"streams and the policy's bypass_classes; class: those of the classes).\n"
 		"flush waits until no dirty data is left in the cache, showing progress\n"
 		"once a second; the backing then holds everything written (stop writing\n"
 		"to the disk first, or the flush chases new writes).\n"
@@ -123,8 +124,9 @@ static int cache_stats(uint32_t id, bool json)
 	printf("  dirty %s, written back %s\n",
 	       units_fmt_bytes(counter(f, "dirty_bytes"), a, sizeof(a)),
 	       units_fmt_bytes(counter(f, "written_back_bytes"), b, sizeof(b)));
-	printf("  evictions %" PRIu64 ", bypassed %" PRIu64 ", fills %" PRIu64
-	       ", errors %" PRIu64 "\n", counter(f, "evictions"), counter(f, "bypassed"),
+	printf("  evictions %" PRIu64 ", bypassed %" PRIu64 " (class %" PRIu64 "), fills %"
+	       PRIu64 ", errors %" PRIu64 "\n", counter(f, "evictions"), counter(f, "bypassed"),
+	       counter(f, "bypassed_class"),
 	       counter(f, "fills"), counter(f, "errors"));
 	return 0;
 }

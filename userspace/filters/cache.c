@@ -32,7 +32,10 @@
  * Args: device=PATH (required), mode=writethrough|writeback|writearound,
  * size=SIZE (a file is grown to it), block_size=SIZE (32KiB..256KiB),
  * sequential_cutoff=SIZE (0: off), writeback_interval=DURATION (how often
- * each queue looks for dirty blocks when it has none in hand; 20ms).
+ * each queue looks for dirty blocks when it has none in hand; 20ms),
+ * bypass_classes=A+B with policy=NAME (classes of that applied policy whose
+ * requests the cache never admits: read hits still come from it, misses are
+ * not filled, writes go around it).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -213,6 +216,21 @@ static int parse_args(struct cache *c, const struct filter_config *cfg, char *pa
 	return 0;
 }
 
+/* bypass_classes=A+B with policy=NAME (the chain from a policy adds it). */
+static int init_classes(struct cache *c, const struct filter_config *cfg)
+{
+	char names[512] = "", policy[SLUICE_CLASS_NAME_LEN] = "";
+	int err;
+
+	err = filter_config_get(cfg, "bypass_classes", names, sizeof(names));
+	if (err && err != -ENOENT)
+		return -EINVAL;
+	err = filter_config_get(cfg, "policy", policy, sizeof(policy));
+	if (err && err != -ENOENT)
+		return -EINVAL;
+	return cache_classes_init(c, policy, names);
+}
+
 static void cache_teardown(struct filter *f);
 
 static int cache_init(struct filter *f, const struct filter_config *cfg)
@@ -229,6 +247,9 @@ static int cache_init(struct filter *f, const struct filter_config *cfg)
 	pthread_mutex_init(&c->lock, NULL);
 	f->priv = c;
 	err = parse_args(c, cfg, path, sizeof(path), &want);
+	if (err)
+		goto fail;
+	err = init_classes(c, cfg);
 	if (err)
 		goto fail;
 	c->disk_size = cfg->disk_size;
@@ -363,6 +384,7 @@ static int cache_stats(struct filter *f, struct filter_stat *st, int max)
 		{ "written_back_bytes", atomic_load(&c->written_back) },
 		{ "evictions", atomic_load(&c->evictions) },
 		{ "bypassed", atomic_load(&c->bypassed) },
+		{ "bypassed_class", atomic_load(&c->bypassed_class) },
 		{ "fills", atomic_load(&c->fills) },
 		{ "errors", atomic_load(&c->errors) },
 		{ "blocks", c->sb.nblocks },
@@ -385,6 +407,7 @@ static void cache_teardown(struct filter *f)
 		fdatasync(c->fd);
 		close(c->fd);
 	}
+	cache_classes_fini(c);
 	q2_destroy(c->q);
 	free(c->b);
 	pthread_mutex_destroy(&c->lock);
