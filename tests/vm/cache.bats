@@ -211,8 +211,7 @@ randread() {
 	id=$(dev_id "$DEV")
 	run "$SLUICE" disks --json
 	echo "$output" | jq -e '.[0].filters[0] | endswith("bypass_classes=big,policy=cached")'
-	# the partition scan's reads are done before counting
-	udevadm settle
+	# counted from here: the partition scan's reads went before
 	snapshot "$id"
 	f0=$(cstat "$id" fills)
 	b0=$(cstat "$id" bypassed_class)
