@@ -363,6 +363,30 @@ static void test_sequential_stream_bypasses(void **state)
 	h_stop(&h);
 }
 
+/*
+ * On hold ('cache flush', 'cache detach': ops->control) write-back takes no
+ * new dirty data, so the flush always ends; released, it does again.
+ */
+static void test_hold_writes_go_through(void **state)
+{
+	struct harness h;
+
+	fresh("writeback", &h);
+	assert_int_equal(chain_filter_control(h.c, "cache", "hold"), 0);
+	assert_int_equal(stat_of(&h, "holding"), 1);
+	assert_int_equal(io(&h, FILTER_OP_WRITE, 65536, 8192, 0x21), 8192);
+	assert_backing(65536, 8192, 0x21);
+	assert_int_equal(stat_of(&h, "dirty_bytes"), 0);
+	assert_int_equal(chain_filter_control(h.c, "cache", "release"), 0);
+	assert_int_equal(stat_of(&h, "holding"), 0);
+	assert_int_equal(io(&h, FILTER_OP_WRITE, 65536, 8192, 0x22), 8192);
+	assert_int_equal(stat_of(&h, "dirty_bytes"), 8192);
+	assert_backing(65536, 8192, 0x21);
+	assert_int_equal(chain_filter_control(h.c, "cache", "bogus"), -EINVAL);
+	assert_int_equal(chain_filter_control(h.c, "crypt", "hold"), -ENOENT);
+	h_stop(&h);
+}
+
 static void test_other_backing_is_refused(void **state)
 {
 	const struct filter_ops *ops[] = { &cache_filter_ops };
@@ -393,6 +417,7 @@ int main(void)
 		cmocka_unit_test(test_writearound_invalidates),
 		cmocka_unit_test(test_restart_is_warm_and_keeps_dirty),
 		cmocka_unit_test(test_sequential_stream_bypasses),
+		cmocka_unit_test(test_hold_writes_go_through),
 		cmocka_unit_test(test_other_backing_is_refused),
 	};
 

@@ -235,6 +235,47 @@ randread() {
 	assert_line --partial "bypassed $((b0 + 64)) (class $((b0 + 64)))"
 }
 
+@test "cache attach under fio verify; detach in write-back with dirty data; the backing alone holds what was written" {
+	local id pid rc=0
+	# 50 ms writes to the backing: the write-back lags, so the cache holds dirty data
+	delayed_backing 64 50
+	serve_bg --backing "$BACKING"
+	id=$(dev_id "$DEV")
+	fio --name=att --filename="$DEV" --ioengine=io_uring --direct=1 --rw=randwrite --bs=64k \
+		--iodepth=8 --size=16M --verify=crc32c --do_verify=1 --verify_fatal=1 \
+		--verify_state_save=0 --randrepeat=0 >"$BATS_TEST_TMPDIR/fio.log" 2>&1 3>&- &
+	pid=$!
+	sleep 1
+	kill -0 "$pid"	# still running when the cache comes in
+	run "$SLUICE" cache attach "$id" --cache "$CACHE" --cache-size 32M \
+		--cache-mode writeback --sequential-cutoff 1G
+	assert_success
+	assert_output "/dev/ublkb$id: cache $CACHE attached (writeback), cold"
+	wait "$pid" || rc=$?
+	run cat "$BATS_TEST_TMPDIR/fio.log"
+	assert_equal "$rc" 0
+	assert_output --partial "err= 0"
+	assert_equal "$(state_filters "$id")" \
+		"cache:device=$CACHE,mode=writeback,size=32MiB,sequential_cutoff=1GiB"
+	# 16 MiB the test knows, written back slower than it is written
+	head -c 16M /dev/urandom >"$BATS_TEST_TMPDIR/data"
+	dd if="$BATS_TEST_TMPDIR/data" of="$DEV" bs=64k seek=256 oflag=direct status=none
+	snapshot "$id"
+	[ "$(cstat "$id" dirty_bytes)" -gt 0 ]
+	run "$SLUICE" cache detach "$id"
+	assert_success
+	assert_line --regexp "^/dev/ublkb$id: [0-9.]+[KMG]?i?B dirty$"
+	assert_line "/dev/ublkb$id: cache detached; the disk runs on the backing alone"
+	assert_equal "$(state_filters "$id")" ""
+	run "$SLUICE" cache stats "$id"
+	assert_failure
+	# the backing alone holds what was written, and the disk shows it
+	assert_equal "$(dd if="$BACKING" bs=64k skip=256 count=256 iflag=direct status=none |
+		md5sum)" "$(md5sum <"$BATS_TEST_TMPDIR/data")"
+	assert_equal "$(dd if="$DEV" bs=64k skip=256 count=256 iflag=direct status=none |
+		md5sum)" "$(md5sum <"$BATS_TEST_TMPDIR/data")"
+}
+
 @test "ext4 on a write-back cached disk survives kill -9 and recovery" {
 	truncate -s 128M "$IMG"
 	serve_bg --backing "$IMG" --block-size 4096 --cache "$CACHE" --cache-mode writeback \

@@ -83,6 +83,7 @@ struct cache {
 	struct cblock *b;
 	uint64_t seq;			/* next slot sequence number */
 	bool degraded;
+	atomic_bool hold;		/* write-back takes no new dirty data (a flush runs) */
 	bool in_memory;			/* tmpfs/ramfs: cache I/O is a copy, done inline */
 	uint64_t gen;			/* write stamps: a fill of older data is dropped */
 	uint64_t stamps[STAMPS];

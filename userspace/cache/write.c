@@ -278,7 +278,9 @@ int cache_write_start(struct filter *f, struct filter_req *req)
 		pthread_mutex_unlock(&c->lock);
 		return FILTER_CONTINUE;
 	}
-	if (c->mode == MODE_WRITEBACK && !seq && plan_writeback(c, req, r)) {
+	/* on hold the dirty data only shrinks: writes go through, so a flush ends */
+	if (c->mode == MODE_WRITEBACK && !seq && !atomic_load(&c->hold) &&
+	    plan_writeback(c, req, r)) {
 		r->kind = K_WRITE_WB;
 		pthread_mutex_unlock(&c->lock);
 		return issue_write(f, req);

@@ -387,6 +387,7 @@ static int cache_stats(struct filter *f, struct filter_stat *st, int max)
 		{ "bypassed_class", atomic_load(&c->bypassed_class) },
 		{ "fills", atomic_load(&c->fills) },
 		{ "errors", atomic_load(&c->errors) },
+		{ "holding", atomic_load(&c->hold) },
 		{ "blocks", c->sb.nblocks },
 		{ "block_size", c->bs },
 	};
@@ -395,6 +396,23 @@ static int cache_stats(struct filter *f, struct filter_stat *st, int max)
 	for (n = 0; n < max && n < (int)(ARRAY_SIZE(all)); n++)
 		st[n] = all[n];
 	return n;
+}
+
+/*
+ * "hold": write-back takes no new dirty data (writes go through), so that
+ * 'sluice cache flush' and 'cache detach' always end; "release" undoes it.
+ */
+static int cache_control(struct filter *f, const char *cmd)
+{
+	struct cache *c = f->priv;
+
+	if (!strcmp(cmd, "hold"))
+		atomic_store(&c->hold, true);
+	else if (!strcmp(cmd, "release"))
+		atomic_store(&c->hold, false);
+	else
+		return -EINVAL;
+	return 0;
 }
 
 static void cache_teardown(struct filter *f)
@@ -433,5 +451,6 @@ const struct filter_ops cache_filter_ops = {
 	.drain = cache_drain,
 	.cancel = cache_cancel,
 	.stats = cache_stats,
+	.control = cache_control,
 	.teardown = cache_teardown,
 };
