@@ -332,3 +332,58 @@ randread() {
 	run fio_verify "$DEV" 64k 8
 	assert_success
 }
+
+@test "cache flush ends while fio keeps writing in write-back (writes go through meanwhile)" {
+	local id pid
+	delayed_backing 64 20
+	serve_bg --backing "$BACKING" --cache "$CACHE" --cache-size 32M --cache-mode writeback
+	id=$(dev_id "$DEV")
+	fio --name=w --filename="$DEV" --ioengine=io_uring --direct=1 --rw=randwrite --bs=64k \
+		--iodepth=8 --size=16M --time_based --runtime=30 --randrepeat=0 \
+		--output-format=terse >/dev/null 2>&1 3>&- &
+	pid=$!
+	sleep 3
+	snapshot "$id"
+	[ "$(cstat "$id" dirty_bytes)" -gt 0 ]
+	run "$SLUICE" cache flush "$id" --timeout 20s
+	assert_success
+	assert_output --partial "cache flushed, no dirty data left"
+	kill -0 "$pid"	# fio still writing: the flush did not wait for it
+	snapshot "$id"
+	assert_equal "$(cstat "$id" holding)" 0
+	kill "$pid"
+	wait "$pid" || true
+}
+
+@test "a cache device that failed stays degraded after a restart" {
+	local id loop sectors name="cache-half-$$"
+	truncate -s 64M "$IMG"
+	truncate -s 32M "$BATS_TEST_TMPDIR/cdev.img"
+	loop=$(losetup --find --show "$BATS_TEST_TMPDIR/cdev.img")
+	LOOPS+=("$loop")
+	sectors=$(blockdev --getsz "$loop")
+	# the metadata (its first MiB) works, every data block fails
+	printf '0 2048 linear %s 0\n2048 %d error\n' "$loop" $((sectors - 2048)) |
+		dmsetup create "$name"
+	DMS+=("$name")
+	dmsetup mknodes "$name"
+	serve_bg --backing "$IMG" --block-size 4096 --cache "/dev/mapper/$name" \
+		--cache-mode writethrough
+	id=$(dev_id "$DEV")
+	run fio_verify "$DEV" 64k 8
+	assert_success
+	snapshot "$id"
+	assert_equal "$(cstat "$id" degraded)" 1
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID"
+	SERVER_PIDS=()
+	serve_bg --backing "$IMG" --block-size 4096 --cache "/dev/mapper/$name" \
+		--cache-mode writethrough
+	id=$(dev_id "$DEV")
+	snapshot "$id"
+	assert_equal "$(cstat "$id" degraded)" 1
+	run fio_verify "$DEV" 64k 8
+	assert_success
+	snapshot "$id"
+	assert_equal "$(cstat "$id" fills)" 0
+}

@@ -231,6 +231,7 @@ int cache_store_open(const char *path, uint64_t want, uint64_t *size);
 bool cache_store_in_memory(int fd);
 int cache_store_load_sb(struct cache *c, const struct filter_config *cfg, uint64_t dev_size);
 int cache_store_load_slots(struct cache *c);
+void cache_store_save_degraded(struct cache *c);
 
 /* ------------------------------------------------------------------ io.c -- */
 

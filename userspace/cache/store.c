@@ -78,6 +78,8 @@ int cache_store_load_sb(struct cache *c, const struct filter_config *cfg, uint64
 		if (c->sb.block_size != c->bs || c->sb.data_off +
 		    (uint64_t)c->sb.nblocks * c->sb.block_size > dev_size)
 			return -EINVAL;
+		/* it failed before: still not to be trusted with new data */
+		c->degraded = c->sb.flags & CACHE_SB_DEGRADED;
 		return 0;
 	}
 	if (err != -ENODATA)
@@ -133,4 +135,25 @@ int cache_store_load_slots(struct cache *c)
 out:
 	free(slots);
 	return err;
+}
+
+/*
+ * From a queue's timer, under no lock: once the cache is degraded, its
+ * superblock says so, so a restart does not trust it with new data again.
+ * Best effort: a device that fails every write refuses this one too.
+ */
+void cache_store_save_degraded(struct cache *c)
+{
+	struct cache_sb sb;
+	bool save;
+
+	pthread_mutex_lock(&c->lock);
+	save = c->degraded && !(c->sb.flags & CACHE_SB_DEGRADED);
+	if (save) {
+		c->sb.flags |= CACHE_SB_DEGRADED;
+		sb = c->sb;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (save && cache_sb_write(c->fd, &sb))
+		atomic_fetch_add(&c->errors, 1);
 }

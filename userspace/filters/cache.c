@@ -160,6 +160,7 @@ static void cache_bg_done(struct filter *f, struct filter_queue *fq, uint64_t co
 		cq->timer = false;
 		if (res == -ECANCELED || cq->draining)
 			return;
+		cache_store_save_degraded(c);
 		cache_wb_start(f, fq);
 		if (!filter_bg_timer(f, fq, c->wb_interval_ns, BG_TIMER))
 			cq->timer = true;
@@ -388,6 +389,7 @@ static int cache_stats(struct filter *f, struct filter_stat *st, int max)
 		{ "fills", atomic_load(&c->fills) },
 		{ "errors", atomic_load(&c->errors) },
 		{ "holding", atomic_load(&c->hold) },
+		{ "degraded", c->degraded },
 		{ "blocks", c->sb.nblocks },
 		{ "block_size", c->bs },
 	};
