@@ -21,7 +21,6 @@
 #include "lib/disk_state.h"
 #include "lib/json.h"
 #include "lib/log.h"
-#include "lib/macro.h"
 #include "lib/units.h"
 #include "ublk/control.h"
 #include "ublk/filter_stats.h"
@@ -159,18 +158,10 @@ static uint64_t now_ns(void)
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-/* Hold or release the cache through the server (ublk/control.h); logs a failure. */
+/* Hold or release the cache through the server (ublk/control.h). */
 static int hold(uint32_t id, bool on)
 {
-	int err = ublk_control_send(state_dir(), id, "cache", on ? "hold" : "release", 5000);
-
-	if (err == -ETIMEDOUT)
-		log_err("/dev/ublkb%u: its server did not answer within 5 s (a sluice from "
-			"before 'cache hold'? then restart it: 'systemctl restart' or "
-			"SIGUSR2 and 'serve --recover')", id);
-	else if (err)
-		log_err("/dev/ublkb%u: holding its cache: %s", id, strerror(-err));
-	return err;
+	return ublk_control_send(state_dir(), id, "cache", on ? "hold" : "release", 5000);
 }
 
 int cache_flush_wait(uint32_t id, uint64_t timeout_ns, bool keep_hold)
@@ -179,11 +170,27 @@ int cache_flush_wait(uint32_t id, uint64_t timeout_ns, bool keep_hold)
 	struct filter_stats_filter *f;
 	struct filter_stats fs;
 	uint64_t start = now_ns(), last = 0, dirty, t0 = 0;
-	int rc = 1;
+	int rc = 1, err;
+	bool held;
 	char a[32];
 
-	if (read_cache(id, &fs, &f) || hold(id, true))
+	if (read_cache(id, &fs, &f))
 		return 1;
+	err = hold(id, true);
+	held = !err;
+	if (err == -ETIMEDOUT && !keep_hold) {
+		log_warn("/dev/ublkb%u: its server does not take 'hold' (a sluice from before "
+			 "it?): flushing while writes may add dirty data; stop writing first",
+			 id);
+	} else if (err == -ETIMEDOUT) {
+		log_err("/dev/ublkb%u: its server did not answer within 5 s (a sluice from "
+			"before 'cache hold'? restart it first: SIGUSR2 and 'serve --recover')",
+			id);
+		return 1;
+	} else if (err) {
+		log_err("/dev/ublkb%u: holding its cache: %s", id, strerror(-err));
+		return 1;
+	}
 	for (;;) {
 		if (read_cache(id, &fs, &f))
 			goto out;
@@ -215,31 +222,26 @@ int cache_flush_wait(uint32_t id, uint64_t timeout_ns, bool keep_hold)
 		nanosleep(&tick, NULL);
 	}
 out:
-	if (rc || !keep_hold)
+	if (held && (rc || !keep_hold))
 		hold(id, false);
 	return rc;
 }
 
-enum { OPT_JSON = 256, OPT_TIMEOUT, OPT_CACHE, OPT_CACHE_MODE, OPT_CACHE_SIZE, OPT_SEQ_CUTOFF };
+enum { OPT_JSON = 256, OPT_TIMEOUT, OPT_CACHE };
 
 int cmd_cache(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "cache", required_argument, NULL, OPT_CACHE },
-		{ "cache-mode", required_argument, NULL, OPT_CACHE_MODE },
-		{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
-		{ "sequential-cutoff", required_argument, NULL, OPT_SEQ_CUTOFF },
+		SERVE_CACHE_OPTIONS(OPT_CACHE),
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	static const char *const modes[] = { "writethrough", "writeback", "writearound" };
 	struct serve_cache co = {};
 	uint64_t timeout_ns = 0;
 	bool json = false;
 	const char *verb;
-	unsigned int idx;
 	uint32_t id;
 	int c;
 
@@ -253,23 +255,9 @@ int cmd_cache(int argc, char **argv)
 			if (parse_duration_argument("--timeout", optarg, 1, 0, &timeout_ns))
 				return 2;
 			break;
-		case OPT_CACHE:
-			co.device = optarg;
-			break;
-		case OPT_CACHE_MODE:
-			if (parse_enum_argument("--cache-mode", optarg, modes, ARRAY_SIZE(modes),
-						&idx))
+		case OPT_CACHE ... OPT_CACHE + SERVE_CACHE_OPT_CUTOFF:
+			if (serve_cache_option(c - OPT_CACHE, optarg, &co))
 				return 2;
-			co.mode = modes[idx];
-			break;
-		case OPT_CACHE_SIZE:
-			if (parse_size_argument("--cache-size", optarg, &co.size))
-				return 2;
-			break;
-		case OPT_SEQ_CUTOFF:
-			if (parse_size_argument("--sequential-cutoff", optarg, &co.cutoff))
-				return 2;
-			co.cutoff_set = 1;
 			break;
 		case 'h':
 			usage(stdout);

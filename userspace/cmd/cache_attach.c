@@ -223,6 +223,9 @@ int cache_detach(uint32_t id, uint64_t timeout_ns)
 	if (cache_flush_wait(id, timeout_ns, true))
 		return 1;
 	memmove(p, p + len, strlen(p + len) + 1);
+	/* the blank before it goes too */
+	if (p > filters && p[-1] == ' ')
+		memmove(p - 1, p, strlen(p) + 1);
 	len = strlen(filters);
 	while (len && filters[len - 1] == ' ')
 		filters[--len] = '\0';
