@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,8 +165,18 @@ static int hold(uint32_t id, bool on)
 	return ublk_control_send(state_dir(), id, "cache", on ? "hold" : "release", 5000);
 }
 
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
 int cache_flush_wait(uint32_t id, uint64_t timeout_ns, bool keep_hold)
 {
+	/* Ctrl-C still releases the hold: write-back must not stay write-through */
+	struct sigaction sa = { .sa_handler = on_signal };
 	struct timespec tick = { 0, 200 * 1000000L };
 	struct filter_stats_filter *f;
 	struct filter_stats fs;
@@ -176,6 +187,8 @@ int cache_flush_wait(uint32_t id, uint64_t timeout_ns, bool keep_hold)
 
 	if (read_cache(id, &fs, &f))
 		return 1;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	err = hold(id, true);
 	held = !err;
 	if (err == -ETIMEDOUT && !keep_hold) {
@@ -212,6 +225,11 @@ int cache_flush_wait(uint32_t id, uint64_t timeout_ns, bool keep_hold)
 			       units_fmt_bytes(dirty, a, sizeof(a)));
 			fflush(stdout);
 			last = now_ns();
+		}
+		if (interrupted) {
+			log_err("/dev/ublkb%u: flush interrupted with %s dirty", id,
+				units_fmt_bytes(dirty, a, sizeof(a)));
+			goto out;
 		}
 		if (timeout_ns && now_ns() - start > timeout_ns) {
 			log_err("/dev/ublkb%u: %s still dirty after the timeout; 'sluice cache "
