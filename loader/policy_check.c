@@ -22,6 +22,7 @@ struct ctx {
 	const struct policy_opts *opts;
 	struct policy_diags *d;
 	struct policy_set *set;
+	const struct pol_policy *cur;	/* whose services are being checked */
 	int nomem;
 };
 
@@ -650,6 +651,71 @@ static void pow2_diag(struct ctx *c, const struct pnode *n, const char *key,
 	policy_diag_at(c->d, n, "'%s' must be %s", key, list);
 }
 
+/* Is @name one of the current policy's classes? Else says which are. */
+static bool is_class(struct ctx *c, const struct pnode *n, const char *key)
+{
+	const struct pol_policy *p = c->cur;
+	const char *names[16];
+	char list[256];
+	size_t i, k = 0;
+
+	for (i = 0; i < p->nr_classes; i++)
+		if (p->classes[i].name && !strcmp(p->classes[i].name, n->str))
+			return true;
+	if (!p->nr_classes) {
+		policy_diag_at(c->d, n, "'%s' names class '%s', but the policy has no classes: "
+			       "define them under classes:", key, n->str);
+		return false;
+	}
+	for (i = 0; i < p->nr_classes && k < ARRAY_SIZE(names); i++)
+		if (p->classes[i].name)
+			names[k++] = p->classes[i].name;
+	join_or(list, sizeof(list), names, k);
+	policy_diag_at(c->d, n, "'%s' names class '%s', which the policy does not define; "
+		       "its classes are %s", key, n->str, list);
+	return false;
+}
+
+/*
+ * SVC_CLASSES: one class name or a list, each a class of the policy,
+ * stored joined with '+' (a class name never holds one) for the filter spec.
+ */
+static void check_classes(struct ctx *c, const struct pnode *n, const char *key,
+			  struct pol_service *s, int i)
+{
+	char text[512];
+	size_t j, off = 0;
+	bool ok = true;
+
+	if (n->type == PN_SCALAR) {
+		if (is_class(c, n, key) && svc_set_str(s, i, n->str, n))
+			c->nomem = -ENOMEM;
+		return;
+	}
+	if (n->type != PN_SEQ || !n->n) {
+		policy_diag_at(c->d, n, "'%s' must be a class name or a list of them", key);
+		return;
+	}
+	text[0] = '\0';
+	for (j = 0; j < n->n; j++) {
+		if (n->items[j]->type != PN_SCALAR) {
+			policy_diag_at(c->d, n->items[j], "'%s' must be a class name or a list "
+				       "of them", key);
+			ok = false;
+			continue;
+		}
+		ok &= is_class(c, n->items[j], key);
+		off += (size_t)snprintf(text + off, off < sizeof(text) ? sizeof(text) - off : 0,
+					"%s%s", j ? "+" : "", n->items[j]->str);
+	}
+	if (ok && off >= sizeof(text)) {
+		policy_diag_at(c->d, n, "'%s' lists too many classes", key);
+		return;
+	}
+	if (ok && svc_set_str(s, i, text, n))
+		c->nomem = -ENOMEM;
+}
+
 /* One parameter of @map (the service's mapping, or its group's), from the table. */
 static void check_svc_param(struct ctx *c, const struct service_ops *ops, int i,
 			    const struct pnode *map, const char *key, struct pol_service *s)
@@ -700,6 +766,9 @@ static void check_svc_param(struct ctx *c, const struct service_ops *ops, int i,
 				       key, svc_spec_unsafe(n->str));
 		else if (n && svc_set_str(s, i, n->str, n))
 			c->nomem = -ENOMEM;
+		return;
+	case SVC_CLASSES:
+		check_classes(c, n, key, s, i);
 		return;
 	case SVC_GROUP:
 		return;
@@ -779,6 +848,7 @@ static void check_services(struct ctx *c, const struct pnode *m, struct pol_poli
 
 	if (!want_type(c, m, PN_MAP, "services", "a mapping"))
 		return;
+	c->cur = p;
 	for (i = 0; i < NR_SERVICES; i++)
 		keys[i] = services[i]->key;
 	check_keys(c, m, "services", keys, NR_SERVICES, NULL, 0);

@@ -43,6 +43,7 @@ enum svc_kind {
 	SVC_COUNT,		/* a whole number, min..max */
 	SVC_GROUP,		/* a nested mapping (one level); its parameters are "GROUP.key" */
 	SVC_TEXT,		/* a word a filter spec can carry (a key description) */
+	SVC_CLASSES,		/* a class of the policy or a list of them, kept "a+b" */
 };
 
 /* A value the schema refuses by name, and why (shown to the user). */

@@ -18,6 +18,7 @@ enum {
 	CACHE_BLOCK_SIZE,
 	CACHE_SEQUENTIAL_CUTOFF,
 	CACHE_WRITEBACK_INTERVAL,
+	CACHE_BYPASS_CLASSES,
 };
 
 static const char *const modes[] = { "writethrough", "writeback", "writearound", NULL };
@@ -35,6 +36,8 @@ static const struct svc_param cache_params[] = {
 				      .min = 4096, .max = 1ULL << 40 },
 	[CACHE_WRITEBACK_INTERVAL] = { "writeback_interval", SVC_DURATION, .dflt = "20ms",
 				       .min = 1000000, .max = 3600ULL * 1000000000 },
+	/* classes of the policy (by the BPF classifier) the cache never admits */
+	[CACHE_BYPASS_CLASSES] = { "bypass_classes", SVC_CLASSES },
 };
 
 static void cache_check(struct svc_check *sc, struct pol_service *s)

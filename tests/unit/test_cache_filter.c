@@ -6,7 +6,8 @@
  * the background write-back; a partial sub-block write that the cache
  * cannot take goes through; write-around invalidates; a restart finds the
  * cache warm and its dirty data dirty; a cache that fails its writes does
- * not serve stale data.
+ * not serve stale data, and stays degraded across a restart; on hold (a
+ * flush) write-back writes go through.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include <cmocka.h>
 #include <liburing.h>
 
+#include "cache/format.h"
 #include "filters/chain.h"
 #include "filters/registry.h"
 #include "ublk/engine.h"
@@ -342,6 +344,32 @@ static void test_restart_is_warm_and_keeps_dirty(void **state)
 	h_stop(&h);
 }
 
+/*
+ * A cache that failed says so in its superblock; a restart keeps it
+ * degraded (no admission) instead of trusting it with new data.
+ */
+static void test_degraded_persists(void **state)
+{
+	struct cache_sb sb;
+	struct harness h;
+	int fd;
+
+	fresh("writethrough", &h);
+	assert_int_equal(stat_of(&h, "degraded"), 0);
+	h_stop(&h);
+	fd = open(cache_path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(cache_sb_read(fd, &sb), 0);
+	sb.flags |= CACHE_SB_DEGRADED;
+	assert_int_equal(cache_sb_write(fd, &sb), 0);
+	close(fd);
+	assert_int_equal(h_start(&h, "writethrough"), 0);
+	assert_int_equal(stat_of(&h, "degraded"), 1);
+	assert_int_equal(io(&h, FILTER_OP_READ, 65536, 65536, -1), 65536);
+	assert_int_equal(stat_of(&h, "fills"), 0);
+	h_stop(&h);
+}
+
 static void test_sequential_stream_bypasses(void **state)
 {
 	struct harness h;
@@ -360,6 +388,30 @@ static void test_sequential_stream_bypasses(void **state)
 		assert_int_equal(io(&h, FILTER_OP_READ, off, BUF_SIZE, -1), BUF_SIZE);
 	assert_int_equal(stat_of(&h, "bypassed"), 6);
 	assert_int_equal(stat_of(&h, "fills"), 2);
+	h_stop(&h);
+}
+
+/*
+ * On hold ('cache flush', 'cache detach': ops->control) write-back takes no
+ * new dirty data, so the flush always ends; released, it does again.
+ */
+static void test_hold_writes_go_through(void **state)
+{
+	struct harness h;
+
+	fresh("writeback", &h);
+	assert_int_equal(chain_filter_control(h.c, "cache", "hold"), 0);
+	assert_int_equal(stat_of(&h, "holding"), 1);
+	assert_int_equal(io(&h, FILTER_OP_WRITE, 65536, 8192, 0x21), 8192);
+	assert_backing(65536, 8192, 0x21);
+	assert_int_equal(stat_of(&h, "dirty_bytes"), 0);
+	assert_int_equal(chain_filter_control(h.c, "cache", "release"), 0);
+	assert_int_equal(stat_of(&h, "holding"), 0);
+	assert_int_equal(io(&h, FILTER_OP_WRITE, 65536, 8192, 0x22), 8192);
+	assert_int_equal(stat_of(&h, "dirty_bytes"), 8192);
+	assert_backing(65536, 8192, 0x21);
+	assert_int_equal(chain_filter_control(h.c, "cache", "bogus"), -EINVAL);
+	assert_int_equal(chain_filter_control(h.c, "crypt", "hold"), -ENOENT);
 	h_stop(&h);
 }
 
@@ -392,7 +444,9 @@ int main(void)
 		cmocka_unit_test(test_writeback_partial_sub_block_goes_through),
 		cmocka_unit_test(test_writearound_invalidates),
 		cmocka_unit_test(test_restart_is_warm_and_keeps_dirty),
+		cmocka_unit_test(test_degraded_persists),
 		cmocka_unit_test(test_sequential_stream_bypasses),
+		cmocka_unit_test(test_hold_writes_go_through),
 		cmocka_unit_test(test_other_backing_is_refused),
 	};
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The cache device's format and its 2Q policy: superblock and slots
- * round-trip, a torn or foreign slot reads as empty, the table persists
+ * The cache device's format and its 2Q policy: superblock (with its
+ * degraded flag) and slots round-trip, a torn or foreign slot reads as empty, the table persists
  * and reloads through a file; 2Q keeps a hot set through a scan larger
  * than the cache (plain LRU would lose it) and admits a ghost straight
  * into Am.
@@ -30,8 +30,21 @@ static void test_superblock_roundtrip(void **state)
 	assert_true(sb.data_off >= cache_slot_off(sb.nblocks));
 	assert_true(sb.data_off + (uint64_t)sb.nblocks * sb.block_size <= 64 << 20);
 	cache_sb_encode(&sb, buf);
+	memset(&out, 0, sizeof(out));
 	assert_int_equal(cache_sb_decode(&out, buf), 0);
 	assert_memory_equal(&sb, &out, sizeof(sb));
+	/* the degraded flag persists, under a crc of its own */
+	sb.flags = CACHE_SB_DEGRADED;
+	cache_sb_encode(&sb, buf);
+	assert_int_equal(cache_sb_decode(&out, buf), 0);
+	assert_int_equal(out.flags, CACHE_SB_DEGRADED);
+	buf[68] ^= 2;
+	assert_int_equal(cache_sb_decode(&out, buf), -EBADMSG);
+	/* a superblock from before the flags (zeroes there) is read as it was */
+	sb.flags = 0;
+	cache_sb_encode(&sb, buf);
+	assert_int_equal(cache_sb_decode(&out, buf), 0);
+	assert_int_equal(out.flags, 0);
 	buf[20] ^= 1;
 	assert_int_equal(cache_sb_decode(&out, buf), -EBADMSG);
 	memset(buf, 0, sizeof(buf));

@@ -15,38 +15,7 @@
 #include "loader/policy_chain.h"
 #include "loader/policy_compile.h"
 #include "loader/service.h"
-
-static const struct policy_opts no_resolve = { .resolve = false };
-
-/* Check one YAML text; returns the check's result, diagnostics in @d. */
-static int check(const char *yaml, struct policy_set *set, struct policy_diags *d)
-{
-	struct policy_doc *doc = calloc(1, sizeof(*doc));
-	int err;
-
-	assert_non_null(doc);
-	memset(d, 0, sizeof(*d));
-	err = policy_parse_buf("t.yaml", yaml, strlen(yaml), doc, d);
-	if (err) {
-		free(doc);
-		memset(set, 0, sizeof(*set));
-		return err;
-	}
-	err = policy_check_docs(doc, 1, &no_resolve, set, d);
-	policy_diags_sort(d);
-	/* the parser's own diagnostics (duplicate keys) count as errors too */
-	return err ? err : d->n ? -EINVAL : 0;
-}
-
-/* "line:col: msg" of diagnostic @i. */
-static void assert_diag(const struct policy_diags *d, size_t i, const char *want)
-{
-	char got[512];
-
-	assert_true(i < d->n);
-	snprintf(got, sizeof(got), "%u:%u: %s", d->v[i].line, d->v[i].col, d->v[i].msg);
-	assert_string_equal(got, want);
-}
+#include "policy_check.h"
 
 static const char good[] =
 	"version: 1\n"

@@ -17,6 +17,7 @@ setup() {
 
 teardown() {
 	ublk_teardown
+	[[ -z ${POL:-} ]] || "$SLUICE" policy remove >/dev/null 2>&1 || true
 	local d
 	for d in "${DMS[@]}"; do
 		dmsetup remove --retry "$d" 2>/dev/null || true
@@ -187,6 +188,94 @@ randread() {
 	assert_equal "$(($(cstat "$id" fills) - f0))" 8
 }
 
+@test "a bypassed class (reads of 128 KiB and more) does not fill the cache; another class does" {
+	local id h0 f0 b0
+	truncate -s 64M "$IMG"
+	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+	POL="$BATS_TEST_TMPDIR/p.yaml"
+	cat >"$POL" <<-EOF
+	policies:
+	  - name: cached
+	    classes:
+	      - name: big
+	        match: {op: read, size: {min: 128KiB}}
+	      - name: small
+	    services:
+	      cache: {device: $CACHE, size: 32MiB, sequential_cutoff: 1TiB, bypass_classes: big}
+	bindings:
+	  - disk: {served: {backing: $IMG}}
+	    policy: cached
+	EOF
+	"$SLUICE" policy apply "$POL" >/dev/null
+	serve_bg --backing "$IMG"
+	id=$(dev_id "$DEV")
+	run "$SLUICE" disks --json
+	echo "$output" | jq -e '.[0].filters[0] | endswith("bypass_classes=big,policy=cached")'
+	# counted from here: the partition scan's reads went before
+	snapshot "$id"
+	f0=$(cstat "$id" fills)
+	b0=$(cstat "$id" bypassed_class)
+	# class big: 64 random reads of 128 KiB, none admitted
+	fio --name=big --filename="$DEV" --ioengine=psync --direct=1 --rw=randread --bs=128k \
+		--offset=8M --size=8M --randrepeat=0 --output-format=terse >/dev/null
+	snapshot "$id"
+	assert_equal "$(($(cstat "$id" fills) - f0))" 0
+	assert_equal "$(($(cstat "$id" bypassed_class) - b0))" 64
+	# class small: 4 KiB reads of another 1 MiB are admitted and hit next time
+	fio --name=small --filename="$DEV" --ioengine=psync --direct=1 --rw=randread --bs=4k \
+		--offset=16M --size=1M --randrepeat=0 --output-format=terse >/dev/null
+	snapshot "$id"
+	assert_equal "$(($(cstat "$id" fills) - f0))" 256
+	h0=$(cstat "$id" read_hits)
+	fio --name=small --filename="$DEV" --ioengine=psync --direct=1 --rw=randread --bs=4k \
+		--offset=16M --size=1M --randrepeat=0 --output-format=terse >/dev/null
+	snapshot "$id"
+	assert_equal "$(($(cstat "$id" read_hits) - h0))" 256
+	run "$SLUICE" cache stats "$id"
+	assert_line --partial "bypassed $((b0 + 64)) (class $((b0 + 64)))"
+}
+
+@test "cache attach under fio verify; detach in write-back with dirty data; the backing alone holds what was written" {
+	local id pid rc=0
+	# 50 ms writes to the backing: the write-back lags, so the cache holds dirty data
+	delayed_backing 64 50
+	serve_bg --backing "$BACKING"
+	id=$(dev_id "$DEV")
+	fio --name=att --filename="$DEV" --ioengine=io_uring --direct=1 --rw=randwrite --bs=64k \
+		--iodepth=8 --size=16M --verify=crc32c --do_verify=1 --verify_fatal=1 \
+		--verify_state_save=0 --randrepeat=0 >"$BATS_TEST_TMPDIR/fio.log" 2>&1 3>&- &
+	pid=$!
+	sleep 1
+	kill -0 "$pid"	# still running when the cache comes in
+	run "$SLUICE" cache attach "$id" --cache "$CACHE" --cache-size 32M \
+		--cache-mode writeback --sequential-cutoff 1G
+	assert_success
+	assert_output "/dev/ublkb$id: cache $CACHE attached (writeback), cold"
+	wait "$pid" || rc=$?
+	run cat "$BATS_TEST_TMPDIR/fio.log"
+	assert_equal "$rc" 0
+	assert_output --partial "err= 0"
+	assert_equal "$(state_filters "$id")" \
+		"cache:device=$CACHE,mode=writeback,size=32MiB,sequential_cutoff=1GiB"
+	# 16 MiB the test knows, written back slower than it is written
+	head -c 16M /dev/urandom >"$BATS_TEST_TMPDIR/data"
+	dd if="$BATS_TEST_TMPDIR/data" of="$DEV" bs=64k seek=256 oflag=direct status=none
+	snapshot "$id"
+	[ "$(cstat "$id" dirty_bytes)" -gt 0 ]
+	run "$SLUICE" cache detach "$id"
+	assert_success
+	assert_line --regexp "^/dev/ublkb$id: [0-9.]+[KMG]?i?B dirty$"
+	assert_line "/dev/ublkb$id: cache detached; the disk runs on the backing alone"
+	assert_equal "$(state_filters "$id")" ""
+	run "$SLUICE" cache stats "$id"
+	assert_failure
+	# the backing alone holds what was written, and the disk shows it
+	assert_equal "$(dd if="$BACKING" bs=64k skip=256 count=256 iflag=direct status=none |
+		md5sum)" "$(md5sum <"$BATS_TEST_TMPDIR/data")"
+	assert_equal "$(dd if="$DEV" bs=64k skip=256 count=256 iflag=direct status=none |
+		md5sum)" "$(md5sum <"$BATS_TEST_TMPDIR/data")"
+}
+
 @test "ext4 on a write-back cached disk survives kill -9 and recovery" {
 	truncate -s 128M "$IMG"
 	serve_bg --backing "$IMG" --block-size 4096 --cache "$CACHE" --cache-mode writeback \
@@ -242,4 +331,59 @@ randread() {
 	assert_success
 	run fio_verify "$DEV" 64k 8
 	assert_success
+}
+
+@test "cache flush ends while fio keeps writing in write-back (writes go through meanwhile)" {
+	local id pid
+	delayed_backing 64 20
+	serve_bg --backing "$BACKING" --cache "$CACHE" --cache-size 32M --cache-mode writeback
+	id=$(dev_id "$DEV")
+	fio --name=w --filename="$DEV" --ioengine=io_uring --direct=1 --rw=randwrite --bs=64k \
+		--iodepth=8 --size=16M --time_based --runtime=30 --randrepeat=0 \
+		--output-format=terse >/dev/null 2>&1 3>&- &
+	pid=$!
+	sleep 3
+	snapshot "$id"
+	[ "$(cstat "$id" dirty_bytes)" -gt 0 ]
+	run "$SLUICE" cache flush "$id" --timeout 20s
+	assert_success
+	assert_output --partial "cache flushed, no dirty data left"
+	kill -0 "$pid"	# fio still writing: the flush did not wait for it
+	snapshot "$id"
+	assert_equal "$(cstat "$id" holding)" 0
+	kill "$pid"
+	wait "$pid" || true
+}
+
+@test "a cache device that failed stays degraded after a restart" {
+	local id loop sectors name="cache-half-$$"
+	truncate -s 64M "$IMG"
+	truncate -s 32M "$BATS_TEST_TMPDIR/cdev.img"
+	loop=$(losetup --find --show "$BATS_TEST_TMPDIR/cdev.img")
+	LOOPS+=("$loop")
+	sectors=$(blockdev --getsz "$loop")
+	# the metadata (its first MiB) works, every data block fails
+	printf '0 2048 linear %s 0\n2048 %d error\n' "$loop" $((sectors - 2048)) |
+		dmsetup create "$name"
+	DMS+=("$name")
+	dmsetup mknodes "$name"
+	serve_bg --backing "$IMG" --block-size 4096 --cache "/dev/mapper/$name" \
+		--cache-mode writethrough
+	id=$(dev_id "$DEV")
+	run fio_verify "$DEV" 64k 8
+	assert_success
+	snapshot "$id"
+	assert_equal "$(cstat "$id" degraded)" 1
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID"
+	SERVER_PIDS=()
+	serve_bg --backing "$IMG" --block-size 4096 --cache "/dev/mapper/$name" \
+		--cache-mode writethrough
+	id=$(dev_id "$DEV")
+	snapshot "$id"
+	assert_equal "$(cstat "$id" degraded)" 1
+	run fio_verify "$DEV" 64k 8
+	assert_success
+	snapshot "$id"
+	assert_equal "$(cstat "$id" fills)" 0
 }

@@ -16,7 +16,9 @@
 enum {
 	SB_MAGIC = 0, SB_VERSION = 8, SB_GEN = 16, SB_BLOCK = 24, SB_NBLOCKS = 28,
 	SB_DATA_OFF = 32, SB_BACKING_SIZE = 40, SB_BACKING_ID = 48, SB_DISK_SIZE = 56,
-	SB_CRC = 64, SB_END = 68,
+	SB_CRC = 64,
+	/* after the first version's crc: flags, and a crc of their own when set */
+	SB_FLAGS = 68, SB_FLAGS_CRC = 72, SB_END = 76,
 };
 
 /* Slot field offsets; the crc covers bytes 4..63. */
@@ -101,6 +103,8 @@ void cache_sb_encode(const struct cache_sb *sb, void *buf)
 	put64(buf, SB_BACKING_ID, sb->backing_id);
 	put64(buf, SB_DISK_SIZE, sb->disk_size);
 	put32(buf, SB_CRC, crc32c(0, buf, SB_CRC));
+	put32(buf, SB_FLAGS, sb->flags);
+	put32(buf, SB_FLAGS_CRC, sb->flags ? crc32c(0, (const char *)buf + SB_FLAGS, 4) : 0);
 }
 
 int cache_sb_decode(struct cache_sb *sb, const void *buf)
@@ -118,6 +122,10 @@ int cache_sb_decode(struct cache_sb *sb, const void *buf)
 	sb->backing_size = get64(buf, SB_BACKING_SIZE);
 	sb->backing_id = get64(buf, SB_BACKING_ID);
 	sb->disk_size = get64(buf, SB_DISK_SIZE);
+	/* a superblock written before flags existed has zeroes there */
+	sb->flags = get32(buf, SB_FLAGS);
+	if (sb->flags && get32(buf, SB_FLAGS_CRC) != crc32c(0, (const char *)buf + SB_FLAGS, 4))
+		return -EBADMSG;
 	if (sb->block_size < CACHE_SUB_SIZE || sb->block_size > CACHE_BLOCK_MAX ||
 	    (sb->block_size & (sb->block_size - 1)) || !sb->nblocks ||
 	    sb->data_off < cache_slot_off(sb->nblocks))

@@ -42,7 +42,11 @@ struct cache_sb {
 	uint64_t backing_size;		/* the backing's identity: its size ... */
 	uint64_t backing_id;		/* ... and a hash of its path */
 	uint64_t disk_size;
+	uint32_t flags;			/* CACHE_SB_* */
 };
+
+/* The cache device failed I/O: run degraded until it is replaced (zeroed). */
+#define CACHE_SB_DEGRADED	(1u << 0)
 
 /* One cache block's persistent state. */
 struct cache_slot {

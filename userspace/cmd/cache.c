@@ -4,22 +4,26 @@
  * counters, and a flush that waits for its dirty data to reach the
  * backing. Both read the counters the server publishes every second
  * (ublk/filter_stats.h); the server's write-back runs whenever it holds
- * dirty data, so flush only has to watch it go to zero.
+ * dirty data, so flush holds the cache (ublk/control.h: no new dirty data)
+ * and watches it go to zero. attach and detach: cache_attach.c.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cmd/args.h"
+#include "cmd/cache_attach.h"
 #include "cmd/cmds.h"
 #include "lib/disk_state.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/units.h"
+#include "ublk/control.h"
 #include "ublk/filter_stats.h"
 
 static void usage(FILE *f)
@@ -27,22 +31,39 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: sluice cache stats DEV|ID [--json]\n"
 		"       sluice cache flush DEV|ID [--timeout D]\n"
+		"       sluice cache attach DEV|ID --cache PATH [--cache-mode MODE]\n"
+		"                           [--cache-size SIZE] [--sequential-cutoff SIZE]\n"
+		"       sluice cache detach DEV|ID [--timeout D]\n"
 		"\n"
 		"The cache of a disk served with --cache (or a policy's services: cache:).\n"
 		"stats shows its counters: read and write hits and misses, the hit ratio,\n"
-		"dirty bytes, bytes written back, evictions, bypassed requests.\n"
-		"flush waits until no dirty data is left in the cache, showing progress\n"
-		"once a second; the backing then holds everything written (stop writing\n"
-		"to the disk first, or the flush chases new writes).\n"
+		"dirty bytes, bytes written back, evictions, bypassed requests (long\n"
+		"streams and the policy's bypass_classes; class: those of the classes).\n"
+		"flush holds the cache (writes go through to the backing, no new dirty\n"
+		"data) until no dirty data is left, showing progress once a second, so\n"
+		"it ends even while the disk is written; the backing then holds\n"
+		"everything written.\n"
+		"attach puts a cold cache in front of a served disk, detach flushes it\n"
+		"and takes it away; the disk stays live and mounted, and is not\n"
+		"reformatted: its server hands it to a new one with the new filters\n"
+		"(the next plain 'serve' or policy decides again).\n"
 		"\n"
 		"Options:\n"
-		"  --json        stats as JSON\n"
-		"  --timeout D   give up the flush after D (default: none)\n"
-		"  -h, --help    this text\n"
+		"  --json                   stats as JSON\n"
+		"  --timeout D              give up the flush after D (default: none)\n"
+		"  --cache PATH             attach: the cache device or file\n"
+		"  --cache-mode MODE        attach: writethrough (default), writeback or\n"
+		"                           writearound\n"
+		"  --cache-size SIZE        attach: use SIZE of it (a file is made)\n"
+		"  --sequential-cutoff SIZE attach: longer streams bypass (default 4MiB)\n"
+		"  -h, --help               this text\n"
 		"\n"
 		"Examples:\n"
 		"  sluice cache stats /dev/ublkb0\n"
-		"  sluice cache flush 0 && sluice stop 0\n");
+		"  sluice cache flush 0 && sluice stop 0\n"
+		"  sluice cache attach 0 --cache /dev/nvme0n1p2 --cache-mode writeback\n"
+		"  sluice cache attach 0 --cache /var/cache/d0.cache --cache-size 4G\n"
+		"  sluice cache detach /dev/ublkb0\n");
 }
 
 /* The cache filter's counters of disk @id; logs why not. */
@@ -123,8 +144,9 @@ static int cache_stats(uint32_t id, bool json)
 	printf("  dirty %s, written back %s\n",
 	       units_fmt_bytes(counter(f, "dirty_bytes"), a, sizeof(a)),
 	       units_fmt_bytes(counter(f, "written_back_bytes"), b, sizeof(b)));
-	printf("  evictions %" PRIu64 ", bypassed %" PRIu64 ", fills %" PRIu64
-	       ", errors %" PRIu64 "\n", counter(f, "evictions"), counter(f, "bypassed"),
+	printf("  evictions %" PRIu64 ", bypassed %" PRIu64 " (class %" PRIu64 "), fills %"
+	       PRIu64 ", errors %" PRIu64 "\n", counter(f, "evictions"), counter(f, "bypassed"),
+	       counter(f, "bypassed_class"),
 	       counter(f, "fills"), counter(f, "errors"));
 	return 0;
 }
@@ -137,24 +159,60 @@ static uint64_t now_ns(void)
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-static int cache_flush(uint32_t id, uint64_t timeout_ns)
+/* Hold or release the cache through the server (ublk/control.h). */
+static int hold(uint32_t id, bool on)
 {
+	return ublk_control_send(state_dir(), id, "cache", on ? "hold" : "release", 5000);
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+int cache_flush_wait(uint32_t id, uint64_t timeout_ns, bool keep_hold)
+{
+	/* Ctrl-C still releases the hold: write-back must not stay write-through */
+	struct sigaction sa = { .sa_handler = on_signal };
 	struct timespec tick = { 0, 200 * 1000000L };
 	struct filter_stats_filter *f;
 	struct filter_stats fs;
 	uint64_t start = now_ns(), last = 0, dirty, t0 = 0;
+	int rc = 1, err;
+	bool held;
 	char a[32];
-	int err;
 
+	if (read_cache(id, &fs, &f))
+		return 1;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	err = hold(id, true);
+	held = !err;
+	if (err == -ETIMEDOUT && !keep_hold) {
+		log_warn("/dev/ublkb%u: its server does not take 'hold' (a sluice from before "
+			 "it?): flushing while writes may add dirty data; stop writing first",
+			 id);
+	} else if (err == -ETIMEDOUT) {
+		log_err("/dev/ublkb%u: its server did not answer within 5 s (a sluice from "
+			"before 'cache hold'? restart it first: SIGUSR2 and 'serve --recover')",
+			id);
+		return 1;
+	} else if (err) {
+		log_err("/dev/ublkb%u: holding its cache: %s", id, strerror(-err));
+		return 1;
+	}
 	for (;;) {
-		err = read_cache(id, &fs, &f);
-		if (err)
-			return 1;
+		if (read_cache(id, &fs, &f))
+			goto out;
 		dirty = counter(f, "dirty_bytes");
-		/* counters are a second old: zero must come from a snapshot after the start */
+		/* counters are a second old: zero must come from a snapshot after the hold */
 		if (!dirty && fs.time_ns > t0 && t0) {
 			printf("/dev/ublkb%u: cache flushed, no dirty data left\n", id);
-			return 0;
+			rc = 0;
+			goto out;
 		}
 		if (!t0) {
 			struct timespec rt;
@@ -168,39 +226,55 @@ static int cache_flush(uint32_t id, uint64_t timeout_ns)
 			fflush(stdout);
 			last = now_ns();
 		}
+		if (interrupted) {
+			log_err("/dev/ublkb%u: flush interrupted with %s dirty", id,
+				units_fmt_bytes(dirty, a, sizeof(a)));
+			goto out;
+		}
 		if (timeout_ns && now_ns() - start > timeout_ns) {
-			log_err("/dev/ublkb%u: %s still dirty after the timeout; are writes still "
-				"coming? 'sluice cache stats %u' shows the write-back", id,
-				units_fmt_bytes(dirty, a, sizeof(a)), id);
-			return 1;
+			log_err("/dev/ublkb%u: %s still dirty after the timeout; 'sluice cache "
+				"stats %u' shows the write-back (errors: the cache device fails)",
+				id, units_fmt_bytes(dirty, a, sizeof(a)), id);
+			goto out;
 		}
 		nanosleep(&tick, NULL);
 	}
+out:
+	if (held && (rc || !keep_hold))
+		hold(id, false);
+	return rc;
 }
+
+enum { OPT_JSON = 256, OPT_TIMEOUT, OPT_CACHE };
 
 int cmd_cache(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "timeout", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		SERVE_CACHE_OPTIONS(OPT_CACHE),
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
+	struct serve_cache co = {};
 	uint64_t timeout_ns = 0;
 	bool json = false;
 	const char *verb;
 	uint32_t id;
-	int c, err;
+	int c;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j':
+		case OPT_JSON:
 			json = true;
 			break;
-		case 't':
-			err = parse_duration_argument("--timeout", optarg, 1, 0, &timeout_ns);
-			if (err)
+		case OPT_TIMEOUT:
+			if (parse_duration_argument("--timeout", optarg, 1, 0, &timeout_ns))
+				return 2;
+			break;
+		case OPT_CACHE ... OPT_CACHE + SERVE_CACHE_OPT_CUTOFF:
+			if (serve_cache_option(c - OPT_CACHE, optarg, &co))
 				return 2;
 			break;
 		case 'h':
@@ -218,11 +292,24 @@ int cmd_cache(int argc, char **argv)
 	verb = argv[optind];
 	if (parse_disk_argument(argv[optind + 1], &id))
 		return 2;
+	if (strcmp(verb, "attach") && (co.device || co.mode || co.size || co.cutoff_set)) {
+		log_err("--cache, --cache-mode, --cache-size and --sequential-cutoff go with "
+			"'cache attach'");
+		return 2;
+	}
 	if (!strcmp(verb, "stats"))
 		return cache_stats(id, json);
 	if (!strcmp(verb, "flush"))
-		return cache_flush(id, timeout_ns);
-	log_err("cache %s: no such command; give stats or flush (attach and detach: serve "
-		"the disk again with or without --cache, docs/cache.md)", verb);
+		return cache_flush_wait(id, timeout_ns, false);
+	if (!strcmp(verb, "attach")) {
+		if (!co.device) {
+			log_err("cache attach: give the cache with --cache PATH");
+			return 2;
+		}
+		return cache_attach(id, &co);
+	}
+	if (!strcmp(verb, "detach"))
+		return cache_detach(id, timeout_ns);
+	log_err("cache %s: no such command; give stats, flush, attach or detach", verb);
 	return 2;
 }

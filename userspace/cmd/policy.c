@@ -319,6 +319,23 @@ static void free_chains(struct chains *ch)
 			policy_chain_free(&ch->c[i]);
 }
 
+/* A class list as the policy wrote it: the chain keeps it "a+b". */
+static void show_classes(struct emit *e, const char *key, const char *v)
+{
+	size_t n;
+
+	emit_key(e, key);
+	emit_seq_open_flow(e);
+	for (; *v; v += n + !!v[n]) {
+		char name[SLUICE_CLASS_NAME_LEN];
+
+		n = strcspn(v, "+");
+		snprintf(name, sizeof(name), "%.*s", (int)n, v);
+		emit_str(e, name);
+	}
+	emit_seq_close(e);
+}
+
 /* A chain filter's parameters of the service's mapping @group ("" for its own). */
 static void show_params(struct emit *e, const struct service_ops *ops,
 			const struct chain_filter *f, const char *group)
@@ -344,7 +361,10 @@ static void show_params(struct emit *e, const struct service_ops *ops,
 			emit_map_open(e);
 			open = true;
 		}
-		emit_kv_str(e, key, v);
+		if (p->kind == SVC_CLASSES)
+			show_classes(e, key, v);
+		else
+			emit_kv_str(e, key, v);
 	}
 	if (open && group[0])
 		emit_map_close(e);

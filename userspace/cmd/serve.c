@@ -147,10 +147,7 @@ static int parse_argv(int argc, char **argv, struct serve_opts *o)
 		{ "id", required_argument, NULL, OPT_ID },
 		{ "copy", required_argument, NULL, OPT_COPY },
 		SERVE_JOURNAL_OPTIONS,
-		{ "cache", required_argument, NULL, OPT_CACHE },
-		{ "cache-mode", required_argument, NULL, OPT_CACHE_MODE },
-		{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
-		{ "sequential-cutoff", required_argument, NULL, OPT_SEQ_CUTOFF },
+		SERVE_CACHE_OPTIONS(OPT_CACHE),
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -159,7 +156,6 @@ static int parse_argv(int argc, char **argv, struct serve_opts *o)
 		[UBLK_COPY_USER] = "user", [UBLK_COPY_MMAP] = "mmap",
 		[UBLK_COPY_ZERO] = "zero",
 	};
-	static const char *const cache_modes[] = { "writethrough", "writeback", "writearound" };
 	bool shape = false;
 	unsigned int idx;
 	int c, err;
@@ -238,29 +234,10 @@ static int parse_argv(int argc, char **argv, struct serve_opts *o)
 			o->copy = idx;
 			break;
 		/* ad hoc cache: serve_cache.c builds its filter */
-		case OPT_CACHE:
-			o->cache.device = optarg;
-			shape = true;
-			break;
-		case OPT_CACHE_MODE:
-			err = parse_enum_argument("--cache-mode", optarg, cache_modes,
-						  ARRAY_SIZE(cache_modes), &idx);
+		case OPT_CACHE ... OPT_SEQ_CUTOFF:
+			err = serve_cache_option(c - OPT_CACHE, optarg, &o->cache);
 			if (err)
 				return err;
-			o->cache.mode = cache_modes[idx];
-			shape = true;
-			break;
-		case OPT_CACHE_SIZE:
-			err = parse_size_argument("--cache-size", optarg, &o->cache.size);
-			if (err)
-				return err;
-			shape = true;
-			break;
-		case OPT_SEQ_CUTOFF:
-			err = parse_size_argument("--sequential-cutoff", optarg, &o->cache.cutoff);
-			if (err)
-				return err;
-			o->cache.cutoff_set = 1;
 			shape = true;
 			break;
 		case 'h':

@@ -8,10 +8,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd/args.h"
 #include "cmd/serve_cache.h"
+#include "lib/macro.h"
 #include "lib/log.h"
 #include "lib/units.h"
 #include "loader/service.h"
+
+int serve_cache_option(int which, const char *arg, struct serve_cache *o)
+{
+	static const char *const modes[] = { "writethrough", "writeback", "writearound" };
+	unsigned int idx;
+
+	switch (which) {
+	case SERVE_CACHE_OPT_DEVICE:
+		o->device = arg;
+		return 0;
+	case SERVE_CACHE_OPT_MODE:
+		if (parse_enum_argument("--cache-mode", arg, modes, ARRAY_SIZE(modes), &idx))
+			return -EINVAL;
+		o->mode = modes[idx];
+		return 0;
+	case SERVE_CACHE_OPT_SIZE:
+		return parse_size_argument("--cache-size", arg, &o->size) ? -EINVAL : 0;
+	case SERVE_CACHE_OPT_CUTOFF:
+		if (parse_size_argument("--sequential-cutoff", arg, &o->cutoff))
+			return -EINVAL;
+		o->cutoff_set = 1;
+		return 0;
+	}
+	return -EINVAL;
+}
 
 int serve_cache_spec(const struct serve_cache *o, char *spec, size_t len)
 {

@@ -19,6 +19,18 @@ struct serve_cache {
 	int cutoff_set;			/* given (0 turns it off) */
 };
 
+/* The cache flags of 'serve' and 'cache attach', in this order from @base. */
+enum { SERVE_CACHE_OPT_DEVICE, SERVE_CACHE_OPT_MODE, SERVE_CACHE_OPT_SIZE,
+       SERVE_CACHE_OPT_CUTOFF };
+#define SERVE_CACHE_OPTIONS(base)						\
+	{ "cache", required_argument, NULL, (base) + SERVE_CACHE_OPT_DEVICE },	\
+	{ "cache-mode", required_argument, NULL, (base) + SERVE_CACHE_OPT_MODE },	\
+	{ "cache-size", required_argument, NULL, (base) + SERVE_CACHE_OPT_SIZE },	\
+	{ "sequential-cutoff", required_argument, NULL, (base) + SERVE_CACHE_OPT_CUTOFF }
+
+/* Flag @which (SERVE_CACHE_OPT_*) with @arg into @o: 0, or -EINVAL after saying why. */
+int serve_cache_option(int which, const char *arg, struct serve_cache *o);
+
 /*
  * Append " cache:device=...,mode=..." to @spec (NUL-terminated, @len
  * bytes). Logs one message and returns -EINVAL (a path the spec cannot

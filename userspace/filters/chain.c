@@ -500,6 +500,20 @@ int chain_filter_stats(struct filter_chain *c, int index, struct filter_stat *st
 	return f->ops->stats ? f->ops->stats(f, st, max) : 0;
 }
 
+int chain_filter_control(struct filter_chain *c, const char *name, const char *cmd)
+{
+	struct filter *f;
+	int i;
+
+	for (i = 0; i < c->n; i++) {
+		f = &c->filters[i];
+		if (strcmp(f->ops->name, name))
+			continue;
+		return f->ops->control ? f->ops->control(f, cmd) : -EOPNOTSUPP;
+	}
+	return -ENOENT;
+}
+
 int filter_config_get(const struct filter_config *cfg, const char *key, char *buf, size_t len)
 {
 	size_t klen = strlen(key);

@@ -99,5 +99,7 @@ void chain_bg_cqe(struct filter_queue *fq, unsigned int index, uint64_t cookie, 
 
 /* Counters of filter @index, as its ops->stats gives them; 0 if none. */
 int chain_filter_stats(struct filter_chain *c, int index, struct filter_stat *st, int max);
+/* ops->control of the filter named @name: -ENOENT none, -EOPNOTSUPP it takes none. */
+int chain_filter_control(struct filter_chain *c, const char *name, const char *cmd);
 
 #endif /* SLUICE_FILTER_CHAIN_H */

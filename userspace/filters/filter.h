@@ -254,6 +254,13 @@ struct filter_ops {
 	 * (a string literal).
 	 */
 	int (*stats)(struct filter *f, struct filter_stat *st, int max);
+	/*
+	 * Optional: a command from the CLI (ublk/control.h: 'sluice cache
+	 * flush' asks the cache to "hold"), one word. Called from the
+	 * server's main thread like stats, while the queues run: change
+	 * what they read with atomics. 0 or -errno (-EINVAL: unknown word).
+	 */
+	int (*control)(struct filter *f, const char *cmd);
 	/* Optional: free what init made (close its files). Called once, last. */
 	void (*teardown)(struct filter *f);
 };

@@ -45,6 +45,9 @@ int filter_spec_from_chain(const struct policy_chain_desc *c, char *spec, size_t
 			if (!err)
 				err = append(spec, len, &used, "%s=%s", f->keys[j], f->vals[j]);
 		}
+		/* class names (bypass_classes) mean something only with their policy's */
+		if (!err && c->policy && chain_param(f, "bypass_classes"))
+			err = append(spec, len, &used, ",policy=%s%s", c->policy, "");
 	}
 	if (err)
 		spec[0] = '\0';

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "filters/registry.h"
+#include "ublk/control.h"
 #include "ublk/filter_stats.h"
 #include "ublk/server.h"
 
@@ -416,6 +417,7 @@ int ublk_server_wait(struct ublk_server *s)
 	for (;;) {
 		/* best effort: the disk serves whether people see its counters or not */
 		filter_stats_publish(s->cfg.state_dir, s->st.id, s->chain, &stats_due);
+		ublk_control_poll(s->cfg.state_dir, s->st.id, s->chain);
 		sig = sigtimedwait(&s->signals, NULL, &tick);
 		if (sig > 0)
 			return sig;

@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * cache.h - the cache filter's state, shared by its parts (docs/cache.md):
+ *
+ *   filters/cache.c     the filter: arguments, life cycle, the ops table
+ *   cache/blocks.c      block state under the lock: stamps, locks, streams,
+ *                       allocation, slot encoding, dirty accounting
+ *   cache/classes.c     the request classes that bypass the cache
+ *   cache/store.c       the device and its persistent metadata at start
+ *   cache/io.c          the filter's own I/O on the cache device
+ *   cache/read.c        the read path: hits, partial hits, fills
+ *   cache/write.c       the write path, waiting writes, settling a change
+ *   cache/writeback.c   the background write-back of dirty blocks
+ *
+ * Functions marked "under the lock" expect c->lock held; none is held
+ * across I/O. Internal to the cache filter: nothing else includes this.
+ */
+#ifndef SLUICE_CACHE_CACHE_H
+#define SLUICE_CACHE_CACHE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <liburing.h>
+
+#include "cache/format.h"
+#include "cache/policy2q.h"
+#include "filters/filter.h"
+#include "loader/ublk_class.h"
+
+#define CACHE_QUEUES		64
+#define REQ_BLOCKS		17	/* 512 KiB requests over 32 KiB blocks, unaligned */
+#define BLOCK_MIN		(32u << 10)
+#define OVERLAY_BATCH		16	/* cache reads of one request in flight */
+#define WB_SLOTS		4	/* write-backs in flight per queue */
+#define WB_INTERVAL_NS		(20 * 1000000ull)
+#define STREAMS			16
+#define STAMPS			4096
+#define DEFAULT_CUTOFF		(4u << 20)	/* bcache's sequential_cutoff */
+
+enum cache_mode { MODE_WRITETHROUGH, MODE_WRITEBACK, MODE_WRITEAROUND };
+
+/* what a request is doing, in its scratch */
+enum { K_NONE, K_READ_MISS, K_READ_MIXED, K_READ_HIT, K_FILL, K_WRITE_WB, K_WRITE_WT,
+       K_FLUSH };
+
+/* the io of a request's own I/O, in its cookie's low bits; the block's index above */
+enum { IO_SLOT0, IO_DATA, IO_SLOT, IO_BACKING, IO_CREAD, IO_FSYNC };
+#define COOKIE(i, io)	((uint32_t)(i) << 4 | (io))
+
+/* background cookies */
+#define BG_TIMER	1
+#define BG_WB(slot, st)	(0x100 | (uint64_t)(slot) << 4 | (st))
+enum { WB_READ = 1, WB_WRITE, WB_SLOT };
+
+struct cblock {
+	uint64_t valid, dirty;
+	uint64_t redirty;		/* written while a write-back of it is under way */
+	uint32_t busy;			/* cache reads in flight */
+	bool locked;			/* a state change in flight */
+	bool wb;			/* a write-back under way (it holds the lock only
+					 * to read the cache and to write the slot) */
+};
+
+struct stream {
+	uint64_t end, len;
+	uint64_t used;
+};
+
+struct cache {
+	pthread_mutex_t lock;
+	int fd;
+	int file;			/* fixed-file index */
+	struct cache_sb sb;
+	enum cache_mode mode;
+	uint64_t cutoff;
+	uint64_t wb_interval_ns;
+	uint64_t disk_size;
+	uint32_t bs;			/* block size */
+	struct q2 *q;
+	struct cblock *b;
+	uint64_t seq;			/* next slot sequence number */
+	bool degraded;
+	atomic_bool hold;		/* write-back takes no new dirty data (a flush runs) */
+	bool in_memory;			/* tmpfs/ramfs: cache I/O is a copy, done inline */
+	uint64_t gen;			/* write stamps: a fill of older data is dropped */
+	uint64_t stamps[STAMPS];
+	uint32_t winflight[STAMPS];	/* writes in flight per stamp slot */
+	struct stream streams[STREAMS];
+	uint64_t stream_clock;
+	uint32_t wb_cursor;
+	struct filter_queue *fqs[CACHE_QUEUES];
+	atomic_uint waiting;		/* requests parked on any queue */
+	/* stats */
+	atomic_uint_fast64_t read_hits, read_misses, write_hits, write_misses;
+	atomic_uint_fast64_t dirty_bytes, written_back, bypassed, fills, errors;
+	atomic_uint_fast64_t evictions, bypassed_class;
+	/* bypass_classes: class ids (bits) the cache never admits */
+	uint64_t bypass[SLUICE_MAX_CLASSES / 64];
+	bool have_bypass;
+	struct ublk_class_map classes;
+};
+
+struct creq {
+	uint8_t kind;
+	uint8_t nblk;
+	bool parked;
+	bool admit;
+	bool has_backing;		/* its own write to the backing */
+	int berr;			/* the backing's result, -errno */
+	uint16_t inflight;
+	uint64_t first;			/* first backing block */
+	uint64_t gen;			/* stamp when a read missed */
+	uint32_t idx[REQ_BLOCKS];	/* Q2_NONE: not in the cache */
+	uint64_t vmask[REQ_BLOCKS];	/* reads: sub-blocks from the cache */
+	uint64_t setv[REQ_BLOCKS], setd[REQ_BLOCKS], touch[REQ_BLOCKS];
+	bool counted;			/* in c->winflight until writes_end() */
+	/* per block: locked by this request, newly mapped, mapped over an evicted
+	 * block (its slot is rewritten first), write-around invalidation only,
+	 * its cache I/O failed */
+	bool locked[REQ_BLOCKS], fresh[REQ_BLOCKS], reused[REQ_BLOCKS], inval[REQ_BLOCKS];
+	bool failed[REQ_BLOCKS];
+	uint8_t cur_blk, cur_sub;	/* overlay cursor */
+	uint8_t slot0[REQ_BLOCKS][CACHE_SLOT_SIZE];
+	uint8_t slot[REQ_BLOCKS][CACHE_SLOT_SIZE];
+};
+
+struct wb {
+	void *buf;
+	uint32_t idx;
+	uint64_t bblock;
+	uint64_t mask;			/* the dirty sub-blocks being written back */
+	uint16_t inflight;
+	bool busy, err;
+	bool holds;			/* it holds the block's lock */
+	bool wait_slot;			/* the backing has it; waiting for the lock */
+	uint8_t slot[CACHE_SLOT_SIZE];
+};
+
+struct cache_queue {
+	struct filter_req **parked;
+	uint32_t nparked, maxparked;
+	struct wb wb[WB_SLOTS];
+	bool draining;
+	bool timer;
+	bool in_unlocked;		/* unlocked() is retrying a write-back's slot */
+};
+
+/* ------------------------------------------------------------ geometry -- */
+
+static inline uint64_t bits(unsigned int a, unsigned int b)
+{
+	unsigned int n = b - a + 1;
+
+	return (n >= 64 ? ~0ull : ((1ull << n) - 1)) << a;
+}
+
+/* The part of the request in its i-th block: [lo, hi) in disk bytes. */
+static inline void blk_range(const struct cache *c, const struct filter_req *req, unsigned int i,
+		      uint64_t *lo, uint64_t *hi)
+{
+	uint64_t start = (req->offset / c->bs + i) * c->bs, end = start + c->bs;
+	uint64_t rend = req->offset + req->len;
+
+	*lo = req->offset > start ? req->offset : start;
+	*hi = rend < end ? rend : end;
+}
+
+/* Sub-blocks of the block at @bstart that [lo, hi) touches, and those it covers whole. */
+static inline void blk_masks(const struct cache *c, uint64_t bstart, uint64_t lo, uint64_t hi,
+		      uint64_t *touch, uint64_t *full)
+{
+	unsigned int s0 = (lo - bstart) / CACHE_SUB_SIZE, s1 = (hi - 1 - bstart) / CACHE_SUB_SIZE;
+	unsigned int s;
+
+	*touch = bits(s0, s1);
+	*full = 0;
+	for (s = s0; s <= s1; s++) {
+		uint64_t a = bstart + (uint64_t)s * CACHE_SUB_SIZE, z = a + CACHE_SUB_SIZE;
+
+		if (z > c->disk_size)
+			z = c->disk_size;
+		if (lo <= a && hi >= z)
+			*full |= 1ull << s;
+	}
+}
+
+static inline unsigned int req_nblocks(const struct cache *c, const struct filter_req *req)
+{
+	return (req->offset + req->len - 1) / c->bs - req->offset / c->bs + 1;
+}
+
+/* The next run of set bits of @mask at or after bit @from: [*s, *e]. false: none. */
+static inline bool mask_run(uint64_t mask, unsigned int from, unsigned int *s, unsigned int *e)
+{
+	if (from >= CACHE_SUBS_MAX || !(mask >> from))
+		return false;
+	*s = from + __builtin_ctzll(mask >> from);
+	*e = *s;
+	while (*e + 1 < CACHE_SUBS_MAX && (mask >> (*e + 1) & 1))
+		(*e)++;
+	return true;
+}
+
+/* -------------------------------------------------------------- blocks.c -- */
+
+int cache_req_begin(const struct cache *c, const struct filter_req *req, struct creq *r);
+void cache_writes_begin(struct cache *c, struct creq *r);
+void cache_writes_end(struct cache *c, struct creq *r);
+bool cache_fill_allowed(const struct cache *c, uint64_t bblock, uint64_t gen);
+void cache_undo_locks(struct cache *c, struct creq *r);
+bool cache_sequential(struct cache *c, const struct filter_req *req);
+uint32_t cache_block_alloc(struct cache *c, uint64_t bblock, bool *reused);
+void cache_encode_slot(struct cache *c, void *buf, uint64_t bblock, uint64_t valid,
+		       uint64_t dirty);
+void cache_dirty_account(struct cache *c, uint64_t before, uint64_t after);
+
+/* ------------------------------------------------------------- classes.c -- */
+
+/* @names "a+b" (cut up here), classes of applied policy @policy; "" for none. */
+int cache_classes_init(struct cache *c, const char *policy, char *names);
+void cache_classes_fini(struct cache *c);
+/* Is the request of a class the cache bypasses? */
+bool cache_class_bypassed(struct filter *f, const struct filter_req *req);
+
+/* --------------------------------------------------------------- store.c -- */
+
+int cache_store_open(const char *path, uint64_t want, uint64_t *size);
+bool cache_store_in_memory(int fd);
+int cache_store_load_sb(struct cache *c, const struct filter_config *cfg, uint64_t dev_size);
+int cache_store_load_slots(struct cache *c);
+void cache_store_save_degraded(struct cache *c);
+
+/* ------------------------------------------------------------------ io.c -- */
+
+/* One write of a block's chain (cache/format.h order: slot0, data, slot). */
+struct cio {
+	void *buf;
+	uint32_t len;
+	uint64_t off;
+	bool dsync;
+	uint32_t cookie;
+};
+
+void cache_prep_rw(struct cache *c, struct io_uring_sqe *sqe, bool write, void *buf,
+		   uint32_t len, uint64_t off, bool dsync);
+bool cache_run_chain(struct filter *f, struct filter_req *req, unsigned int blk,
+		     const struct cio *v, unsigned int n);
+
+/* ---------------------------------------------------------------- read.c -- */
+
+int cache_read_start(struct filter *f, struct filter_req *req);
+int cache_read_completion(struct filter *f, struct filter_req *req);
+int cache_overlay_issue(struct filter *f, struct filter_req *req);
+void cache_read_finish(struct filter *f, struct filter_req *req);
+int cache_fill_start(struct filter *f, struct filter_req *req);
+
+/* --------------------------------------------------------------- write.c -- */
+
+int cache_write_start(struct filter *f, struct filter_req *req);
+void cache_retry_parked(struct filter *f, struct filter_queue *fq);
+void cache_unlocked(struct filter *f, struct filter_queue *fq);
+int cache_change_settle(struct filter *f, struct filter_req *req, bool inline_);
+void cache_change_finish(struct filter *f, struct filter_req *req);
+
+/* ----------------------------------------------------------- writeback.c -- */
+
+void cache_wb_start(struct filter *f, struct filter_queue *fq);
+void cache_wb_done(struct filter *f, struct filter_queue *fq, unsigned int s, int st, int res);
+void cache_wb_retry_slots(struct filter *f, struct filter_queue *fq);
+
+#endif /* SLUICE_CACHE_CACHE_H */
