@@ -228,7 +228,6 @@ bool cache_class_bypassed(struct filter *f, const struct filter_req *req);
 /* --------------------------------------------------------------- store.c -- */
 
 int cache_store_open(const char *path, uint64_t want, uint64_t *size);
-bool cache_store_in_memory(int fd);
 int cache_store_load_sb(struct cache *c, const struct filter_config *cfg, uint64_t dev_size);
 int cache_store_load_slots(struct cache *c);
 void cache_store_save_degraded(struct cache *c);

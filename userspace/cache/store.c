@@ -7,12 +7,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <linux/magic.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "cache/cache.h"
@@ -53,16 +51,6 @@ int cache_store_open(const char *path, uint64_t want, uint64_t *size)
 out_close:
 	close(fd);
 	return err;
-}
-
-/* tmpfs or ramfs: the page cache is the data, a write is a copy. */
-bool cache_store_in_memory(int fd)
-{
-	struct statfs sf;
-
-	if (fstatfs(fd, &sf))
-		return false;
-	return sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC;
 }
 
 /* The device's superblock, or a new format when it has none. */

@@ -49,6 +49,7 @@
 #include "filters/filter.h"
 #include "filters/registry.h"
 #include "lib/macro.h"
+#include "lib/fileio.h"
 #include "lib/units.h"
 
 static void cache_wake(struct filter *f, struct filter_queue *fq)
@@ -262,7 +263,7 @@ static int cache_init(struct filter *f, const struct filter_config *cfg)
 	err = cache_store_load_sb(c, cfg, dev_size);
 	if (err)
 		goto fail;
-	c->in_memory = cache_store_in_memory(c->fd);
+	c->in_memory = fd_in_memory(c->fd);
 	err = -ENOMEM;
 	c->b = calloc(c->sb.nblocks, sizeof(*c->b));
 	if (!c->b)

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "lib/fileio.h"
@@ -97,4 +99,14 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 		return err;
 	}
 	return (flags & FILE_ATOMIC_SYNC) ? fsync_dir(dir) : 0;
+}
+
+bool fd_in_memory(int fd)
+{
+	struct statfs sf;
+	struct stat st;
+
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || fstatfs(fd, &sf))
+		return false;
+	return sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC;
 }

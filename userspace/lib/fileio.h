@@ -13,6 +13,7 @@
 #define SLUICE_LIB_FILEIO_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 #define FILE_ATOMIC_SYNC	(1u << 0)	/* fsync the file and its directory */
@@ -30,5 +31,12 @@ int fsync_parent_dir(const char *path);
 
 /* fsync the directory @dir itself. */
 int fsync_dir(const char *dir);
+
+/*
+ * @fd is a regular file on tmpfs or ramfs: its page cache is the data, so
+ * O_DIRECT (accepted by tmpfs since 6.6) still copies and a write is a
+ * memcpy. A block device node on devtmpfs is not one.
+ */
+bool fd_in_memory(int fd);
 
 #endif /* SLUICE_LIB_FILEIO_H */

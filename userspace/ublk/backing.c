@@ -4,12 +4,11 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/vfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <linux/fs.h>
-#include <linux/magic.h>
 
+#include "lib/fileio.h"
 #include "ublk/backing.h"
 
 /*
@@ -27,16 +26,6 @@ static bool direct_read_works(int fd, uint32_t block_size)
 	ok = pread(fd, buf, block_size, 0) >= 0;
 	free(buf);
 	return ok;
-}
-
-/* tmpfs (6.6+) takes O_DIRECT but still copies through its page cache. */
-static bool in_memory_fs(int fd)
-{
-	struct statfs sf;
-
-	if (fstatfs(fd, &sf))
-		return false;
-	return sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC;
 }
 
 static int backing_size(struct backing *b)
@@ -101,7 +90,7 @@ int backing_open(struct backing *b, const char *path, uint32_t block_size, bool 
 		return err;
 	}
 	/* a block device's node is on devtmpfs; its data is not */
-	b->in_memory = !b->is_blkdev && in_memory_fs(b->fd);
+	b->in_memory = fd_in_memory(b->fd);
 	b->page_cache = !b->direct || b->in_memory;
 	return 0;
 }
