@@ -167,6 +167,16 @@ int link_ctx_new(const struct link_creds *c, bool server, struct link_ctx **out)
 	SSL_CTX_set_num_tickets(ctx->ssl, 0);
 	SSL_CTX_set_mode(ctx->ssl, SSL_MODE_AUTO_RETRY);
 	if (psk) {
+		/*
+		 * Only suites of the PSK's hash (SHA-256): OpenSSL 3.0 picks the
+		 * suite before it looks at the PSK and drops a PSK of another hash,
+		 * and the default list starts with a SHA-384 suite.
+		 */
+		if (!SSL_CTX_set_ciphersuites(ctx->ssl, "TLS_AES_128_GCM_SHA256:"
+					      "TLS_CHACHA20_POLY1305_SHA256")) {
+			err = -EINVAL;
+			goto fail;
+		}
 		if (server)
 			SSL_CTX_set_psk_find_session_callback(ctx->ssl, psk_find);
 		else
@@ -278,10 +288,14 @@ static void set_timeouts(int fd, int timeout_ms)
 static int handshake(struct link_ctx *ctx, int fd, bool server, struct link **out)
 {
 	struct link *l;
-	int one = 1, ret;
+	int one = 1, idle = 10, intvl = 5, cnt = 3, ret;
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* a peer gone without a FIN (a cut link) is noticed within ~25 s */
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 	l = calloc(1, sizeof(*l));
 	if (!l) {
 		close(fd);
