@@ -8,6 +8,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -29,6 +31,7 @@
 
 struct replica_sender {
 	struct replica_sender_cfg cfg;
+	char target[256], journal[PATH_MAX];	/* cfg's strings point here */
 	struct link_ctx *ctx;
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -315,6 +318,15 @@ int replica_sender_new(const struct replica_sender_cfg *cfg, struct replica_send
 	if (!s)
 		return -ENOMEM;
 	s->cfg = *cfg;
+	if (snprintf(s->target, sizeof(s->target), "%s", cfg->target) >= (int)sizeof(s->target) ||
+	    snprintf(s->journal, sizeof(s->journal), "%s", cfg->journal) >=
+		    (int)sizeof(s->journal)) {
+		free(s);
+		return -ENAMETOOLONG;
+	}
+	s->cfg.target = s->target;
+	s->cfg.journal = s->journal;
+	s->cfg.creds = (struct link_creds){};	/* used once, below */
 	err = link_ctx_new(&cfg->creds, false, &s->ctx);
 	if (err) {
 		free(s);
