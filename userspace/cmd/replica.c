@@ -122,9 +122,11 @@ static int serve_links(struct receiver *r, struct link_ctx *ctx, int lfd)
 			continue;
 		}
 		log_info("replica: %s: connected", peer);
-		err = receiver_session(r, l, &s);
-		if (s.resumed_at || s.records)
+		err = receiver_greet(r, l, &s);
+		if (!err) {
 			log_info("replica: %s: resumed after seq %" PRIu64, peer, s.resumed_at);
+			err = receiver_stream(r, l, &s);
+		}
 		say_end(peer, err, &s);
 		link_close(l);
 	}

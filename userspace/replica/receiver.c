@@ -110,6 +110,14 @@ static int refuse(struct link *l, int err, const char *msg)
 	return err;
 }
 
+static int greet(struct receiver *r, struct link *l, struct receiver_session *s);
+
+int receiver_greet(struct receiver *r, struct link *l, struct receiver_session *s)
+{
+	memset(s, 0, sizeof(*s));
+	return greet(r, l, s);
+}
+
 static int greet(struct receiver *r, struct link *l, struct receiver_session *s)
 {
 	struct frame f, me = { .type = FRAME_HELLO };
@@ -179,13 +187,16 @@ static int ack(struct receiver *r, struct link *l, struct receiver_session *s)
 
 int receiver_session(struct receiver *r, struct link *l, struct receiver_session *s)
 {
+	int err = receiver_greet(r, l, s);
+
+	return err ? err : receiver_stream(r, l, s);
+}
+
+int receiver_stream(struct receiver *r, struct link *l, struct receiver_session *s)
+{
 	struct frame f;
 	int err;
 
-	memset(s, 0, sizeof(*s));
-	err = greet(r, l, s);
-	if (err)
-		return err;
 	for (;;) {
 		err = link_recv(l, &f);
 		if (err)

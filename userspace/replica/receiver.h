@@ -61,6 +61,10 @@ int receiver_open(struct receiver *r, const struct receiver_cfg *cfg);
  */
 int receiver_session(struct receiver *r, struct link *l, struct receiver_session *s);
 
+/* receiver_session() in two steps, for a caller that says where it resumes. */
+int receiver_greet(struct receiver *r, struct link *l, struct receiver_session *s);
+int receiver_stream(struct receiver *r, struct link *l, struct receiver_session *s);
+
 /* Checkpoint and close. Takes a zeroed or failed receiver. */
 void receiver_close(struct receiver *r);
 
