@@ -213,6 +213,8 @@ assert_no_gap_no_duplicate() {
 	sleep 4
 	kill -9 "$SERVER_PID"
 	wait "$SERVER_PID" || true
+	# the disk waits for a --recover; delete it, so the writer's next write fails
+	"$SLUICE" stop "$(dev_id "$DEV")" >/dev/null 2>&1 || true
 	wait "$writer" || true
 	kill -TERM "$REPLICA_PID"
 	wait "$REPLICA_PID" || true
