@@ -303,12 +303,47 @@ static void test_sync_verdict(void **state)
 	assert_same_files(path_p, path_r);
 }
 
+static void test_promote(void **state)
+{
+	struct receiver_cfg cfg = { .target = path_r, .journal = path_rj, .journal_size = JSIZE };
+	struct replica_sender_stats st;
+	struct replica_sender *s;
+	uint64_t gen = 0, seq = 0, before;
+	struct rlog p;
+	struct rx x;
+
+	rx_start(&x, 1);
+	before = rlog_applied(&x.r.log);
+	/* the receiver holds the journal: no promote under it */
+	assert_int_equal(receiver_promote(&cfg, &gen, &seq), -EBUSY);
+	assert_int_equal(rlog_open(&p, path_pj, path_p, JSIZE, DISK, 512), 0);
+	s = tx_start(&p, psk, false, 0);
+	tx_wait(s, rlog_applied(&p), 0);
+	replica_sender_free(s);
+	rx_stop(&x);
+	assert_int_equal(receiver_promote(&cfg, &gen, &seq), 0);
+	assert_int_equal(gen, 2);
+	assert_int_equal(seq, rlog_applied(&p));
+	assert_true(seq >= before);
+	/* the old primary (generation 1) is refused: split brain */
+	rx_start(&x, 1);
+	s = tx_start(&p, psk, false, 0);
+	tx_wait(s, 0, REPLICA_FAILED);
+	replica_sender_stats(s, &st);
+	assert_int_equal(st.last_error, ESTALE);
+	replica_sender_free(s);
+	rx_stop(&x);
+	assert_int_equal(x.last_err, -ESTALE);
+	rlog_close(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stream_and_resume),
 		cmocka_unit_test(test_wrong_key_and_other_disk),
 		cmocka_unit_test(test_sync_verdict),
+		cmocka_unit_test(test_promote),
 	};
 
 	return cmocka_run_group_tests(tests, setup, remove_dir);

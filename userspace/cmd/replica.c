@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ static void usage(FILE *f)
 		"Usage: sluice replica --listen ADDR:PORT --target IMAGE --journal PATH\n"
 		"                      (--psk-file F | --tls-cert C --tls-key K --tls-ca CA)\n"
 		"                      [--journal-size SIZE]\n"
+		"       sluice replica promote --target IMAGE --journal PATH\n"
 		"\n"
 		"Receive a journaled disk's records from its primary ('sluice serve\n"
 		"--journal J --replica HOST:PORT'), apply them to IMAGE in order and\n"
@@ -47,6 +49,11 @@ static void usage(FILE *f)
 		"  --tls-ca CA\n"
 		"  -h, --help          this help\n"
 		"\n"
+		"promote (failover, with the receiver stopped): IMAGE becomes the disk,\n"
+		"every record of the replica's journal on it, and the replica's generation\n"
+		"is raised: the old primary, if it comes back, is refused (split brain).\n"
+		"Then serve IMAGE: 'sluice serve --backing IMAGE'.\n"
+		"\n"
 		"Examples:\n"
 		"  openssl rand -hex 32 > /etc/sluice/pgdata.psk   # the same file on both hosts\n"
 		"  truncate -s 64G /srv/replica/pgdata.img\n"
@@ -54,7 +61,10 @@ static void usage(FILE *f)
 		"      --journal /srv/replica/pgdata.journal --psk-file /etc/sluice/pgdata.psk\n"
 		"  # on the primary:\n"
 		"  sluice serve --backing /srv/pgdata.img --journal /srv/pgdata.journal \\\n"
-		"      --replica standby:7070 --replica-psk-file /etc/sluice/pgdata.psk\n");
+		"      --replica standby:7070 --replica-psk-file /etc/sluice/pgdata.psk\n"
+		"  # failover: on the replica, once the primary is gone\n"
+		"  sluice replica promote --target /srv/replica/pgdata.img \\\n"
+		"      --journal /srv/replica/pgdata.journal\n");
 }
 
 static void on_signal(int sig)
@@ -133,6 +143,37 @@ static int serve_links(struct receiver *r, struct link_ctx *ctx, int lfd)
 	return 0;
 }
 
+static int promote(const struct receiver_cfg *cfg, bool link_flags)
+{
+	uint64_t gen, seq;
+	int err;
+
+	if (link_flags || !cfg->target || !cfg->journal) {
+		log_err("replica promote: give only --target IMAGE and --journal PATH");
+		return 2;
+	}
+	err = receiver_promote(cfg, &gen, &seq);
+	if (err == -EBUSY) {
+		log_err("replica promote: %s is in use by a running 'sluice replica'; stop it "
+			"first", cfg->journal);
+		return 1;
+	}
+	if (err == -ENOENT) {
+		log_err("replica promote: %s has received nothing yet (no journal or no "
+			"%s.replica); nothing to promote", cfg->journal, cfg->journal);
+		return 1;
+	}
+	if (err) {
+		log_err("replica promote: %s with %s: %s", cfg->target, cfg->journal,
+			strerror(-err));
+		return 1;
+	}
+	printf("%s: promoted at seq %" PRIu64 ", generation %" PRIu64 "; serve it with "
+	       "'sluice serve --backing %s'; the old primary is refused from now on\n",
+	       cfg->target, seq, gen, cfg->target);
+	return 0;
+}
+
 enum {
 	OPT_LISTEN = 256, OPT_TARGET, OPT_JOURNAL, OPT_JSIZE, OPT_PSK, OPT_CERT, OPT_KEY, OPT_CA,
 };
@@ -161,6 +202,7 @@ int cmd_replica(int argc, char **argv)
 	int c, err, lfd = -1, ret = 1;
 
 	optind = 1;
+	/* "promote" may come first or after the options */
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_LISTEN:
@@ -196,6 +238,8 @@ int cmd_replica(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (optind < argc && !strcmp(argv[optind], "promote") && optind + 1 == argc)
+		return promote(&cfg, listen_at || creds.psk_file || creds.cert);
 	if (optind < argc) {
 		args_unexpected("replica", argv[optind]);
 		return 2;

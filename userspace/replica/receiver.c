@@ -94,8 +94,10 @@ int receiver_open(struct receiver *r, const struct receiver_cfg *cfg)
 		rlog_close(&r->log);
 		return 0;
 	}
-	if (err)
+	if (err) {
+		rlog_close(&r->log);
 		return err;
+	}
 	r->log_open = true;
 	return 0;
 }
@@ -248,4 +250,23 @@ void receiver_close(struct receiver *r)
 	if (r->log_open)
 		rlog_close(&r->log);
 	r->log_open = false;
+}
+
+int receiver_promote(const struct receiver_cfg *cfg, uint64_t *generation, uint64_t *seq)
+{
+	struct receiver r;
+	int err;
+
+	err = receiver_open(&r, cfg);
+	if (!err && (!r.have_id || !r.log_open))
+		err = -ENOENT;
+	if (err)
+		goto out;
+	r.generation++;
+	err = save_id(&r);
+	*generation = r.generation;
+	*seq = rlog_applied(&r.log);
+out:
+	receiver_close(&r);
+	return err;
 }

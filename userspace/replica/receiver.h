@@ -65,6 +65,16 @@ int receiver_session(struct receiver *r, struct link *l, struct receiver_session
 int receiver_greet(struct receiver *r, struct link *l, struct receiver_session *s);
 int receiver_stream(struct receiver *r, struct link *l, struct receiver_session *s);
 
+/*
+ * Failover: make the replica's image the disk (every record of its journal
+ * replayed and synced) and raise its generation, so the old primary, still
+ * of the old generation, is refused from now on (-ESTALE: a split brain is
+ * refused, never merged). @cfg's journal must not be open elsewhere
+ * (-EBUSY: a receiver runs). *seq: the last record the image holds.
+ * 0, -ENOENT (nothing was ever replicated here), or receiver_open's errors.
+ */
+int receiver_promote(const struct receiver_cfg *cfg, uint64_t *generation, uint64_t *seq);
+
 /* Checkpoint and close. Takes a zeroed or failed receiver. */
 void receiver_close(struct receiver *r);
 

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -41,6 +42,9 @@ int rlog_open(struct rlog *l, const char *path, const char *target, uint64_t jsi
 	l->jfd = open(path, O_RDWR | O_CLOEXEC | (disk_size ? O_CREAT : 0), 0600);
 	if (l->jfd < 0)
 		return -errno;
+	/* one writer: a running receiver, or promote */
+	if (flock(l->jfd, LOCK_EX | LOCK_NB))
+		return errno == EWOULDBLOCK ? -EBUSY : -errno;
 	if (fstat(l->jfd, &st))
 		return -errno;
 	if (!st.st_size) {

@@ -35,9 +35,10 @@ struct rlog {
  * Open the journal @path of the image @target, replaying onto the image
  * what it lacks; a journal that does not exist yet is created, for a disk
  * of @disk_size and @block_size (0: open only, -ENOENT when there is
- * none). The image must be that large. 0, -ENOENT, -EXDEV (the journal is
- * another image's), -EDOM (another size), -EBADMSG (corrupt in the
- * middle), -errno.
+ * none). The image must be that large. The journal is locked (flock) while
+ * open. 0, -ENOENT, -EBUSY (another process has it open), -EXDEV (the
+ * journal is another image's), -EDOM (another size), -EBADMSG (corrupt in
+ * the middle), -errno.
  */
 int rlog_open(struct rlog *l, const char *path, const char *target, uint64_t jsize,
 	      uint64_t disk_size, uint32_t block_size);
