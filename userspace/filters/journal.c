@@ -75,6 +75,7 @@ struct jrn_req {
 	uint64_t seq;			/* 0: none in flight */
 	bool durable;			/* held until the record is durable */
 	bool writing;
+	uint64_t rep_seq;		/* on its way up, held until the replica has it */
 };
 
 struct jrn_queue {
@@ -486,26 +487,27 @@ static void hold(struct jrn *j, struct jrn_queue *q, struct filter_req *req)
 
 static int commit_start_locked(struct filter *f, struct filter_queue *fq);
 
-/* Under j->lock: may a request whose record is durable here complete? 1, 0 (hold), -EIO. */
-static int rep_verdict(struct jrn *j, struct jrn_req *jr)
-{
-	return j->rep ? replica_sender_verdict(j->rep, jr->seq) : 1;
-}
-
-/* sync replication: hold the request until the replica acknowledged its record. */
-static int replicated(struct filter *f, struct filter_req *req)
+/*
+ * sync replication: the request, done here (journal and backing), is held
+ * on its way up until the replica acknowledged its record, so the backing
+ * write and the replica's round trip overlap. A verdict.
+ */
+static int replicated(struct filter *f, struct filter_req *req, uint64_t seq)
 {
 	struct jrn_req *jr = filter_req_priv(f, req);
 	struct jrn_queue *q = filter_queue_priv(f, req->fq);
 	struct jrn *j = f->priv;
-	int v;
+	int v = replica_sender_verdict(j->rep, seq);
 
-	if (!j->rep)
-		return FILTER_CONTINUE;
+	if (v)
+		return v < 0 ? v : FILTER_CONTINUE;
+	/* again under the lock: an ack in between wakes the queues after we hold */
 	pthread_mutex_lock(&j->lock);
-	v = rep_verdict(j, jr);
-	if (!v)
+	v = replica_sender_verdict(j->rep, seq);
+	if (!v) {
+		jr->rep_seq = seq;
 		hold(j, q, req);
+	}
 	pthread_mutex_unlock(&j->lock);
 	return v < 0 ? v : v ? FILTER_CONTINUE : FILTER_PENDING;
 }
@@ -560,9 +562,7 @@ static int written(struct filter *f, struct filter_req *req, int res)
 	}
 	if (!now_durable)
 		return FILTER_PENDING;
-	if (j->failed)
-		return -EIO;
-	return replicated(f, req);
+	return j->failed ? -EIO : FILTER_CONTINUE;
 }
 
 static void jrn_io_done(struct filter *f, struct filter_req *req, uint32_t cookie, int res)
@@ -623,8 +623,9 @@ static int jrn_completion(struct filter *f, struct filter_req *req)
 {
 	struct jrn_req *jr = filter_req_priv(f, req);
 	struct jrn *j = f->priv;
+	uint64_t seq = jr->seq;
 
-	if (!jr->seq)
+	if (!seq)
 		return FILTER_CONTINUE;
 	if (jr->rec.type != JOURNAL_REC_FLUSH) {
 		pthread_mutex_lock(&j->lock);
@@ -632,7 +633,9 @@ static int jrn_completion(struct filter *f, struct filter_req *req)
 		pthread_mutex_unlock(&j->lock);
 	}
 	jr->seq = 0;
-	return FILTER_CONTINUE;
+	if (!j->rep || req->result < 0)
+		return FILTER_CONTINUE;
+	return replicated(f, req, seq);
 }
 
 static void jrn_wake(struct filter *f, struct filter_queue *fq)
@@ -650,9 +653,14 @@ static void jrn_wake(struct filter *f, struct filter_queue *fq)
 	for (i = k = 0; i < q->nheld; i++) {
 		struct jrn_req *jr = filter_req_priv(f, q->held[i]);
 
-		verdict = failed ? -EIO : jr->durable && jr->seq > j->durable_upto ? 0 :
-			  rep_verdict(j, jr);
+		if (failed)
+			verdict = -EIO;
+		else if (jr->rep_seq)
+			verdict = replica_sender_verdict(j->rep, jr->rep_seq);
+		else
+			verdict = jr->seq <= j->durable_upto;
 		if (verdict) {
+			jr->rep_seq = 0;
 			verdicts[nready] = verdict < 0 ? verdict : FILTER_CONTINUE;
 			ready[nready++] = q->held[i];
 		} else {
