@@ -74,6 +74,7 @@ drained() {
 		sleep 0.5
 	done
 	echo "the stream did not drain: $c" >&2
+	tail -5 "$REPLICA_LOG" >&2
 	return 1
 }
 
@@ -231,4 +232,81 @@ assert_no_gap_no_duplicate() {
 		assert_equal "$(dd if="$RIMG" bs=4k skip="$off" count=1 status=none | md5sum)" \
 			"$sum"
 	done <"$acked"
+}
+
+# certs DIR NAME: a CA in DIR/NAME-ca.* and a certificate it signed, DIR/NAME.{crt,key}
+certs() {
+	local d=$1 n=$2
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+		-subj "/CN=$n-ca" -keyout "$d/$n-ca.key" -out "$d/$n-ca.crt" 2>/dev/null
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$n" \
+		-keyout "$d/$n.key" -out "$d/$n.csr" 2>/dev/null
+	openssl x509 -req -in "$d/$n.csr" -CA "$d/$n-ca.crt" -CAkey "$d/$n-ca.key" \
+		-CAcreateserial -days 1 -out "$d/$n.crt" 2>/dev/null
+}
+
+@test "certificates: a peer signed by the CA streams; one signed by another CA is refused, nothing applied" {
+	local d=$BATS_TEST_TMPDIR
+	certs "$d" good
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=replica" \
+		-keyout "$d/replica.key" -out "$d/replica.csr" 2>/dev/null
+	openssl x509 -req -in "$d/replica.csr" -CA "$d/good-ca.crt" -CAkey "$d/good-ca.key" \
+		-CAcreateserial -days 1 -out "$d/replica.crt" 2>/dev/null
+	certs "$d" evil
+	replica_bg --listen 127.0.0.1:7305 --target "$RIMG" --journal "$RJ" --journal-size 16M \
+		--tls-cert "$d/replica.crt" --tls-key "$d/replica.key" --tls-ca "$d/good-ca.crt"
+	# signed by another CA: refused by the replica
+	serve_bg --backing "$IMG" --journal "$J" --journal-size 16M --replica 127.0.0.1:7305 \
+		--replica-tls-cert "$d/evil.crt" --replica-tls-key "$d/evil.key" \
+		--replica-tls-ca "$d/good-ca.crt"
+	dd if=/dev/urandom of="$DEV" bs=64k count=8 oflag=direct status=none
+	sleep 2
+	run cat "$REPLICA_LOG"
+	assert_output --partial "refused: the TLS handshake failed"
+	cmp -n 32M "$RIMG" /dev/zero
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID" || true
+	# the CA's own: the stream goes through, images equal
+	serve_bg --backing "$IMG" --journal "$J" --journal-size 16M --replica 127.0.0.1:7305 \
+		--replica-tls-cert "$d/good.crt" --replica-tls-key "$d/good.key" \
+		--replica-tls-ca "$d/good-ca.crt"
+	dd if=/dev/urandom of="$DEV" bs=64k count=8 seek=100 oflag=direct status=none
+	drained
+	cmp "$IMG" "$RIMG"
+}
+
+@test "promote: the replica's image is the disk; the old primary coming back is refused (split brain)" {
+	replica_bg --listen 127.0.0.1:7306 --target "$RIMG" --journal "$RJ" --journal-size 16M \
+		--psk-file "$PSK"
+	serve_bg --backing "$IMG" --journal "$J" --journal-size 16M \
+		--replica 127.0.0.1:7306 --replica-psk-file "$PSK"
+	dd if=/dev/urandom of="$DEV" bs=64k count=16 oflag=direct status=none
+	drained
+	# promote refuses while the receiver has the journal
+	run "$SLUICE" replica promote --target "$RIMG" --journal "$RJ"
+	assert_failure
+	assert_output --partial "stop it first"
+	kill -TERM "$REPLICA_PID"
+	wait "$REPLICA_PID" || true
+	run "$SLUICE" replica promote --target "$RIMG" --journal "$RJ"
+	assert_success
+	assert_output --partial "generation 2"
+	cmp "$IMG" "$RIMG"
+	# the old primary writes on and reconnects: refused, nothing applied
+	replica_bg --listen 127.0.0.1:7306 --target "$RIMG" --journal "$RJ" --psk-file "$PSK"
+	local sum
+	sum=$(md5sum <"$RIMG")
+	dd if=/dev/urandom of="$DEV" bs=64k count=4 oflag=direct status=none
+	sleep 7	# the sender's backoff reaches 5 s
+	run cat "$REPLICA_LOG"
+	assert_output --partial "this replica was promoted"
+	assert_equal "$(md5sum <"$RIMG")" "$sum"
+	counters | jq -e '.replica_state == 3 and .replica_last_errno == 116' >/dev/null
+	# the promoted image serves
+	kill -TERM "$REPLICA_PID"
+	wait "$REPLICA_PID" || true
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID" || true
+	serve_bg --backing "$RIMG"
+	cmp -n 1M "$DEV" "$RIMG"
 }

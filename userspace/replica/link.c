@@ -166,6 +166,11 @@ int link_ctx_new(const struct link_creds *c, bool server, struct link_ctx **out)
 	SSL_CTX_set_min_proto_version(ctx->ssl, TLS1_3_VERSION);
 	SSL_CTX_set_num_tickets(ctx->ssl, 0);
 	SSL_CTX_set_mode(ctx->ssl, SSL_MODE_AUTO_RETRY);
+	/*
+	 * A peer killed without close_notify is a closed link (-EPIPE), as in
+	 * OpenSSL 1.1; truncation cannot hurt: frames carry their own lengths.
+	 */
+	SSL_CTX_set_options(ctx->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	if (psk) {
 		/*
 		 * Only suites of the PSK's hash (SHA-256): OpenSSL 3.0 picks the
@@ -436,6 +441,12 @@ bool link_readable(struct link *l)
 	struct pollfd p = { .fd = l->fd, .events = POLLIN };
 
 	return SSL_pending(l->ssl) > 0 || poll(&p, 1, 0) > 0;
+}
+
+void link_shutdown(struct link *l)
+{
+	/* reads only: the close that follows still sends close_notify */
+	shutdown(l->fd, SHUT_RD);
 }
 
 void link_close(struct link *l)

@@ -62,6 +62,9 @@ int link_recv(struct link *l, struct frame *f);
 /* Is a frame (or part of one) waiting to be read? */
 bool link_readable(struct link *l);
 
+/* Wake a receive blocked on the link in another thread: it fails with -EPIPE. */
+void link_shutdown(struct link *l);
+
 void link_close(struct link *l);
 
 /* OpenSSL's reason for the last failure on this thread, or "". */

@@ -42,6 +42,7 @@ struct replica_sender {
 	uint64_t pending_since_ns;	/* when the oldest unacknowledged record was written */
 	uint64_t down_since_ns;		/* 0 while streaming */
 	uint64_t sent_time[BATCH_RECORDS];
+	struct link *link;		/* the live one, for stop to shut down */
 	/* read anywhere */
 	atomic_uint_fast64_t acked, state, sent, reconnects, last_error;
 };
@@ -237,6 +238,13 @@ static int session(struct replica_sender *s, int fd)
 	if (err)
 		return err;
 	link_set_timeout(l, ACK_MS);
+	pthread_mutex_lock(&s->lock);
+	s->link = s->stopping ? NULL : l;
+	pthread_mutex_unlock(&s->lock);
+	if (!s->link) {
+		err = 0;
+		goto out;
+	}
 	err = hello(s, l, &applied);
 	if (err)
 		goto out;
@@ -258,7 +266,10 @@ static int session(struct replica_sender *s, int fd)
 	err = ship(s, l, &r, fd);
 out:
 	journal_reader_fini(&r);
+	pthread_mutex_lock(&s->lock);
+	s->link = NULL;
 	link_close(l);
+	pthread_mutex_unlock(&s->lock);
 	return err;
 }
 
@@ -278,8 +289,15 @@ static void *sender_thread(void *arg)
 		if (s->stopping)
 			break;
 		if (err == -EXDEV || err == -ESTALE || err == -ERANGE || err == -EDOM) {
-			/* the replica refused us for good: say so, do not hammer it */
+			/* the replica refused us for good: say so, and wait for a restart */
 			atomic_store(&s->state, REPLICA_FAILED);
+			set_down(s, err);
+			pthread_mutex_unlock(&s->lock);
+			changed(s);
+			pthread_mutex_lock(&s->lock);
+			while (!s->stopping)
+				nap(s, NSEC_PER_SEC);
+			break;
 		}
 		set_down(s, err);
 		atomic_fetch_add(&s->reconnects, 1);
@@ -405,6 +423,9 @@ void replica_sender_stop(struct replica_sender *s)
 		return;
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;
+	/* a receive waiting for an ack returns now, not at its timeout */
+	if (s->link)
+		link_shutdown(s->link);
 	pthread_cond_signal(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 	pthread_join(s->thread, NULL);
