@@ -193,7 +193,9 @@ int rlog_append(struct rlog *l, const struct frame_record *r)
 
 	if (r->seq != l->next_seq)
 		return -ERANGE;
-	if (r->offset > l->sb.disk_size || r->range > l->sb.disk_size - r->offset)
+	/* a flush covers nothing: its offset is whatever the request carried */
+	if (r->type != JOURNAL_REC_FLUSH &&
+	    (r->offset > l->sb.disk_size || r->range > l->sb.disk_size - r->offset))
 		return -EDOM;
 	if (span > (l->sb.journal_size - JOURNAL_RING_START) / 2)
 		return -ENOSPC;
