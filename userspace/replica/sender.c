@@ -268,8 +268,9 @@ out:
 	journal_reader_fini(&r);
 	pthread_mutex_lock(&s->lock);
 	s->link = NULL;
-	link_close(l);
 	pthread_mutex_unlock(&s->lock);
+	/* outside the lock: a close_notify may wait for the send timeout */
+	link_close(l);
 	return err;
 }
 
