@@ -41,10 +41,10 @@ CLANG_BPF_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 \
 BPF_CFLAGS	:= -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) \
 		   -I$(OUTPUT) -Ibpf -I. $(CLANG_BPF_SYS_INCLUDES)
 
-PKGS		:= libbpf liburing libelf zlib yaml-0.1 libmicrohttpd libcrypto libcryptsetup json-c
+PKGS		:= libbpf liburing libelf zlib yaml-0.1 libmicrohttpd libssl libcrypto libcryptsetup json-c
 PKG_CFLAGS	:= $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null || \
-		     echo -lbpf -luring -lelf -lz -lyaml -lmicrohttpd -lcrypto -lcryptsetup -ljson-c)
+		     echo -lbpf -luring -lelf -lz -lyaml -lmicrohttpd -lssl -lcrypto -lcryptsetup -ljson-c)
 
 CFLAGS		?= -g -O2
 CFLAGS		+= -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \

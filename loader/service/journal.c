@@ -22,10 +22,18 @@ enum {
 	JOURNAL_REPLICA_TARGET,
 	JOURNAL_REPLICA_MODE,
 	JOURNAL_REPLICA_FAILOVER,
+	JOURNAL_REPLICA_PSK_FILE,
+	JOURNAL_REPLICA_TLS_CERT,
+	JOURNAL_REPLICA_TLS_KEY,
+	JOURNAL_REPLICA_TLS_CA,
+	JOURNAL_REPLICA_TIMEOUT,
+	JOURNAL_REPLICA_WHEN_DOWN,
+	JOURNAL_REPLICA_RPO,
 };
 
 static const char *const commit_modes[] = { "sync", "async", NULL };
 static const char *const failovers[] = { "manual", "auto", NULL };
+static const char *const when_down[] = { "async", "fail", NULL };
 
 static const struct svc_param journal_params[] = {
 	[JOURNAL_PATH] = { "path", SVC_PATH, .required = true },
@@ -40,6 +48,17 @@ static const struct svc_param journal_params[] = {
 				   .vals = commit_modes },
 	[JOURNAL_REPLICA_FAILOVER] = { "replica.failover", SVC_ENUM, .dflt = "manual",
 				       .vals = failovers },
+	/* the link's credentials and sync's fallback (replica/spec.h); no defaults */
+	[JOURNAL_REPLICA_PSK_FILE] = { "replica.psk_file", SVC_PATH },
+	[JOURNAL_REPLICA_TLS_CERT] = { "replica.tls_cert", SVC_PATH },
+	[JOURNAL_REPLICA_TLS_KEY] = { "replica.tls_key", SVC_PATH },
+	[JOURNAL_REPLICA_TLS_CA] = { "replica.tls_ca", SVC_PATH },
+	[JOURNAL_REPLICA_TIMEOUT] = { "replica.timeout", SVC_DURATION, .min = 100000000ULL,
+				      .max = 3600ULL * 1000000000 },
+	[JOURNAL_REPLICA_WHEN_DOWN] = { "replica.when_down", SVC_ENUM, .vals = when_down },
+	/* accepted; the lag is shown (replica_lag_ms), not yet compared with it */
+	[JOURNAL_REPLICA_RPO] = { "replica.rpo", SVC_DURATION, .min = 1000000000ULL,
+				  .max = 24ULL * 3600 * 1000000000 },
 };
 
 static void journal_check(struct svc_check *sc, struct pol_service *s)

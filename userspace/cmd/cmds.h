@@ -22,6 +22,7 @@ int cmd_exporter(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_journal(int argc, char **argv);
+int cmd_replica(int argc, char **argv);
 int cmd_disks(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_stages(int argc, char **argv);

@@ -20,6 +20,7 @@ static const struct sluice_cmd commands[] = {
 	{ "throttle",	cmd_throttle,	"latency-based throttling of cgroups per disk (Storage I/O Control)" },
 	{ "serve",	cmd_serve,	"serve a file or block device as /dev/ublkbN through a filter chain" },
 	{ "journal",	cmd_journal,	"list, verify and restore a disk's journal (point in time)" },
+	{ "replica",	cmd_replica,	"receive a journaled disk's records: the replica side" },
 	{ "disks",	cmd_disks,	"list the disks sluice serves, with their policy and state" },
 	{ "stop",	cmd_stop,	"stop a served disk: drain, flush and delete it" },
 	{ "cache",	cmd_cache,	"a disk's cache: stats, flush" },

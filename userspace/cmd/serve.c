@@ -23,6 +23,7 @@
 #include "cmd/serve_cache.h"
 #include "cmd/serve_crypt.h"
 #include "cmd/serve_journal.h"
+#include "cmd/serve_replica.h"
 #include "filters/crypt.h"
 #include "filters/registry.h"
 #include "lib/log.h"
@@ -52,6 +53,7 @@ struct serve_opts {
 	/* ad hoc data services, chained crypt, journal, cache; or NULL */
 	const char *filters;
 	struct serve_journal journal;	/* --journal ...: the journal filter */
+	struct serve_replica replica;	/* --replica ...: its replica.* keys */
 	struct serve_cache cache;	/* --cache ...: the cache filter */
 	char cache_spec[FILTER_SPEC_MAX];
 };
@@ -100,6 +102,7 @@ static void usage(FILE *f)
 		"  --daemon            detach once the disk is live\n"
 		"  --pid-file FILE     write the server's pid here (with --daemon)\n"
 		SERVE_JOURNAL_USAGE
+		SERVE_REPLICA_USAGE
 		"  --cache PATH        keep hot data on PATH, a fast file or block device\n"
 		"                      (docs/cache.md); a file not there yet is made with\n"
 		"                      --cache-size\n"
@@ -148,6 +151,7 @@ static int parse_argv(int argc, char **argv, struct serve_opts *o)
 		{ "copy", required_argument, NULL, OPT_COPY },
 		SERVE_JOURNAL_OPTIONS,
 		SERVE_CACHE_OPTIONS(OPT_CACHE),
+		SERVE_REPLICA_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -244,7 +248,8 @@ static int parse_argv(int argc, char **argv, struct serve_opts *o)
 			usage(stdout);
 			return 0;
 		default:
-			err = serve_journal_option(&o->journal, c, optarg);
+			err = serve_journal_option(&o->journal, c, optarg) ?:
+			      serve_replica_option(&o->replica, c, optarg);
 			if (err < 0)
 				return err;
 			if (err)
@@ -268,7 +273,8 @@ static int parse_argv(int argc, char **argv, struct serve_opts *o)
 			"see 'sluice serve --help'");
 		return -EINVAL;
 	}
-	if (serve_journal_finish(&o->journal, o->backing, o->recover))
+	if (serve_journal_finish(&o->journal, o->backing, o->recover) ||
+	    serve_replica_finish(&o->replica, &o->journal))
 		return -EINVAL;
 	if (o->pid_file && !o->daemon) {
 		log_err("--pid-file goes with --daemon");

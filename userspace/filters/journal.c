@@ -29,8 +29,9 @@
  * Args: path=FILE (required), size=SIZE (at creation; default 1GiB),
  * retention=DURATION (default 24h), commit=sync|async (default sync),
  * record_io=inline|uring (how records are written; default inline).
- * Other keys of the policy schema (replica.*) are accepted and left to the
- * replication service.
+ * replica.* (replica/spec.h): ship the records to a replica with a
+ * sender thread (replica/sender.h); in sync mode a write is held until the
+ * replica acknowledged its record, as it is held for local durability.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +53,7 @@
 #include "journal/store.h"
 #include "lib/crc32c.h"
 #include "lib/units.h"
+#include "replica/spec.h"
 
 #define JRN_QUEUES		64
 #define JRN_DEFAULT_SIZE	(1ull << 30)
@@ -73,6 +75,7 @@ struct jrn_req {
 	uint64_t seq;			/* 0: none in flight */
 	bool durable;			/* held until the record is durable */
 	bool writing;
+	uint64_t rep_seq;		/* on its way up, held until the replica has it */
 };
 
 struct jrn_queue {
@@ -109,6 +112,7 @@ struct jrn {
 	bool stopping, thread_up, failed;
 	pthread_t thread;
 	struct filter_queue *fqs[JRN_QUEUES];
+	struct replica_sender *rep;	/* replication, or NULL */
 
 	atomic_uint_fast64_t records, bytes, fsyncs, flushes, space_waits, folds, folded;
 	atomic_uint_fast64_t durable_seq, base_time_s, replayed;
@@ -222,7 +226,9 @@ static int fold(struct jrn *j, bool need_space)
 			err = err ?: -EIO;
 			break;
 		}
-		if (!(need_space && freed < ring / 4) && r.rec.time_ns + j->retention_ns > now) {
+		if (!(need_space && freed < ring / 4) &&
+		    (r.rec.time_ns + j->retention_ns > now ||
+		     (j->rep && r.rec.seq >= replica_sender_keep(j->rep)))) {
 			/* keep it: give the reader's step back */
 			r.pos = r.rec_off;
 			r.next_seq--;
@@ -482,6 +488,31 @@ static void hold(struct jrn *j, struct jrn_queue *q, struct filter_req *req)
 static int commit_start_locked(struct filter *f, struct filter_queue *fq);
 
 /*
+ * sync replication: the request, done here (journal and backing), is held
+ * on its way up until the replica acknowledged its record, so the backing
+ * write and the replica's round trip overlap. A verdict.
+ */
+static int replicated(struct filter *f, struct filter_req *req, uint64_t seq)
+{
+	struct jrn_req *jr = filter_req_priv(f, req);
+	struct jrn_queue *q = filter_queue_priv(f, req->fq);
+	struct jrn *j = f->priv;
+	int v = replica_sender_verdict(j->rep, seq);
+
+	if (v)
+		return v < 0 ? v : FILTER_CONTINUE;
+	/* again under the lock: an ack in between wakes the queues after we hold */
+	pthread_mutex_lock(&j->lock);
+	v = replica_sender_verdict(j->rep, seq);
+	if (!v) {
+		jr->rep_seq = seq;
+		hold(j, q, req);
+	}
+	pthread_mutex_unlock(&j->lock);
+	return v < 0 ? v : v ? FILTER_CONTINUE : FILTER_PENDING;
+}
+
+/*
  * The record of @req is written (@res from its write): mark it, and say
  * what the request does now: CONTINUE, PENDING (held until durable) or
  * -errno.
@@ -504,6 +535,8 @@ static int written(struct filter *f, struct filter_req *req, int res)
 		return res < 0 ? res : -EIO;
 	}
 	mark(j, jr->seq, JRN_WRITTEN);
+	if (j->rep)
+		replica_sender_written(j->rep, j->written_upto);
 	if (jr->rec.type == JOURNAL_REC_FLUSH)
 		mark(j, jr->seq, JRN_APPLIED);	/* nothing of its own goes to the backing */
 	atomic_fetch_add(&j->records, 1);
@@ -590,8 +623,9 @@ static int jrn_completion(struct filter *f, struct filter_req *req)
 {
 	struct jrn_req *jr = filter_req_priv(f, req);
 	struct jrn *j = f->priv;
+	uint64_t seq = jr->seq;
 
-	if (!jr->seq)
+	if (!seq)
 		return FILTER_CONTINUE;
 	if (jr->rec.type != JOURNAL_REC_FLUSH) {
 		pthread_mutex_lock(&j->lock);
@@ -599,7 +633,9 @@ static int jrn_completion(struct filter *f, struct filter_req *req)
 		pthread_mutex_unlock(&j->lock);
 	}
 	jr->seq = 0;
-	return FILTER_CONTINUE;
+	if (!j->rep || req->result < 0)
+		return FILTER_CONTINUE;
+	return replicated(f, req, seq);
 }
 
 static void jrn_wake(struct filter *f, struct filter_queue *fq)
@@ -607,6 +643,7 @@ static void jrn_wake(struct filter *f, struct filter_queue *fq)
 	struct jrn_queue *q = filter_queue_priv(f, fq);
 	struct jrn *j = f->priv;
 	struct filter_req *ready[q->nheld + 1], *retry[q->nspace + 1];
+	int verdicts[q->nheld + 1];
 	unsigned int i, k, nready = 0, nretry;
 	int verdict;
 	bool failed;
@@ -616,10 +653,19 @@ static void jrn_wake(struct filter *f, struct filter_queue *fq)
 	for (i = k = 0; i < q->nheld; i++) {
 		struct jrn_req *jr = filter_req_priv(f, q->held[i]);
 
-		if (failed || jr->seq <= j->durable_upto)
-			ready[nready++] = q->held[i];
+		if (failed)
+			verdict = -EIO;
+		else if (jr->rep_seq)
+			verdict = replica_sender_verdict(j->rep, jr->rep_seq);
 		else
+			verdict = jr->seq <= j->durable_upto;
+		if (verdict) {
+			jr->rep_seq = 0;
+			verdicts[nready] = verdict < 0 ? verdict : FILTER_CONTINUE;
+			ready[nready++] = q->held[i];
+		} else {
 			q->held[k++] = q->held[i];
+		}
 	}
 	j->waiters -= q->nheld - k;
 	q->nheld = k;
@@ -629,7 +675,7 @@ static void jrn_wake(struct filter *f, struct filter_queue *fq)
 	pthread_mutex_unlock(&j->lock);
 
 	for (i = 0; i < nready; i++)
-		filter_resume(ready[i], failed ? -EIO : FILTER_CONTINUE);
+		filter_resume(ready[i], verdicts[i]);
 	for (i = 0; i < nretry; i++) {
 		verdict = reserve_and_write(f, retry[i]);
 		if (verdict != FILTER_PENDING)
@@ -715,13 +761,15 @@ static int jrn_start(struct filter *f)
 	pthread_mutex_lock(&j->lock);
 	j->thread_up = true;
 	pthread_mutex_unlock(&j->lock);
-	return 0;
+	return j->rep ? replica_sender_start(j->rep, j->written_upto) : 0;
 }
 
 static void jrn_stop(struct filter *f)
 {
 	struct jrn *j = f->priv;
 
+	/* writes held for the replica are then released (or failed) as at its timeout */
+	replica_sender_stop(j->rep);
 	pthread_mutex_lock(&j->lock);
 	j->stopping = true;
 	pthread_cond_signal(&j->cond);
@@ -754,6 +802,8 @@ static int jrn_stats(struct filter *f, struct filter_stat *st, int max)
 
 	for (n = 0; n < max && n < (int)(sizeof(c) / sizeof(c[0])); n++)
 		st[n] = (struct filter_stat){ c[n].name, atomic_load(c[n].v) };
+	if (j->rep)
+		n += replica_stats(j->rep, st + n, max - n);
 	return n;
 }
 
@@ -761,6 +811,7 @@ static void jrn_free(struct jrn *j)
 {
 	if (!j)
 		return;
+	replica_sender_free(j->rep);
 	if (j->jfd >= 0)
 		close(j->jfd);
 	if (j->bfd >= 0)
@@ -862,6 +913,29 @@ static int open_journal(struct jrn *j, const struct filter_config *cfg, uint64_t
 	return 0;
 }
 
+static void rep_changed(void *arg)
+{
+	wake_queues(arg);
+}
+
+/* replica.* asked for replication: a sender over this journal (started in start). */
+static int start_replica(struct jrn *j, const struct filter_config *cfg)
+{
+	struct replica_spec sp;
+	int err;
+
+	err = replica_spec_parse(cfg, &sp);
+	if (err <= 0)
+		return err;
+	sp.cfg.journal = j->path;
+	memcpy(sp.cfg.disk, j->sb.uuid, FRAME_UUID_LEN);
+	sp.cfg.disk_size = j->sb.disk_size;
+	sp.cfg.block_size = j->sb.block_size;
+	sp.cfg.on_change = rep_changed;
+	sp.cfg.arg = j;
+	return replica_sender_new(&sp.cfg, &j->rep);
+}
+
 static int jrn_init(struct filter *f, const struct filter_config *cfg)
 {
 	struct jrn *j;
@@ -900,6 +974,9 @@ static int jrn_init(struct filter *f, const struct filter_config *cfg)
 	if (err < 0)
 		goto fail;
 	j->jfile = err;
+	err = start_replica(j, cfg);
+	if (err)
+		goto fail;
 	f->priv = j;
 	return 0;
 fail:

@@ -1,0 +1,312 @@
+#!/usr/bin/env bats
+# Replication (issue 15) on the real ublk driver: a journaled disk streams
+# its records over TLS to 'sluice replica', on loopback and over a veth
+# pair into a network namespace with netem delay; the replica's image
+# equals the primary's backing once the stream drains. A wrong key and
+# another disk are refused with nothing applied; the receiver killed mid
+# stream resumes with no gap and no duplicate (its journal has every seq
+# once); sync mode: every write acknowledged before the primary is killed
+# is on the replica. Small images and short runs: this suite runs in TCG.
+
+load ublk_helpers
+
+setup() {
+	ublk_setup
+	# shellcheck disable=SC2034 # ublk_teardown reads it
+	LOOPS=()
+	REPLICA_PIDS=()
+	IMG="$BATS_TEST_TMPDIR/primary.img"
+	J="$BATS_TEST_TMPDIR/primary.journal"
+	RIMG="$BATS_TEST_TMPDIR/replica.img"
+	RJ="$BATS_TEST_TMPDIR/replica.journal"
+	PSK="$BATS_TEST_TMPDIR/psk"
+	openssl rand -hex 32 >"$PSK"
+	truncate -s 32M "$IMG" "$RIMG"
+}
+
+teardown() {
+	local pid
+	for pid in "${REPLICA_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	ublk_teardown
+	for pid in "${REPLICA_PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	ip netns del sl-rep 2>/dev/null || true
+	ip link del sl-va 2>/dev/null || true
+}
+
+# replica_bg ARGS...: 'sluice replica ARGS' in the background (in netns
+# $REPLICA_NS when set), its log in $REPLICA_LOG; returns once it listens.
+replica_bg() {
+	local i pre=()
+	[[ -n ${REPLICA_NS:-} ]] && pre=(ip netns exec "$REPLICA_NS")
+	REPLICA_LOG="$BATS_TEST_TMPDIR/replica.$RANDOM.log"
+	"${pre[@]}" "$SLUICE" replica "$@" >"$REPLICA_LOG" 2>&1 3>&- </dev/null &
+	REPLICA_PID=$!
+	REPLICA_PIDS+=("$REPLICA_PID")
+	for ((i = 0; i < 100; i++)); do
+		grep -q "listening on" "$REPLICA_LOG" && return 0
+		kill -0 "$REPLICA_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "replica did not come up: $(cat "$REPLICA_LOG")" >&2
+	return 1
+}
+
+# counters: the journal filter's counters of the served disk (JSON).
+counters() {
+	"$SLUICE" disks --json | jq -c '.[0].filter_stats.filters[] | select(.name == "journal") |
+		.counters'
+}
+
+# drained: wait until the replica acknowledged every record written (60 s).
+drained() {
+	local i c
+	sleep 1.5	# the server publishes its counters about every second
+	for ((i = 0; i < 120; i++)); do
+		c=$(counters)
+		if jq -e '.replica_acked_seq > 0 and .replica_acked_seq == .durable_seq and
+			.replica_lag_records == 0' <<<"$c" >/dev/null; then
+			return 0
+		fi
+		sleep 0.5
+	done
+	echo "the stream did not drain: $c" >&2
+	tail -5 "$REPLICA_LOG" >&2
+	return 1
+}
+
+# rlist KEY: a field of 'sluice journal list --json' of the replica's journal.
+rlist() {
+	"$SLUICE" journal list "$RJ" --json | jq -r ".$1"
+}
+
+# The replica's journal holds seq 1..N, each once, chained, N the primary's last.
+assert_no_gap_no_duplicate() {
+	local last
+	last=$("$SLUICE" journal list "$J" --json | jq -r .last_seq)
+	run "$SLUICE" journal verify "$RJ"
+	assert_success
+	assert_equal "$(rlist first_seq)" 1
+	assert_equal "$(rlist last_seq)" "$last"
+	assert_equal "$(rlist records)" "$last"
+}
+
+@test "loopback, async: fio crc32c verify on the primary, the replica equals its backing; restore works on the replica side" {
+	replica_bg --listen 127.0.0.1:7301 --target "$RIMG" --journal "$RJ" --journal-size 64M \
+		--psk-file "$PSK"
+	serve_bg --backing "$IMG" --journal "$J" --journal-size 64M \
+		--replica 127.0.0.1:7301 --replica-psk-file "$PSK"
+	run fio_verify "$DEV" 4k 16
+	assert_success
+	drained
+	cmp "$IMG" "$RIMG"
+	assert_no_gap_no_duplicate
+	run "$SLUICE" journal restore "$RJ" --seq "$(rlist last_seq)" --to "$BATS_TEST_TMPDIR/r"
+	assert_success
+	cmp "$IMG" "$BATS_TEST_TMPDIR/r"
+	counters | jq -e '.replica_state == 1 and .replica_sent >= .replica_acked_seq' >/dev/null
+}
+
+@test "veth + netns, netem 5 ms, link cut then restored, receiver kill -9 mid-stream: resumes, no gap, no duplicate, images equal" {
+	ip netns add sl-rep
+	ip link add sl-va type veth peer name sl-vb netns sl-rep
+	ip addr add 10.77.0.1/24 dev sl-va
+	ip link set sl-va up
+	ip -n sl-rep addr add 10.77.0.2/24 dev sl-vb
+	ip -n sl-rep link set sl-vb up
+	ip -n sl-rep link set lo up
+	tc qdisc add dev sl-va root netem delay 5ms
+	tc -n sl-rep qdisc add dev sl-vb root netem delay 5ms
+	REPLICA_NS=sl-rep
+	local rargs=(--listen 10.77.0.2:7302 --target "$RIMG" --journal "$RJ" --journal-size 64M
+		--psk-file "$PSK")
+	replica_bg "${rargs[@]}"
+	local first_log=$REPLICA_LOG
+	serve_bg --backing "$IMG" --journal "$J" --journal-size 64M \
+		--replica 10.77.0.2:7302 --replica-psk-file "$PSK"
+	fio --name=w --filename="$DEV" --ioengine=io_uring --direct=1 --rw=randwrite --bs=4k \
+		--iodepth=8 --size=8M --randrepeat=0 >/dev/null
+	# the link cut (100% loss) for 2 s: TCP holds the stream, nothing is lost
+	tc qdisc change dev sl-va root netem delay 5ms loss 100%
+	dd if=/dev/urandom of="$DEV" bs=64k count=16 seek=200 oflag=direct status=none
+	sleep 2
+	tc qdisc change dev sl-va root netem delay 5ms
+	# kill -9 the receiver while records stream, then start it again
+	fio --name=w2 --filename="$DEV" --ioengine=io_uring --direct=1 --rw=randwrite --bs=4k \
+		--iodepth=8 --size=8M --offset=16M --randrepeat=0 >/dev/null 2>&1 3>&- &
+	local fio_pid=$!
+	sleep 1
+	kill -9 "$REPLICA_PID"
+	wait "$REPLICA_PID" || true
+	replica_bg "${rargs[@]}"
+	wait "$fio_pid"
+	drained
+	cmp "$IMG" "$RIMG"
+	assert_no_gap_no_duplicate
+	run cat "$REPLICA_LOG"
+	assert_output --regexp "resumed after seq [1-9][0-9]*"
+	refute_output --partial "was expected"
+	run cat "$first_log"
+	refute_output --partial "was expected"
+	counters | jq -e '.replica_reconnects >= 1' >/dev/null
+}
+
+@test "a wrong key is refused and logged, nothing applied; a replica given another disk's records refuses them" {
+	local other="$BATS_TEST_TMPDIR/other.img" wrong="$BATS_TEST_TMPDIR/wrong.psk" sum
+	openssl rand -hex 32 >"$wrong"
+	replica_bg --listen 127.0.0.1:7303 --target "$RIMG" --journal "$RJ" --journal-size 16M \
+		--psk-file "$PSK"
+	serve_bg --backing "$IMG" --journal "$J" --journal-size 16M \
+		--replica 127.0.0.1:7303 --replica-psk-file "$wrong"
+	dd if=/dev/urandom of="$DEV" bs=64k count=16 oflag=direct status=none
+	sleep 3
+	run cat "$REPLICA_LOG"
+	assert_output --partial "refused: the TLS handshake failed"
+	assert_output --partial "nothing of it was applied"
+	cmp -n 32M "$RIMG" /dev/zero
+	[[ ! -e $RJ ]]
+	counters | jq -e '.replica_acked_seq == 0 and .replica_last_errno == 13' >/dev/null
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID" || true
+
+	# the right key: the replica takes this disk, then refuses another one
+	rm -f "$J" "$J.base"
+	serve_bg --backing "$IMG" --journal "$J" --journal-size 16M \
+		--replica 127.0.0.1:7303 --replica-psk-file "$PSK"
+	dd if=/dev/urandom of="$DEV" bs=64k count=4 oflag=direct status=none
+	drained
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID" || true
+	sum=$(md5sum <"$RIMG")
+	truncate -s 32M "$other"
+	serve_bg --backing "$other" --journal "$BATS_TEST_TMPDIR/other.journal" \
+		--journal-size 16M --replica 127.0.0.1:7303 --replica-psk-file "$PSK"
+	dd if=/dev/urandom of="$DEV" bs=64k count=4 oflag=direct status=none
+	sleep 3
+	run cat "$REPLICA_LOG"
+	assert_output --partial "refused: the primary's disk is not the one this replica serves"
+	assert_equal "$(md5sum <"$RIMG")" "$sum"
+	counters | jq -e '.replica_state == 3 and .replica_last_errno == 18' >/dev/null
+}
+
+@test "sync: kill -9 the primary mid-write; every acknowledged write is on the replica" {
+	replica_bg --listen 127.0.0.1:7304 --target "$RIMG" --journal "$RJ" --journal-size 64M \
+		--psk-file "$PSK"
+	serve_bg --backing "$IMG" --block-size 4096 --journal "$J" --journal-size 64M \
+		--replica 127.0.0.1:7304 --replica-mode sync --replica-psk-file "$PSK"
+	local acked="$BATS_TEST_TMPDIR/acked" src="$BATS_TEST_TMPDIR/src" off sum n=0
+	head -c 4M /dev/urandom >"$src"
+	# held while the replica cannot acknowledge (stopped, less than the 5 s timeout)
+	kill -STOP "$REPLICA_PID"
+	run timeout 2 dd if="$src" of="$DEV" bs=4k count=1 seek=8191 oflag=direct \
+		conv=notrunc status=none
+	kill -CONT "$REPLICA_PID"
+	assert_equal "$status" 124
+	# the writer: block i of src to block (i * 37) % 8192 of the disk, one direct
+	# write at a time (no block twice), logged only once the write returned
+	(
+		for ((i = 0; i < 1024; i++)); do
+			dd if="$src" of="$DEV" bs=4k skip="$i" seek=$(((i * 37) % 8192)) count=1 \
+				oflag=direct conv=notrunc status=none 2>/dev/null || break
+			echo "$i" >>"$acked"
+		done
+	) 3>&- &
+	local writer=$!
+	sleep 6
+	kill -9 "$SERVER_PID"
+	wait "$SERVER_PID" || true
+	# the disk waits for a --recover; delete it, so the writer's next write fails
+	"$SLUICE" stop "$(dev_id "$DEV")" >/dev/null 2>&1 || true
+	wait "$writer" || true
+	kill -TERM "$REPLICA_PID"
+	wait "$REPLICA_PID" || true
+	n=$(wc -l <"$acked")
+	echo "# acknowledged writes: $n" >&3
+	[[ $n -ge 3 ]]
+	while read -r i; do
+		off=$(((i * 37) % 8192))
+		sum=$(dd if="$src" bs=4k skip="$i" count=1 status=none | md5sum)
+		assert_equal "$(dd if="$RIMG" bs=4k skip="$off" count=1 status=none | md5sum)" \
+			"$sum"
+	done <"$acked"
+}
+
+# certs DIR NAME: a CA in DIR/NAME-ca.* and a certificate it signed, DIR/NAME.{crt,key}
+certs() {
+	local d=$1 n=$2
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+		-subj "/CN=$n-ca" -keyout "$d/$n-ca.key" -out "$d/$n-ca.crt" 2>/dev/null
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$n" \
+		-keyout "$d/$n.key" -out "$d/$n.csr" 2>/dev/null
+	openssl x509 -req -in "$d/$n.csr" -CA "$d/$n-ca.crt" -CAkey "$d/$n-ca.key" \
+		-CAcreateserial -days 1 -out "$d/$n.crt" 2>/dev/null
+}
+
+@test "certificates: a peer signed by the CA streams; one signed by another CA is refused, nothing applied" {
+	local d=$BATS_TEST_TMPDIR
+	certs "$d" good
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=replica" \
+		-keyout "$d/replica.key" -out "$d/replica.csr" 2>/dev/null
+	openssl x509 -req -in "$d/replica.csr" -CA "$d/good-ca.crt" -CAkey "$d/good-ca.key" \
+		-CAcreateserial -days 1 -out "$d/replica.crt" 2>/dev/null
+	certs "$d" evil
+	replica_bg --listen 127.0.0.1:7305 --target "$RIMG" --journal "$RJ" --journal-size 16M \
+		--tls-cert "$d/replica.crt" --tls-key "$d/replica.key" --tls-ca "$d/good-ca.crt"
+	# signed by another CA: refused by the replica
+	serve_bg --backing "$IMG" --journal "$J" --journal-size 16M --replica 127.0.0.1:7305 \
+		--replica-tls-cert "$d/evil.crt" --replica-tls-key "$d/evil.key" \
+		--replica-tls-ca "$d/good-ca.crt"
+	dd if=/dev/urandom of="$DEV" bs=64k count=8 oflag=direct status=none
+	sleep 2
+	run cat "$REPLICA_LOG"
+	assert_output --partial "refused: the TLS handshake failed"
+	cmp -n 32M "$RIMG" /dev/zero
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID" || true
+	# the CA's own: the stream goes through, images equal
+	serve_bg --backing "$IMG" --journal "$J" --journal-size 16M --replica 127.0.0.1:7305 \
+		--replica-tls-cert "$d/good.crt" --replica-tls-key "$d/good.key" \
+		--replica-tls-ca "$d/good-ca.crt"
+	dd if=/dev/urandom of="$DEV" bs=64k count=8 seek=100 oflag=direct status=none
+	drained
+	cmp "$IMG" "$RIMG"
+}
+
+@test "promote: the replica's image is the disk; the old primary coming back is refused (split brain)" {
+	replica_bg --listen 127.0.0.1:7306 --target "$RIMG" --journal "$RJ" --journal-size 16M \
+		--psk-file "$PSK"
+	serve_bg --backing "$IMG" --journal "$J" --journal-size 16M \
+		--replica 127.0.0.1:7306 --replica-psk-file "$PSK"
+	dd if=/dev/urandom of="$DEV" bs=64k count=16 oflag=direct status=none
+	drained
+	# promote refuses while the receiver has the journal
+	run "$SLUICE" replica promote --target "$RIMG" --journal "$RJ"
+	assert_failure
+	assert_output --partial "stop it first"
+	kill -TERM "$REPLICA_PID"
+	wait "$REPLICA_PID" || true
+	run "$SLUICE" replica promote --target "$RIMG" --journal "$RJ"
+	assert_success
+	assert_output --partial "generation 2"
+	cmp "$IMG" "$RIMG"
+	# the old primary writes on and reconnects: refused, nothing applied
+	replica_bg --listen 127.0.0.1:7306 --target "$RIMG" --journal "$RJ" --psk-file "$PSK"
+	local sum
+	sum=$(md5sum <"$RIMG")
+	dd if=/dev/urandom of="$DEV" bs=64k count=4 oflag=direct status=none
+	sleep 7	# the sender's backoff reaches 5 s
+	run cat "$REPLICA_LOG"
+	assert_output --partial "this replica was promoted"
+	assert_equal "$(md5sum <"$RIMG")" "$sum"
+	counters | jq -e '.replica_state == 3 and .replica_last_errno == 116' >/dev/null
+	# the promoted image serves
+	kill -TERM "$REPLICA_PID"
+	wait "$REPLICA_PID" || true
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID" || true
+	serve_bg --backing "$RIMG"
+	cmp -n 1M "$DEV" "$RIMG"
+}

@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * replica.c - `sluice replica`: the receiving end of replication. Listens
+ * for one primary at a time over TLS (PSK or certificates), applies its
+ * journal's records to the image in order, durably, through a journal of
+ * its own, and acknowledges them. docs/cmd/replica.md.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd/args.h"
+#include "cmds.h"
+#include "lib/log.h"
+#include "replica/receiver.h"
+
+#define DEFAULT_JOURNAL_SIZE	(1ull << 30)
+
+static volatile sig_atomic_t stopping;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: sluice replica --listen ADDR:PORT --target IMAGE --journal PATH\n"
+		"                      (--psk-file F | --tls-cert C --tls-key K --tls-ca CA)\n"
+		"                      [--journal-size SIZE]\n"
+		"       sluice replica promote --target IMAGE --journal PATH\n"
+		"\n"
+		"Receive a journaled disk's records from its primary ('sluice serve\n"
+		"--journal J --replica HOST:PORT'), apply them to IMAGE in order and\n"
+		"acknowledge each batch once it is durable. The replica keeps its own\n"
+		"journal at PATH, so 'sluice journal restore PATH' works here as well.\n"
+		"IMAGE must exist, the disk's size, holding what the primary's disk held\n"
+		"when its journal began (an empty disk on both sides, or a copy).\n"
+		"\n"
+		"  --listen ADDR:PORT  where to listen (0.0.0.0:7070, [::1]:7070)\n"
+		"  --target IMAGE      the replica's image (a file or block device)\n"
+		"  --journal PATH      the replica's journal (created at the first hello)\n"
+		"  --journal-size S    its size when created (default 1GiB)\n"
+		"  --psk-file F        a pre-shared key, hex (openssl rand -hex 32 > F)\n"
+		"  --tls-cert C        or this side's certificate, its key, and the CA\n"
+		"  --tls-key K         both sides' certificates must be signed by\n"
+		"  --tls-ca CA\n"
+		"  -h, --help          this help\n"
+		"\n"
+		"promote (failover, with the receiver stopped): IMAGE becomes the disk,\n"
+		"every record of the replica's journal on it, and the replica's generation\n"
+		"is raised: the old primary, if it comes back, is refused (split brain).\n"
+		"Then serve IMAGE: 'sluice serve --backing IMAGE'.\n"
+		"\n"
+		"Examples:\n"
+		"  openssl rand -hex 32 > /etc/sluice/pgdata.psk   # the same file on both hosts\n"
+		"  truncate -s 64G /srv/replica/pgdata.img\n"
+		"  sluice replica --listen 0.0.0.0:7070 --target /srv/replica/pgdata.img \\\n"
+		"      --journal /srv/replica/pgdata.journal --psk-file /etc/sluice/pgdata.psk\n"
+		"  # on the primary:\n"
+		"  sluice serve --backing /srv/pgdata.img --journal /srv/pgdata.journal \\\n"
+		"      --replica standby:7070 --replica-psk-file /etc/sluice/pgdata.psk\n"
+		"  # failover: on the replica, once the primary is gone\n"
+		"  sluice replica promote --target /srv/replica/pgdata.img \\\n"
+		"      --journal /srv/replica/pgdata.journal\n");
+}
+
+static void on_signal(int sig)
+{
+	stopping = 1;
+}
+
+static void say_end(const char *peer, int err, const struct receiver_session *s)
+{
+	if (s->records)
+		log_info("replica: %s: applied records %" PRIu64 "..%" PRIu64 " (%" PRIu64
+			 "), %" PRIu64 " acks", peer, s->first_seq, s->last_seq, s->records,
+			 s->acks);
+	switch (err) {
+	case -EPIPE:
+		log_info("replica: %s: the primary closed the link; applied through seq %" PRIu64,
+			 peer, s->records ? s->last_seq : s->resumed_at);
+		break;
+	case -EXDEV:
+		log_err("replica: %s: refused: the primary's disk is not the one this "
+			"replica serves; nothing was applied; give that disk's replica its own "
+			"--target and --journal", peer);
+		break;
+	case -ESTALE:
+		log_err("replica: %s: refused: this replica was promoted (its generation is "
+			"newer); split brain: the old primary must not write", peer);
+		break;
+	case -EDOM:
+		log_err("replica: %s: refused: the primary's disk has another size than the "
+			"replica's image; give an image of the disk's size", peer);
+		break;
+	case -ERANGE:
+		log_err("replica: %s: record %" PRIu64 " arrived where %" PRIu64 " was expected; "
+			"nothing of it was applied", peer, s->got, s->expected);
+		break;
+	case -ECONNABORTED:
+		log_err("replica: %s: the primary stopped: %s (%s)", peer, s->peer_msg,
+			strerror(-s->peer_err));
+		break;
+	default:
+		log_err("replica: %s: the session ended: %s", peer, strerror(-err));
+	}
+}
+
+static int serve_links(struct receiver *r, struct link_ctx *ctx, int lfd)
+{
+	struct receiver_session s;
+	struct link *l;
+	char peer[160], why[256];
+	int err;
+
+	while (!stopping) {
+		err = link_accept(ctx, lfd, peer, sizeof(peer), &l);
+		if (err == -EINTR)
+			continue;
+		if (err == -EACCES) {
+			log_err("replica: %s: refused: the TLS handshake failed (%s); the peer "
+				"has another pre-shared key or a certificate the CA did not "
+				"sign; nothing of it was applied", peer,
+				link_error(why, sizeof(why))[0] ? why : "no detail");
+			continue;
+		}
+		if (err) {
+			log_err("replica: accepting a connection: %s", strerror(-err));
+			continue;
+		}
+		log_info("replica: %s: connected", peer);
+		err = receiver_greet(r, l, &s);
+		if (!err) {
+			log_info("replica: %s: resumed after seq %" PRIu64, peer, s.resumed_at);
+			err = receiver_stream(r, l, &s);
+		}
+		say_end(peer, err, &s);
+		link_close(l);
+	}
+	return 0;
+}
+
+static int promote(const struct receiver_cfg *cfg, bool link_flags)
+{
+	uint64_t gen, seq;
+	int err;
+
+	if (link_flags || !cfg->target || !cfg->journal) {
+		log_err("replica promote: give only --target IMAGE and --journal PATH");
+		return 2;
+	}
+	err = receiver_promote(cfg, &gen, &seq);
+	if (err == -EBUSY) {
+		log_err("replica promote: %s is in use by a running 'sluice replica'; stop it "
+			"first", cfg->journal);
+		return 1;
+	}
+	if (err == -ENOENT) {
+		log_err("replica promote: %s has received nothing yet (no journal or no "
+			"%s.replica); nothing to promote", cfg->journal, cfg->journal);
+		return 1;
+	}
+	if (err) {
+		log_err("replica promote: %s with %s: %s", cfg->target, cfg->journal,
+			strerror(-err));
+		return 1;
+	}
+	printf("%s: promoted at seq %" PRIu64 ", generation %" PRIu64 "; serve it with "
+	       "'sluice serve --backing %s'; the old primary is refused from now on\n",
+	       cfg->target, seq, gen, cfg->target);
+	return 0;
+}
+
+enum {
+	OPT_LISTEN = 256, OPT_TARGET, OPT_JOURNAL, OPT_JSIZE, OPT_PSK, OPT_CERT, OPT_KEY, OPT_CA,
+};
+
+int cmd_replica(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "target", required_argument, NULL, OPT_TARGET },
+		{ "journal", required_argument, NULL, OPT_JOURNAL },
+		{ "journal-size", required_argument, NULL, OPT_JSIZE },
+		{ "psk-file", required_argument, NULL, OPT_PSK },
+		{ "tls-cert", required_argument, NULL, OPT_CERT },
+		{ "tls-key", required_argument, NULL, OPT_KEY },
+		{ "tls-ca", required_argument, NULL, OPT_CA },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct receiver_cfg cfg = { .journal_size = DEFAULT_JOURNAL_SIZE };
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct link_creds creds = {};
+	struct link_ctx *ctx = NULL;
+	struct receiver r = {};
+	const char *listen_at = NULL;
+	char why[256];
+	int c, err, lfd = -1, ret = 1;
+
+	optind = 1;
+	/* "promote" may come first or after the options */
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_LISTEN:
+			listen_at = optarg;
+			break;
+		case OPT_TARGET:
+			cfg.target = optarg;
+			break;
+		case OPT_JOURNAL:
+			cfg.journal = optarg;
+			break;
+		case OPT_JSIZE:
+			if (parse_size_argument("--journal-size", optarg, &cfg.journal_size))
+				return 2;
+			break;
+		case OPT_PSK:
+			creds.psk_file = optarg;
+			break;
+		case OPT_CERT:
+			creds.cert = optarg;
+			break;
+		case OPT_KEY:
+			creds.key = optarg;
+			break;
+		case OPT_CA:
+			creds.ca = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc && !strcmp(argv[optind], "promote") && optind + 1 == argc)
+		return promote(&cfg, listen_at || creds.psk_file || creds.cert);
+	if (optind < argc) {
+		args_unexpected("replica", argv[optind]);
+		return 2;
+	}
+	if (!listen_at || !cfg.target || !cfg.journal) {
+		log_err("replica: give --listen ADDR:PORT, --target IMAGE and --journal PATH");
+		return 2;
+	}
+	if (!creds.psk_file == !(creds.cert || creds.key || creds.ca) ||
+	    ((creds.cert || creds.key || creds.ca) && !(creds.cert && creds.key && creds.ca))) {
+		log_err("replica: give --psk-file F, or all of --tls-cert, --tls-key and --tls-ca");
+		return 2;
+	}
+	/* a peer gone mid-write is an error return, not a signal */
+	signal(SIGPIPE, SIG_IGN);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	err = link_ctx_new(&creds, true, &ctx);
+	if (err == -EINVAL) {
+		log_err("replica: --psk-file %s: give a file holding a hex key of 16 to 48 bytes "
+			"(openssl rand -hex 32)", creds.psk_file);
+		return 1;
+	}
+	if (err) {
+		log_err("replica: the credentials (%s): %s %s; give readable PEM files",
+			creds.psk_file ? creds.psk_file : creds.cert, strerror(-err),
+			link_error(why, sizeof(why)));
+		return 1;
+	}
+	err = receiver_open(&r, &cfg);
+	if (err) {
+		if (err == -EXDEV || err == -EDOM)
+			log_err("replica: journal %s belongs to another image than %s; give that "
+				"image, or a new --journal", cfg.journal, cfg.target);
+		else
+			log_err("replica: opening %s and its journal %s: %s; give an existing "
+				"image of the disk's size and a writable journal path", cfg.target,
+				cfg.journal, strerror(-err));
+		goto out;
+	}
+	if (r.log_open && r.log.replayed)
+		log_info("replica: replayed %" PRIu64 " records onto %s", r.log.replayed,
+			 cfg.target);
+	lfd = link_listen(listen_at);
+	if (lfd < 0) {
+		log_err("replica: listening on %s: %s; give a free ADDR:PORT", listen_at,
+			strerror(-lfd));
+		goto out;
+	}
+	log_info("replica: listening on %s for %s (applied through seq %" PRIu64 ")", listen_at,
+		 cfg.target, r.log_open ? rlog_applied(&r.log) : 0);
+	ret = serve_links(&r, ctx, lfd);
+out:
+	if (lfd >= 0)
+		close(lfd);
+	receiver_close(&r);
+	link_ctx_free(ctx);
+	return ret;
+}

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * frame.c - encode and decode replication frames. The decoder reads bytes
+ * from the network: every length is checked against the type's bounds and
+ * the buffer before anything is read behind it.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "journal/format.h"
+#include "lib/crc32c.h"
+#include "replica/frame.h"
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = v;
+	p[1] = v >> 8;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, v);
+	put16(p + 2, v >> 16);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, v);
+	put32(p + 4, v >> 32);
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return p[0] | (uint16_t)p[1] << 8;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return get16(p) | (uint32_t)get16(p + 2) << 16;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static uint32_t payload_len(const struct frame *f)
+{
+	switch (f->type) {
+	case FRAME_HELLO:
+		return FRAME_HELLO_LEN;
+	case FRAME_RECORD:
+		return FRAME_REC_HDR + f->rec.length;
+	case FRAME_ACK:
+		return FRAME_ACK_LEN;
+	case FRAME_ERROR:
+		return 4 + strnlen(f->error.msg, FRAME_MSG_MAX);
+	}
+	return 0;
+}
+
+size_t frame_size(const struct frame *f)
+{
+	return FRAME_HDR + payload_len(f);
+}
+
+size_t frame_encode(const struct frame *f, uint8_t *out)
+{
+	uint32_t len = payload_len(f);
+	uint8_t *p = out + FRAME_HDR;
+
+	switch (f->type) {
+	case FRAME_HELLO:
+		memcpy(p, f->hello.disk, FRAME_UUID_LEN);
+		put64(p + 16, f->hello.disk_size);
+		put32(p + 24, f->hello.block_size);
+		put32(p + 28, f->hello.role);
+		put64(p + 32, f->hello.generation);
+		put64(p + 40, f->hello.applied);
+		break;
+	case FRAME_RECORD:
+		put64(p, f->rec.seq);
+		put64(p + 8, f->rec.time_ns);
+		put64(p + 16, f->rec.offset);
+		put16(p + 24, f->rec.type);
+		put16(p + 26, f->rec.rflags);
+		put32(p + 28, f->rec.range);
+		put32(p + 32, f->rec.length);
+		put32(p + 36, f->rec.data_crc);
+		if (f->rec.length)
+			memcpy(p + FRAME_REC_HDR, f->rec.data, f->rec.length);
+		break;
+	case FRAME_ACK:
+		put64(p, f->ack);
+		break;
+	case FRAME_ERROR:
+		put32(p, (uint32_t)f->error.err);
+		memcpy(p + 4, f->error.msg, len - 4);
+		break;
+	}
+	put32(out, FRAME_MAGIC);
+	out[4] = FRAME_VERSION;
+	out[5] = f->type;
+	put16(out + 6, f->flags);
+	put32(out + 8, len);
+	put32(out + 12, crc32c(0, p, len));
+	put32(out + 16, crc32c(0, out, 16));
+	return FRAME_HDR + len;
+}
+
+int frame_decode_header(const uint8_t hdr[FRAME_HDR], uint32_t *plen)
+{
+	uint32_t len = get32(hdr + 8);
+
+	if (get32(hdr) != FRAME_MAGIC || get32(hdr + 16) != crc32c(0, hdr, 16))
+		return -EBADMSG;
+	if (hdr[4] != FRAME_VERSION)
+		return -EPROTONOSUPPORT;
+	switch (hdr[5]) {
+	case FRAME_HELLO:
+		if (len != FRAME_HELLO_LEN)
+			return -EBADMSG;
+		break;
+	case FRAME_RECORD:
+		if (len < FRAME_REC_HDR || len - FRAME_REC_HDR > FRAME_DATA_MAX)
+			return -EBADMSG;
+		break;
+	case FRAME_ACK:
+		if (len != FRAME_ACK_LEN)
+			return -EBADMSG;
+		break;
+	case FRAME_ERROR:
+		if (len < 4 || len > 4 + FRAME_MSG_MAX)
+			return -EBADMSG;
+		break;
+	default:
+		return -EBADMSG;
+	}
+	*plen = len;
+	return 0;
+}
+
+static int decode_record(const uint8_t *p, uint32_t len, struct frame_record *r)
+{
+	r->seq = get64(p);
+	r->time_ns = get64(p + 8);
+	r->offset = get64(p + 16);
+	r->type = get16(p + 24);
+	r->rflags = get16(p + 26);
+	r->range = get32(p + 28);
+	r->length = get32(p + 32);
+	r->data_crc = get32(p + 36);
+	r->data = p + FRAME_REC_HDR;
+	if (r->length != len - FRAME_REC_HDR || !r->seq)
+		return -EBADMSG;
+	if (r->offset > UINT64_MAX - r->range)
+		return -EBADMSG;
+	switch (r->type) {
+	case JOURNAL_REC_WRITE:
+		if (!r->length || r->range != r->length)
+			return -EBADMSG;
+		break;
+	case JOURNAL_REC_ZEROES:
+	case JOURNAL_REC_FLUSH:
+		if (r->length)
+			return -EBADMSG;
+		break;
+	default:
+		return -EBADMSG;
+	}
+	return crc32c(0, r->data, r->length) == r->data_crc ? 0 : -EBADMSG;
+}
+
+int frame_decode(const uint8_t *buf, size_t len, struct frame *f, size_t *used)
+{
+	const uint8_t *p = buf + FRAME_HDR;
+	uint32_t plen;
+	size_t n;
+	int err;
+
+	memset(f, 0, sizeof(*f));
+	if (len < FRAME_HDR)
+		return -EAGAIN;
+	err = frame_decode_header(buf, &plen);
+	if (err)
+		return err;
+	if (len - FRAME_HDR < plen)
+		return -EAGAIN;
+	if (get32(buf + 12) != crc32c(0, p, plen))
+		return -EBADMSG;
+	f->type = buf[5];
+	f->flags = get16(buf + 6);
+	switch (f->type) {
+	case FRAME_HELLO:
+		memcpy(f->hello.disk, p, FRAME_UUID_LEN);
+		f->hello.disk_size = get64(p + 16);
+		f->hello.block_size = get32(p + 24);
+		f->hello.role = get32(p + 28);
+		f->hello.generation = get64(p + 32);
+		f->hello.applied = get64(p + 40);
+		if (f->hello.role > 1 ||
+		    (f->hello.block_size != 512 && f->hello.block_size != 4096) ||
+		    !f->hello.disk_size || f->hello.disk_size % f->hello.block_size)
+			return -EBADMSG;
+		break;
+	case FRAME_RECORD:
+		err = decode_record(p, plen, &f->rec);
+		if (err)
+			return err;
+		break;
+	case FRAME_ACK:
+		f->ack = get64(p);
+		break;
+	case FRAME_ERROR:
+		f->error.err = (int32_t)get32(p);
+		n = plen - 4;
+		if (f->error.err >= 0 || f->error.err < -4095 || memchr(p + 4, 0, n))
+			return -EBADMSG;
+		memcpy(f->error.msg, p + 4, n);
+		f->error.msg[n] = '\0';
+		break;
+	}
+	*used = FRAME_HDR + plen;
+	return 0;
+}

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * frame.h - the replication wire frames (docs/replica.md draws them). The
+ * link under them is TLS (replica/link.h); the frames carry their own
+ * checksums anyway, so a bug on either side is caught at the frame, not
+ * in the image. Little-endian at fixed offsets, as the journal's format.
+ *
+ *   0   magic "SLRP" (u32)      8   length of the payload (u32)
+ *   4   version (u8)           12   payload_crc: crc32c of the payload
+ *   5   type (u8)              16   hdr_crc: crc32c of bytes 0..15
+ *   6   flags (u16)            20   payload
+ *
+ * HELLO   both ways once, sender first: the disk (journal uuid, geometry),
+ *         the generation, and the last sequence the receiver applied.
+ * RECORD  one journal record: seq, time, offset, type, flags, range, data.
+ * ACK     receiver to sender: every record <= seq is durable on the replica.
+ * ERROR   either way, then the link closes: -errno and a sentence.
+ */
+#ifndef SLUICE_REPLICA_FRAME_H
+#define SLUICE_REPLICA_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FRAME_MAGIC		0x50524c53u	/* "SLRP" */
+#define FRAME_VERSION		1
+#define FRAME_HDR		20
+#define FRAME_UUID_LEN		16
+#define FRAME_HELLO_LEN		48
+#define FRAME_REC_HDR		40
+#define FRAME_DATA_MAX		(8u << 20)	/* as a journal record's data */
+#define FRAME_ACK_LEN		8
+#define FRAME_MSG_MAX		200
+#define FRAME_MAX		(FRAME_HDR + FRAME_REC_HDR + FRAME_DATA_MAX)
+
+enum frame_type {
+	FRAME_HELLO = 1,
+	FRAME_RECORD = 2,
+	FRAME_ACK = 3,
+	FRAME_ERROR = 4,
+};
+
+/* RECORD flags: the sender waits for an ACK after this one. */
+#define FRAME_F_ACK_REQ		(1u << 0)
+
+struct frame_hello {
+	uint8_t disk[FRAME_UUID_LEN];	/* the primary journal's uuid: the disk's identity */
+	uint64_t disk_size;
+	uint32_t block_size;
+	uint32_t role;			/* 0 sender, 1 receiver */
+	uint64_t generation;		/* bumped at every promote: split brain is a mismatch */
+	uint64_t applied;		/* receiver: last record applied; sender: last written */
+};
+
+struct frame_record {
+	uint64_t seq;
+	uint64_t time_ns;
+	uint64_t offset;
+	uint16_t type;			/* enum journal_rec_type */
+	uint16_t rflags;		/* the journal record's flags (FUA, DISCARD) */
+	uint32_t range;
+	uint32_t length;		/* data bytes */
+	uint32_t data_crc;
+	const uint8_t *data;		/* into the decoded buffer */
+};
+
+struct frame {
+	uint8_t type;
+	uint16_t flags;
+	union {
+		struct frame_hello hello;
+		struct frame_record rec;
+		uint64_t ack;
+		struct {
+			int32_t err;		/* -errno */
+			char msg[FRAME_MSG_MAX + 1];
+		} error;
+	};
+};
+
+/*
+ * Encode @f into @out (at least frame_size(f) bytes); returns the bytes
+ * used. A RECORD's data is copied from f->rec.data.
+ */
+size_t frame_encode(const struct frame *f, uint8_t *out);
+/* Bytes frame_encode() will write for @f. */
+size_t frame_size(const struct frame *f);
+
+/*
+ * Check a frame header: the payload length in *payload_len. 0, -EBADMSG
+ * (bad magic, crc, type or a length the type cannot have),
+ * -EPROTONOSUPPORT (another version).
+ */
+int frame_decode_header(const uint8_t hdr[FRAME_HDR], uint32_t *payload_len);
+/*
+ * Decode one whole frame of @len bytes at @buf (header then payload). The
+ * RECORD's data points into @buf. *used: the frame's bytes. 0, -EAGAIN
+ * (@len holds less than the frame: read more), -EBADMSG (any check failed,
+ * the data's crc included), -EPROTONOSUPPORT.
+ */
+int frame_decode(const uint8_t *buf, size_t len, struct frame *f, size_t *used);
+
+#endif /* SLUICE_REPLICA_FRAME_H */

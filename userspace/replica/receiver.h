@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * receiver.h - the replica side of replication: one disk's records, from
+ * one sender at a time, applied in sequence order to the image through the
+ * replica's own journal (replica/rlog.h) and acknowledged once durable.
+ * The replica serves one disk: the first sender's disk identity (its
+ * journal's uuid) and generation are kept beside the journal
+ * (<journal>.replica) and a sender of any other disk is refused. No
+ * logging: the session says what happened; the CLI says it.
+ */
+#ifndef SLUICE_REPLICA_RECEIVER_H
+#define SLUICE_REPLICA_RECEIVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "replica/link.h"
+#include "replica/rlog.h"
+
+struct receiver_cfg {
+	const char *target;		/* the image records are applied to */
+	const char *journal;		/* the replica's journal */
+	uint64_t journal_size;		/* when it is created */
+};
+
+struct receiver {
+	struct receiver_cfg cfg;
+	struct rlog log;
+	bool log_open;
+	bool have_id;
+	uint8_t disk[FRAME_UUID_LEN];
+	uint64_t generation;
+};
+
+/* What one session did, for the CLI's log line. */
+struct receiver_session {
+	uint64_t resumed_at;		/* the last applied seq told to the sender */
+	uint64_t first_seq, last_seq;	/* records applied in this session */
+	uint64_t records, acks;
+	uint64_t replayed;		/* records replayed onto the image at open */
+	uint64_t expected, got;		/* -ERANGE: the seq expected and the one sent */
+	uint8_t peer_disk[FRAME_UUID_LEN];	/* -EXDEV: the disk the sender has */
+	int peer_err;			/* the sender's ERROR frame, if it sent one */
+	char peer_msg[FRAME_MSG_MAX + 1];
+};
+
+/*
+ * Load the identity file and open the journal if there is one (replaying
+ * what the image lacks). 0, or rlog_open's and the identity file's -errno
+ * (-EBADMSG: an identity file that is not ours).
+ */
+int receiver_open(struct receiver *r, const struct receiver_cfg *cfg);
+
+/*
+ * Serve one connection until it ends. -EPIPE: the sender went away (the
+ * normal end); -EXDEV: another disk's sender (refused, told so);
+ * -ESTALE: a sender of an older generation (this replica was promoted);
+ * -EDOM: another geometry; -ERANGE: a record out of sequence (s->expected,
+ * s->got); -ECONNABORTED: the sender sent an ERROR (s->peer_*); -errno of
+ * the journal or image. The journal is synced before it returns.
+ */
+int receiver_session(struct receiver *r, struct link *l, struct receiver_session *s);
+
+/* receiver_session() in two steps, for a caller that says where it resumes. */
+int receiver_greet(struct receiver *r, struct link *l, struct receiver_session *s);
+int receiver_stream(struct receiver *r, struct link *l, struct receiver_session *s);
+
+/*
+ * Failover: make the replica's image the disk (every record of its journal
+ * replayed and synced) and raise its generation, so the old primary, still
+ * of the old generation, is refused from now on (-ESTALE: a split brain is
+ * refused, never merged). @cfg's journal must not be open elsewhere
+ * (-EBUSY: a receiver runs). *seq: the last record the image holds.
+ * 0, -ENOENT (nothing was ever replicated here), or receiver_open's errors.
+ */
+int receiver_promote(const struct receiver_cfg *cfg, uint64_t *generation, uint64_t *seq);
+
+/* Checkpoint and close. Takes a zeroed or failed receiver. */
+void receiver_close(struct receiver *r);
+
+/* The identity file's path: "<journal>.replica". */
+int receiver_id_path(const char *journal, char *buf, size_t len);
+
+#endif /* SLUICE_REPLICA_RECEIVER_H */

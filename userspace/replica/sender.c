@@ -1,0 +1,445 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sender.c - the shipping thread: connect, hello, walk the local journal
+ * to the replica's next seq, then send batches of records (the last of
+ * each asks for an ack) and wait for the ack, for as long as the link
+ * holds; on any failure close, back off (100 ms doubling to 5 s) and
+ * start over from what the replica says it has.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "journal/reader.h"
+#include "journal/store.h"
+#include "lib/units.h"
+#include "replica/sender.h"
+
+#define CONNECT_MS	2000
+#define ACK_MS		10000
+#define BACKOFF_MIN_NS	(100 * NSEC_PER_MSEC)
+#define BACKOFF_MAX_NS	(5 * NSEC_PER_SEC)
+#define BATCH_RECORDS	256		/* in flight before an ack; a power of two */
+#define BATCH_BYTES	(4u << 20)
+
+struct replica_sender {
+	struct replica_sender_cfg cfg;
+	char target[256], journal[PATH_MAX];	/* cfg's strings point here */
+	struct link_ctx *ctx;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool started, stopping;
+	/* under lock */
+	uint64_t written;
+	uint64_t pending_since_ns;	/* when the oldest unacknowledged record was written */
+	uint64_t down_since_ns;		/* 0 while streaming */
+	uint64_t sent_time[BATCH_RECORDS];
+	struct link *link;		/* the live one, for stop to shut down */
+	/* read anywhere */
+	atomic_uint_fast64_t acked, state, sent, reconnects, last_error;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
+}
+
+/* Wait on the cond up to @ns; under lock. */
+static void nap(struct replica_sender *s, uint64_t ns)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += ns % NSEC_PER_SEC;
+	ts.tv_sec += ns / NSEC_PER_SEC + ts.tv_nsec / NSEC_PER_SEC;
+	ts.tv_nsec %= NSEC_PER_SEC;
+	pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+}
+
+static void changed(struct replica_sender *s)
+{
+	if (s->cfg.on_change)
+		s->cfg.on_change(s->cfg.arg);
+}
+
+/* Under lock: the state when not streaming, by how long the link is down. */
+static void set_down(struct replica_sender *s, int err)
+{
+	uint64_t now = now_ns(), st = REPLICA_DOWN;
+
+	if (err)
+		atomic_store(&s->last_error, (uint64_t)-err);
+	if (!s->down_since_ns)
+		s->down_since_ns = now;
+	if (atomic_load(&s->state) == REPLICA_FAILED)
+		return;
+	if (s->cfg.sync && now - s->down_since_ns >= s->cfg.timeout_ns)
+		st = REPLICA_DEGRADED;
+	atomic_store(&s->state, st);
+}
+
+static int hello(struct replica_sender *s, struct link *l, uint64_t *applied)
+{
+	struct frame f = { .type = FRAME_HELLO };
+	int err;
+
+	memcpy(f.hello.disk, s->cfg.disk, FRAME_UUID_LEN);
+	f.hello.disk_size = s->cfg.disk_size;
+	f.hello.block_size = s->cfg.block_size;
+	f.hello.generation = s->cfg.generation;
+	pthread_mutex_lock(&s->lock);
+	f.hello.applied = s->written;
+	pthread_mutex_unlock(&s->lock);
+	err = link_send(l, &f);
+	if (!err)
+		err = link_recv(l, &f);
+	if (err)
+		return err;
+	if (f.type == FRAME_ERROR)
+		return f.error.err;
+	if (f.type != FRAME_HELLO || f.hello.role != 1 ||
+	    memcmp(f.hello.disk, s->cfg.disk, FRAME_UUID_LEN))
+		return -EXDEV;
+	if (f.hello.generation > s->cfg.generation)
+		return -ESTALE;
+	*applied = f.hello.applied;
+	return 0;
+}
+
+/* Position @r on record @seq: walk from the tail. -ERANGE: it was folded away. */
+static int seek(struct journal_reader *r, int fd, uint64_t seq)
+{
+	int err;
+
+	err = journal_reader_init(r, fd);
+	if (err)
+		return err;
+	if (r->sb.tail_seq > seq)
+		return -ERANGE;
+	while (r->next_seq < seq) {
+		err = journal_reader_next(r);
+		if (err < 0)
+			return err;
+		if (!err)
+			return -ERANGE;
+	}
+	return 0;
+}
+
+/* Read the next record, which the journal has written; -EAGAIN: not there yet. */
+static int next_record(struct journal_reader *r, int fd)
+{
+	struct journal_sb sb;
+	int err;
+
+	err = journal_reader_next(r);
+	if (err)
+		return err < 0 ? err : 0;
+	/* the walk ended: overwritten after a fold (out of the window), or not yet seen */
+	if (!journal_sb_read(fd, &sb) && sb.tail_seq > r->next_seq)
+		return -ERANGE;
+	r->ended = false;
+	return -EAGAIN;
+}
+
+static int ship(struct replica_sender *s, struct link *l, struct journal_reader *r, int fd)
+{
+	uint64_t target, n, bytes;
+	struct frame f;
+	int err;
+
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		while (!s->stopping && s->written < r->next_seq)
+			nap(s, 100 * NSEC_PER_MSEC);
+		target = s->written;
+		pthread_mutex_unlock(&s->lock);
+		if (s->stopping)
+			return 0;
+		for (n = bytes = 0; r->next_seq <= target && n < BATCH_RECORDS &&
+				    bytes < BATCH_BYTES; n++) {
+			err = next_record(r, fd);
+			if (err == -EAGAIN)
+				break;
+			if (err)
+				return err;
+			memset(&f, 0, sizeof(f));
+			f.type = FRAME_RECORD;
+			f.rec.seq = r->rec.seq;
+			f.rec.time_ns = r->rec.time_ns;
+			f.rec.offset = r->rec.offset;
+			f.rec.type = r->rec.type;
+			f.rec.rflags = r->rec.flags;
+			f.rec.range = r->rec.range;
+			f.rec.length = r->rec.length;
+			f.rec.data_crc = r->rec.data_crc;
+			f.rec.data = r->data;
+			if (r->next_seq > target || n + 1 == BATCH_RECORDS ||
+			    bytes + r->rec.length >= BATCH_BYTES)
+				f.flags = FRAME_F_ACK_REQ;
+			err = link_send(l, &f);
+			if (err)
+				return err;
+			bytes += r->rec.length;
+			atomic_fetch_add(&s->sent, 1);
+			pthread_mutex_lock(&s->lock);
+			s->sent_time[f.rec.seq % BATCH_RECORDS] = now_ns();
+			pthread_mutex_unlock(&s->lock);
+			if (f.flags & FRAME_F_ACK_REQ) {
+				n++;
+				break;
+			}
+		}
+		if (!n) {
+			/* written but not readable yet: the page cache will have it */
+			usleep(1000);
+			continue;
+		}
+		if (!(f.flags & FRAME_F_ACK_REQ)) {
+			/* the batch was cut by a record not yet readable: ask now */
+			continue;
+		}
+		err = link_recv(l, &f);
+		if (err)
+			return err;
+		if (f.type == FRAME_ERROR)
+			return f.error.err;
+		if (f.type != FRAME_ACK || f.ack > r->next_seq - 1)
+			return -EBADMSG;
+		pthread_mutex_lock(&s->lock);
+		atomic_store(&s->acked, f.ack);
+		s->pending_since_ns = f.ack < s->written ? s->sent_time[(f.ack + 1) % BATCH_RECORDS]
+							 : 0;
+		pthread_mutex_unlock(&s->lock);
+		changed(s);
+	}
+}
+
+/* One connection: hello, seek, ship until it fails. */
+static int session(struct replica_sender *s, int fd)
+{
+	struct journal_reader r = {};
+	struct link *l = NULL;
+	uint64_t applied = 0;
+	int err;
+
+	err = link_connect(s->ctx, s->cfg.target, CONNECT_MS, &l);
+	if (err)
+		return err;
+	link_set_timeout(l, ACK_MS);
+	pthread_mutex_lock(&s->lock);
+	s->link = s->stopping ? NULL : l;
+	pthread_mutex_unlock(&s->lock);
+	if (!s->link) {
+		err = 0;
+		goto out;
+	}
+	err = hello(s, l, &applied);
+	if (err)
+		goto out;
+	pthread_mutex_lock(&s->lock);
+	if (applied > s->written) {
+		/* the replica has records we never wrote: another history */
+		pthread_mutex_unlock(&s->lock);
+		err = -ESTALE;
+		goto out;
+	}
+	atomic_store(&s->acked, applied);
+	s->down_since_ns = 0;
+	atomic_store(&s->state, REPLICA_STREAMING);
+	pthread_mutex_unlock(&s->lock);
+	changed(s);
+	err = seek(&r, fd, applied + 1);
+	if (err)
+		goto out;
+	err = ship(s, l, &r, fd);
+out:
+	journal_reader_fini(&r);
+	pthread_mutex_lock(&s->lock);
+	s->link = NULL;
+	pthread_mutex_unlock(&s->lock);
+	/* outside the lock: a close_notify may wait for the send timeout */
+	link_close(l);
+	return err;
+}
+
+static void *sender_thread(void *arg)
+{
+	struct replica_sender *s = arg;
+	uint64_t backoff = BACKOFF_MIN_NS, start;
+	int fd, err;
+
+	fd = open(s->cfg.journal, O_RDONLY | O_CLOEXEC);
+	pthread_mutex_lock(&s->lock);
+	while (!s->stopping) {
+		pthread_mutex_unlock(&s->lock);
+		start = now_ns();
+		err = fd < 0 ? -errno : session(s, fd);
+		pthread_mutex_lock(&s->lock);
+		if (s->stopping)
+			break;
+		if (err == -EXDEV || err == -ESTALE || err == -ERANGE || err == -EDOM) {
+			/* the replica refused us for good: say so, and wait for a restart */
+			atomic_store(&s->state, REPLICA_FAILED);
+			set_down(s, err);
+			pthread_mutex_unlock(&s->lock);
+			changed(s);
+			pthread_mutex_lock(&s->lock);
+			while (!s->stopping)
+				nap(s, NSEC_PER_SEC);
+			break;
+		}
+		set_down(s, err);
+		atomic_fetch_add(&s->reconnects, 1);
+		if (now_ns() - start > BACKOFF_MAX_NS)
+			backoff = BACKOFF_MIN_NS;
+		pthread_mutex_unlock(&s->lock);
+		changed(s);
+		pthread_mutex_lock(&s->lock);
+		/* nap in short steps: sync mode turns degraded at its timeout */
+		for (start = now_ns(); !s->stopping && now_ns() - start < backoff;) {
+			nap(s, 50 * NSEC_PER_MSEC);
+			if (atomic_load(&s->state) == REPLICA_DOWN) {
+				set_down(s, 0);
+				if (atomic_load(&s->state) == REPLICA_DEGRADED) {
+					pthread_mutex_unlock(&s->lock);
+					changed(s);
+					pthread_mutex_lock(&s->lock);
+				}
+			}
+		}
+		backoff = backoff * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : backoff * 2;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+int replica_sender_new(const struct replica_sender_cfg *cfg, struct replica_sender **out)
+{
+	struct replica_sender *s;
+	pthread_condattr_t ca;
+	int err;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->cfg = *cfg;
+	if (snprintf(s->target, sizeof(s->target), "%s", cfg->target) >= (int)sizeof(s->target) ||
+	    snprintf(s->journal, sizeof(s->journal), "%s", cfg->journal) >=
+		    (int)sizeof(s->journal)) {
+		free(s);
+		return -ENAMETOOLONG;
+	}
+	s->cfg.target = s->target;
+	s->cfg.journal = s->journal;
+	s->cfg.creds = (struct link_creds){};	/* used once, below */
+	err = link_ctx_new(&cfg->creds, false, &s->ctx);
+	if (err) {
+		free(s);
+		return err;
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	*out = s;
+	return 0;
+}
+
+int replica_sender_start(struct replica_sender *s, uint64_t written)
+{
+	int err;
+
+	s->written = written;
+	s->stopping = false;
+	s->down_since_ns = now_ns();
+	err = pthread_create(&s->thread, NULL, sender_thread, s);
+	if (err)
+		return -err;
+	pthread_setname_np(s->thread, "sluice-replica");
+	s->started = true;
+	return 0;
+}
+
+void replica_sender_written(struct replica_sender *s, uint64_t seq)
+{
+	pthread_mutex_lock(&s->lock);
+	if (seq > s->written) {
+		if (s->written == atomic_load(&s->acked) && !s->pending_since_ns)
+			s->pending_since_ns = now_ns();
+		s->written = seq;
+		pthread_cond_signal(&s->cond);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+int replica_sender_verdict(struct replica_sender *s, uint64_t seq)
+{
+	uint64_t st;
+
+	if (!s->cfg.sync || atomic_load(&s->acked) >= seq)
+		return 1;
+	st = atomic_load(&s->state);
+	if (st == REPLICA_DEGRADED || st == REPLICA_FAILED || !s->started)
+		return s->cfg.fail_when_down ? -EIO : 1;
+	return 0;
+}
+
+uint64_t replica_sender_keep(struct replica_sender *s)
+{
+	return atomic_load(&s->acked) + 1;
+}
+
+void replica_sender_stats(struct replica_sender *s, struct replica_sender_stats *st)
+{
+	pthread_mutex_lock(&s->lock);
+	st->acked = atomic_load(&s->acked);
+	st->lag_records = s->written > st->acked ? s->written - st->acked : 0;
+	st->lag_ms = st->lag_records && s->pending_since_ns ?
+		     (now_ns() - s->pending_since_ns) / NSEC_PER_MSEC : 0;
+	pthread_mutex_unlock(&s->lock);
+	st->state = atomic_load(&s->state);
+	st->sent = atomic_load(&s->sent);
+	st->reconnects = atomic_load(&s->reconnects);
+	st->last_error = atomic_load(&s->last_error);
+}
+
+void replica_sender_stop(struct replica_sender *s)
+{
+	if (!s || !s->started)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	/* a receive waiting for an ack returns now, not at its timeout */
+	if (s->link)
+		link_shutdown(s->link);
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->thread, NULL);
+	s->started = false;
+}
+
+void replica_sender_free(struct replica_sender *s)
+{
+	if (!s)
+		return;
+	replica_sender_stop(s);
+	link_ctx_free(s->ctx);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
