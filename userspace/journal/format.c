@@ -9,6 +9,7 @@
 
 #include "journal/format.h"
 #include "lib/crc32c.h"
+#include "lib/le.h"
 
 /* Superblock field offsets (bytes). */
 #define SB_MAGIC	0
@@ -31,90 +32,57 @@
 #define SB_CRC		(SB_BACKING + JOURNAL_PATH_MAX)
 #define SB_USED		(SB_CRC + 4)
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v);
-	put16(p + 2, v >> 16);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, v);
-	put32(p + 4, v >> 32);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return p[0] | (uint16_t)p[1] << 8;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return get16(p) | (uint32_t)get16(p + 2) << 16;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
 uint64_t journal_stream(const uint8_t uuid[JOURNAL_UUID_LEN])
 {
-	return get64(uuid);
+	return get_le64(uuid);
 }
 
 void journal_sb_encode(const struct journal_sb *sb, uint8_t *out)
 {
 	memset(out, 0, JOURNAL_SB_SIZE);
-	put64(out + SB_MAGIC, JOURNAL_MAGIC);
-	put32(out + SB_VERSION, sb->version);
-	put32(out + SB_BYTES, SB_USED);
-	put64(out + SB_GEN, sb->gen);
+	put_le64(out + SB_MAGIC, JOURNAL_MAGIC);
+	put_le32(out + SB_VERSION, sb->version);
+	put_le32(out + SB_BYTES, SB_USED);
+	put_le64(out + SB_GEN, sb->gen);
 	memcpy(out + SB_UUID, sb->uuid, JOURNAL_UUID_LEN);
-	put64(out + SB_DISK_SIZE, sb->disk_size);
-	put32(out + SB_BLOCK_SIZE, sb->block_size);
-	put64(out + SB_JSIZE, sb->journal_size);
-	put64(out + SB_CREATED, sb->created_ns);
-	put64(out + SB_TAIL_OFF, sb->tail_off);
-	put64(out + SB_TAIL_SEQ, sb->tail_seq);
-	put32(out + SB_TAIL_PREV, sb->tail_prev_crc);
-	put64(out + SB_BASE_SEQ, sb->base_seq);
-	put64(out + SB_BASE_TIME, sb->base_time_ns);
-	put64(out + SB_CKPT_SEQ, sb->ckpt_seq);
-	put64(out + SB_CKPT_TIME, sb->ckpt_time_ns);
+	put_le64(out + SB_DISK_SIZE, sb->disk_size);
+	put_le32(out + SB_BLOCK_SIZE, sb->block_size);
+	put_le64(out + SB_JSIZE, sb->journal_size);
+	put_le64(out + SB_CREATED, sb->created_ns);
+	put_le64(out + SB_TAIL_OFF, sb->tail_off);
+	put_le64(out + SB_TAIL_SEQ, sb->tail_seq);
+	put_le32(out + SB_TAIL_PREV, sb->tail_prev_crc);
+	put_le64(out + SB_BASE_SEQ, sb->base_seq);
+	put_le64(out + SB_BASE_TIME, sb->base_time_ns);
+	put_le64(out + SB_CKPT_SEQ, sb->ckpt_seq);
+	put_le64(out + SB_CKPT_TIME, sb->ckpt_time_ns);
 	memcpy(out + SB_BACKING, sb->backing, strnlen(sb->backing, JOURNAL_PATH_MAX - 1));
-	put32(out + SB_CRC, crc32c(0, out, SB_CRC));
+	put_le32(out + SB_CRC, crc32c(0, out, SB_CRC));
 }
 
 int journal_sb_decode(const uint8_t *in, size_t len, struct journal_sb *sb)
 {
 	memset(sb, 0, sizeof(*sb));
-	if (len < SB_USED || get64(in + SB_MAGIC) != JOURNAL_MAGIC)
+	if (len < SB_USED || get_le64(in + SB_MAGIC) != JOURNAL_MAGIC)
 		return -ENODATA;
-	sb->version = get32(in + SB_VERSION);
+	sb->version = get_le32(in + SB_VERSION);
 	if (sb->version != JOURNAL_VERSION)
 		return -EPROTONOSUPPORT;
-	if (get32(in + SB_BYTES) != SB_USED || get32(in + SB_CRC) != crc32c(0, in, SB_CRC))
+	if (get_le32(in + SB_BYTES) != SB_USED || get_le32(in + SB_CRC) != crc32c(0, in, SB_CRC))
 		return -EBADMSG;
-	sb->gen = get64(in + SB_GEN);
+	sb->gen = get_le64(in + SB_GEN);
 	memcpy(sb->uuid, in + SB_UUID, JOURNAL_UUID_LEN);
-	sb->disk_size = get64(in + SB_DISK_SIZE);
-	sb->block_size = get32(in + SB_BLOCK_SIZE);
-	sb->journal_size = get64(in + SB_JSIZE);
-	sb->created_ns = get64(in + SB_CREATED);
-	sb->tail_off = get64(in + SB_TAIL_OFF);
-	sb->tail_seq = get64(in + SB_TAIL_SEQ);
-	sb->tail_prev_crc = get32(in + SB_TAIL_PREV);
-	sb->base_seq = get64(in + SB_BASE_SEQ);
-	sb->base_time_ns = get64(in + SB_BASE_TIME);
-	sb->ckpt_seq = get64(in + SB_CKPT_SEQ);
-	sb->ckpt_time_ns = get64(in + SB_CKPT_TIME);
+	sb->disk_size = get_le64(in + SB_DISK_SIZE);
+	sb->block_size = get_le32(in + SB_BLOCK_SIZE);
+	sb->journal_size = get_le64(in + SB_JSIZE);
+	sb->created_ns = get_le64(in + SB_CREATED);
+	sb->tail_off = get_le64(in + SB_TAIL_OFF);
+	sb->tail_seq = get_le64(in + SB_TAIL_SEQ);
+	sb->tail_prev_crc = get_le32(in + SB_TAIL_PREV);
+	sb->base_seq = get_le64(in + SB_BASE_SEQ);
+	sb->base_time_ns = get_le64(in + SB_BASE_TIME);
+	sb->ckpt_seq = get_le64(in + SB_CKPT_SEQ);
+	sb->ckpt_time_ns = get_le64(in + SB_CKPT_TIME);
 	memcpy(sb->backing, in + SB_BACKING, JOURNAL_PATH_MAX);
 	sb->backing[JOURNAL_PATH_MAX - 1] = '\0';
 	/* fields the reader trusts for bounds: a ring, a tail inside it */
@@ -174,42 +142,42 @@ int journal_sb_write(int fd, const struct journal_sb *sb)
 
 void journal_rec_encode(struct journal_rec *rec, uint8_t out[JOURNAL_REC_HDR])
 {
-	put32(out + 0, JOURNAL_REC_MAGIC);
-	put16(out + 4, rec->version);
-	put16(out + 6, rec->type);
-	put32(out + 8, rec->flags);
-	put32(out + 12, rec->length);
-	put64(out + 16, rec->seq);
-	put64(out + 24, rec->time_ns);
-	put64(out + 32, rec->offset);
-	put32(out + 40, rec->range);
-	put32(out + 44, rec->data_crc);
-	put64(out + 48, rec->stream);
-	put32(out + 56, rec->prev_crc);
+	put_le32(out + 0, JOURNAL_REC_MAGIC);
+	put_le16(out + 4, rec->version);
+	put_le16(out + 6, rec->type);
+	put_le32(out + 8, rec->flags);
+	put_le32(out + 12, rec->length);
+	put_le64(out + 16, rec->seq);
+	put_le64(out + 24, rec->time_ns);
+	put_le64(out + 32, rec->offset);
+	put_le32(out + 40, rec->range);
+	put_le32(out + 44, rec->data_crc);
+	put_le64(out + 48, rec->stream);
+	put_le32(out + 56, rec->prev_crc);
 	rec->hdr_crc = crc32c(0, out, 60);
-	put32(out + 60, rec->hdr_crc);
+	put_le32(out + 60, rec->hdr_crc);
 }
 
 int journal_rec_decode(const uint8_t in[JOURNAL_REC_HDR], uint64_t ring_bytes,
 		       struct journal_rec *rec)
 {
 	memset(rec, 0, sizeof(*rec));
-	if (get32(in) != JOURNAL_REC_MAGIC)
+	if (get_le32(in) != JOURNAL_REC_MAGIC)
 		return -ENODATA;
-	rec->hdr_crc = get32(in + 60);
+	rec->hdr_crc = get_le32(in + 60);
 	if (rec->hdr_crc != crc32c(0, in, 60))
 		return -EBADMSG;
-	rec->version = get16(in + 4);
-	rec->type = get16(in + 6);
-	rec->flags = get32(in + 8);
-	rec->length = get32(in + 12);
-	rec->seq = get64(in + 16);
-	rec->time_ns = get64(in + 24);
-	rec->offset = get64(in + 32);
-	rec->range = get32(in + 40);
-	rec->data_crc = get32(in + 44);
-	rec->stream = get64(in + 48);
-	rec->prev_crc = get32(in + 56);
+	rec->version = get_le16(in + 4);
+	rec->type = get_le16(in + 6);
+	rec->flags = get_le32(in + 8);
+	rec->length = get_le32(in + 12);
+	rec->seq = get_le64(in + 16);
+	rec->time_ns = get_le64(in + 24);
+	rec->offset = get_le64(in + 32);
+	rec->range = get_le32(in + 40);
+	rec->data_crc = get_le32(in + 44);
+	rec->stream = get_le64(in + 48);
+	rec->prev_crc = get_le32(in + 56);
 	if (rec->version != JOURNAL_VERSION || rec->length > JOURNAL_REC_DATA_MAX ||
 	    journal_rec_span(rec->length) > ring_bytes)
 		return -EBADMSG;

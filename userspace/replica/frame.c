@@ -9,40 +9,8 @@
 
 #include "journal/format.h"
 #include "lib/crc32c.h"
+#include "lib/le.h"
 #include "replica/frame.h"
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v);
-	put16(p + 2, v >> 16);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, v);
-	put32(p + 4, v >> 32);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return p[0] | (uint16_t)p[1] << 8;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return get16(p) | (uint32_t)get16(p + 2) << 16;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 static uint32_t payload_len(const struct frame *f)
 {
@@ -72,47 +40,47 @@ size_t frame_encode(const struct frame *f, uint8_t *out)
 	switch (f->type) {
 	case FRAME_HELLO:
 		memcpy(p, f->hello.disk, FRAME_UUID_LEN);
-		put64(p + 16, f->hello.disk_size);
-		put32(p + 24, f->hello.block_size);
-		put32(p + 28, f->hello.role);
-		put64(p + 32, f->hello.generation);
-		put64(p + 40, f->hello.applied);
+		put_le64(p + 16, f->hello.disk_size);
+		put_le32(p + 24, f->hello.block_size);
+		put_le32(p + 28, f->hello.role);
+		put_le64(p + 32, f->hello.generation);
+		put_le64(p + 40, f->hello.applied);
 		break;
 	case FRAME_RECORD:
-		put64(p, f->rec.seq);
-		put64(p + 8, f->rec.time_ns);
-		put64(p + 16, f->rec.offset);
-		put16(p + 24, f->rec.type);
-		put16(p + 26, f->rec.rflags);
-		put32(p + 28, f->rec.range);
-		put32(p + 32, f->rec.length);
-		put32(p + 36, f->rec.data_crc);
+		put_le64(p, f->rec.seq);
+		put_le64(p + 8, f->rec.time_ns);
+		put_le64(p + 16, f->rec.offset);
+		put_le16(p + 24, f->rec.type);
+		put_le16(p + 26, f->rec.rflags);
+		put_le32(p + 28, f->rec.range);
+		put_le32(p + 32, f->rec.length);
+		put_le32(p + 36, f->rec.data_crc);
 		if (f->rec.length)
 			memcpy(p + FRAME_REC_HDR, f->rec.data, f->rec.length);
 		break;
 	case FRAME_ACK:
-		put64(p, f->ack);
+		put_le64(p, f->ack);
 		break;
 	case FRAME_ERROR:
-		put32(p, (uint32_t)f->error.err);
+		put_le32(p, (uint32_t)f->error.err);
 		memcpy(p + 4, f->error.msg, len - 4);
 		break;
 	}
-	put32(out, FRAME_MAGIC);
+	put_le32(out, FRAME_MAGIC);
 	out[4] = FRAME_VERSION;
 	out[5] = f->type;
-	put16(out + 6, f->flags);
-	put32(out + 8, len);
-	put32(out + 12, crc32c(0, p, len));
-	put32(out + 16, crc32c(0, out, 16));
+	put_le16(out + 6, f->flags);
+	put_le32(out + 8, len);
+	put_le32(out + 12, crc32c(0, p, len));
+	put_le32(out + 16, crc32c(0, out, 16));
 	return FRAME_HDR + len;
 }
 
 int frame_decode_header(const uint8_t hdr[FRAME_HDR], uint32_t *plen)
 {
-	uint32_t len = get32(hdr + 8);
+	uint32_t len = get_le32(hdr + 8);
 
-	if (get32(hdr) != FRAME_MAGIC || get32(hdr + 16) != crc32c(0, hdr, 16))
+	if (get_le32(hdr) != FRAME_MAGIC || get_le32(hdr + 16) != crc32c(0, hdr, 16))
 		return -EBADMSG;
 	if (hdr[4] != FRAME_VERSION)
 		return -EPROTONOSUPPORT;
@@ -142,14 +110,14 @@ int frame_decode_header(const uint8_t hdr[FRAME_HDR], uint32_t *plen)
 
 static int decode_record(const uint8_t *p, uint32_t len, struct frame_record *r)
 {
-	r->seq = get64(p);
-	r->time_ns = get64(p + 8);
-	r->offset = get64(p + 16);
-	r->type = get16(p + 24);
-	r->rflags = get16(p + 26);
-	r->range = get32(p + 28);
-	r->length = get32(p + 32);
-	r->data_crc = get32(p + 36);
+	r->seq = get_le64(p);
+	r->time_ns = get_le64(p + 8);
+	r->offset = get_le64(p + 16);
+	r->type = get_le16(p + 24);
+	r->rflags = get_le16(p + 26);
+	r->range = get_le32(p + 28);
+	r->length = get_le32(p + 32);
+	r->data_crc = get_le32(p + 36);
 	r->data = p + FRAME_REC_HDR;
 	if (r->length != len - FRAME_REC_HDR || !r->seq)
 		return -EBADMSG;
@@ -186,18 +154,18 @@ int frame_decode(const uint8_t *buf, size_t len, struct frame *f, size_t *used)
 		return err;
 	if (len - FRAME_HDR < plen)
 		return -EAGAIN;
-	if (get32(buf + 12) != crc32c(0, p, plen))
+	if (get_le32(buf + 12) != crc32c(0, p, plen))
 		return -EBADMSG;
 	f->type = buf[5];
-	f->flags = get16(buf + 6);
+	f->flags = get_le16(buf + 6);
 	switch (f->type) {
 	case FRAME_HELLO:
 		memcpy(f->hello.disk, p, FRAME_UUID_LEN);
-		f->hello.disk_size = get64(p + 16);
-		f->hello.block_size = get32(p + 24);
-		f->hello.role = get32(p + 28);
-		f->hello.generation = get64(p + 32);
-		f->hello.applied = get64(p + 40);
+		f->hello.disk_size = get_le64(p + 16);
+		f->hello.block_size = get_le32(p + 24);
+		f->hello.role = get_le32(p + 28);
+		f->hello.generation = get_le64(p + 32);
+		f->hello.applied = get_le64(p + 40);
 		if (f->hello.role > 1 ||
 		    (f->hello.block_size != 512 && f->hello.block_size != 4096) ||
 		    !f->hello.disk_size || f->hello.disk_size % f->hello.block_size)
@@ -209,10 +177,10 @@ int frame_decode(const uint8_t *buf, size_t len, struct frame *f, size_t *used)
 			return err;
 		break;
 	case FRAME_ACK:
-		f->ack = get64(p);
+		f->ack = get_le64(p);
 		break;
 	case FRAME_ERROR:
-		f->error.err = (int32_t)get32(p);
+		f->error.err = (int32_t)get_le32(p);
 		n = plen - 4;
 		if (f->error.err >= 0 || f->error.err < -4095 || memchr(p + 4, 0, n))
 			return -EBADMSG;
