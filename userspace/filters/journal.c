@@ -918,8 +918,8 @@ static void rep_changed(void *arg)
 	wake_queues(arg);
 }
 
-/* replica.* asked for replication: a sender over this journal (started in start). */
-static int start_replica(struct jrn *j, const struct filter_config *cfg)
+/* replica.* asks for replication: a sender over this journal (started in start). */
+static int new_sender(struct jrn *j, const struct filter_config *cfg)
 {
 	struct replica_spec sp;
 	int err;
@@ -974,7 +974,7 @@ static int jrn_init(struct filter *f, const struct filter_config *cfg)
 	if (err < 0)
 		goto fail;
 	j->jfile = err;
-	err = start_replica(j, cfg);
+	err = new_sender(j, cfg);
 	if (err)
 		goto fail;
 	f->priv = j;
