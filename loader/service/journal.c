@@ -5,6 +5,7 @@
  * filter on the disk.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -56,16 +57,44 @@ static const struct svc_param journal_params[] = {
 	[JOURNAL_REPLICA_TIMEOUT] = { "replica.timeout", SVC_DURATION, .min = 100000000ULL,
 				      .max = 3600ULL * 1000000000 },
 	[JOURNAL_REPLICA_WHEN_DOWN] = { "replica.when_down", SVC_ENUM, .vals = when_down },
-	/* accepted; the lag is shown (replica_lag_ms), not yet compared with it */
+	/* the lag above it is shown as such (replica_rpo_exceeded) in top, the exporter and the log */
 	[JOURNAL_REPLICA_RPO] = { "replica.rpo", SVC_DURATION, .min = 1000000000ULL,
 				  .max = 24ULL * 3600 * 1000000000 },
 };
+
+/*
+ * The link is TLS 1.3 with a pre-shared key or with certificates both ways
+ * (docs/replica.md): a replica without either would be refused when the
+ * disk starts, so say it here, where the policy is written.
+ */
+static void replica_check(struct svc_check *sc, struct pol_service *s)
+{
+	bool psk = svc_str(s, JOURNAL_REPLICA_PSK_FILE);
+	int tls = !!svc_str(s, JOURNAL_REPLICA_TLS_CERT) + !!svc_str(s, JOURNAL_REPLICA_TLS_KEY) +
+		  !!svc_str(s, JOURNAL_REPLICA_TLS_CA);
+	const struct pnode *at = svc_at(s, JOURNAL_REPLICA_TARGET);
+
+	if (!svc_str(s, JOURNAL_REPLICA_TARGET))
+		return;
+	if (psk && tls)
+		policy_diag_at(sc->d, svc_at(s, JOURNAL_REPLICA_PSK_FILE),
+			       "'replica' has both psk_file and tls_*: the link uses one; "
+			       "keep psk_file or tls_cert + tls_key + tls_ca");
+	else if (tls && tls < 3)
+		policy_diag_at(sc->d, at, "'replica' needs all three of tls_cert, tls_key "
+			       "and tls_ca (this one has %d)", tls);
+	else if (!psk && !tls)
+		policy_diag_at(sc->d, at, "'replica' has no credentials for its link: add "
+			       "psk_file (a pre-shared key) or tls_cert + tls_key + tls_ca; "
+			       "nothing is sent in the clear");
+}
 
 static void journal_check(struct svc_check *sc, struct pol_service *s)
 {
 	const char *path = svc_str(s, JOURNAL_PATH);
 	char *dir, *slash;
 
+	replica_check(sc, s);
 	if (!sc->opts->resolve || !path)
 		return;
 	dir = strdup(path);

@@ -92,11 +92,11 @@ apply_policy() {
 
 @test "show: the data services under their YAML names, as the chain file has them" {
 	LOOP=$(losetup --find --show "$IMG2")
-	apply_policy all "{encrypt: {sector_size: 4096, key_file: $BATS_TEST_TMPDIR/key}, journal: {path: $BATS_TEST_TMPDIR/j.journal, retention: 90m, replica: {target: 'standby:7070'}}, cache: {device: $LOOP, mode: writeback}}"
+	apply_policy all "{encrypt: {sector_size: 4096, key_file: $BATS_TEST_TMPDIR/key}, journal: {path: $BATS_TEST_TMPDIR/j.journal, retention: 90m, replica: {target: 'standby:7070', psk_file: $BATS_TEST_TMPDIR/link.psk}}, cache: {device: $LOOP, mode: writeback}}"
 	local chain="$SLUICE_RUN_DIR/policy/current/chains/b000.chain"
 	# one name and one spelling per concept, defaults written out
 	grep -qx "filter=crypt format=luks2 sector_size=4KiB iv_offset=0 key_file=$BATS_TEST_TMPDIR/key" "$chain"
-	grep -qx "filter=journal path=$BATS_TEST_TMPDIR/j.journal size=1GiB retention=90m commit=sync replica.target=standby:7070 replica.mode=async replica.failover=manual" "$chain"
+	grep -qx "filter=journal path=$BATS_TEST_TMPDIR/j.journal size=1GiB retention=90m commit=sync replica.target=standby:7070 replica.mode=async replica.failover=manual replica.psk_file=$BATS_TEST_TMPDIR/link.psk" "$chain"
 	grep -qx "filter=cache device=$LOOP mode=writeback block_size=64KiB sequential_cutoff=4MiB writeback_interval=20ms" "$chain"
 
 	run "$SLUICE" policy show --json
@@ -105,7 +105,8 @@ apply_policy() {
 		{"format": "luks2", "sector_size": "4KiB", "iv_offset": "0", "key_file": $k}'
 	echo "$output" | jq -e --arg j "$BATS_TEST_TMPDIR/j.journal" '.policies[0].services.journal ==
 		{"path": $j, "size": "1GiB", "retention": "90m", "commit": "sync",
-		 "replica": {"target": "standby:7070", "mode": "async", "failover": "manual"}}'
+		 "replica": {"target": "standby:7070", "mode": "async", "failover": "manual",
+			     "psk_file": ($j | sub("j.journal$"; "link.psk"))}}'
 	echo "$output" | jq -e --arg d "$LOOP" '.policies[0].services.cache ==
 		{"device": $d, "mode": "writeback", "block_size": "64KiB",
 		 "sequential_cutoff": "4MiB", "writeback_interval": "20ms"}'

@@ -284,27 +284,38 @@ static void test_dead_server(void **state)
 	free(fs);
 }
 
-/* Once at start, then not again before the period is up. */
+static void count_seen(const struct filter_stats *fs, void *arg)
+{
+	assert_int_equal(fs->n, 3);
+	(*(int *)arg)++;
+}
+
+/* Once at start, then not again before the period is up; the caller sees each snapshot. */
 static void test_publish(void **state)
 {
 	struct filter_chain *c = make_chain();
 	struct filter_stats *fs = malloc(sizeof(*fs));
 	uint64_t due = 0;
+	int seen = 0;
 
-	assert_int_equal(filter_stats_publish(dir, 4, c, &due), 0);
+	assert_int_equal(filter_stats_publish(dir, 4, c, &due, count_seen, &seen), 0);
+	assert_int_equal(seen, 1);
 	assert_true(due > 0);
 	assert_int_equal(filter_stats_read(dir, 4, fs), 0);
 	assert_int_equal(fs->pid, getpid());
 	assert_int_equal(fs->n, 3);
 	assert_int_equal(filter_stats_remove(dir, 4), 0);
-	assert_int_equal(filter_stats_publish(dir, 4, c, &due), 0);
+	assert_int_equal(filter_stats_publish(dir, 4, c, &due, count_seen, &seen), 0);
 	assert_int_equal(filter_stats_read(dir, 4, fs), -ENOENT);
+	assert_int_equal(seen, 1);
 	due = 0;
-	assert_int_equal(filter_stats_publish(dir, 4, c, &due), 0);
+	assert_int_equal(filter_stats_publish(dir, 4, c, &due, NULL, NULL), 0);
 	assert_int_equal(filter_stats_read(dir, 4, fs), 0);
-	/* a directory it cannot write to: the error comes back */
+	/* a directory it cannot write to: the error comes back, the caller still sees it */
 	due = 0;
-	assert_int_equal(filter_stats_publish("/nonexistent/a/b", 4, c, &due), -ENOENT);
+	assert_int_equal(filter_stats_publish("/nonexistent/a/b", 4, c, &due, count_seen, &seen),
+			 -ENOENT);
+	assert_int_equal(seen, 2);
 	chain_destroy(c);
 	free(fs);
 }

@@ -40,7 +40,8 @@ static const char good[] =
 	"        path: /var/lib/sluice/db.journal\n"
 	"        size: 2GiB\n"
 	"        retention: 24h\n"
-	"        replica: {target: 'backup:7070', mode: async, failover: auto}\n"
+	"        replica: {target: 'backup:7070', mode: async, failover: auto,\n"
+	"                  psk_file: /etc/sluice/link.psk}\n"
 	"      cache: false\n"
 	"bindings:\n"
 	"  - disk: /dev/loop0\n"
@@ -99,7 +100,7 @@ static void test_good_policy_compiles(void **state)
 			       "sector_size=4KiB iv_offset=0 key_file=/etc/sluice/db.key\n"));
 	assert_non_null(strstr(img.chains[1].text, "filter=journal path=/var/lib/sluice/db.journal "
 			       "size=2GiB retention=24h commit=sync replica.target=backup:7070 "
-			       "replica.mode=async replica.failover=auto\n"));
+			       "replica.mode=async replica.failover=auto replica.psk_file=/etc/sluice/link.psk\n"));
 	assert_non_null(strstr(img.chains[1].text, "nofilter=cache\n"));
 	assert_non_null(strstr(img.chains[1].text, "backing=/var/lib/db.img\n"));
 	policy_image_free(&img);
@@ -447,7 +448,7 @@ static void test_spec_unsafe_paths(void **state)
 static void test_service_tables(void **state)
 {
 	static const char *const minimal[NR_SERVICES] = {
-		"{format: plain, key_file: /k}", "{path: /j, replica: {target: 'h:1'}}",
+		"{format: plain, key_file: /k}", "{path: /j, replica: {target: 'h:1', psk_file: /p}}",
 		"{device: /dev/c}",
 	};
 	const struct service_ops *ops;
@@ -521,7 +522,8 @@ static void test_service_args_differ(void **state)
 		"policies:\n"
 		"  - name: p\n"
 		"    services:\n"
-		"      journal: {path: /j, retention: 12h, replica: {target: 'h:1'}}\n";
+		"      journal: {path: /j, retention: 12h,\n"
+		"                replica: {target: 'h:1', psk_file: /p}}\n";
 	const struct pol_service *j;
 	struct policy_diags d;
 	struct policy_set set;
@@ -531,11 +533,11 @@ static void test_service_args_differ(void **state)
 	j = &set.policies[0].svc[1];
 	assert_false(service_args_differ(&journal_service_ops, j, "path=/j,size=1GiB,"
 					 "retention=12h,commit=sync,replica.target=h:1,"
-					 "replica.mode=async,replica.failover=manual", why,
+					 "replica.mode=async,replica.failover=manual,replica.psk_file=/p", why,
 					 sizeof(why)));
 	assert_true(service_args_differ(&journal_service_ops, j, "path=/j,size=1GiB,"
 					"retention=24h,commit=sync,replica.target=h:1,"
-					"replica.mode=async,replica.failover=manual", why,
+					"replica.mode=async,replica.failover=manual,replica.psk_file=/p", why,
 					sizeof(why)));
 	assert_string_equal(why, "runs retention=24h, policy says retention=12h");
 	assert_true(service_args_differ(&journal_service_ops, j, "path=/j,size=1GiB,"

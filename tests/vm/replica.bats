@@ -234,6 +234,49 @@ assert_no_gap_no_duplicate() {
 	done <"$acked"
 }
 
+# wait_counters JQ: until the journal's counters satisfy JQ (10 s).
+wait_counters() {
+	local i c
+	for ((i = 0; i < 40; i++)); do
+		c=$(counters)
+		jq -e "$1" <<<"$c" >/dev/null && return 0
+		sleep 0.25
+	done
+	echo "counters never matched $1: $c" >&2
+	return 1
+}
+
+@test "sync, replica stalled: released at --replica-timeout as async; top, disks and the log say degraded and over the RPO, then cleared" {
+	replica_bg --listen 127.0.0.1:7307 --target "$RIMG" --journal "$RJ" --journal-size 64M \
+		--psk-file "$PSK"
+	serve_bg --backing "$IMG" --block-size 4096 --journal "$J" --journal-size 64M \
+		--replica 127.0.0.1:7307 --replica-mode sync --replica-psk-file "$PSK" \
+		--replica-timeout 1s --replica-rpo 1s
+	dd if=/dev/urandom of="$DEV" bs=4k count=4 oflag=direct status=none
+	drained
+	kill -STOP "$REPLICA_PID"
+	# connected but silent: the write waits for its ack at most the 1 s timeout (before,
+	# the link's own 10 s ack wait came first), then completes as async would
+	run timeout 8 dd if=/dev/urandom of="$DEV" bs=4k count=1 seek=100 oflag=direct \
+		status=none
+	assert_success
+	wait_counters '.replica_state == 2 and .replica_rpo_ms == 1000 and
+		.replica_rpo_exceeded == 1 and .replica_writes_failing == 0'
+	run bash -c "'$SLUICE' top --count 1 --interval 0.5 --disk '$DEV' | cat"
+	assert_success
+	assert_line "  ! sync replica unreachable past its timeout: writes go on as async (when_down: async)"
+	assert_line --regexp '^  ! replica [0-9]+\.[0-9]s behind, over the RPO target of 1\.0s$'
+	grep -q "ublkb$(dev_id "$DEV"): sync replica unreachable past its timeout" "$SERVE_ERR"
+	grep -q "over the RPO target of 1.0s" "$SERVE_ERR"
+	kill -CONT "$REPLICA_PID"
+	drained
+	wait_counters '.replica_state == 1 and .replica_rpo_exceeded == 0'
+	sleep 1.5	# the next snapshot the server logs from
+	grep -q "sync replication no longer degraded" "$SERVE_ERR"
+	grep -q "replica back within the RPO target of 1.0s" "$SERVE_ERR"
+	cmp "$IMG" "$RIMG"
+}
+
 # certs DIR NAME: a CA in DIR/NAME-ca.* and a certificate it signed, DIR/NAME.{crt,key}
 certs() {
 	local d=$1 n=$2

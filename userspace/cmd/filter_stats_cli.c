@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "cmd/filter_stats_cli.h"
@@ -59,4 +60,101 @@ void filter_stats_cli_line(FILE *out, const struct filter_stats *fs)
 	if (!fs->n)
 		snprintf(line + off, sizeof(line) - off, " none (passthrough)");
 	fprintf(out, "%.79s\n", line);
+}
+
+/* The first filter that has counter @name, its value in @v. */
+static bool counter(const struct filter_stats *fs, const char *name, uint64_t *v)
+{
+	unsigned int i, k;
+
+	for (i = 0; i < fs->n; i++)
+		for (k = 0; k < fs->f[i].n; k++)
+			if (!strcmp(fs->f[i].c[k].name, name)) {
+				*v = fs->f[i].c[k].value;
+				return true;
+			}
+	return false;
+}
+
+unsigned int filter_stats_alerts(const struct filter_stats *fs)
+{
+	uint64_t state, over, err = 0;
+	unsigned int a = 0;
+
+	/*
+	 * replica_state: 0 down, 1 streaming, 2 degraded, 3 failed
+	 * (replica/sender.h); down is news once a connect failed, not while
+	 * the first one is under way.
+	 */
+	counter(fs, "replica_last_errno", &err);
+	if (counter(fs, "replica_state", &state)) {
+		if (state == 0 && err)
+			a |= FILTER_ALERT_REPLICA_DOWN;
+		else if (state == 2)
+			a |= FILTER_ALERT_REPLICA_DEGRADED;
+		else if (state == 3)
+			a |= FILTER_ALERT_REPLICA_FAILED;
+	}
+	if (counter(fs, "replica_rpo_exceeded", &over) && over)
+		a |= FILTER_ALERT_RPO;
+	return a;
+}
+
+void filter_stats_alert_text(const struct filter_stats *fs, unsigned int alert, bool raised,
+			     char *buf, size_t len)
+{
+	uint64_t lag = 0, rpo = 0, err = 0, failing = 0, acked = 0;
+
+	counter(fs, "replica_lag_ms", &lag);
+	counter(fs, "replica_rpo_ms", &rpo);
+	counter(fs, "replica_last_errno", &err);
+	counter(fs, "replica_writes_failing", &failing);
+	counter(fs, "replica_acked_seq", &acked);
+	switch (alert) {
+	case FILTER_ALERT_RPO:
+		if (raised)
+			snprintf(buf, len, "replica %.1fs behind, over the RPO target of %.1fs",
+				 lag / 1000.0, rpo / 1000.0);
+		else
+			snprintf(buf, len, "replica back within the RPO target of %.1fs",
+				 rpo / 1000.0);
+		break;
+	case FILTER_ALERT_REPLICA_DOWN:
+		if (raised)
+			snprintf(buf, len, "replica not connected (%s); retrying, writes pile up in "
+				 "the journal", strerror((int)err));
+		else
+			snprintf(buf, len, "replica connected, acknowledged up to seq %llu",
+				 (unsigned long long)acked);
+		break;
+	case FILTER_ALERT_REPLICA_DEGRADED:
+		if (raised)
+			snprintf(buf, len, "sync replica unreachable past its timeout: %s",
+				 failing ? "writes fail with EIO (when_down: fail)" :
+				 "writes go on as async (when_down: async)");
+		else
+			snprintf(buf, len, "sync replication no longer degraded");
+		break;
+	case FILTER_ALERT_REPLICA_FAILED:
+		if (raised)
+			snprintf(buf, len, "the replica refused this disk (%s): no retry until the "
+				 "disk's server restarts", err ? strerror((int)err) : "?");
+		else
+			snprintf(buf, len, "the replica accepts this disk again");
+		break;
+	default:
+		snprintf(buf, len, "?");
+	}
+}
+
+void filter_stats_cli_alerts(FILE *f, const struct filter_stats *fs)
+{
+	unsigned int a = filter_stats_alerts(fs), bit;
+	char text[160];
+
+	for (bit = 1; bit & FILTER_ALERTS_ALL; bit <<= 1)
+		if (a & bit) {
+			filter_stats_alert_text(fs, bit, true, text, sizeof(text));
+			fprintf(f, "  ! %s\n", text);
+		}
 }

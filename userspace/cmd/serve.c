@@ -20,6 +20,7 @@
 
 #include "cmd/args.h"
 #include "cmd/cmds.h"
+#include "cmd/serve_alerts.h"
 #include "cmd/serve_cache.h"
 #include "cmd/serve_crypt.h"
 #include "cmd/serve_journal.h"
@@ -657,6 +658,7 @@ static void leave_disk(struct ublk_server *s)
 
 static int serve(const struct serve_opts *o)
 {
+	struct serve_alerts alerts = { 0 };
 	const struct ublk_server_cfg cfg = {
 		.state_dir = state_dir(),
 		.backing = o->backing,
@@ -675,6 +677,8 @@ static int serve(const struct serve_opts *o)
 		.daemon = o->daemon,
 		.pid_file = o->pid_file,
 		.filters = o->filters,
+		.on_stats = serve_alerts_seen,
+		.on_stats_arg = &alerts,
 	};
 	struct ublk_server s;
 	int err, sig;

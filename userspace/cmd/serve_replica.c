@@ -59,6 +59,15 @@ int serve_replica_option(struct serve_replica *r, int opt, const char *arg)
 		}
 		r->when_down = arg;
 		return 1;
+	case 8:
+		/* the policy schema's bounds (loader/service/journal.c) */
+		if (units_parse_abs(UNIT_DURATION, arg, &v) || v < 1000000000ull ||
+		    v > 24ull * 3600 * 1000000000) {
+			log_err("--replica-rpo '%s': give a duration from 1s to 24h, e.g. 5s", arg);
+			return -EINVAL;
+		}
+		r->rpo = arg;
+		return 1;
 	}
 	return 0;
 }
@@ -98,7 +107,8 @@ int serve_replica_finish(struct serve_replica *r, struct serve_journal *j)
 	int err;
 
 	if (!r->target) {
-		if (r->mode || r->psk || r->cert || r->key || r->ca || r->timeout || r->when_down) {
+		if (r->mode || r->psk || r->cert || r->key || r->ca || r->timeout || r->when_down ||
+		    r->rpo) {
 			log_err("the --replica-* flags go with --replica HOST:PORT");
 			return -EINVAL;
 		}
@@ -130,5 +140,6 @@ int serve_replica_finish(struct serve_replica *r, struct serve_journal *j)
 	return add(j, "target", r->target) ?: add(j, "mode", r->mode) ?:
 	       add(j, "psk_file", c.psk_file) ?: add(j, "tls_cert", c.cert) ?:
 	       add(j, "tls_key", c.key) ?: add(j, "tls_ca", c.ca) ?:
-	       add(j, "timeout", r->timeout) ?: add(j, "when_down", r->when_down);
+	       add(j, "timeout", r->timeout) ?: add(j, "when_down", r->when_down) ?:
+	       add(j, "rpo", r->rpo);
 }

@@ -504,8 +504,10 @@ static void emit_text(struct top *t, const struct row *rows, size_t n, double se
 		text_line(name, &rows[i].r, true);
 		if (throttled(t, rows[i].dev))
 			text_throttle(t, throttled(t, rows[i].dev));
-		if (served_stats(t, rows[i].dev))
+		if (served_stats(t, rows[i].dev)) {
 			filter_stats_cli_line(stdout, served_stats(t, rows[i].dev));
+			filter_stats_cli_alerts(stdout, served_stats(t, rows[i].dev));
+		}
 		for (j = 0; j < rows[i].nsub; j++) {
 			meter_cli_cgroup_label(rows[i].sub[j].cgroup_id, cg, sizeof(cg));
 			if (rows[i].sub[j].class_id)

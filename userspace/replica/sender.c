@@ -80,8 +80,14 @@ static void set_down(struct replica_sender *s, int err)
 
 	if (err)
 		atomic_store(&s->last_error, (uint64_t)-err);
+	/*
+	 * A replica that stopped answering (no ack within the link's timeout,
+	 * which sync mode sets to its own) has been unreachable since the
+	 * oldest write it did not acknowledge, not since we noticed.
+	 */
 	if (!s->down_since_ns)
-		s->down_since_ns = now;
+		s->down_since_ns = err == -ETIMEDOUT && s->pending_since_ns ?
+				   s->pending_since_ns : now;
 	if (atomic_load(&s->state) == REPLICA_FAILED)
 		return;
 	if (s->cfg.sync && now - s->down_since_ns >= s->cfg.timeout_ns)
@@ -237,7 +243,9 @@ static int session(struct replica_sender *s, int fd)
 	err = link_connect(s->ctx, s->cfg.target, CONNECT_MS, &l);
 	if (err)
 		return err;
-	link_set_timeout(l, ACK_MS);
+	/* sync: a write waits for the ack at most replica.timeout before degrading */
+	link_set_timeout(l, s->cfg.sync && s->cfg.timeout_ns / NSEC_PER_MSEC < ACK_MS ?
+			    (int)(s->cfg.timeout_ns / NSEC_PER_MSEC) : ACK_MS);
 	pthread_mutex_lock(&s->lock);
 	s->link = s->stopping ? NULL : l;
 	pthread_mutex_unlock(&s->lock);
@@ -416,6 +424,10 @@ void replica_sender_stats(struct replica_sender *s, struct replica_sender_stats 
 	st->sent = atomic_load(&s->sent);
 	st->reconnects = atomic_load(&s->reconnects);
 	st->last_error = atomic_load(&s->last_error);
+	st->rpo_ms = s->cfg.rpo_ns / NSEC_PER_MSEC;
+	st->rpo_exceeded = st->rpo_ms && st->lag_ms > st->rpo_ms;
+	st->writes_failing = s->cfg.sync && s->cfg.fail_when_down &&
+			     (st->state == REPLICA_DEGRADED || st->state == REPLICA_FAILED);
 }
 
 void replica_sender_stop(struct replica_sender *s)

@@ -32,6 +32,7 @@ struct replica_sender_cfg {
 	bool sync;			/* hold writes until the replica has them */
 	bool fail_when_down;		/* sync, past the timeout: fail writes (else async) */
 	uint64_t timeout_ns;		/* sync: how long unreachable before that */
+	uint64_t rpo_ns;		/* the lag the policy tolerates; 0 none */
 	const char *journal;		/* the local journal */
 	uint8_t disk[FRAME_UUID_LEN];	/* its uuid: the disk's identity */
 	uint64_t disk_size;
@@ -49,6 +50,9 @@ struct replica_sender_stats {
 	uint64_t state;			/* enum replica_state */
 	uint64_t sent, reconnects;
 	uint64_t last_error;		/* errno of the last failure, positive; 0 none */
+	uint64_t rpo_ms;		/* the target (0 none) ... */
+	uint64_t rpo_exceeded;		/* ... and 1 while lag_ms is above it */
+	uint64_t writes_failing;	/* 1 while writes fail with EIO (sync, when_down fail) */
 };
 
 struct replica_sender;

@@ -44,6 +44,9 @@ int replica_spec_parse(const struct filter_config *cfg, struct replica_spec *sp)
 		else if (strcmp(buf, "async"))
 			return -EINVAL;
 	}
+	if (opt(cfg, "replica.rpo", buf, sizeof(buf)) &&
+	    (units_parse_abs(UNIT_DURATION, buf, &c->rpo_ns) || !c->rpo_ns))
+		return -EINVAL;
 	if (opt(cfg, "replica.failover", buf, sizeof(buf)) && strcmp(buf, "manual") &&
 	    strcmp(buf, "auto"))
 		return -EINVAL;
@@ -65,6 +68,9 @@ int replica_stats(struct replica_sender *s, struct filter_stat *st, int max)
 		{ "replica_sent", rs.sent },
 		{ "replica_reconnects", rs.reconnects },
 		{ "replica_last_errno", rs.last_error },
+		{ "replica_rpo_ms", rs.rpo_ms },
+		{ "replica_rpo_exceeded", rs.rpo_exceeded },
+		{ "replica_writes_failing", rs.writes_failing },
 	};
 
 	for (n = 0; n < max && n < (int)(sizeof(all) / sizeof(all[0])); n++)

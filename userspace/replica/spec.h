@@ -10,6 +10,7 @@
  *   replica.psk_file=F | replica.tls_cert=C,replica.tls_key=K,replica.tls_ca=CA
  *   replica.timeout=DURATION   (sync: unreachable this long, then ...; default 5s)
  *   replica.when_down=async|fail (... go on as async, or fail writes; default async)
+ *   replica.rpo=DURATION       (the lag above which top, the exporter and the log warn)
  */
 #ifndef SLUICE_REPLICA_SPEC_H
 #define SLUICE_REPLICA_SPEC_H

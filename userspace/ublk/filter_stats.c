@@ -310,7 +310,8 @@ int filter_stats_remove(const char *dir, uint32_t id)
 	return unlink(path) && errno != ENOENT ? -errno : 0;
 }
 
-int filter_stats_publish(const char *dir, uint32_t id, struct filter_chain *c, uint64_t *due_ns)
+int filter_stats_publish(const char *dir, uint32_t id, struct filter_chain *c, uint64_t *due_ns,
+			 void (*seen)(const struct filter_stats *fs, void *arg), void *arg)
 {
 	uint64_t now = clock_ns(CLOCK_MONOTONIC);
 	struct filter_stats *fs;
@@ -323,8 +324,11 @@ int filter_stats_publish(const char *dir, uint32_t id, struct filter_chain *c, u
 	if (!fs)
 		return -ENOMEM;
 	err = filter_stats_take(fs, c, id, getpid());
-	if (!err)
+	if (!err) {
 		err = filter_stats_write(dir, fs);
+		if (seen)
+			seen(fs, arg);
+	}
 	free(fs);
 	return err;
 }

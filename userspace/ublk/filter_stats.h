@@ -89,7 +89,9 @@ int filter_stats_remove(const char *dir, uint32_t id);
  * counters of @c as disk @id of this process, and set *due_ns one
  * FILTER_STATS_PERIOD_NS later. 0 or -errno of the write; *due_ns moves on
  * either way, so a failing write is retried a period later, not at once.
+ * @seen (may be NULL) is then given the snapshot, written or not.
  */
-int filter_stats_publish(const char *dir, uint32_t id, struct filter_chain *c, uint64_t *due_ns);
+int filter_stats_publish(const char *dir, uint32_t id, struct filter_chain *c, uint64_t *due_ns,
+			 void (*seen)(const struct filter_stats *fs, void *arg), void *arg);
 
 #endif /* SLUICE_UBLK_FILTER_STATS_H */

@@ -416,7 +416,8 @@ int ublk_server_wait(struct ublk_server *s)
 
 	for (;;) {
 		/* best effort: the disk serves whether people see its counters or not */
-		filter_stats_publish(s->cfg.state_dir, s->st.id, s->chain, &stats_due);
+		filter_stats_publish(s->cfg.state_dir, s->st.id, s->chain, &stats_due,
+				     s->cfg.on_stats, s->cfg.on_stats_arg);
 		ublk_control_poll(s->cfg.state_dir, s->st.id, s->chain);
 		sig = sigtimedwait(&s->signals, NULL, &tick);
 		if (sig > 0)

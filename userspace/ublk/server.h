@@ -41,6 +41,7 @@
 #include "ublk/copy.h"
 #include "ublk/ctrl.h"
 #include "ublk/dev.h"
+#include "ublk/filter_stats.h"
 
 #define UBLK_SERVER_RECOVER_WAIT_MS	30000
 
@@ -66,6 +67,9 @@ struct ublk_server_cfg {
 	bool no_auto_buf_reg;		/* zero copy as 6.15 does it, on a newer driver (tests) */
 	bool daemon;
 	const char *pid_file;		/* NULL: none */
+	/* given the disk's filter counters about once a second (the CLI's alerts) */
+	void (*on_stats)(const struct filter_stats *fs, void *arg);
+	void *on_stats_arg;
 };
 
 /* Where a step failed; what the caller's message needs is beside it. */
