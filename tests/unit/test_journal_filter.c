@@ -321,6 +321,75 @@ static void test_restart_replays(void **state)
 	assert_int_equal(s.end, JOURNAL_END_CLEAN);
 }
 
+/* The disk restored at the journal's last record equals the backing. */
+static void assert_restore_is_backing(struct harness *h, uint64_t seq)
+{
+	struct journal_restore_info info;
+	struct journal_point p = { .seq = seq };
+	char base[160], out[160];
+	uint8_t *a = malloc(DISK), *b = malloc(DISK);
+	int jfd, bfd, ofd, fd;
+
+	snprintf(base, sizeof(base), "%s.base", h->journal);
+	snprintf(out, sizeof(out), "%s/out", dir);
+	jfd = open(h->journal, O_RDONLY);
+	bfd = open(base, O_RDONLY);
+	ofd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	fd = open(h->backing, O_RDONLY);
+	assert_int_equal(journal_restore(jfd, bfd, ofd, &p, &info, NULL, NULL), 0);
+	assert_int_equal(pread(fd, a, DISK, 0), DISK);
+	assert_int_equal(pread(ofd, b, DISK, 0), DISK);
+	assert_memory_equal(a, b, DISK);
+	close(jfd);
+	close(bfd);
+	close(ofd);
+	close(fd);
+	free(a);
+	free(b);
+}
+
+/*
+ * Overlapping writes in flight at once reach the backing in the journal's
+ * order: each waits for the earlier one it overlaps (overlap_waits), and the
+ * backing equals the journal restored at its end, for both ways of writing
+ * records and both commits.
+ */
+static void overlapping_writes(const char *args)
+{
+	struct journal_sb sb;
+	struct journal_scan s;
+	struct harness h;
+	int i, round;
+
+	assert_int_equal(h_start(&h, args, true), 0);
+	for (round = 0; round < 8; round++) {
+		/* each write overlaps the one before it by 6 KiB */
+		for (i = 0; i < DEPTH; i++)
+			h_submit(&h, i, FILTER_OP_WRITE, round * 4096ull + i * 2048ull, 8192,
+				 0x10 * round + i);
+		h_run(&h, -1);
+		for (i = 0; i < DEPTH; i++)
+			assert_int_equal(h.results[i], 8192);
+	}
+	assert_true(stat_of(&h, "overlap_waits") >= 8);
+	h_stop(&h);
+	s = scan_journal(&h, &sb);
+	assert_int_equal(s.last_seq, 8 * DEPTH);
+	assert_restore_is_backing(&h, s.last_seq);
+}
+
+static void test_overlapping_writes(void **state)
+{
+	char path[160];
+
+	overlapping_writes(",size=4MiB,commit=async");
+	snprintf(path, sizeof(path), "%s/journal", dir);
+	assert_int_equal(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/journal.base", dir);
+	assert_int_equal(unlink(path), 0);
+	overlapping_writes(",size=4MiB,commit=sync,record_io=uring");
+}
+
 /*
  * A journal much smaller than what is written: the oldest records fold
  * into the base, every write succeeds, and the newest point restores to
@@ -425,6 +494,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_async_flush_barrier, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_refusals, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_restart_replays, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_overlapping_writes, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_full_journal_folds, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_retention_by_time, make_dir, remove_dir),
 	};

@@ -81,8 +81,15 @@ struct jrn_req {
 struct jrn_queue {
 	struct filter_req **held;	/* written, waiting to be durable */
 	unsigned int nheld;
-	struct filter_req **space;	/* waiting for room in the ring */
+	struct filter_req **space;	/* waiting for room in the ring or the window */
 	unsigned int nspace;
+	struct filter_req **after;	/* waiting for an earlier overlapping write */
+	unsigned int nafter;
+};
+
+/* what a seq's request covers on the disk; end == off for a flush */
+struct jrn_range {
+	uint64_t off, end;
 };
 
 struct jrn {
@@ -102,7 +109,10 @@ struct jrn {
 	uint32_t last_crc;
 	uint64_t written_upto, durable_upto, applied_upto;
 	uint8_t *flags;			/* JRN_* per seq, window of mask + 1 */
+	struct jrn_range *ranges;	/* per seq, the same window */
 	uint64_t mask;
+	unsigned int waiting_after;	/* requests in some queue's after list */
+	bool window_full;		/* a request waits for the window to move */
 	unsigned int waiters;		/* requests held for durability */
 	bool commit_inflight;		/* a queue's fdatasync of the journal runs */
 	uint64_t commit_target;		/* ... it makes every record <= this durable */
@@ -115,7 +125,7 @@ struct jrn {
 	struct replica_sender *rep;	/* replication, or NULL */
 
 	atomic_uint_fast64_t records, bytes, fsyncs, flushes, space_waits, folds, folded;
-	atomic_uint_fast64_t durable_seq, base_time_s, replayed;
+	atomic_uint_fast64_t durable_seq, base_time_s, replayed, overlap_waits;
 };
 
 /* ------------------------------------------------------------- the ring -- */
@@ -397,6 +407,17 @@ static int reserve_and_write(struct filter *f, struct filter_req *req)
 		pthread_mutex_unlock(&j->lock);
 		return -EIO;
 	}
+	/*
+	 * A seq's flags share a slot with the seq one window earlier: with
+	 * one backing write stalled while thousands of others complete, wait
+	 * for it rather than overwrite its slot.
+	 */
+	if (j->next_seq - j->applied_upto > j->mask) {
+		q->space[q->nspace++] = req;
+		j->window_full = true;
+		pthread_mutex_unlock(&j->lock);
+		return FILTER_PENDING;
+	}
 	pos = ring_reserve(j, span);
 	if (!pos) {
 		q->space[q->nspace++] = req;
@@ -413,6 +434,7 @@ static int reserve_and_write(struct filter *f, struct filter_req *req)
 		return -EBUSY;
 	}
 	jr->rec.seq = jr->seq = j->next_seq++;
+	j->ranges[jr->seq & j->mask] = (struct jrn_range){ req->offset, req->offset + jr->rec.range };
 	jr->rec.time_ns = journal_now_ns();
 	jr->rec.stream = j->stream;
 	jr->rec.prev_crc = j->last_crc;
@@ -486,6 +508,47 @@ static void hold(struct jrn *j, struct jrn_queue *q, struct filter_req *req)
 }
 
 static int commit_start_locked(struct filter *f, struct filter_queue *fq);
+
+/*
+ * Under the lock: is a request with a lower seq than @seq, overlapping
+ * [off, end), still on its way to the backing? Two overlapping writes in
+ * flight at once may otherwise reach the backing in the other order than
+ * the journal's, and the live disk would then differ from a restore (or a
+ * replay, or the replica) at the same point.
+ */
+static bool earlier_overlaps(struct jrn *j, uint64_t seq, uint64_t off, uint64_t end)
+{
+	uint64_t s;
+
+	for (s = j->applied_upto + 1; s < seq; s++) {
+		const struct jrn_range *r = &j->ranges[s & j->mask];
+
+		if (!(j->flags[s & j->mask] & JRN_APPLIED) && r->off < end && off < r->end)
+			return true;
+	}
+	return false;
+}
+
+/* The record is safe: may the request go on to the backing now? A verdict. */
+static int to_backing(struct filter *f, struct filter_req *req)
+{
+	struct jrn_req *jr = filter_req_priv(f, req);
+	struct jrn_queue *q = filter_queue_priv(f, req->fq);
+	struct jrn *j = f->priv;
+	int v = FILTER_CONTINUE;
+
+	if (jr->rec.type == JOURNAL_REC_FLUSH)
+		return v;
+	pthread_mutex_lock(&j->lock);
+	if (earlier_overlaps(j, jr->seq, req->offset, req->offset + jr->rec.range)) {
+		q->after[q->nafter++] = req;
+		j->waiting_after++;
+		atomic_fetch_add(&j->overlap_waits, 1);
+		v = FILTER_PENDING;
+	}
+	pthread_mutex_unlock(&j->lock);
+	return v;
+}
 
 /*
  * sync replication: the request, done here (journal and backing), is held
@@ -562,7 +625,7 @@ static int written(struct filter *f, struct filter_req *req, int res)
 	}
 	if (!now_durable)
 		return FILTER_PENDING;
-	return j->failed ? -EIO : FILTER_CONTINUE;
+	return j->failed ? -EIO : to_backing(f, req);
 }
 
 static void jrn_io_done(struct filter *f, struct filter_req *req, uint32_t cookie, int res)
@@ -625,14 +688,22 @@ static int jrn_completion(struct filter *f, struct filter_req *req)
 	struct jrn *j = f->priv;
 	uint64_t seq = jr->seq;
 
+	bool wake = false;
+
 	if (!seq)
 		return FILTER_CONTINUE;
 	if (jr->rec.type != JOURNAL_REC_FLUSH) {
 		pthread_mutex_lock(&j->lock);
 		mark(j, jr->seq, JRN_APPLIED);
+		/* every queue retries at the wake-up, so one flag for all is enough */
+		wake = j->waiting_after || (j->window_full && j->next_seq - j->applied_upto <= j->mask);
+		if (wake)
+			j->window_full = false;
 		pthread_mutex_unlock(&j->lock);
 	}
 	jr->seq = 0;
+	if (wake)
+		wake_queues(j);
 	if (!j->rep || req->result < 0)
 		return FILTER_CONTINUE;
 	return replicated(f, req, seq);
@@ -642,33 +713,55 @@ static void jrn_wake(struct filter *f, struct filter_queue *fq)
 {
 	struct jrn_queue *q = filter_queue_priv(f, fq);
 	struct jrn *j = f->priv;
-	struct filter_req *ready[q->nheld + 1], *retry[q->nspace + 1];
-	int verdicts[q->nheld + 1];
+	struct filter_req *ready[q->nheld + q->nafter + 1], *retry[q->nspace + 1], *req;
+	int verdicts[q->nheld + q->nafter + 1];
 	unsigned int i, k, nready = 0, nretry;
+	struct jrn_req *jr;
 	int verdict;
 	bool failed;
 
 	pthread_mutex_lock(&j->lock);
 	failed = j->failed;
 	for (i = k = 0; i < q->nheld; i++) {
-		struct jrn_req *jr = filter_req_priv(f, q->held[i]);
-
+		req = q->held[i];
+		jr = filter_req_priv(f, req);
 		if (failed)
 			verdict = -EIO;
 		else if (jr->rep_seq)
 			verdict = replica_sender_verdict(j->rep, jr->rep_seq);
 		else
 			verdict = jr->seq <= j->durable_upto;
-		if (verdict) {
-			jr->rep_seq = 0;
-			verdicts[nready] = verdict < 0 ? verdict : FILTER_CONTINUE;
-			ready[nready++] = q->held[i];
-		} else {
-			q->held[k++] = q->held[i];
+		if (!verdict) {
+			q->held[k++] = req;
+			continue;
 		}
+		/* durable now, on its way down: after any earlier overlapping write */
+		if (verdict > 0 && !jr->rep_seq && jr->rec.type != JOURNAL_REC_FLUSH &&
+		    earlier_overlaps(j, jr->seq, req->offset, req->offset + jr->rec.range)) {
+			q->after[q->nafter++] = req;
+			j->waiting_after++;
+			atomic_fetch_add(&j->overlap_waits, 1);
+			continue;
+		}
+		jr->rep_seq = 0;
+		verdicts[nready] = verdict < 0 ? verdict : FILTER_CONTINUE;
+		ready[nready++] = req;
 	}
 	j->waiters -= q->nheld - k;
 	q->nheld = k;
+	for (i = k = 0; i < q->nafter; i++) {
+		req = q->after[i];
+		jr = filter_req_priv(f, req);
+		if (!failed && earlier_overlaps(j, jr->seq, req->offset,
+						req->offset + jr->rec.range)) {
+			q->after[k++] = req;
+			continue;
+		}
+		verdicts[nready] = failed ? -EIO : FILTER_CONTINUE;
+		ready[nready++] = req;
+	}
+	j->waiting_after -= q->nafter - k;
+	q->nafter = k;
 	nretry = q->nspace;
 	memcpy(retry, q->space, nretry * sizeof(*retry));
 	q->nspace = 0;
@@ -692,9 +785,11 @@ static int jrn_queue_init(struct filter *f, struct filter_queue *fq)
 		return -E2BIG;
 	q->held = calloc(j->depth, sizeof(*q->held));
 	q->space = calloc(j->depth, sizeof(*q->space));
-	if (!q->held || !q->space) {
+	q->after = calloc(j->depth, sizeof(*q->after));
+	if (!q->held || !q->space || !q->after) {
 		free(q->held);
 		free(q->space);
+		free(q->after);
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&j->lock);
@@ -713,7 +808,8 @@ static void jrn_queue_fini(struct filter *f, struct filter_queue *fq)
 	pthread_mutex_unlock(&j->lock);
 	free(q->held);
 	free(q->space);
-	q->held = q->space = NULL;
+	free(q->after);
+	q->held = q->space = q->after = NULL;
 }
 
 /* The commit thread is gone: make what is held durable here, fold for room. */
@@ -743,6 +839,9 @@ static void jrn_cancel(struct filter *f, struct filter_req *req)
 	drop(q->held, &q->nheld, req);
 	j->waiters -= before - q->nheld;
 	drop(q->space, &q->nspace, req);
+	before = q->nafter;
+	drop(q->after, &q->nafter, req);
+	j->waiting_after -= before - q->nafter;
 	pthread_mutex_unlock(&j->lock);
 	if (jr->writing)
 		filter_cancel_sqe(f, req, JRN_IO_REC);
@@ -797,6 +896,7 @@ static int jrn_stats(struct filter *f, struct filter_stat *st, int max)
 		{ "folded_records", &j->folded },
 		{ "restorable_since_s", &j->base_time_s },
 		{ "replayed", &j->replayed },
+		{ "overlap_waits", &j->overlap_waits },
 	};
 	int n;
 
@@ -819,6 +919,7 @@ static void jrn_free(struct jrn *j)
 	if (j->basefd >= 0)
 		close(j->basefd);
 	free(j->flags);
+	free(j->ranges);
 	pthread_cond_destroy(&j->cond);
 	pthread_mutex_destroy(&j->lock);
 	free(j);
@@ -960,7 +1061,8 @@ static int jrn_init(struct filter *f, const struct filter_config *cfg)
 	while (win < 4ull * (cfg->queues ? cfg->queues : 1) * j->depth)
 		win <<= 1;
 	j->flags = calloc(win, 1);
-	if (!j->flags) {
+	j->ranges = calloc(win, sizeof(*j->ranges));
+	if (!j->flags || !j->ranges) {
 		err = -ENOMEM;
 		goto fail;
 	}
