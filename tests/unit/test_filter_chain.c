@@ -254,6 +254,8 @@ static void test_order_down_then_up_in_reverse(void **state)
 	struct filter_req req;
 	uint8_t buf[512] = { 1 };
 
+	/* a filter that does not say it is data_blind is taken to see the data */
+	assert_string_equal(chain_data_filter(c), rec_ops.name);
 	reset();
 	prep(c, &req, FILTER_OP_WRITE, 0, buf, sizeof(buf));
 	chain_submit(&req);
@@ -570,6 +572,9 @@ static void test_registry_and_count_filter(void **state)
 	reset();
 	ops[0] = &count_filter_ops;
 	c = make(ops, 1);
+	/* count never touches the data: such a disk may use zero copy */
+	assert_null(chain_data_filter(c));
+	assert_null(chain_data_filter(NULL));
 	prep(c, &req, FILTER_OP_WRITE, 0, data, sizeof(data));
 	chain_submit(&req);
 	chain_submit(&req);

@@ -10,7 +10,7 @@
 #include "ublk/copy.h"
 #include "ublk/uapi_compat.h"
 
-/* page_cache: 0 O_DIRECT on a disk, 1 buffered on a disk, 2 tmpfs. */
+/* page_cache: 0 O_DIRECT on a disk, 1 buffered on a disk, 2 tmpfs; !chain_empty: crypt. */
 static int resolve(enum ublk_copy want, uint64_t features, int page_cache, bool chain_empty,
 		   enum ublk_copy *out)
 {
@@ -19,6 +19,7 @@ static int resolve(enum ublk_copy want, uint64_t features, int page_cache, bool 
 		.page_cache = page_cache > 0,
 		.in_memory = page_cache == 2,
 		.chain_empty = chain_empty,
+		.data_filter = chain_empty ? NULL : "crypt",
 	};
 
 	*out = (enum ublk_copy)-1;
@@ -111,6 +112,23 @@ static void test_zero(void **state)
 	assert_int_equal(resolve(UBLK_COPY_ZERO, UBLK_F_USER_COPY, 0, true, &c), -EOPNOTSUPP);
 }
 
+/* Filters that never touch the data (count, throttle): zero copy, never mmap. */
+static void test_zero_data_blind(void **state)
+{
+	const uint64_t zc = UBLK_F_USER_COPY | UBLK_F_SUPPORT_ZERO_COPY | UBLK_F_AUTO_BUF_REG;
+	struct ublk_copy_env env = { .features = zc, .page_cache = true, .in_memory = true };
+	enum ublk_copy c;
+
+	assert_int_equal(ublk_copy_resolve(UBLK_COPY_AUTO, &env, &c), 0);
+	assert_int_equal(c, UBLK_COPY_ZERO);
+	assert_int_equal(ublk_copy_resolve(UBLK_COPY_ZERO, &env, &c), 0);
+	assert_int_equal(c, UBLK_COPY_ZERO);
+	assert_int_equal(ublk_copy_resolve(UBLK_COPY_MMAP, &env, &c), -EINVAL);
+	env.features = UBLK_F_USER_COPY;
+	assert_int_equal(ublk_copy_resolve(UBLK_COPY_AUTO, &env, &c), 0);
+	assert_int_equal(c, UBLK_COPY_BUFFER);
+}
+
 static void test_why(void **state)
 {
 	struct ublk_copy_env env = { .features = UBLK_F_USER_COPY, .chain_empty = true };
@@ -126,7 +144,7 @@ static void test_why(void **state)
 	ublk_copy_why(UBLK_COPY_BUFFER, UBLK_COPY_BUFFER, &env, 0, why, sizeof(why));
 	assert_string_equal(why, "asked for");
 	env.chain_empty = false;
-	env.filter = "crypt";
+	env.data_filter = "crypt";
 	ublk_copy_why(UBLK_COPY_AUTO, UBLK_COPY_BUFFER, &env, 0, why, sizeof(why));
 	assert_string_equal(why, "filter crypt sees the data");
 }
@@ -139,6 +157,7 @@ int main(void)
 		cmocka_unit_test(test_explicit),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_zero),
+		cmocka_unit_test(test_zero_data_blind),
 		cmocka_unit_test(test_why),
 	};
 

@@ -478,8 +478,9 @@ static void say_copy_error(const struct ublk_server *s, int err)
 			"UBLK_F_SUPPORT_ZERO_COPY (Linux 6.15+); use --copy buffer",
 			s->cfg.recover ? "this disk" : "this ublk driver");
 	else if (s->cfg.copy == UBLK_COPY_ZERO)
-		log_err("--copy zero: needs a passthrough policy, and policy '%s' has filters "
-			"that see the data; use --copy buffer", s->st.policy);
+		log_err("--copy zero: needs filters that leave the data alone, and policy '%s' "
+			"has %s, which sees the data; use --copy buffer", s->st.policy,
+			chain_data_filter(s->chain) ?: "a filter");
 	else if (err == -EOPNOTSUPP)
 		log_err("--copy %s: %s has no UBLK_F_USER_COPY (Linux 6.5+); use --copy buffer",
 			want, s->cfg.recover ? "this disk" : "this ublk driver");

@@ -372,6 +372,16 @@ uint64_t chain_data_offset(const struct filter_chain *c)
 	return off;
 }
 
+const char *chain_data_filter(const struct filter_chain *c)
+{
+	int i;
+
+	for (i = 0; c && i < c->n; i++)
+		if (!c->filters[i].ops->data_blind)
+			return c->filters[i].ops->name;
+	return NULL;
+}
+
 int chain_geometry(const struct filter_chain *c, uint64_t backing_size, uint64_t *data_offset,
 		   uint64_t *disk_size)
 {

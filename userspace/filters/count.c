@@ -70,6 +70,7 @@ static void count_teardown(struct filter *f)
 
 const struct filter_ops count_filter_ops = {
 	.name = "count",
+	.data_blind = true,
 	.init = count_init,
 	.read = count_down,
 	.write = count_down,

@@ -158,6 +158,14 @@ struct filter_ops {
 	/* Required: the name policies use. */
 	const char *name;
 	/*
+	 * Optional: the filter never reads or writes a request's data
+	 * (req->buf): it counts, delays or fails requests. A disk whose
+	 * filters all say so may move its data with zero copy, the backing
+	 * I/O on the request's own pages, and req->buf then does not hold
+	 * the data.
+	 */
+	bool data_blind;
+	/*
 	 * Optional: bytes of per-request scratch the chain preallocates for
 	 * every (queue, tag), reachable with filter_req_priv(); no allocation
 	 * on the data path.

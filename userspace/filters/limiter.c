@@ -593,6 +593,7 @@ static void limiter_teardown(struct filter *f)
 
 const struct filter_ops limiter_filter_ops = {
 	.name = "throttle",	/* the user-visible name: chain specs and state files keep it */
+	.data_blind = true,
 	.req_priv_size = sizeof(struct limiter_req),
 	.init = limiter_init,
 	.start = limiter_start,

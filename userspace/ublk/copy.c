@@ -47,13 +47,14 @@ int ublk_copy_resolve(enum ublk_copy want, const struct ublk_copy_env *env,
 {
 	bool user_copy = env->features & UBLK_F_USER_COPY;
 	bool zero_copy = ublk_copy_zero_flag(env->features);
+	bool blind = !env->data_filter;
 	bool mmap_ok = env->chain_empty && env->page_cache;
 
 	switch (want) {
 	case UBLK_COPY_AUTO:
 		if (user_copy && mmap_ok && env->in_memory)
 			*out = UBLK_COPY_MMAP;
-		else if (zero_copy && env->chain_empty)
+		else if (zero_copy && blind)
 			*out = UBLK_COPY_ZERO;
 		else
 			*out = UBLK_COPY_BUFFER;
@@ -64,7 +65,7 @@ int ublk_copy_resolve(enum ublk_copy want, const struct ublk_copy_env *env,
 	case UBLK_COPY_ZERO:
 		if (!zero_copy)
 			return -EOPNOTSUPP;
-		if (!env->chain_empty)
+		if (!blind)
 			return -EINVAL;
 		*out = want;
 		return 0;
@@ -97,8 +98,8 @@ void ublk_copy_why(enum ublk_copy want, enum ublk_copy got, const struct ublk_co
 		break;
 	case UBLK_COPY_BUFFER:
 	case UBLK_COPY_USER:
-		if (!env->chain_empty) {
-			snprintf(buf, len, "filter %s sees the data", env->filter ? env->filter : "?");
+		if (env->data_filter) {
+			snprintf(buf, len, "filter %s sees the data", env->data_filter);
 			return;
 		}
 		if (want == UBLK_COPY_AUTO && !ublk_copy_zero_flag(env->features))

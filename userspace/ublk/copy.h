@@ -45,8 +45,8 @@ struct ublk_copy_env {
 	uint64_t features;	/* UBLK_F_* the driver offers (or the device has) */
 	bool page_cache;	/* the backing's data lives in the page cache */
 	bool in_memory;		/* ... and nowhere else (tmpfs): never blocks */
-	bool chain_empty;	/* passthrough: no filter needs the data in a buffer */
-	const char *filter;	/* the first filter's name, when there is one */
+	bool chain_empty;	/* passthrough: no filter at all (mmap needs that) */
+	const char *data_filter; /* the first filter that sees the data, or NULL (zero copy) */
 };
 
 /*

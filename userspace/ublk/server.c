@@ -205,7 +205,7 @@ static int choose_copy(struct ublk_server *s)
 		.page_cache = s->backing.page_cache,
 		.in_memory = s->backing.in_memory,
 		.chain_empty = !s->chain || !s->chain->n,
-		.filter = s->chain && s->chain->n ? s->chain->filters[0].ops->name : NULL,
+		.data_filter = chain_data_filter(s->chain),
 	};
 	int err;
 

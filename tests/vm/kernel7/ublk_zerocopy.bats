@@ -147,12 +147,26 @@ disks_copy_line() {
 	umount "$small"
 }
 
-@test "zero copy: a filtered disk keeps its buffer and says why; --copy zero with a filter is refused" {
-	truncate -s 16M "$BATS_TEST_TMPDIR/img"
-	serve_copy auto --backing "$BATS_TEST_TMPDIR/img" --policy count
+@test "zero copy through a filter that leaves the data alone (count): verify, counted; one that sees it (journal) keeps its buffer, says why, refuses --copy zero" {
+	ext4_file 32M
+	serve_copy auto --backing "$MNT/img" --policy count
+	assert_equal "$(served_copy)" zero
+	assert_equal "$(disks_copy_line)" "zero-copy (auto buffer registration)"
+	run fio_verify "$DEV" 4096 32
+	assert_success
+	refute_output --regexp "bad magic|verify failed|crc32c: "
+	sleep 1.5	# the server publishes its counters about every second
+	"$SLUICE" disks --json | jq -e '.[0].filter_stats.filters[0] | .name == "count" and
+		.counters.writes > 0 and .counters.bytes_written >= 4096 * .counters.writes' \
+		>/dev/null
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID"
+	serve_copy auto --backing "$MNT/img" --journal "$BATS_TEST_TMPDIR/j" --journal-size 64M
 	assert_equal "$(served_copy)" buffer
-	assert_equal "$(disks_copy_line)" "buffer (filter count sees the data)"
-	run -1 timeout 60 "$SLUICE" serve --backing "$BATS_TEST_TMPDIR/img" --copy zero \
-		--policy count
-	assert_output --partial "--copy zero: needs a passthrough policy, and policy 'count'"
+	assert_equal "$(disks_copy_line)" "buffer (filter journal sees the data)"
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID"
+	run -1 timeout 60 "$SLUICE" serve --backing "$MNT/img" --copy zero \
+		--journal "$BATS_TEST_TMPDIR/j" --journal-size 64M
+	assert_output --partial "--copy zero: needs filters that leave the data alone, and policy 'adhoc' has journal, which sees the data"
 }
