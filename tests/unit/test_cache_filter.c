@@ -393,7 +393,8 @@ static void test_sequential_stream_bypasses(void **state)
 
 /*
  * On hold ('cache flush', 'cache detach': ops->control) write-back takes no
- * new dirty data, so the flush always ends; released, it does again.
+ * new dirty data, so the flush always ends; released, or the lease lapsed,
+ * it does again.
  */
 static void test_hold_writes_go_through(void **state)
 {
@@ -412,6 +413,38 @@ static void test_hold_writes_go_through(void **state)
 	assert_backing(65536, 8192, 0x21);
 	assert_int_equal(chain_filter_control(h.c, "cache", "bogus"), -EINVAL);
 	assert_int_equal(chain_filter_control(h.c, "crypt", "hold"), -ENOENT);
+	h_stop(&h);
+}
+
+/*
+ * "hold" is a lease: it lapses by itself (a 'cache flush' killed with -9
+ * must not leave the disk write-through); "keep" ('cache detach') lasts
+ * until "release". No write-back in between (an hour's interval), so the
+ * dirty bytes count exactly what write-back absorbed.
+ */
+static void test_hold_lease_lapses(void **state)
+{
+	struct harness h;
+
+	fresh("writeback,writeback_interval=1h", &h);
+	assert_int_equal(chain_filter_control(h.c, "cache", "hold=100"), 0);
+	assert_int_equal(stat_of(&h, "holding"), 1);
+	assert_int_equal(io(&h, FILTER_OP_WRITE, 131072, 8192, 0x23), 8192);
+	assert_int_equal(stat_of(&h, "dirty_bytes"), 0);
+	usleep(150000);
+	assert_int_equal(stat_of(&h, "holding"), 0);
+	assert_int_equal(io(&h, FILTER_OP_WRITE, 131072, 8192, 0x24), 8192);
+	assert_int_equal(stat_of(&h, "dirty_bytes"), 8192);
+	assert_int_equal(chain_filter_control(h.c, "cache", "keep"), 0);
+	usleep(150000);
+	assert_int_equal(stat_of(&h, "holding"), 1);
+	assert_int_equal(io(&h, FILTER_OP_WRITE, 262144, 8192, 0x25), 8192);
+	assert_int_equal(stat_of(&h, "dirty_bytes"), 8192);
+	assert_int_equal(chain_filter_control(h.c, "cache", "release"), 0);
+	assert_int_equal(stat_of(&h, "holding"), 0);
+	assert_int_equal(chain_filter_control(h.c, "cache", "hold=0"), -EINVAL);
+	assert_int_equal(chain_filter_control(h.c, "cache", "hold=1x"), -EINVAL);
+	assert_int_equal(chain_filter_control(h.c, "cache", "hold="), -EINVAL);
 	h_stop(&h);
 }
 
@@ -447,6 +480,7 @@ int main(void)
 		cmocka_unit_test(test_degraded_persists),
 		cmocka_unit_test(test_sequential_stream_bypasses),
 		cmocka_unit_test(test_hold_writes_go_through),
+		cmocka_unit_test(test_hold_lease_lapses),
 		cmocka_unit_test(test_other_backing_is_refused),
 	};
 

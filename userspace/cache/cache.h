@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <liburing.h>
 
@@ -83,7 +84,12 @@ struct cache {
 	struct cblock *b;
 	uint64_t seq;			/* next slot sequence number */
 	bool degraded;
-	atomic_bool hold;		/* write-back takes no new dirty data (a flush runs) */
+	/*
+	 * CLOCK_MONOTONIC ns before which write-back takes no new dirty data
+	 * (a flush runs); UINT64_MAX until released. A lease: a flush killed
+	 * with -9 cannot leave the disk write-through for good.
+	 */
+	_Atomic uint64_t hold_until;
 	bool in_memory;			/* tmpfs/ramfs: cache I/O is a copy, done inline */
 	uint64_t gen;			/* write stamps: a fill of older data is dropped */
 	uint64_t stamps[STAMPS];
@@ -269,5 +275,16 @@ void cache_change_finish(struct filter *f, struct filter_req *req);
 void cache_wb_start(struct filter *f, struct filter_queue *fq);
 void cache_wb_done(struct filter *f, struct filter_queue *fq, unsigned int s, int st, int res);
 void cache_wb_retry_slots(struct filter *f, struct filter_queue *fq);
+
+/* Is write-back on hold now (cache_control's "hold", "keep")? */
+static inline bool cache_held(struct cache *c)
+{
+	struct timespec ts;
+
+	if (!atomic_load(&c->hold_until))
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec < atomic_load(&c->hold_until);
+}
 
 #endif /* SLUICE_CACHE_CACHE_H */

@@ -279,7 +279,7 @@ int cache_write_start(struct filter *f, struct filter_req *req)
 		return FILTER_CONTINUE;
 	}
 	/* on hold the dirty data only shrinks: writes go through, so a flush ends */
-	if (c->mode == MODE_WRITEBACK && !seq && !atomic_load(&c->hold) &&
+	if (c->mode == MODE_WRITEBACK && !seq && !cache_held(c) &&
 	    plan_writeback(c, req, r)) {
 		r->kind = K_WRITE_WB;
 		pthread_mutex_unlock(&c->lock);

@@ -159,10 +159,13 @@ static uint64_t now_ns(void)
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-/* Hold or release the cache through the server (ublk/control.h). */
-static int hold(uint32_t id, bool on)
+/*
+ * Hold the cache through the server (ublk/control.h): "hold" is a lease the
+ * flush renews, "keep" lasts until "release" (detach).
+ */
+static int hold(uint32_t id, const char *word)
 {
-	return ublk_control_send(state_dir(), id, "cache", on ? "hold" : "release", 5000);
+	return ublk_control_send(state_dir(), id, "cache", word, 5000);
 }
 
 static volatile sig_atomic_t interrupted;
@@ -189,7 +192,7 @@ int cache_flush_wait(uint32_t id, uint64_t timeout_ns, bool keep_hold)
 		return 1;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	err = hold(id, true);
+	err = hold(id, keep_hold ? "keep" : "hold");
 	held = !err;
 	if (err == -ETIMEDOUT && !keep_hold) {
 		log_warn("/dev/ublkb%u: its server does not take 'hold' (a sluice from before "
@@ -225,6 +228,10 @@ int cache_flush_wait(uint32_t id, uint64_t timeout_ns, bool keep_hold)
 			       units_fmt_bytes(dirty, a, sizeof(a)));
 			fflush(stdout);
 			last = now_ns();
+			/* renew the lease (10 s): it lapses only when this process is gone */
+			if (held && !keep_hold && hold(id, "hold"))
+				log_warn("/dev/ublkb%u: renewing the hold failed; writes may "
+					 "add dirty data again", id);
 		}
 		if (interrupted) {
 			log_err("/dev/ublkb%u: flush interrupted with %s dirty", id,
@@ -241,7 +248,7 @@ int cache_flush_wait(uint32_t id, uint64_t timeout_ns, bool keep_hold)
 	}
 out:
 	if (held && (rc || !keep_hold))
-		hold(id, false);
+		hold(id, "release");
 	return rc;
 }
 

@@ -389,7 +389,7 @@ static int cache_stats(struct filter *f, struct filter_stat *st, int max)
 		{ "bypassed_class", atomic_load(&c->bypassed_class) },
 		{ "fills", atomic_load(&c->fills) },
 		{ "errors", atomic_load(&c->errors) },
-		{ "holding", atomic_load(&c->hold) },
+		{ "holding", cache_held(c) },
 		{ "degraded", c->degraded },
 		{ "blocks", c->sb.nblocks },
 		{ "block_size", c->bs },
@@ -403,18 +403,40 @@ static int cache_stats(struct filter *f, struct filter_stat *st, int max)
 
 /*
  * "hold": write-back takes no new dirty data (writes go through), so that
- * 'sluice cache flush' and 'cache detach' always end; "release" undoes it.
+ * 'sluice cache flush' always ends; a lease of 10 s ("hold=MS": of MS ms)
+ * that the flush renews every second, so a flush killed with -9 leaves
+ * the disk write-through for seconds, not until the next restart. "keep":
+ * until "release" ('cache detach': the hand-over must not see new dirty
+ * data however long it takes).
  */
+#define HOLD_LEASE_MS	10000ull
+
 static int cache_control(struct filter *f, const char *cmd)
 {
 	struct cache *c = f->priv;
+	unsigned long long ms = HOLD_LEASE_MS;
+	struct timespec ts;
+	char *end;
 
-	if (!strcmp(cmd, "hold"))
-		atomic_store(&c->hold, true);
-	else if (!strcmp(cmd, "release"))
-		atomic_store(&c->hold, false);
-	else
+	if (!strcmp(cmd, "keep")) {
+		atomic_store(&c->hold_until, UINT64_MAX);
+		return 0;
+	}
+	if (!strcmp(cmd, "release")) {
+		atomic_store(&c->hold_until, 0);
+		return 0;
+	}
+	if (!strncmp(cmd, "hold=", 5)) {
+		errno = 0;
+		ms = strtoull(cmd + 5, &end, 10);
+		if (errno || end == cmd + 5 || *end || !ms || ms > 3600000)
+			return -EINVAL;
+	} else if (strcmp(cmd, "hold")) {
 		return -EINVAL;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	atomic_store(&c->hold_until, (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec +
+				     ms * 1000000ull);
 	return 0;
 }
 
