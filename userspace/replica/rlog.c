@@ -222,6 +222,71 @@ int rlog_append(struct rlog *l, const struct frame_record *r)
 	return 0;
 }
 
+int rlog_truncate(struct rlog *l, uint64_t seq)
+{
+	static const uint8_t wipe[JOURNAL_REC_HDR];
+	struct journal_reader r;
+	uint64_t head;
+	uint32_t crc;
+	ssize_t n;
+	int err;
+
+	if (seq == rlog_applied(l))
+		return 0;
+	if (seq > rlog_applied(l) || seq + 1 < l->sb.tail_seq)
+		return -ERANGE;
+	memset(&r, 0, sizeof(r));
+	r.fd = l->jfd;
+	r.sb = l->sb;
+	r.ring_end = l->sb.journal_size;
+	r.pos = l->sb.tail_off;
+	r.next_seq = l->sb.tail_seq;
+	r.prev_crc = l->sb.tail_prev_crc;
+	r.stream = l->stream;
+	while (r.next_seq <= seq) {
+		err = journal_reader_next(&r);
+		if (err <= 0) {
+			err = err ?: -EIO;
+			goto out;
+		}
+	}
+	head = r.pos;
+	crc = r.prev_crc;
+	/* the first forgotten record: chained to @seq, it would pass for the next */
+	err = journal_reader_next(&r);
+	if (err <= 0) {
+		err = err ?: -EIO;
+		goto out;
+	}
+	/*
+	 * The superblock first: cut here, a restart replays the forgotten
+	 * records onto the image, which already has them, and the resync that
+	 * is pending overwrites them.
+	 */
+	l->sb.ckpt_seq = l->sb.ckpt_seq < seq ? l->sb.ckpt_seq : seq;
+	l->sb.gen++;
+	err = journal_sb_write(l->jfd, &l->sb);
+	if (err)
+		goto out;
+	n = pwrite(l->jfd, wipe, sizeof(wipe), (off_t)r.rec_off);
+	if (n != sizeof(wipe)) {
+		err = n < 0 ? -errno : -EIO;
+		goto out;
+	}
+	if (fdatasync(l->jfd)) {
+		err = -errno;
+		goto out;
+	}
+	l->head = head;
+	l->last_crc = crc;
+	l->next_seq = seq + 1;
+	l->synced = seq;
+	err = 0;
+out:
+	journal_reader_fini(&r);
+	return err;
+}
+
 int rlog_sync(struct rlog *l)
 {
 	if (journal_now_ns() - l->ckpt_ns >= CKPT_NS)

@@ -65,6 +65,7 @@ int replica_stats(struct replica_sender *s, struct filter_stat *st, int max)
 		{ "replica_sent", rs.sent },
 		{ "replica_reconnects", rs.reconnects },
 		{ "replica_last_errno", rs.last_error },
+		{ "replica_resync_blocks", rs.resync_blocks },
 	};
 
 	for (n = 0; n < max && n < (int)(sizeof(all) / sizeof(all[0])); n++)
