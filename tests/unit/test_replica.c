@@ -462,11 +462,15 @@ static void test_failback(void **state)
 	write_at(&p, 40 * 512, 512, 0xa3);
 	write_at(&p, 100 * 512, 4 * 512, -1);
 	rlog_close(&p);
-	/* the new primary's writes after the split: one block overlaps the old side's */
+	/*
+	 * The new primary's writes after the split, overlapping the old side's
+	 * blocks 12..15, and of the old records' sizes: in the old primary's
+	 * journal they land where its first two were, right before its third.
+	 */
 	assert_int_equal(rlog_open(&n, path_rj, path_r, JSIZE, 0, 0), 0);
 	assert_int_equal(rlog_applied(&n), split);
-	write_at(&n, 12 * 512, 512, 0xb1);
-	write_at(&n, 200 * 512, 3 * 512, 0xb2);
+	write_at(&n, 12 * 512, 8 * 512, 0xb1);
+	write_at(&n, 200 * 512, 512, 0xb2);
 	cfg.generation = gen;
 	cfg.split = split;
 	assert_int_equal(replica_sender_new(&cfg, &s), 0);
@@ -489,9 +493,9 @@ static void test_failback(void **state)
 	/* then the new side's records after the split, each once */
 	assert_int_equal(x.s.first_seq, split + 1);
 	assert_int_equal(x.s.last_seq, split + 2);
-	assert_int_equal(x.s.data_bytes, 4 * 512);
+	assert_int_equal(x.s.data_bytes, 9 * 512);
 	assert_same_files(path_p, path_r);
-	/* the old side's journal holds the new lineage only */
+	/* the old side's journal holds the new lineage only, its old records wiped */
 	fd = open(path_pj, O_RDONLY);
 	assert_int_equal(journal_scan(fd, &sb, &scan), 0);
 	close(fd);

@@ -57,9 +57,10 @@ int rlog_append(struct rlog *l, const struct frame_record *r);
 
 /*
  * Failback: forget every record after @seq (another history's, the split
- * brain's losing writes): the next append is @seq + 1, and the first of
- * the forgotten records is wiped so no later walk takes it for the chain's
- * next. The image keeps their data: the caller overwrites it (the resync).
+ * brain's losing writes): the next append is @seq + 1, and the forgotten
+ * records' headers are wiped (one fdatasync each) so no later walk takes
+ * one for the chain's next. The image keeps their data: the caller
+ * overwrites it (the resync).
  * 0, -ERANGE (@seq is folded into the base, or past the last record),
  * -errno.
  */
