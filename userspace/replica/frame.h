@@ -131,10 +131,11 @@ size_t frame_size(const struct frame *f);
  */
 int frame_decode_header(const uint8_t hdr[FRAME_HDR], uint32_t *payload_len);
 /*
- * Decode one whole frame of @len bytes at @buf (header then payload). The
- * RECORD's and BLOCK's data and a DIVERGE's ranges point into @buf. *used: the frame's bytes. 0, -EAGAIN
- * (@len holds less than the frame: read more), -EBADMSG (any check failed,
- * the data's crc included), -EPROTONOSUPPORT.
+ * Decode one whole frame of @len bytes at @buf (header then payload). A
+ * RECORD's and a BLOCK's data and a DIVERGE's ranges point into @buf.
+ * *used: the frame's bytes. 0, -EAGAIN (@len holds less than the frame:
+ * read more), -EBADMSG (any check failed, the data's crc included),
+ * -EPROTONOSUPPORT.
  */
 int frame_decode(const uint8_t *buf, size_t len, struct frame *f, size_t *used);
 

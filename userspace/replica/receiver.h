@@ -66,8 +66,8 @@ int receiver_open(struct receiver *r, const struct receiver_cfg *cfg);
  * -EDOM: another geometry; -ERANGE: a record out of sequence (s->expected,
  * s->got), or failback impossible (the records this side wrote after the
  * split were folded away: s->failback set; it needs a full copy);
- * -EPROTO: the sender's resync did not cover the set; -ECONNABORTED: the sender sent an ERROR (s->peer_*); -errno of
- * the journal or image. The journal is synced before it returns.
+ * -EPROTO: the sender's resync did not cover the set; -ECONNABORTED: the
+ * sender sent an ERROR (s->peer_*); -errno of the journal or image. The journal is synced before it returns.
  */
 int receiver_session(struct receiver *r, struct link *l, struct receiver_session *s);
 

@@ -119,11 +119,11 @@ int resync_path(const char *journal, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-#define LINE_MAX_LEN	48	/* two u64s, a space, a newline */
+#define RANGE_LINE_MAX	48	/* two u64s, a space, a newline */
 
 int resync_save(const char *path, const struct resync_set *s)
 {
-	size_t cap = 128 + (size_t)s->count * LINE_MAX_LEN, n;
+	size_t cap = 128 + (size_t)s->count * RANGE_LINE_MAX, n;
 	char *text = malloc(cap);
 	uint32_t i;
 	int err;
