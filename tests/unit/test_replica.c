@@ -521,6 +521,97 @@ static void test_failback(void **state)
 	assert_int_equal(x.last_err, -ESTALE);
 }
 
+/*
+ * A failback cut short, the other way round: after test_failback the old
+ * primary (path_p) is the replica of generation 2. It is promoted
+ * (generation 3) and serves; the generation-2 primary (path_r) wrote on
+ * alone and comes back as the replica. A sender that leaves after the
+ * DIVERGE list cuts the resync: the set stays saved, promote is refused,
+ * and the next session starts over and ends with equal images.
+ */
+static void test_failback_cut(void **state)
+{
+	struct receiver_cfg rc = { .target = path_r, .journal = path_rj, .journal_size = JSIZE };
+	struct replica_sender_cfg cfg = {
+		.target = addr, .creds = { .psk_file = psk }, .journal = path_pj,
+		.disk_size = DISK, .block_size = 512, .backing = path_p,
+	};
+	struct link_creds c = { .psk_file = psk };
+	struct frame f = { .type = FRAME_HELLO };
+	uint64_t gen, split, seq;
+	struct replica_sender *s;
+	struct link_ctx *ctx;
+	struct journal_scan scan;
+	struct journal_sb sb;
+	struct rlog a, b;
+	struct link *l;
+	struct rx x;
+	char rp[160];
+	int fd;
+
+	assert_int_equal(receiver_promote(&(struct receiver_cfg){ .target = path_p,
+			 .journal = path_pj, .journal_size = JSIZE }, &gen, &seq), 0);
+	assert_int_equal(gen, 3);
+	assert_int_equal(receiver_promoted(path_pj, cfg.disk, &gen, &split), 0);
+	assert_int_equal(split, seq);
+	/* the generation-2 side's losing writes, and the new primary's */
+	assert_int_equal(rlog_open(&b, path_rj, path_r, JSIZE, 0, 0), 0);
+	assert_int_equal(rlog_applied(&b), split);
+	write_at(&b, 64 * 512, 2 * 512, 0xc1);
+	write_at(&b, 300 * 512, 512, 0xc2);
+	rlog_close(&b);
+	assert_int_equal(rlog_open(&a, path_pj, path_p, JSIZE, 0, 0), 0);
+	write_at(&a, 65 * 512, 512, 0xd1);
+	/* a sender that leaves once it has the list */
+	rx_start(&x, 1);
+	assert_int_equal(link_ctx_new(&c, false, &ctx), 0);
+	assert_int_equal(link_connect(ctx, addr, 2000, &l), 0);
+	memcpy(f.hello.disk, cfg.disk, FRAME_UUID_LEN);
+	f.hello.disk_size = DISK;
+	f.hello.block_size = 512;
+	f.hello.generation = 3;
+	f.hello.applied = rlog_applied(&a);
+	f.hello.split = split;
+	assert_int_equal(link_send(l, &f), 0);
+	assert_int_equal(link_recv(l, &f), 0);
+	assert_int_equal(f.type, FRAME_HELLO);
+	assert_true(f.flags & FRAME_F_RESYNC);
+	assert_int_equal(f.hello.applied, split);
+	assert_int_equal(link_recv(l, &f), 0);
+	assert_int_equal(f.type, FRAME_DIVERGE);
+	assert_int_equal(f.flags, FRAME_F_LAST);
+	assert_int_equal(f.div.count, 2);
+	link_close(l);
+	link_ctx_free(ctx);
+	rx_stop(&x);
+	assert_int_equal(x.last_err, -EPIPE);
+	snprintf(rp, sizeof(rp), "%s.resync", path_rj);
+	assert_int_equal(access(rp, F_OK), 0);
+	/* its image is neither history now: no promote */
+	assert_int_equal(receiver_promote(&rc, &gen, &seq), -EAGAIN);
+	/* the next session starts over from the saved set */
+	cfg.generation = 3;
+	cfg.split = split;
+	assert_int_equal(replica_sender_new(&cfg, &s), 0);
+	assert_int_equal(replica_sender_start(s, rlog_applied(&a)), 0);
+	rx_start(&x, 1);
+	tx_wait(s, rlog_applied(&a), 0);
+	replica_sender_free(s);
+	rx_stop(&x);
+	assert_true(x.s.failback);
+	assert_int_equal(x.s.resync_bytes, 3 * 512);
+	assert_int_equal(x.s.first_seq, split + 1);
+	assert_int_equal(x.s.last_seq, rlog_applied(&a));
+	assert_int_equal(access(rp, F_OK), -1);
+	assert_same_files(path_p, path_r);
+	fd = open(path_rj, O_RDONLY);
+	assert_int_equal(journal_scan(fd, &sb, &scan), 0);
+	close(fd);
+	assert_int_equal(scan.last_seq, rlog_applied(&a));
+	assert_int_equal(scan.end, JOURNAL_END_CLEAN);
+	rlog_close(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -529,6 +620,7 @@ int main(void)
 		cmocka_unit_test(test_sync_verdict),
 		cmocka_unit_test(test_promote),
 		cmocka_unit_test(test_failback),
+		cmocka_unit_test(test_failback_cut),
 		cmocka_unit_test(test_resync_merge),
 		cmocka_unit_test(test_resync_folded),
 	};
