@@ -160,10 +160,18 @@ static int resync(struct replica_sender *s, struct link *l)
 		if (err)
 			goto out;
 	} while (!(f.flags & FRAME_F_LAST));
-	fd = s->cfg.backing ? open(s->cfg.backing, O_RDONLY | O_CLOEXEC) : -ENOENT;
+	if (!s->cfg.backing) {
+		err = -ENOENT;
+		goto out;
+	}
+	fd = open(s->cfg.backing, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
 	buf = malloc(FRAME_BLOCK_MAX);
-	if (fd < 0 || !buf) {
-		err = fd < 0 ? (s->cfg.backing ? -errno : -ENOENT) : -ENOMEM;
+	if (!buf) {
+		err = -ENOMEM;
 		goto out;
 	}
 	for (i = 0; i < set.count; i++) {
