@@ -3,7 +3,9 @@
  * fuzz_replica_frame - libFuzzer harness for the replication frame
  * decoder: the input is a stream of frames as a peer could send them.
  * Decoding must never read past the input, a frame it accepts must
- * re-encode to the same bytes, and a RECORD's data must match its crc.
+ * re-encode to the same bytes, and a RECORD's or BLOCK's data must match
+ * its crc; a DIVERGE's ranges lie inside the frame, each non-empty and
+ * ending within 2^64.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +31,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    (f.rec.data < data || f.rec.data + f.rec.length > data + used ||
 		     crc32c(0, f.rec.data, f.rec.length) != f.rec.data_crc))
 			abort();
+		if (f.type == FRAME_BLOCK &&
+		    (f.blk.data < data || f.blk.data + f.blk.length > data + used || !f.blk.length ||
+		     crc32c(0, f.blk.data, f.blk.length) != f.blk.data_crc))
+			abort();
+		if (f.type == FRAME_DIVERGE) {
+			uint64_t off, len;
+			uint32_t i;
+
+			if (f.div.count > FRAME_RANGES_MAX || f.div.raw < data ||
+			    f.div.raw + (size_t)f.div.count * FRAME_RANGE_LEN > data + used)
+				abort();
+			for (i = 0; i < f.div.count; i++) {
+				frame_range_get(f.div.raw, i, &off, &len);
+				if (!len || off > UINT64_MAX - len)
+					abort();
+			}
+		}
 		n = frame_encode(&f, out);
 		if (n != used || memcmp(out, data, n))
 			abort();

@@ -6,7 +6,10 @@
  * images end equal; a second session resumes after the last applied seq
  * (the replica's journal has every seq once); a wrong key fails the
  * handshake with nothing applied; another disk's sender is refused; sync
- * verdicts hold a write until its ack.
+ * verdicts hold a write until its ack. Failback: the promoted replica
+ * serves, the old primary comes back as its replica with writes of its
+ * own after the split; only those blocks and the new side's records move,
+ * and both images end equal.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +29,7 @@
 
 #include "lib/crc32c.h"
 #include "replica/receiver.h"
+#include "replica/resync.h"
 #include "replica/sender.h"
 #include "tmpdir.h"
 
@@ -145,9 +149,9 @@ static void *rx_thread(void *arg)
 	return NULL;
 }
 
-static void rx_start(struct rx *x, int sessions)
+static void rx_start_on(struct rx *x, int sessions, const char *target, const char *journal)
 {
-	struct receiver_cfg cfg = { .target = path_r, .journal = path_rj, .journal_size = JSIZE };
+	struct receiver_cfg cfg = { .target = target, .journal = journal, .journal_size = JSIZE };
 	struct link_creds c = { .psk_file = psk };
 
 	memset(x, 0, sizeof(*x));
@@ -157,6 +161,11 @@ static void rx_start(struct rx *x, int sessions)
 	assert_true(x->lfd >= 0);
 	x->sessions = sessions;
 	assert_int_equal(pthread_create(&x->t, NULL, rx_thread, x), 0);
+}
+
+static void rx_start(struct rx *x, int sessions)
+{
+	rx_start_on(x, sessions, path_r, path_rj);
 }
 
 static void rx_stop(struct rx *x)
@@ -337,6 +346,272 @@ static void test_promote(void **state)
 	rlog_close(&p);
 }
 
+/* One record on @l: a write of @len bytes of @byte at @off (or zeroes). */
+static void write_at(struct rlog *l, uint64_t off, uint32_t len, int byte)
+{
+	static uint8_t buf[65536];
+	struct frame_record r = {
+		.seq = rlog_applied(l) + 1, .time_ns = journal_now_ns(), .offset = off,
+		.range = len,
+	};
+
+	if (byte < 0) {
+		r.type = JOURNAL_REC_ZEROES;
+	} else {
+		memset(buf, byte, len);
+		r.type = JOURNAL_REC_WRITE;
+		r.length = len;
+		r.data = buf;
+		r.data_crc = crc32c(0, buf, len);
+	}
+	assert_int_equal(rlog_append(l, &r), 0);
+	assert_int_equal(rlog_sync(l), 0);
+}
+
+static void test_resync_merge(void **state)
+{
+	struct resync_set s = {};
+	char p[160];
+
+	/* unsorted, overlapping, touching, unaligned */
+	assert_int_equal(resync_add(&s, 8192, 4096), 0);
+	assert_int_equal(resync_add(&s, 0, 100), 0);
+	assert_int_equal(resync_add(&s, 10000, 5000), 0);
+	assert_int_equal(resync_add(&s, 512, 512), 0);
+	assert_int_equal(resync_add(&s, 65536, 512), 0);
+	assert_int_equal(resync_add(&s, 1024, 0), 0);		/* nothing */
+	resync_merge(&s, 512);
+	assert_int_equal(s.count, 3);
+	assert_int_equal(s.r[0].offset, 0);
+	assert_int_equal(s.r[0].length, 1024);
+	assert_int_equal(s.r[1].offset, 8192);
+	assert_int_equal(s.r[1].length, 15360 - 8192);
+	assert_int_equal(s.r[2].offset, 65536);
+	assert_int_equal(resync_bytes(&s), 1024 + 7168 + 512);
+	/* kept across a cut: saved and loaded the same */
+	s.split = 17;
+	s.generation = 3;
+	s.last = 21;
+	snprintf(p, sizeof(p), "%s/set.resync", dir);
+	assert_int_equal(resync_save(p, &s), 0);
+	resync_free(&s);
+	assert_int_equal(resync_load(p, &s), 0);
+	assert_int_equal(s.split, 17);
+	assert_int_equal(s.generation, 3);
+	assert_int_equal(s.last, 21);
+	assert_int_equal(s.count, 3);
+	assert_int_equal(s.r[1].offset, 8192);
+	assert_int_equal(resync_done(p), 0);
+	assert_int_equal(resync_load(p, &s), -ENOENT);
+	resync_free(&s);
+}
+
+/* Records folded into the base: the set after them cannot be known. */
+static void test_resync_folded(void **state)
+{
+	struct resync_set s = {};
+	char img[160], jp[160];
+	struct rlog l;
+	int i;
+
+	snprintf(img, sizeof(img), "%s/fold.img", dir);
+	snprintf(jp, sizeof(jp), "%s/fold.journal", dir);
+	make_file(img, DISK);
+	assert_int_equal(rlog_open(&l, jp, img, JSIZE, DISK, 512), 0);
+	for (i = 0; i < 1200; i++)
+		write_at(&l, (i * 4096) % DISK, 4096, i);
+	assert_true(l.sb.tail_seq > 2);
+	assert_int_equal(resync_collect(l.jfd, 1, rlog_applied(&l), 512, &s), -ERANGE);
+	/* from the tail on it is known: the 64 blocks of the disk */
+	assert_int_equal(resync_collect(l.jfd, l.sb.tail_seq - 1, rlog_applied(&l), 512, &s), 0);
+	assert_int_equal(resync_bytes(&s), DISK);
+	resync_free(&s);
+	/* and the log cannot be cut back into its base */
+	assert_int_equal(rlog_truncate(&l, 1), -ERANGE);
+	rlog_close(&l);
+}
+
+/*
+ * After test_promote: the replica (path_r) is the primary now, generation
+ * 2, split at the old primary's last shipped record. The old primary
+ * (path_p) wrote on alone; the new one writes too; then the old one comes
+ * back as the replica.
+ */
+static void test_failback(void **state)
+{
+	struct replica_sender_cfg cfg = {
+		.target = addr, .creds = { .psk_file = psk }, .journal = path_rj,
+		.disk_size = DISK, .block_size = 512, .backing = path_r,
+	};
+	struct replica_sender_stats st;
+	struct replica_sender *s;
+	struct journal_scan scan;
+	struct journal_sb sb;
+	uint64_t split, gen;
+	struct rlog p, n;
+	struct rx x;
+	int fd;
+
+	assert_int_equal(receiver_promoted(path_rj, cfg.disk, &gen, &split), 0);
+	assert_int_equal(gen, 2);
+	/* the old primary's losing writes: blocks 8..15, 40 (twice), zeroes at 100..103 */
+	assert_int_equal(rlog_open(&p, path_pj, path_p, JSIZE, DISK, 512), 0);
+	assert_int_equal(rlog_applied(&p), split);
+	write_at(&p, 8 * 512, 8 * 512, 0xa1);
+	write_at(&p, 40 * 512, 512, 0xa2);
+	write_at(&p, 40 * 512, 512, 0xa3);
+	write_at(&p, 100 * 512, 4 * 512, -1);
+	rlog_close(&p);
+	/*
+	 * The new primary's writes after the split, overlapping the old side's
+	 * blocks 12..15, and of the old records' sizes: in the old primary's
+	 * journal they land where its first two were, right before its third.
+	 */
+	assert_int_equal(rlog_open(&n, path_rj, path_r, JSIZE, 0, 0), 0);
+	assert_int_equal(rlog_applied(&n), split);
+	write_at(&n, 12 * 512, 8 * 512, 0xb1);
+	write_at(&n, 200 * 512, 512, 0xb2);
+	cfg.generation = gen;
+	cfg.split = split;
+	assert_int_equal(replica_sender_new(&cfg, &s), 0);
+	assert_int_equal(replica_sender_start(s, rlog_applied(&n)), 0);
+	/* the old primary as the replica: its own image and journal */
+	rx_start_on(&x, 1, path_p, path_pj);
+	tx_wait(s, split + 2, 0);
+	replica_sender_stats(s, &st);
+	replica_sender_free(s);
+	rx_stop(&x);
+	rlog_close(&n);
+	assert_int_equal(x.last_err, -EPIPE);
+	assert_true(x.s.failback);
+	assert_int_equal(x.s.split, split);
+	assert_int_equal(x.s.discarded_last, split + 4);
+	/* only the old side's distinct blocks: 8 + 1 + 4, in 3 ranges */
+	assert_int_equal(x.s.resync_bytes, 13 * 512);
+	assert_int_equal(x.s.resync_ranges, 3);
+	assert_int_equal(st.resync_blocks, 13);
+	/* then the new side's records after the split, each once */
+	assert_int_equal(x.s.first_seq, split + 1);
+	assert_int_equal(x.s.last_seq, split + 2);
+	assert_int_equal(x.s.data_bytes, 9 * 512);
+	assert_same_files(path_p, path_r);
+	/* the old side's journal holds the new lineage only, its old records wiped */
+	fd = open(path_pj, O_RDONLY);
+	assert_int_equal(journal_scan(fd, &sb, &scan), 0);
+	close(fd);
+	assert_int_equal(scan.last_seq, split + 2);
+	assert_int_equal(scan.end, JOURNAL_END_CLEAN);
+	/* it is the new primary's replica now: nothing pending, the generation taken */
+	assert_int_equal(receiver_promoted(path_pj, cfg.disk, &gen, &split), -ENOENT);
+	{
+		char rp[160];
+
+		snprintf(rp, sizeof(rp), "%s.resync", path_pj);
+		assert_int_equal(access(rp, F_OK), -1);
+	}
+	/* a sender of the disk's old generation: refused */
+	rx_start_on(&x, 1, path_p, path_pj);
+	cfg.generation = 1;
+	cfg.split = 0;
+	assert_int_equal(replica_sender_new(&cfg, &s), 0);
+	assert_int_equal(replica_sender_start(s, scan.last_seq), 0);
+	tx_wait(s, 0, REPLICA_FAILED);
+	replica_sender_free(s);
+	rx_stop(&x);
+	assert_int_equal(x.last_err, -ESTALE);
+}
+
+/*
+ * A failback cut short, the other way round: after test_failback the old
+ * primary (path_p) is the replica of generation 2. It is promoted
+ * (generation 3) and serves; the generation-2 primary (path_r) wrote on
+ * alone and comes back as the replica. A sender that leaves after the
+ * DIVERGE list cuts the resync: the set stays saved, promote is refused,
+ * and the next session starts over and ends with equal images.
+ */
+static void test_failback_cut(void **state)
+{
+	struct receiver_cfg rc = { .target = path_r, .journal = path_rj, .journal_size = JSIZE };
+	struct replica_sender_cfg cfg = {
+		.target = addr, .creds = { .psk_file = psk }, .journal = path_pj,
+		.disk_size = DISK, .block_size = 512, .backing = path_p,
+	};
+	struct link_creds c = { .psk_file = psk };
+	struct frame f = { .type = FRAME_HELLO };
+	uint64_t gen, split, seq;
+	struct replica_sender *s;
+	struct link_ctx *ctx;
+	struct journal_scan scan;
+	struct journal_sb sb;
+	struct rlog a, b;
+	struct link *l;
+	struct rx x;
+	char rp[160];
+	int fd;
+
+	assert_int_equal(receiver_promote(&(struct receiver_cfg){ .target = path_p,
+			 .journal = path_pj, .journal_size = JSIZE }, &gen, &seq), 0);
+	assert_int_equal(gen, 3);
+	assert_int_equal(receiver_promoted(path_pj, cfg.disk, &gen, &split), 0);
+	assert_int_equal(split, seq);
+	/* the generation-2 side's losing writes, and the new primary's */
+	assert_int_equal(rlog_open(&b, path_rj, path_r, JSIZE, 0, 0), 0);
+	assert_int_equal(rlog_applied(&b), split);
+	write_at(&b, 64 * 512, 2 * 512, 0xc1);
+	write_at(&b, 300 * 512, 512, 0xc2);
+	rlog_close(&b);
+	assert_int_equal(rlog_open(&a, path_pj, path_p, JSIZE, 0, 0), 0);
+	write_at(&a, 65 * 512, 512, 0xd1);
+	/* a sender that leaves once it has the list */
+	rx_start(&x, 1);
+	assert_int_equal(link_ctx_new(&c, false, &ctx), 0);
+	assert_int_equal(link_connect(ctx, addr, 2000, &l), 0);
+	memcpy(f.hello.disk, cfg.disk, FRAME_UUID_LEN);
+	f.hello.disk_size = DISK;
+	f.hello.block_size = 512;
+	f.hello.generation = 3;
+	f.hello.applied = rlog_applied(&a);
+	f.hello.split = split;
+	assert_int_equal(link_send(l, &f), 0);
+	assert_int_equal(link_recv(l, &f), 0);
+	assert_int_equal(f.type, FRAME_HELLO);
+	assert_true(f.flags & FRAME_F_RESYNC);
+	assert_int_equal(f.hello.applied, split);
+	assert_int_equal(link_recv(l, &f), 0);
+	assert_int_equal(f.type, FRAME_DIVERGE);
+	assert_int_equal(f.flags, FRAME_F_LAST);
+	assert_int_equal(f.div.count, 2);
+	link_close(l);
+	link_ctx_free(ctx);
+	rx_stop(&x);
+	assert_int_equal(x.last_err, -EPIPE);
+	snprintf(rp, sizeof(rp), "%s.resync", path_rj);
+	assert_int_equal(access(rp, F_OK), 0);
+	/* its image is neither history now: no promote */
+	assert_int_equal(receiver_promote(&rc, &gen, &seq), -EAGAIN);
+	/* the next session starts over from the saved set */
+	cfg.generation = 3;
+	cfg.split = split;
+	assert_int_equal(replica_sender_new(&cfg, &s), 0);
+	assert_int_equal(replica_sender_start(s, rlog_applied(&a)), 0);
+	rx_start(&x, 1);
+	tx_wait(s, rlog_applied(&a), 0);
+	replica_sender_free(s);
+	rx_stop(&x);
+	assert_true(x.s.failback);
+	assert_int_equal(x.s.resync_bytes, 3 * 512);
+	assert_int_equal(x.s.first_seq, split + 1);
+	assert_int_equal(x.s.last_seq, rlog_applied(&a));
+	assert_int_equal(access(rp, F_OK), -1);
+	assert_same_files(path_p, path_r);
+	fd = open(path_rj, O_RDONLY);
+	assert_int_equal(journal_scan(fd, &sb, &scan), 0);
+	close(fd);
+	assert_int_equal(scan.last_seq, rlog_applied(&a));
+	assert_int_equal(scan.end, JOURNAL_END_CLEAN);
+	rlog_close(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -344,6 +619,10 @@ int main(void)
 		cmocka_unit_test(test_wrong_key_and_other_disk),
 		cmocka_unit_test(test_sync_verdict),
 		cmocka_unit_test(test_promote),
+		cmocka_unit_test(test_failback),
+		cmocka_unit_test(test_failback_cut),
+		cmocka_unit_test(test_resync_merge),
+		cmocka_unit_test(test_resync_folded),
 	};
 
 	return cmocka_run_group_tests(tests, setup, remove_dir);

@@ -353,3 +353,67 @@ certs() {
 	serve_bg --backing "$RIMG"
 	cmp -n 1M "$DEV" "$RIMG"
 }
+
+@test "failback: the old primary comes back as the replica; only the blocks written on either side since the split move; images equal" {
+	local split out bs b
+	replica_bg --listen 127.0.0.1:7307 --target "$RIMG" --journal "$RJ" --journal-size 16M \
+		--psk-file "$PSK"
+	serve_bg --backing "$IMG" --journal "$J" --journal-size 16M \
+		--replica 127.0.0.1:7307 --replica-psk-file "$PSK"
+	dd if=/dev/urandom of="$DEV" bs=64k count=16 oflag=direct status=none
+	drained
+	# the link stalls: the primary acknowledges writes the replica never gets
+	# (5 distinct 4 KiB blocks, 302 twice), then the primary goes down
+	kill -STOP "$REPLICA_PID"
+	for b in 300 301 302 302 310 400; do
+		dd if=/dev/urandom of="$DEV" bs=4k seek="$b" count=1 oflag=direct status=none
+	done
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID" || true
+	kill -KILL "$REPLICA_PID"
+	wait "$REPLICA_PID" || true
+	# failover: the replica is the disk from its last record on
+	run "$SLUICE" replica promote --target "$RIMG" --journal "$RJ"
+	assert_success
+	split=$(sed -n 's/.*promoted at seq \([0-9]*\),.*/\1/p' <<<"$output")
+	[[ $split -gt 0 ]]
+	run cmp -s "$IMG" "$RIMG"
+	assert_failure	# the old primary's unshipped writes
+	# failback: the old primary, on its own image and journal, is the replica
+	# of the promoted one, which serves journaled and streams to it
+	replica_bg --listen 127.0.0.1:7308 --target "$IMG" --journal "$J" --psk-file "$PSK"
+	serve_bg --backing "$RIMG" --journal "$RJ" \
+		--replica 127.0.0.1:7308 --replica-psk-file "$PSK"
+	# the new primary writes 3 blocks, one of them also written on the old side
+	for b in 302 500 501; do
+		dd if=/dev/urandom of="$DEV" bs=4k seek="$b" count=1 oflag=direct status=none
+	done
+	drained
+	cmp "$IMG" "$RIMG"
+	# the resync moved the old side's 5 distinct blocks (3 ranges), no more
+	out=$(grep "failback: discarded records $((split + 1))\.\." "$REPLICA_LOG")
+	bs=$(sed -n 's/.* blocks of \([0-9]*\) bytes in .*/\1/p' <<<"$out")
+	[[ $bs -gt 0 ]]
+	assert_equal "$(sed -n 's/.*resynchronised \([0-9]*\) blocks of.*/\1/p' <<<"$out")" \
+		$((5 * 4096 / bs))
+	assert_equal "$(sed -n 's/.* in \([0-9]*\) ranges.*/\1/p' <<<"$out")" 3
+	counters | jq -e ".replica_resync_blocks == $((5 * 4096 / bs)) and .replica_state == 1" \
+		>/dev/null
+	# the stream after it carried the new side's 3 blocks from seq split+1 on
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID" || true
+	for ((b = 0; b < 50; b++)); do
+		grep -q "applied records" "$REPLICA_LOG" && break
+		sleep 0.1
+	done
+	run grep "applied records $((split + 1))\.\." "$REPLICA_LOG"
+	assert_success
+	assert_output --partial "$((3 * 4096 / bs)) blocks of data"
+	# the old side's journal holds the new lineage: restore at its last seq is the disk
+	run "$SLUICE" journal verify "$J"
+	assert_success
+	run "$SLUICE" journal restore "$J" --seq "$("$SLUICE" journal list "$J" --json | jq -r .last_seq)" \
+		--to "$BATS_TEST_TMPDIR/r"
+	assert_success
+	cmp "$RIMG" "$BATS_TEST_TMPDIR/r"
+}

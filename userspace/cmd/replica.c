@@ -52,7 +52,15 @@ static void usage(FILE *f)
 		"promote (failover, with the receiver stopped): IMAGE becomes the disk,\n"
 		"every record of the replica's journal on it, and the replica's generation\n"
 		"is raised: the old primary, if it comes back, is refused (split brain).\n"
-		"Then serve IMAGE: 'sluice serve --backing IMAGE'.\n"
+		"Then serve IMAGE with that journal: 'sluice serve --backing IMAGE\n"
+		"--journal PATH', and '--replica OLDHOST:PORT ...' to stream to the old\n"
+		"primary once it runs 'sluice replica' on its own backing and journal.\n"
+		"\n"
+		"failback: the old primary, as a replica, keeps its image and journal;\n"
+		"its writes after the split (the seq promote printed) are discarded from\n"
+		"its journal, their blocks resent from the new primary, then the new\n"
+		"primary's records after the split: no full copy. The log says how many\n"
+		"blocks moved. Writes after the split must still be in its journal.\n"
 		"\n"
 		"Examples:\n"
 		"  openssl rand -hex 32 > /etc/sluice/pgdata.psk   # the same file on both hosts\n"
@@ -64,7 +72,13 @@ static void usage(FILE *f)
 		"      --replica standby:7070 --replica-psk-file /etc/sluice/pgdata.psk\n"
 		"  # failover: on the replica, once the primary is gone\n"
 		"  sluice replica promote --target /srv/replica/pgdata.img \\\n"
-		"      --journal /srv/replica/pgdata.journal\n");
+		"      --journal /srv/replica/pgdata.journal\n"
+		"  sluice serve --backing /srv/replica/pgdata.img \\\n"
+		"      --journal /srv/replica/pgdata.journal --replica oldprimary:7070 \\\n"
+		"      --replica-psk-file /etc/sluice/pgdata.psk\n"
+		"  # failback: on the old primary, its own image and journal\n"
+		"  sluice replica --listen 0.0.0.0:7070 --target /srv/pgdata.img \\\n"
+		"      --journal /srv/pgdata.journal --psk-file /etc/sluice/pgdata.psk\n");
 }
 
 static void on_signal(int sig)
@@ -76,8 +90,8 @@ static void say_end(const char *peer, int err, const struct receiver_session *s)
 {
 	if (s->records)
 		log_info("replica: %s: applied records %" PRIu64 "..%" PRIu64 " (%" PRIu64
-			 "), %" PRIu64 " acks", peer, s->first_seq, s->last_seq, s->records,
-			 s->acks);
+			 ", %" PRIu64 " blocks of data), %" PRIu64 " acks", peer, s->first_seq,
+			 s->last_seq, s->records, s->data_bytes / s->block_size, s->acks);
 	switch (err) {
 	case -EPIPE:
 		log_info("replica: %s: the primary closed the link; applied through seq %" PRIu64,
@@ -97,8 +111,20 @@ static void say_end(const char *peer, int err, const struct receiver_session *s)
 			"replica's image; give an image of the disk's size", peer);
 		break;
 	case -ERANGE:
+		if (s->failback) {
+			log_err("replica: %s: failback refused: the writes this side made after "
+				"the split at seq %" PRIu64 " are no longer in its journal (folded "
+				"into its base), so the blocks to resend cannot be known; give this "
+				"side a full copy of the new primary's disk and a new --journal",
+				peer, s->split);
+			break;
+		}
 		log_err("replica: %s: record %" PRIu64 " arrived where %" PRIu64 " was expected; "
 			"nothing of it was applied", peer, s->got, s->expected);
+		break;
+	case -EPROTO:
+		log_err("replica: %s: the primary's failback resync did not match the blocks "
+			"asked for; nothing is lost: it starts over at the next connection", peer);
 		break;
 	case -ECONNABORTED:
 		log_err("replica: %s: the primary stopped: %s (%s)", peer, s->peer_msg,
@@ -133,6 +159,13 @@ static int serve_links(struct receiver *r, struct link_ctx *ctx, int lfd)
 		}
 		log_info("replica: %s: connected", peer);
 		err = receiver_greet(r, l, &s);
+		if (!err && s.failback)
+			log_info("replica: %s: failback: discarded records %" PRIu64 "..%" PRIu64
+				 " (this side's writes after the split at seq %" PRIu64 ", the split "
+				 "brain's losing side); resynchronised %" PRIu64 " blocks of %" PRIu32
+				 " bytes in %" PRIu64 " ranges from the new primary", peer,
+				 s.split + 1, s.discarded_last, s.split,
+				 s.resync_bytes / s.block_size, s.block_size, s.resync_ranges);
 		if (!err) {
 			log_info("replica: %s: resumed after seq %" PRIu64, peer, s.resumed_at);
 			err = receiver_stream(r, l, &s);
@@ -158,6 +191,12 @@ static int promote(const struct receiver_cfg *cfg, bool link_flags)
 			"first", cfg->journal);
 		return 1;
 	}
+	if (err == -EAGAIN) {
+		log_err("replica promote: %s: a failback resync is unfinished (%s.resync), so "
+			"%s holds neither history; let the receiver finish it first",
+			cfg->journal, cfg->journal, cfg->target);
+		return 1;
+	}
 	if (err == -ENOENT) {
 		log_err("replica promote: %s has received nothing yet (no journal or no "
 			"%s.replica); nothing to promote", cfg->journal, cfg->journal);
@@ -169,8 +208,10 @@ static int promote(const struct receiver_cfg *cfg, bool link_flags)
 		return 1;
 	}
 	printf("%s: promoted at seq %" PRIu64 ", generation %" PRIu64 "; serve it with "
-	       "'sluice serve --backing %s'; the old primary is refused from now on\n",
-	       cfg->target, seq, gen, cfg->target);
+	       "'sluice serve --backing %s --journal %s' (add --replica OLDHOST:PORT for "
+	       "failback); the old primary is refused from now on as a primary, and "
+	       "resynchronised as a replica\n",
+	       cfg->target, seq, gen, cfg->target, cfg->journal);
 	return 0;
 }
 

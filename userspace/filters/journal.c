@@ -53,6 +53,7 @@
 #include "journal/store.h"
 #include "lib/crc32c.h"
 #include "lib/units.h"
+#include "replica/receiver.h"
 #include "replica/spec.h"
 
 #define JRN_QUEUES		64
@@ -1030,6 +1031,12 @@ static int new_sender(struct jrn *j, const struct filter_config *cfg)
 		return err;
 	sp.cfg.journal = j->path;
 	memcpy(sp.cfg.disk, j->sb.uuid, FRAME_UUID_LEN);
+	/* a promoted replica's journal: the disk's identity, its generation and split */
+	err = receiver_promoted(j->path, sp.cfg.disk, &sp.cfg.generation, &sp.cfg.split);
+	if (err && err != -ENOENT)
+		return err;
+	sp.cfg.backing = cfg->backing;
+	sp.cfg.data_offset = j->data_offset;
 	sp.cfg.disk_size = j->sb.disk_size;
 	sp.cfg.block_size = j->sb.block_size;
 	sp.cfg.on_change = rep_changed;

@@ -23,8 +23,24 @@ static uint32_t payload_len(const struct frame *f)
 		return FRAME_ACK_LEN;
 	case FRAME_ERROR:
 		return 4 + strnlen(f->error.msg, FRAME_MSG_MAX);
+	case FRAME_DIVERGE:
+		return FRAME_DIVERGE_HDR + f->div.count * FRAME_RANGE_LEN;
+	case FRAME_BLOCK:
+		return FRAME_BLOCK_HDR + f->blk.length;
 	}
 	return 0;
+}
+
+void frame_range_get(const uint8_t *raw, uint32_t i, uint64_t *offset, uint64_t *length)
+{
+	*offset = get_le64(raw + (size_t)i * FRAME_RANGE_LEN);
+	*length = get_le64(raw + (size_t)i * FRAME_RANGE_LEN + 8);
+}
+
+void frame_range_put(uint8_t *raw, uint32_t i, uint64_t offset, uint64_t length)
+{
+	put_le64(raw + (size_t)i * FRAME_RANGE_LEN, offset);
+	put_le64(raw + (size_t)i * FRAME_RANGE_LEN + 8, length);
 }
 
 size_t frame_size(const struct frame *f)
@@ -45,6 +61,7 @@ size_t frame_encode(const struct frame *f, uint8_t *out)
 		put_le32(p + 28, f->hello.role);
 		put_le64(p + 32, f->hello.generation);
 		put_le64(p + 40, f->hello.applied);
+		put_le64(p + 48, f->hello.split);
 		break;
 	case FRAME_RECORD:
 		put_le64(p, f->rec.seq);
@@ -64,6 +81,18 @@ size_t frame_encode(const struct frame *f, uint8_t *out)
 	case FRAME_ERROR:
 		put_le32(p, (uint32_t)f->error.err);
 		memcpy(p + 4, f->error.msg, len - 4);
+		break;
+	case FRAME_DIVERGE:
+		put_le32(p, f->div.count);
+		put_le32(p + 4, 0);
+		if (f->div.count)
+			memcpy(p + FRAME_DIVERGE_HDR, f->div.raw, len - FRAME_DIVERGE_HDR);
+		break;
+	case FRAME_BLOCK:
+		put_le64(p, f->blk.offset);
+		put_le32(p + 8, f->blk.length);
+		put_le32(p + 12, f->blk.data_crc);
+		memcpy(p + FRAME_BLOCK_HDR, f->blk.data, f->blk.length);
 		break;
 	}
 	put_le32(out, FRAME_MAGIC);
@@ -99,6 +128,16 @@ int frame_decode_header(const uint8_t hdr[FRAME_HDR], uint32_t *plen)
 		break;
 	case FRAME_ERROR:
 		if (len < 4 || len > 4 + FRAME_MSG_MAX)
+			return -EBADMSG;
+		break;
+	case FRAME_DIVERGE:
+		if (len < FRAME_DIVERGE_HDR ||
+		    len > FRAME_DIVERGE_HDR + FRAME_RANGES_MAX * FRAME_RANGE_LEN ||
+		    (len - FRAME_DIVERGE_HDR) % FRAME_RANGE_LEN)
+			return -EBADMSG;
+		break;
+	case FRAME_BLOCK:
+		if (len <= FRAME_BLOCK_HDR || len - FRAME_BLOCK_HDR > FRAME_BLOCK_MAX)
 			return -EBADMSG;
 		break;
 	default:
@@ -139,6 +178,35 @@ static int decode_record(const uint8_t *p, uint32_t len, struct frame_record *r)
 	return crc32c(0, r->data, r->length) == r->data_crc ? 0 : -EBADMSG;
 }
 
+/* Every range is non-empty and ends within 2^64; the count is the payload's. */
+static int decode_diverge(const uint8_t *p, uint32_t len, struct frame_diverge *d)
+{
+	uint64_t off, n;
+	uint32_t i;
+
+	d->count = get_le32(p);
+	d->raw = p + FRAME_DIVERGE_HDR;
+	if (get_le32(p + 4) || d->count != (len - FRAME_DIVERGE_HDR) / FRAME_RANGE_LEN)
+		return -EBADMSG;
+	for (i = 0; i < d->count; i++) {
+		frame_range_get(d->raw, i, &off, &n);
+		if (!n || off > UINT64_MAX - n)
+			return -EBADMSG;
+	}
+	return 0;
+}
+
+static int decode_block(const uint8_t *p, uint32_t len, struct frame_block *b)
+{
+	b->offset = get_le64(p);
+	b->length = get_le32(p + 8);
+	b->data_crc = get_le32(p + 12);
+	b->data = p + FRAME_BLOCK_HDR;
+	if (b->length != len - FRAME_BLOCK_HDR || b->offset > UINT64_MAX - b->length)
+		return -EBADMSG;
+	return crc32c(0, b->data, b->length) == b->data_crc ? 0 : -EBADMSG;
+}
+
 int frame_decode(const uint8_t *buf, size_t len, struct frame *f, size_t *used)
 {
 	const uint8_t *p = buf + FRAME_HDR;
@@ -166,7 +234,8 @@ int frame_decode(const uint8_t *buf, size_t len, struct frame *f, size_t *used)
 		f->hello.role = get_le32(p + 28);
 		f->hello.generation = get_le64(p + 32);
 		f->hello.applied = get_le64(p + 40);
-		if (f->hello.role > 1 ||
+		f->hello.split = get_le64(p + 48);
+		if (f->hello.role > 1 || f->hello.split > f->hello.applied ||
 		    (f->hello.block_size != 512 && f->hello.block_size != 4096) ||
 		    !f->hello.disk_size || f->hello.disk_size % f->hello.block_size)
 			return -EBADMSG;
@@ -186,6 +255,16 @@ int frame_decode(const uint8_t *buf, size_t len, struct frame *f, size_t *used)
 			return -EBADMSG;
 		memcpy(f->error.msg, p + 4, n);
 		f->error.msg[n] = '\0';
+		break;
+	case FRAME_DIVERGE:
+		err = decode_diverge(p, plen, &f->div);
+		if (err)
+			return err;
+		break;
+	case FRAME_BLOCK:
+		err = decode_block(p, plen, &f->blk);
+		if (err)
+			return err;
 		break;
 	}
 	*used = FRAME_HDR + plen;

@@ -11,10 +11,16 @@
  *   6   flags (u16)            20   payload
  *
  * HELLO   both ways once, sender first: the disk (journal uuid, geometry),
- *         the generation, and the last sequence the receiver applied.
+ *         the generation, the seq it began at (split), and the last
+ *         sequence the receiver applied. A receiver's HELLO with
+ *         FRAME_F_RESYNC: failback, DIVERGE frames follow.
  * RECORD  one journal record: seq, time, offset, type, flags, range, data.
  * ACK     receiver to sender: every record <= seq is durable on the replica.
  * ERROR   either way, then the link closes: -errno and a sentence.
+ * DIVERGE receiver to sender, failback: byte ranges the receiver wrote
+ *         after the split (its losing writes); FRAME_F_LAST on the last.
+ * BLOCK   sender to receiver, failback: the sender's disk content of one
+ *         piece of those ranges; FRAME_F_LAST on the last.
  */
 #ifndef SLUICE_REPLICA_FRAME_H
 #define SLUICE_REPLICA_FRAME_H
@@ -23,14 +29,19 @@
 #include <stdint.h>
 
 #define FRAME_MAGIC		0x50524c53u	/* "SLRP" */
-#define FRAME_VERSION		1
+#define FRAME_VERSION		2	/* 2: HELLO's split, DIVERGE, BLOCK */
 #define FRAME_HDR		20
 #define FRAME_UUID_LEN		16
-#define FRAME_HELLO_LEN		48
+#define FRAME_HELLO_LEN		56
 #define FRAME_REC_HDR		40
 #define FRAME_DATA_MAX		(8u << 20)	/* as a journal record's data */
 #define FRAME_ACK_LEN		8
 #define FRAME_MSG_MAX		200
+#define FRAME_RANGE_LEN		16		/* offset u64, length u64 */
+#define FRAME_RANGES_MAX	1024		/* ranges in one DIVERGE */
+#define FRAME_DIVERGE_HDR	8		/* count u32, reserved u32 */
+#define FRAME_BLOCK_HDR		16
+#define FRAME_BLOCK_MAX		(1u << 20)	/* data bytes of one BLOCK */
 #define FRAME_MAX		(FRAME_HDR + FRAME_REC_HDR + FRAME_DATA_MAX)
 
 enum frame_type {
@@ -38,10 +49,16 @@ enum frame_type {
 	FRAME_RECORD = 2,
 	FRAME_ACK = 3,
 	FRAME_ERROR = 4,
+	FRAME_DIVERGE = 5,
+	FRAME_BLOCK = 6,
 };
 
 /* RECORD flags: the sender waits for an ACK after this one. */
 #define FRAME_F_ACK_REQ		(1u << 0)
+/* the receiver's HELLO: it wrote after the split; DIVERGE frames follow. */
+#define FRAME_F_RESYNC		(1u << 1)
+/* the last DIVERGE, or the last BLOCK. */
+#define FRAME_F_LAST		(1u << 2)
 
 struct frame_hello {
 	uint8_t disk[FRAME_UUID_LEN];	/* the primary journal's uuid: the disk's identity */
@@ -50,6 +67,20 @@ struct frame_hello {
 	uint32_t role;			/* 0 sender, 1 receiver */
 	uint64_t generation;		/* bumped at every promote: split brain is a mismatch */
 	uint64_t applied;		/* receiver: last record applied; sender: last written */
+	uint64_t split;			/* sender: its generation began after this seq (promote) */
+};
+
+/* DIVERGE: @count ranges at @raw, FRAME_RANGE_LEN bytes each (frame_range_get/put). */
+struct frame_diverge {
+	uint32_t count;
+	const uint8_t *raw;
+};
+
+struct frame_block {
+	uint64_t offset;
+	uint32_t length;
+	uint32_t data_crc;
+	const uint8_t *data;
 };
 
 struct frame_record {
@@ -70,6 +101,8 @@ struct frame {
 	union {
 		struct frame_hello hello;
 		struct frame_record rec;
+		struct frame_diverge div;
+		struct frame_block blk;
 		uint64_t ack;
 		struct {
 			int32_t err;		/* -errno */
@@ -78,9 +111,14 @@ struct frame {
 	};
 };
 
+/* Range @i of a DIVERGE's raw list; and writing one into such a list. */
+void frame_range_get(const uint8_t *raw, uint32_t i, uint64_t *offset, uint64_t *length);
+void frame_range_put(uint8_t *raw, uint32_t i, uint64_t offset, uint64_t length);
+
 /*
  * Encode @f into @out (at least frame_size(f) bytes); returns the bytes
- * used. A RECORD's data is copied from f->rec.data.
+ * used. A RECORD's or BLOCK's data is copied from its data pointer, a
+ * DIVERGE's ranges from f->div.raw.
  */
 size_t frame_encode(const struct frame *f, uint8_t *out);
 /* Bytes frame_encode() will write for @f. */
@@ -93,10 +131,11 @@ size_t frame_size(const struct frame *f);
  */
 int frame_decode_header(const uint8_t hdr[FRAME_HDR], uint32_t *payload_len);
 /*
- * Decode one whole frame of @len bytes at @buf (header then payload). The
- * RECORD's data points into @buf. *used: the frame's bytes. 0, -EAGAIN
- * (@len holds less than the frame: read more), -EBADMSG (any check failed,
- * the data's crc included), -EPROTONOSUPPORT.
+ * Decode one whole frame of @len bytes at @buf (header then payload). A
+ * RECORD's and a BLOCK's data and a DIVERGE's ranges point into @buf.
+ * *used: the frame's bytes. 0, -EAGAIN (@len holds less than the frame:
+ * read more), -EBADMSG (any check failed, the data's crc included),
+ * -EPROTONOSUPPORT.
  */
 int frame_decode(const uint8_t *buf, size_t len, struct frame *f, size_t *used);
 

@@ -10,11 +10,13 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "lib/fileio.h"
 #include "replica/receiver.h"
+#include "replica/resync.h"
 
 #define HELLO_TIMEOUT_MS	10000
 
@@ -33,40 +35,65 @@ static void hex(const uint8_t *in, size_t n, char *out)
 		sprintf(out + 2 * i, "%02x", in[i]);
 }
 
-static int load_id(struct receiver *r)
+/* The identity file of @journal. 0, -ENOENT (none), -EBADMSG, -errno. */
+static int read_id(const char *journal, uint8_t disk_out[FRAME_UUID_LEN], uint64_t *generation,
+		   bool *promoted, uint64_t *split)
 {
 	char path[PATH_MAX], text[256], disk[2 * FRAME_UUID_LEN + 1];
+	const char *p;
 	unsigned int b;
 	ssize_t n;
 	int fd, err, i;
 
-	err = receiver_id_path(r->cfg.journal, path, sizeof(path));
+	err = receiver_id_path(journal, path, sizeof(path));
 	if (err)
 		return err;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
+		return -errno;
 	n = read(fd, text, sizeof(text) - 1);
 	err = n < 0 ? -errno : 0;
 	close(fd);
 	if (err)
 		return err;
 	text[n] = '\0';
-	if (sscanf(text, "disk=%32s generation=%" SCNu64, disk, &r->generation) != 2 ||
+	if (sscanf(text, "disk=%32s generation=%" SCNu64, disk, generation) != 2 ||
 	    strlen(disk) != 2 * FRAME_UUID_LEN)
 		return -EBADMSG;
 	for (i = 0; i < FRAME_UUID_LEN; i++) {
 		if (sscanf(disk + 2 * i, "%2x", &b) != 1)
 			return -EBADMSG;
-		r->disk[i] = b;
+		disk_out[i] = b;
 	}
-	r->have_id = true;
+	/* promote adds the seq it found: the new lineage starts after it */
+	p = strstr(text, "split=");
+	*promoted = p && sscanf(p, "split=%" SCNu64, split) == 1;
 	return 0;
+}
+
+static int load_id(struct receiver *r)
+{
+	int err = read_id(r->cfg.journal, r->disk, &r->generation, &r->promoted, &r->split);
+
+	if (err == -ENOENT)
+		return 0;
+	if (!err)
+		r->have_id = true;
+	return err;
+}
+
+int receiver_promoted(const char *journal, uint8_t disk[FRAME_UUID_LEN], uint64_t *generation,
+		      uint64_t *split)
+{
+	bool promoted;
+	int err = read_id(journal, disk, generation, &promoted, split);
+
+	return err ? err : promoted ? 0 : -ENOENT;
 }
 
 static int save_id(struct receiver *r)
 {
-	char path[PATH_MAX], text[128], disk[2 * FRAME_UUID_LEN + 1];
+	char path[PATH_MAX], text[160], disk[2 * FRAME_UUID_LEN + 1];
 	int n, err;
 
 	err = receiver_id_path(r->cfg.journal, path, sizeof(path));
@@ -75,6 +102,8 @@ static int save_id(struct receiver *r)
 	hex(r->disk, FRAME_UUID_LEN, disk);
 	n = snprintf(text, sizeof(text), "disk=%s\ngeneration=%" PRIu64 "\n", disk,
 		     r->generation);
+	if (r->promoted)
+		n += snprintf(text + n, sizeof(text) - n, "split=%" PRIu64 "\n", r->split);
 	return write_file_atomic(path, text, n, 0600, FILE_ATOMIC_SYNC);
 }
 
@@ -120,10 +149,141 @@ int receiver_greet(struct receiver *r, struct link *l, struct receiver_session *
 	return greet(r, l, s);
 }
 
+/*
+ * Failback: is this side's journal ahead of the sender's split, in another
+ * history? A sender of a newer generation than ours (or, with no identity
+ * file, the disk's own journal: we were its primary) whose split is before
+ * our last record. Then the records after the split are the split brain's
+ * losing writes: their ranges into @set, saved before anything is
+ * discarded. A saved set from a failback cut short is taken as it is.
+ */
+static int failback_set(struct receiver *r, struct link *l, const struct frame_hello *h,
+			const char *rpath, struct resync_set *set, struct receiver_session *s)
+{
+	uint64_t last = rlog_applied(&r->log);
+	int err;
+
+	err = resync_load(rpath, set);
+	if (!err) {
+		if (set->split != h->split || set->generation != h->generation)
+			return refuse(l, -ESTALE, "an unfinished failback to another generation "
+				      "is pending on this replica");
+		goto found;
+	}
+	if (err != -ENOENT)
+		return refuse(l, err, "the replica cannot read its pending resync");
+	if ((r->have_id && h->generation <= r->generation) || last <= h->split)
+		return 0;
+	if (!r->have_id && memcmp(r->log.sb.uuid, h->disk, FRAME_UUID_LEN))
+		return refuse(l, -EXDEV, "this replica's journal is another disk's");
+	s->failback = true;
+	s->split = h->split;
+	s->discarded_last = last;
+	err = resync_collect(r->log.jfd, h->split, last, r->log.sb.block_size, set);
+	if (err == -ERANGE)
+		return refuse(l, -ERANGE, "the writes made here after the split were folded "
+			      "out of the journal: this side needs a full copy");
+	if (err)
+		return refuse(l, err, "the replica cannot read its journal");
+	set->split = h->split;
+	set->generation = h->generation;
+	set->last = last;
+	err = resync_save(rpath, set);
+	if (err)
+		return refuse(l, err, "the replica cannot save its resync set");
+	return 0;
+found:
+	s->failback = true;
+	s->split = set->split;
+	s->discarded_last = set->last;
+	return 0;
+}
+
+static int send_diverge(struct link *l, const struct resync_set *set)
+{
+	struct frame f = { .type = FRAME_DIVERGE };
+	uint8_t *raw = malloc(FRAME_RANGES_MAX * FRAME_RANGE_LEN);
+	uint32_t i = 0, k, n;
+	int err = 0;
+
+	if (!raw)
+		return -ENOMEM;
+	do {
+		n = set->count - i < FRAME_RANGES_MAX ? set->count - i : FRAME_RANGES_MAX;
+		for (k = 0; k < n; k++)
+			frame_range_put(raw, k, set->r[i + k].offset, set->r[i + k].length);
+		f.div.count = n;
+		f.div.raw = raw;
+		i += n;
+		f.flags = i == set->count ? FRAME_F_LAST : 0;
+		err = link_send(l, &f);
+	} while (!err && i < set->count);
+	free(raw);
+	return err;
+}
+
+/* Does [off, off + len) lie inside one range of the (merged, sorted) set? */
+static bool covered(const struct resync_set *set, uint64_t off, uint64_t len)
+{
+	uint32_t lo = 0, hi = set->count, mid;
+
+	while (hi - lo > 1) {
+		mid = lo + (hi - lo) / 2;
+		if (set->r[mid].offset <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return set->count && set->r[lo].offset <= off &&
+	       off - set->r[lo].offset <= set->r[lo].length &&
+	       len <= set->r[lo].length - (off - set->r[lo].offset);
+}
+
+/* The sender's content of the set, onto the image, then made durable. */
+static int take_blocks(struct receiver *r, struct link *l, const struct resync_set *set,
+		       struct receiver_session *s)
+{
+	uint64_t want = resync_bytes(set), got = 0;
+	struct frame f;
+	ssize_t n;
+	int err;
+
+	for (;;) {
+		err = link_recv(l, &f);
+		if (err)
+			return err;
+		if (f.type == FRAME_ERROR) {
+			s->peer_err = f.error.err;
+			snprintf(s->peer_msg, sizeof(s->peer_msg), "%s", f.error.msg);
+			return -ECONNABORTED;
+		}
+		if (f.type != FRAME_BLOCK)
+			return refuse(l, -EBADMSG, "expected a resync block");
+		if (!covered(set, f.blk.offset, f.blk.length) ||
+		    f.blk.offset + f.blk.length > r->log.sb.disk_size)
+			return refuse(l, -EPROTO, "a resync block outside the set");
+		n = pwrite(r->log.tfd, f.blk.data, f.blk.length, (off_t)f.blk.offset);
+		if (n != (ssize_t)f.blk.length)
+			return refuse(l, n < 0 ? -errno : -EIO, "the replica cannot write its image");
+		got += f.blk.length;
+		if (f.flags & FRAME_F_LAST)
+			break;
+	}
+	if (got != want)
+		return refuse(l, -EPROTO, "the resync did not cover the set");
+	if (fsync(r->log.tfd))
+		return -errno;
+	s->resync_bytes = got;
+	s->resync_ranges = set->count;
+	return 0;
+}
+
 static int greet(struct receiver *r, struct link *l, struct receiver_session *s)
 {
 	struct frame f, me = { .type = FRAME_HELLO };
 	const struct frame_hello *h = &f.hello;
+	struct resync_set set = {};
+	char rpath[PATH_MAX];
 	int err;
 
 	link_set_timeout(l, HELLO_TIMEOUT_MS);
@@ -149,13 +309,32 @@ static int greet(struct receiver *r, struct link *l, struct receiver_session *s)
 			return refuse(l, err, "the replica cannot open its image or journal");
 		r->log_open = true;
 	}
+	s->block_size = r->log.sb.block_size;
+	err = resync_path(r->cfg.journal, rpath, sizeof(rpath));
+	if (!err)
+		err = failback_set(r, l, h, rpath, &set, s);
+	if (err)
+		goto out;
 	if (!r->have_id || h->generation != r->generation) {
 		memcpy(r->disk, h->disk, FRAME_UUID_LEN);
 		r->generation = h->generation;
+		r->promoted = false;
 		err = save_id(r);
-		if (err)
-			return refuse(l, err, "the replica cannot record the disk's identity");
+		if (err) {
+			err = refuse(l, err, "the replica cannot record the disk's identity");
+			goto out;
+		}
 		r->have_id = true;
+	}
+	if (s->failback) {
+		/* the set is saved: the losing records can go */
+		err = rlog_truncate(&r->log, set.split);
+		if (!err && !set.count)
+			err = resync_done(rpath);
+		if (err) {
+			err = refuse(l, err, "the replica cannot discard its records after the split");
+			goto out;
+		}
 	}
 	s->replayed = r->log.replayed;
 	s->resumed_at = rlog_applied(&r->log);
@@ -165,10 +344,21 @@ static int greet(struct receiver *r, struct link *l, struct receiver_session *s)
 	me.hello.role = 1;
 	me.hello.generation = r->generation;
 	me.hello.applied = rlog_applied(&r->log);
+	me.flags = set.count ? FRAME_F_RESYNC : 0;
 	err = link_send(l, &me);
-	if (err)
-		return err;
-	return link_set_timeout(l, 0);
+	if (!err && set.count) {
+		err = send_diverge(l, &set);
+		if (!err)
+			err = take_blocks(r, l, &set, s);
+		/* the blocks are durable: a cut from here on resumes as a plain stream */
+		if (!err)
+			err = resync_done(rpath);
+	}
+	if (!err)
+		err = link_set_timeout(l, 0);
+out:
+	resync_free(&set);
+	return err;
 peer_error:
 	s->peer_err = f.error.err;
 	snprintf(s->peer_msg, sizeof(s->peer_msg), "%s", f.error.msg);
@@ -227,6 +417,8 @@ int receiver_stream(struct receiver *r, struct link *l, struct receiver_session 
 		if (!s->records++)
 			s->first_seq = f.rec.seq;
 		s->last_seq = f.rec.seq;
+		if (f.rec.type != JOURNAL_REC_FLUSH)
+			s->data_bytes += f.rec.range;
 		if (f.flags & FRAME_F_ACK_REQ) {
 			err = ack(r, l, s);
 			if (err)
@@ -254,15 +446,23 @@ void receiver_close(struct receiver *r)
 
 int receiver_promote(const struct receiver_cfg *cfg, uint64_t *generation, uint64_t *seq)
 {
+	char rpath[PATH_MAX];
 	struct receiver r;
 	int err;
 
 	err = receiver_open(&r, cfg);
 	if (!err && (!r.have_id || !r.log_open))
 		err = -ENOENT;
+	if (!err)
+		err = resync_path(cfg->journal, rpath, sizeof(rpath));
+	/* a failback cut short: the image is neither history until it ends */
+	if (!err && !access(rpath, F_OK))
+		err = -EAGAIN;
 	if (err)
 		goto out;
 	r.generation++;
+	r.promoted = true;
+	r.split = rlog_applied(&r.log);
 	err = save_id(&r);
 	*generation = r.generation;
 	*seq = rlog_applied(&r.log);

@@ -30,6 +30,8 @@ struct receiver {
 	bool have_id;
 	uint8_t disk[FRAME_UUID_LEN];
 	uint64_t generation;
+	bool promoted;			/* promote made this a primary, after seq split */
+	uint64_t split;
 };
 
 /* What one session did, for the CLI's log line. */
@@ -37,6 +39,12 @@ struct receiver_session {
 	uint64_t resumed_at;		/* the last applied seq told to the sender */
 	uint64_t first_seq, last_seq;	/* records applied in this session */
 	uint64_t records, acks;
+	uint64_t data_bytes;		/* bytes of the records' writes and zeroes */
+	/* failback: this side's records after split were discarded, these blocks resent */
+	bool failback;
+	uint64_t split, discarded_last;	/* records split+1..discarded_last were ours */
+	uint64_t resync_bytes, resync_ranges;
+	uint32_t block_size;
 	uint64_t replayed;		/* records replayed onto the image at open */
 	uint64_t expected, got;		/* -ERANGE: the seq expected and the one sent */
 	uint8_t peer_disk[FRAME_UUID_LEN];	/* -EXDEV: the disk the sender has */
@@ -56,10 +64,22 @@ int receiver_open(struct receiver *r, const struct receiver_cfg *cfg);
  * normal end); -EXDEV: another disk's sender (refused, told so);
  * -ESTALE: a sender of an older generation (this replica was promoted);
  * -EDOM: another geometry; -ERANGE: a record out of sequence (s->expected,
- * s->got); -ECONNABORTED: the sender sent an ERROR (s->peer_*); -errno of
- * the journal or image. The journal is synced before it returns.
+ * s->got), or failback impossible (the records this side wrote after the
+ * split were folded away: s->failback set; it needs a full copy);
+ * -EPROTO: the sender's resync did not cover the set; -ECONNABORTED: the
+ * sender sent an ERROR (s->peer_*); -errno of the journal or image. The journal is synced before it returns.
  */
 int receiver_session(struct receiver *r, struct link *l, struct receiver_session *s);
+
+/*
+ * Failback, in the greeting: a sender of a newer generation (or the disk's
+ * first, to its old primary's journal) whose split is before our last
+ * record: the records after the split are the split brain's losing writes.
+ * Their ranges (replica/resync.h) are saved, the records discarded from
+ * the journal (rlog_truncate), the ranges sent (DIVERGE) and the sender's
+ * content of them written to the image (BLOCK); then its records after the
+ * split stream as usual. s->failback and s->resync_* say what moved.
+ */
 
 /* receiver_session() in two steps, for a caller that says where it resumes. */
 int receiver_greet(struct receiver *r, struct link *l, struct receiver_session *s);
@@ -71,12 +91,24 @@ int receiver_stream(struct receiver *r, struct link *l, struct receiver_session 
  * of the old generation, is refused from now on (-ESTALE: a split brain is
  * refused, never merged). @cfg's journal must not be open elsewhere
  * (-EBUSY: a receiver runs). *seq: the last record the image holds.
- * 0, -ENOENT (nothing was ever replicated here), or receiver_open's errors.
+ * The split (*seq) is kept in the identity file: a sender serving this
+ * journal (the journal filter) announces it, and the old primary coming
+ * back as the replica resynchronises from it (failback). 0, -ENOENT
+ * (nothing was ever replicated here), -EAGAIN (a failback's resync is
+ * unfinished: the image is no consistent disk), or receiver_open's errors.
  */
 int receiver_promote(const struct receiver_cfg *cfg, uint64_t *generation, uint64_t *seq);
 
 /* Checkpoint and close. Takes a zeroed or failed receiver. */
 void receiver_close(struct receiver *r);
+
+/*
+ * The identity a promoted replica's journal serves with: the disk, the
+ * generation promote raised, and the split (the seq promote found). 0,
+ * -ENOENT (not promoted: no identity file, or a replica's), -EBADMSG.
+ */
+int receiver_promoted(const char *journal, uint8_t disk[FRAME_UUID_LEN], uint64_t *generation,
+		      uint64_t *split);
 
 /* The identity file's path: "<journal>.replica". */
 int receiver_id_path(const char *journal, char *buf, size_t len);

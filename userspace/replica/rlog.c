@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -220,6 +221,84 @@ int rlog_append(struct rlog *l, const struct frame_record *r)
 	l->head = pos + span;
 	l->next_seq++;
 	return 0;
+}
+
+int rlog_truncate(struct rlog *l, uint64_t seq)
+{
+	static const uint8_t wipe[JOURNAL_REC_HDR];
+	uint64_t head, n = rlog_applied(l) - seq, i, *offs = NULL;
+	struct journal_reader r;
+	uint32_t crc;
+	ssize_t w;
+	int err;
+
+	if (seq == rlog_applied(l))
+		return 0;
+	if (seq > rlog_applied(l) || seq + 1 < l->sb.tail_seq)
+		return -ERANGE;
+	offs = calloc(n, sizeof(*offs));
+	if (!offs)
+		return -ENOMEM;
+	memset(&r, 0, sizeof(r));
+	r.fd = l->jfd;
+	r.sb = l->sb;
+	r.ring_end = l->sb.journal_size;
+	r.pos = l->sb.tail_off;
+	r.next_seq = l->sb.tail_seq;
+	r.prev_crc = l->sb.tail_prev_crc;
+	r.stream = l->stream;
+	head = r.pos;
+	crc = r.prev_crc;
+	while (r.next_seq <= seq + n) {
+		err = journal_reader_next(&r);
+		if (err <= 0) {
+			err = err ?: -EIO;
+			goto out;
+		}
+		if (r.rec.seq == seq) {
+			head = r.pos;
+			crc = r.prev_crc;
+		} else if (r.rec.seq > seq) {
+			offs[r.rec.seq - seq - 1] = r.rec_off;
+		}
+	}
+	/*
+	 * The superblock first: cut here, a restart replays the forgotten
+	 * records onto the image, which already has them, and the resync that
+	 * is pending overwrites them.
+	 */
+	l->sb.ckpt_seq = l->sb.ckpt_seq < seq ? l->sb.ckpt_seq : seq;
+	l->sb.gen++;
+	err = journal_sb_write(l->jfd, &l->sb);
+	if (err)
+		goto out;
+	/*
+	 * Wipe every forgotten record, not only the first: records of the same
+	 * size land where the old ones were, and an old one right after the
+	 * last new one has the seq the walk expects next (a broken chain: it
+	 * would read as corruption). Last first, each durable before the one
+	 * before it: cut midway, a walk still reaches every one left.
+	 */
+	for (i = n; i-- > 0;) {
+		w = pwrite(l->jfd, wipe, sizeof(wipe), (off_t)offs[i]);
+		if (w != sizeof(wipe)) {
+			err = w < 0 ? -errno : -EIO;
+			goto out;
+		}
+		if (fdatasync(l->jfd)) {
+			err = -errno;
+			goto out;
+		}
+	}
+	l->head = head;
+	l->last_crc = crc;
+	l->next_seq = seq + 1;
+	l->synced = seq;
+	err = 0;
+out:
+	journal_reader_fini(&r);
+	free(offs);
+	return err;
 }
 
 int rlog_sync(struct rlog *l)

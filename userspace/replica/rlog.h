@@ -55,6 +55,17 @@ static inline uint64_t rlog_applied(const struct rlog *l)
  */
 int rlog_append(struct rlog *l, const struct frame_record *r);
 
+/*
+ * Failback: forget every record after @seq (another history's, the split
+ * brain's losing writes): the next append is @seq + 1, and the forgotten
+ * records' headers are wiped (one fdatasync each) so no later walk takes
+ * one for the chain's next. The image keeps their data: the caller
+ * overwrites it (the resync).
+ * 0, -ERANGE (@seq is folded into the base, or past the last record),
+ * -errno.
+ */
+int rlog_truncate(struct rlog *l, uint64_t seq);
+
 /* Make every appended record durable (and, once a second, checkpoint). 0 or -errno. */
 int rlog_sync(struct rlog *l);
 

@@ -19,7 +19,9 @@
 
 #include "journal/reader.h"
 #include "journal/store.h"
+#include "lib/crc32c.h"
 #include "lib/units.h"
+#include "replica/resync.h"
 #include "replica/sender.h"
 
 #define CONNECT_MS	2000
@@ -31,7 +33,7 @@
 
 struct replica_sender {
 	struct replica_sender_cfg cfg;
-	char target[256], journal[PATH_MAX];	/* cfg's strings point here */
+	char target[256], journal[PATH_MAX], backing[PATH_MAX];	/* cfg's strings point here */
 	struct link_ctx *ctx;
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -44,7 +46,7 @@ struct replica_sender {
 	uint64_t sent_time[BATCH_RECORDS];
 	struct link *link;		/* the live one, for stop to shut down */
 	/* read anywhere */
-	atomic_uint_fast64_t acked, state, sent, reconnects, last_error;
+	atomic_uint_fast64_t acked, state, sent, reconnects, last_error, resync_blocks;
 };
 
 static uint64_t now_ns(void)
@@ -95,7 +97,7 @@ static void set_down(struct replica_sender *s, int err)
 	atomic_store(&s->state, st);
 }
 
-static int hello(struct replica_sender *s, struct link *l, uint64_t *applied)
+static int hello(struct replica_sender *s, struct link *l, uint64_t *applied, uint16_t *flags)
 {
 	struct frame f = { .type = FRAME_HELLO };
 	int err;
@@ -104,6 +106,7 @@ static int hello(struct replica_sender *s, struct link *l, uint64_t *applied)
 	f.hello.disk_size = s->cfg.disk_size;
 	f.hello.block_size = s->cfg.block_size;
 	f.hello.generation = s->cfg.generation;
+	f.hello.split = s->cfg.split;
 	pthread_mutex_lock(&s->lock);
 	f.hello.applied = s->written;
 	pthread_mutex_unlock(&s->lock);
@@ -120,7 +123,90 @@ static int hello(struct replica_sender *s, struct link *l, uint64_t *applied)
 	if (f.hello.generation > s->cfg.generation)
 		return -ESTALE;
 	*applied = f.hello.applied;
+	*flags = f.flags;
 	return 0;
+}
+
+/*
+ * Failback: the replica wrote after our split (it was the primary then).
+ * It lists those ranges (DIVERGE); we send our disk's content of them
+ * (BLOCK), read from the backing as it is now: a write racing the read is
+ * in a record after the split, which the stream then carries, so the
+ * replica ends with it either way.
+ */
+static int resync(struct replica_sender *s, struct link *l)
+{
+	struct resync_set set = {};
+	uint64_t off, len, n;
+	uint8_t *buf = NULL;
+	struct frame f;
+	uint32_t i, k;
+	ssize_t got;
+	int fd = -1, err;
+
+	do {
+		err = link_recv(l, &f);
+		if (err)
+			goto out;
+		if (f.type == FRAME_ERROR) {
+			err = f.error.err;
+			goto out;
+		}
+		if (f.type != FRAME_DIVERGE) {
+			err = -EBADMSG;
+			goto out;
+		}
+		for (k = 0; k < f.div.count && !err; k++) {
+			frame_range_get(f.div.raw, k, &off, &len);
+			if (off > s->cfg.disk_size || len > s->cfg.disk_size - off)
+				err = -EDOM;
+			else
+				err = resync_add(&set, off, len);
+		}
+		if (err)
+			goto out;
+	} while (!(f.flags & FRAME_F_LAST));
+	if (!s->cfg.backing) {
+		err = -ENOENT;
+		goto out;
+	}
+	fd = open(s->cfg.backing, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	buf = malloc(FRAME_BLOCK_MAX);
+	if (!buf) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < set.count; i++) {
+		for (off = set.r[i].offset, len = set.r[i].length; len; off += n, len -= n) {
+			n = len < FRAME_BLOCK_MAX ? len : FRAME_BLOCK_MAX;
+			got = pread(fd, buf, n, (off_t)(s->cfg.data_offset + off));
+			if (got != (ssize_t)n) {
+				err = got < 0 ? -errno : -EIO;
+				goto out;
+			}
+			memset(&f, 0, sizeof(f));
+			f.type = FRAME_BLOCK;
+			f.blk.offset = off;
+			f.blk.length = n;
+			f.blk.data = buf;
+			f.blk.data_crc = crc32c(0, buf, n);
+			f.flags = i + 1 == set.count && len == n ? FRAME_F_LAST : 0;
+			err = link_send(l, &f);
+			if (err)
+				goto out;
+			atomic_fetch_add(&s->resync_blocks, n / s->cfg.block_size);
+		}
+	}
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	resync_free(&set);
+	return err;
 }
 
 /* Position @r on record @seq: walk from the tail. -ERANGE: it was folded away. */
@@ -238,6 +324,7 @@ static int session(struct replica_sender *s, int fd)
 	struct journal_reader r = {};
 	struct link *l = NULL;
 	uint64_t applied = 0;
+	uint16_t flags = 0;
 	int err;
 
 	err = link_connect(s->ctx, s->cfg.target, CONNECT_MS, &l);
@@ -253,7 +340,7 @@ static int session(struct replica_sender *s, int fd)
 		err = 0;
 		goto out;
 	}
-	err = hello(s, l, &applied);
+	err = hello(s, l, &applied, &flags);
 	if (err)
 		goto out;
 	pthread_mutex_lock(&s->lock);
@@ -268,7 +355,10 @@ static int session(struct replica_sender *s, int fd)
 	atomic_store(&s->state, REPLICA_STREAMING);
 	pthread_mutex_unlock(&s->lock);
 	changed(s);
+	/* before any resync: our records after the split must still be there */
 	err = seek(&r, fd, applied + 1);
+	if (!err && (flags & FRAME_F_RESYNC))
+		err = resync(s, l);
 	if (err)
 		goto out;
 	err = ship(s, l, &r, fd);
@@ -347,12 +437,15 @@ int replica_sender_new(const struct replica_sender_cfg *cfg, struct replica_send
 	s->cfg = *cfg;
 	if (snprintf(s->target, sizeof(s->target), "%s", cfg->target) >= (int)sizeof(s->target) ||
 	    snprintf(s->journal, sizeof(s->journal), "%s", cfg->journal) >=
-		    (int)sizeof(s->journal)) {
+		    (int)sizeof(s->journal) ||
+	    snprintf(s->backing, sizeof(s->backing), "%s", cfg->backing ? cfg->backing : "") >=
+		    (int)sizeof(s->backing)) {
 		free(s);
 		return -ENAMETOOLONG;
 	}
 	s->cfg.target = s->target;
 	s->cfg.journal = s->journal;
+	s->cfg.backing = cfg->backing ? s->backing : NULL;
 	s->cfg.creds = (struct link_creds){};	/* used once, below */
 	err = link_ctx_new(&cfg->creds, false, &s->ctx);
 	if (err) {
@@ -428,6 +521,7 @@ void replica_sender_stats(struct replica_sender *s, struct replica_sender_stats 
 	st->rpo_exceeded = st->rpo_ms && st->lag_ms > st->rpo_ms;
 	st->writes_failing = s->cfg.sync && s->cfg.fail_when_down &&
 			     (st->state == REPLICA_DEGRADED || st->state == REPLICA_FAILED);
+	st->resync_blocks = atomic_load(&s->resync_blocks);
 }
 
 void replica_sender_stop(struct replica_sender *s)

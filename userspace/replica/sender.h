@@ -38,6 +38,9 @@ struct replica_sender_cfg {
 	uint64_t disk_size;
 	uint32_t block_size;
 	uint64_t generation;
+	uint64_t split;			/* a promoted replica's: its lineage began after it */
+	const char *backing;		/* the disk's backing: failback reads the resync's blocks */
+	uint64_t data_offset;		/* where disk offset 0 lies on it */
 	/* called from the thread when the acked seq or the state moved */
 	void (*on_change)(void *arg);
 	void *arg;
@@ -49,6 +52,7 @@ struct replica_sender_stats {
 	uint64_t lag_ms;		/* age of the oldest of them: the live RPO */
 	uint64_t state;			/* enum replica_state */
 	uint64_t sent, reconnects;
+	uint64_t resync_blocks;		/* failback: blocks sent for the replica's own writes */
 	uint64_t last_error;		/* errno of the last failure, positive; 0 none */
 	uint64_t rpo_ms;		/* the target (0 none) ... */
 	uint64_t rpo_exceeded;		/* ... and 1 while lag_ms is above it */

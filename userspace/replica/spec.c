@@ -71,6 +71,7 @@ int replica_stats(struct replica_sender *s, struct filter_stat *st, int max)
 		{ "replica_rpo_ms", rs.rpo_ms },
 		{ "replica_rpo_exceeded", rs.rpo_exceeded },
 		{ "replica_writes_failing", rs.writes_failing },
+		{ "replica_resync_blocks", rs.resync_blocks },
 	};
 
 	for (n = 0; n < max && n < (int)(sizeof(all) / sizeof(all[0])); n++)
