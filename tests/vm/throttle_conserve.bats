@@ -13,13 +13,12 @@
 # it, every class slower alike), and only figures of one fio run are
 # compared.
 # Two cgroups run fio 4k randread at iodepth 32, shares 2000:1000, on
-# mq-deadline with 256 requests. The kernel's default queue for this disk
-# (no scheduler, its 8 tags the whole queue) is not checked here: its
+# mq-deadline with 256 requests and on the kernel's default queue for this
+# disk (no scheduler, its 8 tags the whole queue). On the default queue the
 # latency, counted from the request's allocation, is the device's own
-# whatever the queue behind the tags, so only a threshold under it
-# congests the disk, the law then tries steering once an episode, and
-# releases and restarts episodes on stalled intervals (docs/throttle.md,
-# issue 19: it failed 3 of 7 boots).
+# whatever waits for the tags, so only a threshold under it (25 ms)
+# congests the disk; the law then tries steering once an episode, finds it
+# futile and holds the shares (docs/throttle.md, issue 19).
 
 load throttle_helpers
 
@@ -90,4 +89,9 @@ conserve() {
 @test "throttle: holding the shares keeps the throughput, mq-deadline 256" {
 	nullb_disk sluiceconsdl 50000000 8 mq-deadline 256
 	conserve deadline auto
+}
+
+@test "throttle: holding the shares keeps the throughput, default queue" {
+	nullb_disk sluiceconsnone 50000000 8 none
+	conserve none 25ms
 }
