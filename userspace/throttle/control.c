@@ -614,16 +614,6 @@ static const char *steer_step(struct throttle_disk *d, double lat)
 }
 
 /*
- * Is holding's latency clearly above the threshold, rather than noise
- * around it? The mean of the last held intervals, less HOLD_CLEAR_SE
- * standard errors, must be above it. Two single intervals over the
- * threshold are not enough: in the VM holding gave 9.4-11.1 ms around a
- * mean of 10.3 against 10.85, two of them in a row over it started
- * steering, and steering bought 1 ms for 15% of the throughput. A
- * latency far above the threshold still steers after HOLD_TRIES
- * intervals; one at the threshold's edge is what holding is for.
- */
-/*
  * What holding buys: the lowest mean of HOLD_TRIES held intervals in a row
  * among the episode's first HOLD_REF_STEPS. Not the first ones alone: the
  * queue the unheld disk built drains over them (mq-deadline 256 in the
@@ -646,6 +636,16 @@ static void measure_hold_ref(struct throttle_disk *d)
 		d->hold_ref_lat_ns = d->hold_ref_min_ns;
 }
 
+/*
+ * Is holding's latency clearly above the threshold, rather than noise
+ * around it? The mean of the last held intervals, less HOLD_CLEAR_SE
+ * standard errors, must be above it. Two single intervals over the
+ * threshold are not enough: in the VM holding gave 9.4-11.1 ms around a
+ * mean of 10.3 against 10.85, two of them in a row over it started
+ * steering, and steering bought 1 ms for 15% of the throughput. A
+ * latency far above the threshold still steers after HOLD_TRIES
+ * intervals; one at the threshold's edge is what holding is for.
+ */
 static bool held_above(struct throttle_disk *d, double lat)
 {
 	unsigned int i, n;
@@ -724,13 +724,6 @@ static void set_reason(struct throttle_disk *d, const char *why)
 		d->reason = why;
 }
 
-/*
- * Holding: only the shares are being enforced, and for that the greedy
- * class needs no limit: capping the others at their share leaves it exactly
- * the rest of the disk, work-conserving, and spares its I/O the throttling
- * path (which costs throughput of its own: blk-throttle releases a limited
- * cgroup's bios from a timer, in batches).
- */
 static double class_recent(const struct throttle_disk *d, unsigned int i)
 {
 	double v[3] = { d->recent_class[0][i], d->recent_class[1][i], d->recent_class[2][i] };
@@ -738,6 +731,13 @@ static double class_recent(const struct throttle_disk *d, unsigned int i)
 	return median3(v);
 }
 
+/*
+ * Holding: only the shares are being enforced, and for that the greedy
+ * class needs no limit: capping the others at their share leaves it exactly
+ * the rest of the disk, work-conserving, and spares its I/O the throttling
+ * path (which costs throughput of its own: blk-throttle releases a limited
+ * cgroup's bios from a timer, in batches).
+ */
 static unsigned int greedy_class(const struct throttle_disk *d, const bool *may,
 				 const double *out)
 {
@@ -939,12 +939,12 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 	d->recent_iops[d->steps % 3] = iops;
 	d->recent_classified[d->steps % 3] = classified;
 	for (i = 0; i < n; i++) {
-		if (!d->recent_class_n)
+		if (!d->recent_class_seeded)
 			d->recent_class[0][i] = d->recent_class[1][i] =
 				d->recent_class[2][i] = d->class_iops[i];
 		d->recent_class[d->steps % 3][i] = d->class_iops[i];
 	}
-	d->recent_class_n = 1;
+	d->recent_class_seeded = true;
 	learn_peak(d, iops, bps, lat);
 	resolve_eff(d);
 	lat = pressure_lat(d, s, lat);
@@ -974,7 +974,7 @@ int throttle_disk_step(struct throttle_disk *d, const struct throttle_sample *s)
 		 * (issue 19, test_stall_keeps_episode). A second in a row: the
 		 * classes have stopped. */
 		d->stall_seen = true;
-		set_reason(d, "every class slow: holding");
+		set_reason(d, "every class slow: limits kept");
 	} else if (d->active < 2) {
 		throttle_disk_release(d);
 		set_reason(d, "one workload: nothing to protect, limits removed");

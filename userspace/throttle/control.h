@@ -134,11 +134,11 @@ struct throttle_disk {
 	bool changed;			/* the last step changed an allowance or the state */
 	const char *reason;		/* why, for the log; static string */
 	double class_iops[THROTTLE_MAX_CLASSES];	/* last sample, per class */
-	/* The last three intervals' IOPS per class (a ring, like recent_iops),
-	 * and how many of them were filled: the greedy class is chosen on
-	 * their median, not on one interval's figures. */
+	/* The last three intervals' IOPS per class (a ring, like recent_iops;
+	 * all three seeded by the first): the greedy class is chosen on their
+	 * median, not on one interval's figures. */
 	double recent_class[3][THROTTLE_MAX_CLASSES];
-	unsigned int recent_class_n;
+	bool recent_class_seeded;
 	/* What a limited class got of its allowance, smoothed, measured when
 	 * it used most of it: the allowance is divided by it, so the class
 	 * gets its share where io.max delivers a little less than it says. */
