@@ -106,6 +106,7 @@ struct throttle_disk {
 	bool knee_known;
 	unsigned int last_probe;	/* step of the last probe, 0 = none */
 	unsigned int active;		/* classes with demand in the last sample */
+	bool stall_seen;		/* congested, the last interval had every class slow */
 	unsigned int slack_streak;
 	unsigned int futile;		/* cuts in a row after which latency rose */
 	/* Holding: only the shares are enforced (the largest class runs free,
@@ -119,9 +120,11 @@ struct throttle_disk {
 	 * tell a held latency above the threshold from noise around it. */
 	double hold_lat[THROTTLE_HOLD_WINDOW];
 	unsigned int hold_lat_n;	/* entries filled, <= THROTTLE_HOLD_WINDOW */
-	/* The mean latency of the episode's first held intervals: against
-	 * the onset's (unheld) latency, what holding buys on this mix. */
+	/* The lowest mean of HOLD_TRIES held intervals in a row among the
+	 * episode's first ones, once they are all in: against the onset's
+	 * (unheld) latency, what holding buys on this mix. */
 	double hold_ref_lat_ns;
+	double hold_ref_min_ns;		/* the lowest such mean so far */
 	unsigned int cuts;		/* cuts of the window measured while steering */
 	double cut_elasticity;		/* d ln(latency) / d ln(window) over those cuts */
 	double ref_window, ref_lat_ns;	/* where the last cut measurement started */
@@ -131,6 +134,11 @@ struct throttle_disk {
 	bool changed;			/* the last step changed an allowance or the state */
 	const char *reason;		/* why, for the log; static string */
 	double class_iops[THROTTLE_MAX_CLASSES];	/* last sample, per class */
+	/* The last three intervals' IOPS per class (a ring, like recent_iops;
+	 * all three seeded by the first): the greedy class is chosen on their
+	 * median, not on one interval's figures. */
+	double recent_class[3][THROTTLE_MAX_CLASSES];
+	bool recent_class_seeded;
 	/* What a limited class got of its allowance, smoothed, measured when
 	 * it used most of it: the allowance is divided by it, so the class
 	 * gets its share where io.max delivers a little less than it says. */
