@@ -182,7 +182,7 @@ static struct replica_sender *tx_start(struct rlog *p, const char *key, bool syn
 	struct replica_sender_cfg cfg = {
 		.target = addr, .creds = { .psk_file = key }, .sync = sync,
 		.timeout_ns = 2000000000ull, .journal = path_pj,
-		.disk_size = DISK, .block_size = 512, .generation = 1,
+		.disk_size = DISK, .block_size = 512, .generation = 1, .backing = path_p,
 	};
 	struct replica_sender *s;
 
