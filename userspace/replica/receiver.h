@@ -67,9 +67,8 @@ int receiver_open(struct receiver *r, const struct receiver_cfg *cfg);
  * normal end); -EXDEV: another disk's sender (refused, told so);
  * -ESTALE: a sender of an older generation (this replica was promoted);
  * -EDOM: another geometry; -ERANGE: a record out of sequence (s->expected,
- * s->got), or failback impossible (the records this side wrote after the
- * split were folded away: s->failback set; it needs a full copy);
- * -EPROTO: the sender's resync did not cover the set; -ECONNABORTED: the
+ * s->got); -EPROTO: the sender's resync did not cover the set, or its full
+ * copy's end did not match its blocks; -ECONNABORTED: the
  * sender sent an ERROR (s->peer_*); -errno of the journal or image. The journal is synced before it returns.
  */
 int receiver_session(struct receiver *r, struct link *l, struct receiver_session *s);
