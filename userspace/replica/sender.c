@@ -482,6 +482,9 @@ static int session(struct replica_sender *s, int fd)
 	if (err)
 		goto out;
 	err = ship(s, l, &r, fd);
+	/* our journal folded past the replica mid-stream: the next session copies it whole */
+	if (err == -ERANGE)
+		err = -EAGAIN;
 out:
 	journal_reader_fini(&r);
 	pthread_mutex_lock(&s->lock);
