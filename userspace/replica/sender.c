@@ -213,6 +213,13 @@ out:
 /* Position @r on record @seq: walk from the tail. -ERANGE: it was folded away. */
 static int seek(struct journal_reader *r, int fd, uint64_t seq);
 
+/* sync: a write waits for the ack at most replica.timeout before degrading */
+static int ack_timeout_ms(const struct replica_sender *s)
+{
+	return s->cfg.sync && s->cfg.timeout_ns / NSEC_PER_MSEC < ACK_MS ?
+	       (int)(s->cfg.timeout_ns / NSEC_PER_MSEC) : ACK_MS;
+}
+
 /* A piece of the backing: [off, off + n) of the disk, as one BLOCK. */
 static int send_block(struct replica_sender *s, struct link *l, int fd, uint8_t *buf,
 		      uint64_t off, uint64_t n)
@@ -303,8 +310,17 @@ static int full_copy(struct replica_sender *s, struct link *l, struct journal_re
 	f.flags = FRAME_F_LAST;
 	f.sync.blocks = blocks;
 	err = link_send(l, &f);
+	/*
+	 * The replica now syncs its image and copies it into its journal's
+	 * base (a reflink, or a copy as long as the disk takes): no ack
+	 * timeout for that one, or a large disk would be copied forever.
+	 */
+	if (!err)
+		err = link_set_timeout(l, 0);
 	if (!err)
 		err = link_recv(l, &f);
+	if (!err)
+		err = link_set_timeout(l, ack_timeout_ms(s));
 	if (err)
 		goto out;
 	if (f.type == FRAME_ERROR) {
@@ -447,9 +463,7 @@ static int session(struct replica_sender *s, int fd)
 	err = link_connect(s->ctx, s->cfg.target, CONNECT_MS, &l);
 	if (err)
 		return err;
-	/* sync: a write waits for the ack at most replica.timeout before degrading */
-	link_set_timeout(l, s->cfg.sync && s->cfg.timeout_ns / NSEC_PER_MSEC < ACK_MS ?
-			    (int)(s->cfg.timeout_ns / NSEC_PER_MSEC) : ACK_MS);
+	link_set_timeout(l, ack_timeout_ms(s));
 	pthread_mutex_lock(&s->lock);
 	s->link = s->stopping ? NULL : l;
 	pthread_mutex_unlock(&s->lock);
