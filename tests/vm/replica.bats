@@ -454,6 +454,7 @@ certs() {
 	# the copy moved the disk's data blocks (holes skipped): what it allocates
 	data=$(du -B1 "$IMG" | cut -f1)
 	assert_equal "$blocks" $((data / bs))
+	echo "# full copy: $blocks blocks of $bs bytes, S0 $s0" >&3
 	jq -e ".replica_resync_blocks == $blocks and .replica_state == 1" <<<"$c" >/dev/null
 	# the replica's journal begins after the copy's seq and verifies
 	kill -TERM "$REPLICA_PID"
