@@ -312,10 +312,11 @@ static int full_copy(struct replica_sender *s, struct link *l, struct journal_re
 	err = link_send(l, &f);
 	/*
 	 * The replica now syncs its image and copies it into its journal's
-	 * base (a reflink, or a copy as long as the disk takes): no ack
-	 * timeout for that one, or a large disk would be copied forever.
+	 * base (a reflink, or a copy as long as the disk takes): async, no ack
+	 * timeout for that one, or a large disk would be copied forever. sync
+	 * keeps its timeout: a write held past it must be released (degraded).
 	 */
-	if (!err)
+	if (!err && !s->cfg.sync)
 		err = link_set_timeout(l, 0);
 	if (!err)
 		err = link_recv(l, &f);
