@@ -755,6 +755,20 @@ static void test_full_copy(void **state)
 	close(ofd);
 	close(bfd);
 	close(fd);
+	/* the primary folds past the replica's last record: the sender copies again */
+	seq = rlog_applied(&p);
+	for (i = 0; i < 1200; i++)
+		write_at(&p, (i * 4096) % (DISK / 2), 4096, i + 7);
+	assert_true(p.sb.tail_seq > seq + 1);
+	assert_int_equal(replica_sender_new(&cfg, &s), 0);
+	assert_int_equal(replica_sender_start(s, rlog_applied(&p)), 0);
+	rx_start_on(&x, 1, rimg, rjp);
+	tx_wait(s, rlog_applied(&p), 0);
+	replica_sender_free(s);
+	rx_stop(&x);
+	assert_true(x.s.full);
+	assert_true(x.s.full_seq >= p.sb.tail_seq - 1);
+	assert_same_files(img, rimg);
 	/* the copy done, promote may go */
 	assert_int_equal(receiver_promote(&rc, &gen, &seq), 0);
 	assert_int_equal(seq, rlog_applied(&p));
