@@ -5,7 +5,7 @@
  * Decoding must never read past the input, a frame it accepts must
  * re-encode to the same bytes, and a RECORD's or BLOCK's data must match
  * its crc; a DIVERGE's ranges lie inside the frame, each non-empty and
- * ending within 2^64.
+ * ending within 2^64; a SYNC that starts a copy names no count.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -48,6 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					abort();
 			}
 		}
+		if (f.type == FRAME_SYNC && !(f.flags & FRAME_F_LAST) && f.sync.blocks)
+			abort();
 		n = frame_encode(&f, out);
 		if (n != used || memcmp(out, data, n))
 			abort();

@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include "lib/crc32c.h"
+#include "journal/restore.h"
 #include "replica/receiver.h"
 #include "replica/resync.h"
 #include "replica/sender.h"
@@ -182,7 +183,7 @@ static struct replica_sender *tx_start(struct rlog *p, const char *key, bool syn
 	struct replica_sender_cfg cfg = {
 		.target = addr, .creds = { .psk_file = key }, .sync = sync,
 		.timeout_ns = 2000000000ull, .journal = path_pj,
-		.disk_size = DISK, .block_size = 512, .generation = 1,
+		.disk_size = DISK, .block_size = 512, .generation = 1, .backing = path_p,
 	};
 	struct replica_sender *s;
 
@@ -612,6 +613,168 @@ static void test_failback_cut(void **state)
 	rlog_close(&a);
 }
 
+/* Bytes of @path's data (SEEK_DATA/SEEK_HOLE), in 512-byte blocks: what a full copy moves. */
+static uint64_t data_blocks(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	uint64_t n = 0;
+	off_t d, h = 0;
+
+	assert_true(fd >= 0);
+	while ((d = lseek(fd, h, SEEK_DATA)) >= 0) {
+		h = lseek(fd, d, SEEK_HOLE);
+		n += ((uint64_t)h - (uint64_t)d / 512 * 512 + 511) / 512;
+	}
+	close(fd);
+	return n;
+}
+
+/*
+ * A full copy: the primary had data before its journal began, and its
+ * journal has folded records into its base; a fresh replica gets the
+ * backing's data, then the records after the checkpoint. A copy cut after
+ * one block leaves the image marked incomplete (promote refused); the next
+ * session copies again and ends equal, its journal beginning at S0 + 1.
+ */
+static void test_full_copy(void **state)
+{
+	char img[160], jp[160], rimg[160], rjp[160], mark[200], rbase[200], out[160];
+	struct receiver_cfg rc = { .target = rimg, .journal = rjp, .journal_size = JSIZE };
+	struct replica_sender_cfg cfg = {
+		.target = addr, .creds = { .psk_file = psk }, .journal = jp,
+		.disk_size = DISK, .block_size = 512, .generation = 1, .backing = img,
+	};
+	struct link_creds c = { .psk_file = psk };
+	struct frame f = { .type = FRAME_HELLO };
+	static uint8_t blk[4096];
+	struct journal_restore_info info;
+	struct journal_point pt = {};
+	struct replica_sender_stats st;
+	struct replica_sender *s;
+	struct journal_scan scan;
+	struct journal_sb sb;
+	uint64_t gen, seq, s0, blocks;
+	struct link_ctx *ctx;
+	struct link *l;
+	struct rlog p;
+	struct rx x;
+	int fd, bfd, ofd, i;
+
+	snprintf(img, sizeof(img), "%s/full.img", dir);
+	snprintf(jp, sizeof(jp), "%s/full.journal", dir);
+	snprintf(rimg, sizeof(rimg), "%s/full-r.img", dir);
+	snprintf(rjp, sizeof(rjp), "%s/full-r.journal", dir);
+	snprintf(mark, sizeof(mark), "%s.sync", rjp);
+	snprintf(rbase, sizeof(rbase), "%s.base", rjp);
+	snprintf(out, sizeof(out), "%s/full-out.img", dir);
+	make_file(img, DISK);
+	make_file(rimg, DISK);
+	/* data on the disk before its journal began, past what the records touch */
+	fd = open(img, O_RDWR);
+	memset(blk, 0x5a, sizeof(blk));
+	assert_int_equal(pwrite(fd, blk, sizeof(blk), DISK - 2 * 4096), sizeof(blk));
+	close(fd);
+	/* records over the first half only: the rest is a hole, not copied */
+	assert_int_equal(rlog_open(&p, jp, img, JSIZE, DISK, 512), 0);
+	for (i = 0; i < 1200; i++)
+		write_at(&p, (i * 4096) % (DISK / 2), 4096, i);
+	assert_true(p.sb.base_seq > 0);
+	memcpy(cfg.disk, p.sb.uuid, FRAME_UUID_LEN);
+	blocks = data_blocks(img);
+	assert_true(blocks >= (DISK / 2 + 4096) / 512);
+
+	/* a sender that leaves after one block of the copy */
+	rx_start_on(&x, 1, rimg, rjp);
+	assert_int_equal(link_ctx_new(&c, false, &ctx), 0);
+	assert_int_equal(link_connect(ctx, addr, 2000, &l), 0);
+	memcpy(f.hello.disk, cfg.disk, FRAME_UUID_LEN);
+	f.hello.disk_size = DISK;
+	f.hello.block_size = 512;
+	f.hello.generation = 1;
+	f.hello.applied = rlog_applied(&p);
+	assert_int_equal(link_send(l, &f), 0);
+	assert_int_equal(link_recv(l, &f), 0);
+	assert_int_equal(f.type, FRAME_HELLO);
+	assert_true(f.flags & FRAME_F_FULL);
+	memset(&f, 0, sizeof(f));
+	f.type = FRAME_SYNC;
+	f.sync.seq = 5;
+	assert_int_equal(link_send(l, &f), 0);
+	memset(&f, 0, sizeof(f));
+	f.type = FRAME_BLOCK;
+	f.blk.length = sizeof(blk);
+	f.blk.data = blk;
+	f.blk.data_crc = crc32c(0, blk, sizeof(blk));
+	assert_int_equal(link_send(l, &f), 0);
+	link_close(l);
+	link_ctx_free(ctx);
+	rx_stop(&x);
+	assert_int_equal(x.last_err, -EPIPE);
+	assert_int_equal(access(mark, F_OK), 0);
+	assert_int_equal(receiver_promote(&rc, &gen, &seq), -EAGAIN);
+
+	/* the next session copies again, then streams */
+	assert_int_equal(replica_sender_new(&cfg, &s), 0);
+	assert_int_equal(replica_sender_start(s, rlog_applied(&p)), 0);
+	rx_start_on(&x, 1, rimg, rjp);
+	tx_wait(s, rlog_applied(&p), 0);
+	/* a write after the copy, streamed */
+	write_at(&p, DISK - 4096, 4096, 0x77);
+	replica_sender_written(s, rlog_applied(&p));
+	tx_wait(s, rlog_applied(&p), 0);
+	replica_sender_stats(s, &st);
+	replica_sender_free(s);
+	rx_stop(&x);
+	assert_int_equal(x.last_err, -EPIPE);
+	assert_true(x.s.full);
+	s0 = x.s.full_seq;
+	assert_true(s0 >= p.sb.tail_seq - 1 && s0 < rlog_applied(&p));
+	assert_int_equal(x.s.full_blocks, blocks);
+	assert_int_equal(st.resync_blocks, blocks);
+	assert_int_equal(x.s.first_seq, s0 + 1);
+	assert_int_equal(x.s.last_seq, rlog_applied(&p));
+	assert_int_equal(access(mark, F_OK), -1);
+	assert_same_files(img, rimg);
+	/* the replica's journal: S0 + 1 on, chained, its base the copy */
+	fd = open(rjp, O_RDONLY);
+	assert_int_equal(journal_scan(fd, &sb, &scan), 0);
+	assert_int_equal(sb.base_seq, s0);
+	assert_int_equal(scan.first_seq, s0 + 1);
+	assert_int_equal(scan.last_seq, rlog_applied(&p));
+	assert_int_equal(scan.end, JOURNAL_END_CLEAN);
+	/* restorable from S0 on (here: the last point), refused before with the window */
+	bfd = open(rbase, O_RDONLY);
+	ofd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(bfd >= 0 && ofd >= 0);
+	pt.seq = rlog_applied(&p);
+	assert_int_equal(journal_restore(fd, bfd, ofd, &pt, &info, NULL, NULL), 0);
+	assert_same_files(img, out);
+	pt.seq = s0 - 1;
+	assert_int_equal(journal_resolve(fd, &pt, &info), -ERANGE);
+	assert_int_equal(info.base_seq, s0);
+	close(ofd);
+	close(bfd);
+	close(fd);
+	/* the primary folds past the replica's last record: the sender copies again */
+	seq = rlog_applied(&p);
+	for (i = 0; i < 1200; i++)
+		write_at(&p, (i * 4096) % (DISK / 2), 4096, i + 7);
+	assert_true(p.sb.tail_seq > seq + 1);
+	assert_int_equal(replica_sender_new(&cfg, &s), 0);
+	assert_int_equal(replica_sender_start(s, rlog_applied(&p)), 0);
+	rx_start_on(&x, 1, rimg, rjp);
+	tx_wait(s, rlog_applied(&p), 0);
+	replica_sender_free(s);
+	rx_stop(&x);
+	assert_true(x.s.full);
+	assert_true(x.s.full_seq >= p.sb.tail_seq - 1);
+	assert_same_files(img, rimg);
+	/* the copy done, promote may go */
+	assert_int_equal(receiver_promote(&rc, &gen, &seq), 0);
+	assert_int_equal(seq, rlog_applied(&p));
+	rlog_close(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -623,6 +786,7 @@ int main(void)
 		cmocka_unit_test(test_failback_cut),
 		cmocka_unit_test(test_resync_merge),
 		cmocka_unit_test(test_resync_folded),
+		cmocka_unit_test(test_full_copy),
 	};
 
 	return cmocka_run_group_tests(tests, setup, remove_dir);

@@ -249,6 +249,42 @@ static void test_failback_frames(void **state)
 	assert_int_equal(frame_decode(buf, n, &g, &used), -EBADMSG);
 }
 
+/* A full copy's SYNC: start and end round trips, every bit, bad lengths and fields. */
+static void test_sync_frames(void **state)
+{
+	struct frame f = { .type = FRAME_SYNC }, g;
+	uint32_t plen;
+	size_t n, used;
+
+	f.sync.seq = 1ull << 35;
+	n = frame_encode(&f, buf);
+	assert_int_equal(n, FRAME_HDR + FRAME_SYNC_LEN);
+	assert_int_equal(frame_decode(buf, n, &g, &used), 0);
+	assert_int_equal(g.type, FRAME_SYNC);
+	assert_int_equal(g.flags, 0);
+	assert_int_equal(g.sync.seq, 1ull << 35);
+	assert_int_equal(g.sync.blocks, 0);
+	cut_and_flip(f);
+	f.flags = FRAME_F_LAST;
+	f.sync.blocks = 123456;
+	n = frame_encode(&f, buf);
+	assert_int_equal(frame_decode(buf, n, &g, &used), 0);
+	assert_int_equal(g.flags, FRAME_F_LAST);
+	assert_int_equal(g.sync.blocks, 123456);
+	cut_and_flip(f);
+	/* a start that names a count */
+	f.flags = 0;
+	n = frame_encode(&f, buf);
+	assert_int_equal(frame_decode(buf, n, &g, &used), -EBADMSG);
+	/* lengths a SYNC cannot have */
+	forge(buf, FRAME_SYNC, FRAME_SYNC_LEN - 8);
+	assert_int_equal(frame_decode_header(buf, &plen), -EBADMSG);
+	forge(buf, FRAME_SYNC, FRAME_SYNC_LEN + 8);
+	assert_int_equal(frame_decode_header(buf, &plen), -EBADMSG);
+	forge(buf, FRAME_SYNC + 1, FRAME_SYNC_LEN);
+	assert_int_equal(frame_decode_header(buf, &plen), -EBADMSG);
+}
+
 /* Rewrite the header's length and crcs: fields a peer could send. */
 static void forge(uint8_t *b, uint8_t type, uint32_t len)
 {
@@ -315,6 +351,7 @@ int main(void)
 		cmocka_unit_test(test_cuts_and_bits),
 		cmocka_unit_test(test_lengths),
 		cmocka_unit_test(test_failback_frames),
+		cmocka_unit_test(test_sync_frames),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

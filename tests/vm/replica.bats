@@ -417,3 +417,55 @@ certs() {
 	assert_success
 	cmp "$RIMG" "$BATS_TEST_TMPDIR/r"
 }
+
+@test "full copy: a disk with data before its journal and folded records, a new empty replica gets its data blocks, then the stream; images equal" {
+	local out bs blocks s0 data c i
+	# data on the disk before it was ever journaled
+	dd if=/dev/urandom of="$IMG" bs=64k count=16 seek=100 conv=notrunc status=none
+	# journaled, no replica: more than the ring holds, so records fold into its base
+	serve_bg --backing "$IMG" --journal "$J" --journal-size 4M
+	dd if=/dev/urandom of="$DEV" bs=64k count=96 oflag=direct status=none
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID" || true
+	[[ $("$SLUICE" journal list "$J" --json | jq -r .base_seq) -gt 0 ]]
+	# restarted with a replica that has nothing: a full copy, then the stream
+	replica_bg --listen 127.0.0.1:7309 --target "$RIMG" --journal "$RJ" --journal-size 16M \
+		--psk-file "$PSK"
+	serve_bg --backing "$IMG" --journal "$J" --journal-size 4M \
+		--replica 127.0.0.1:7309 --replica-psk-file "$PSK"
+	# writes during or after the copy, over blocks that hold data already
+	dd if=/dev/urandom of="$DEV" bs=4k count=64 seek=1600 oflag=direct status=none
+	dd if=/dev/urandom of="$DEV" bs=4k count=8 seek=10 oflag=direct status=none
+	drained
+	cmp "$IMG" "$RIMG"
+	c=$(counters)
+	# the receiver logs the copy at the session's end
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID" || true
+	for ((i = 0; i < 50; i++)); do
+		grep -q "full copy: " "$REPLICA_LOG" && break
+		sleep 0.1
+	done
+	out=$(grep "full copy: " "$REPLICA_LOG")
+	bs=$(sed -n 's/.* blocks of \([0-9]*\) bytes .*/\1/p' <<<"$out")
+	blocks=$(sed -n 's/.*full copy: \([0-9]*\) blocks of.*/\1/p' <<<"$out")
+	s0=$(sed -n 's/.*begins anew after seq \([0-9]*\).*/\1/p' <<<"$out")
+	[[ $bs -gt 0 && $s0 -gt 0 ]]
+	# the copy moved the disk's data blocks (holes skipped): what it allocates
+	data=$(du -B1 "$IMG" | cut -f1)
+	assert_equal "$blocks" $((data / bs))
+	echo "# full copy: $blocks blocks of $bs bytes, S0 $s0" >&3
+	jq -e ".replica_resync_blocks == $blocks and .replica_state == 1" <<<"$c" >/dev/null
+	# the replica's journal begins after the copy's seq and verifies
+	kill -TERM "$REPLICA_PID"
+	wait "$REPLICA_PID" || true
+	run "$SLUICE" journal verify "$RJ"
+	assert_success
+	assert_equal "$(rlist first_seq)" $((s0 + 1))
+	assert_equal "$(rlist last_seq)" "$(jq -r .replica_acked_seq <<<"$c")"
+	run "$SLUICE" journal restore "$RJ" --seq "$(rlist last_seq)" --to "$BATS_TEST_TMPDIR/r"
+	assert_success
+	cmp "$IMG" "$BATS_TEST_TMPDIR/r"
+	run "$SLUICE" journal restore "$RJ" --seq $((s0 - 1)) --to "$BATS_TEST_TMPDIR/r2"
+	assert_failure
+}

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -111,20 +112,13 @@ static void say_end(const char *peer, int err, const struct receiver_session *s)
 			"replica's image; give an image of the disk's size", peer);
 		break;
 	case -ERANGE:
-		if (s->failback) {
-			log_err("replica: %s: failback refused: the writes this side made after "
-				"the split at seq %" PRIu64 " are no longer in its journal (folded "
-				"into its base), so the blocks to resend cannot be known; give this "
-				"side a full copy of the new primary's disk and a new --journal",
-				peer, s->split);
-			break;
-		}
 		log_err("replica: %s: record %" PRIu64 " arrived where %" PRIu64 " was expected; "
 			"nothing of it was applied", peer, s->got, s->expected);
 		break;
 	case -EPROTO:
-		log_err("replica: %s: the primary's failback resync did not match the blocks "
-			"asked for; nothing is lost: it starts over at the next connection", peer);
+		log_err("replica: %s: the primary's failback resync or full copy did not match "
+			"the blocks asked for; nothing is lost: it starts over at the next "
+			"connection", peer);
 		break;
 	case -ECONNABORTED:
 		log_err("replica: %s: the primary stopped: %s (%s)", peer, s->peer_msg,
@@ -170,6 +164,11 @@ static int serve_links(struct receiver *r, struct link_ctx *ctx, int lfd)
 			log_info("replica: %s: resumed after seq %" PRIu64, peer, s.resumed_at);
 			err = receiver_stream(r, l, &s);
 		}
+		if (s.full)
+			log_info("replica: %s: full copy: %" PRIu64 " blocks of %" PRIu32 " bytes "
+				 "from the primary's disk (its data; holes are zero here); the "
+				 "journal begins anew after seq %" PRIu64, peer, s.full_blocks,
+				 s.block_size, s.full_seq);
 		say_end(peer, err, &s);
 		link_close(l);
 	}
@@ -192,9 +191,16 @@ static int promote(const struct receiver_cfg *cfg, bool link_flags)
 		return 1;
 	}
 	if (err == -EAGAIN) {
-		log_err("replica promote: %s: a failback resync is unfinished (%s.resync), so "
-			"%s holds neither history; let the receiver finish it first",
-			cfg->journal, cfg->journal, cfg->target);
+		char sp[PATH_MAX];
+
+		if (!receiver_sync_path(cfg->journal, sp, sizeof(sp)) && !access(sp, F_OK))
+			log_err("replica promote: %s: a full copy from the primary is unfinished "
+				"(%s), so %s is not a whole disk; let the receiver finish the "
+				"copy first", cfg->journal, sp, cfg->target);
+		else
+			log_err("replica promote: %s: a failback resync is unfinished (%s.resync), "
+				"so %s holds neither history; let the receiver finish it first",
+				cfg->journal, cfg->journal, cfg->target);
 		return 1;
 	}
 	if (err == -ENOENT) {

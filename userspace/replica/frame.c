@@ -27,6 +27,8 @@ static uint32_t payload_len(const struct frame *f)
 		return FRAME_DIVERGE_HDR + f->div.count * FRAME_RANGE_LEN;
 	case FRAME_BLOCK:
 		return FRAME_BLOCK_HDR + f->blk.length;
+	case FRAME_SYNC:
+		return FRAME_SYNC_LEN;
 	}
 	return 0;
 }
@@ -94,6 +96,10 @@ size_t frame_encode(const struct frame *f, uint8_t *out)
 		put_le32(p + 12, f->blk.data_crc);
 		memcpy(p + FRAME_BLOCK_HDR, f->blk.data, f->blk.length);
 		break;
+	case FRAME_SYNC:
+		put_le64(p, f->sync.seq);
+		put_le64(p + 8, f->sync.blocks);
+		break;
 	}
 	put_le32(out, FRAME_MAGIC);
 	out[4] = FRAME_VERSION;
@@ -138,6 +144,10 @@ int frame_decode_header(const uint8_t hdr[FRAME_HDR], uint32_t *plen)
 		break;
 	case FRAME_BLOCK:
 		if (len <= FRAME_BLOCK_HDR || len - FRAME_BLOCK_HDR > FRAME_BLOCK_MAX)
+			return -EBADMSG;
+		break;
+	case FRAME_SYNC:
+		if (len != FRAME_SYNC_LEN)
 			return -EBADMSG;
 		break;
 	default:
@@ -265,6 +275,13 @@ int frame_decode(const uint8_t *buf, size_t len, struct frame *f, size_t *used)
 		err = decode_block(p, plen, &f->blk);
 		if (err)
 			return err;
+		break;
+	case FRAME_SYNC:
+		f->sync.seq = get_le64(p);
+		f->sync.blocks = get_le64(p + 8);
+		/* the start names no count; the end, the blocks that came */
+		if (!(f->flags & FRAME_F_LAST) && f->sync.blocks)
+			return -EBADMSG;
 		break;
 	}
 	*used = FRAME_HDR + plen;

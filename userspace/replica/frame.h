@@ -20,7 +20,11 @@
  * DIVERGE receiver to sender, failback: byte ranges the receiver wrote
  *         after the split (its losing writes); FRAME_F_LAST on the last.
  * BLOCK   sender to receiver, failback: the sender's disk content of one
- *         piece of those ranges; FRAME_F_LAST on the last.
+ *         piece of those ranges; FRAME_F_LAST on the last. A full copy:
+ *         one piece of the disk's data, between two SYNC frames.
+ * SYNC    sender to receiver, a full copy: the start (the seq S0 whose
+ *         records the copy holds: the stream goes on from S0 + 1), and
+ *         with FRAME_F_LAST the end (the count of blocks sent).
  */
 #ifndef SLUICE_REPLICA_FRAME_H
 #define SLUICE_REPLICA_FRAME_H
@@ -29,7 +33,7 @@
 #include <stdint.h>
 
 #define FRAME_MAGIC		0x50524c53u	/* "SLRP" */
-#define FRAME_VERSION		2	/* 2: HELLO's split, DIVERGE, BLOCK */
+#define FRAME_VERSION		2	/* 2: HELLO's split, DIVERGE, BLOCK, SYNC */
 #define FRAME_HDR		20
 #define FRAME_UUID_LEN		16
 #define FRAME_HELLO_LEN		56
@@ -42,6 +46,7 @@
 #define FRAME_DIVERGE_HDR	8		/* count u32, reserved u32 */
 #define FRAME_BLOCK_HDR		16
 #define FRAME_BLOCK_MAX		(1u << 20)	/* data bytes of one BLOCK */
+#define FRAME_SYNC_LEN		16		/* seq u64, blocks u64 */
 #define FRAME_MAX		(FRAME_HDR + FRAME_REC_HDR + FRAME_DATA_MAX)
 
 enum frame_type {
@@ -51,14 +56,17 @@ enum frame_type {
 	FRAME_ERROR = 4,
 	FRAME_DIVERGE = 5,
 	FRAME_BLOCK = 6,
+	FRAME_SYNC = 7,
 };
 
 /* RECORD flags: the sender waits for an ACK after this one. */
 #define FRAME_F_ACK_REQ		(1u << 0)
 /* the receiver's HELLO: it wrote after the split; DIVERGE frames follow. */
 #define FRAME_F_RESYNC		(1u << 1)
-/* the last DIVERGE, or the last BLOCK. */
+/* the last DIVERGE, or the last BLOCK; on SYNC, the copy's end. */
 #define FRAME_F_LAST		(1u << 2)
+/* the receiver's HELLO: it holds nothing to resume from; send a full copy. */
+#define FRAME_F_FULL		(1u << 3)
 
 struct frame_hello {
 	uint8_t disk[FRAME_UUID_LEN];	/* the primary journal's uuid: the disk's identity */
@@ -103,6 +111,10 @@ struct frame {
 		struct frame_record rec;
 		struct frame_diverge div;
 		struct frame_block blk;
+		struct {
+			uint64_t seq;		/* the copy holds every record <= it */
+			uint64_t blocks;	/* LAST: blocks of the disk's block size sent */
+		} sync;
 		uint64_t ack;
 		struct {
 			int32_t err;		/* -errno */

@@ -27,6 +27,13 @@ int receiver_id_path(const char *journal, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+int receiver_sync_path(const char *journal, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s.sync", journal);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
 static void hex(const uint8_t *in, size_t n, char *out)
 {
 	size_t i;
@@ -158,7 +165,8 @@ int receiver_greet(struct receiver *r, struct link *l, struct receiver_session *
  * discarded. A saved set from a failback cut short is taken as it is.
  */
 static int failback_set(struct receiver *r, struct link *l, const struct frame_hello *h,
-			const char *rpath, struct resync_set *set, struct receiver_session *s)
+			const char *rpath, struct resync_set *set, struct receiver_session *s,
+			bool *full)
 {
 	uint64_t last = rlog_applied(&r->log);
 	int err;
@@ -180,9 +188,13 @@ static int failback_set(struct receiver *r, struct link *l, const struct frame_h
 	s->split = h->split;
 	s->discarded_last = last;
 	err = resync_collect(r->log.jfd, h->split, last, r->log.sb.block_size, set);
-	if (err == -ERANGE)
-		return refuse(l, -ERANGE, "the writes made here after the split were folded "
-			      "out of the journal: this side needs a full copy");
+	if (err == -ERANGE) {
+		/* the writes made here after the split were folded: a full copy */
+		s->failback = false;
+		resync_free(set);
+		*full = true;
+		return 0;
+	}
 	if (err)
 		return refuse(l, err, "the replica cannot read its journal");
 	set->split = h->split;
@@ -283,7 +295,8 @@ static int greet(struct receiver *r, struct link *l, struct receiver_session *s)
 	struct frame f, me = { .type = FRAME_HELLO };
 	const struct frame_hello *h = &f.hello;
 	struct resync_set set = {};
-	char rpath[PATH_MAX];
+	char rpath[PATH_MAX], spath[PATH_MAX];
+	bool full = false;
 	int err;
 
 	link_set_timeout(l, HELLO_TIMEOUT_MS);
@@ -310,9 +323,18 @@ static int greet(struct receiver *r, struct link *l, struct receiver_session *s)
 		r->log_open = true;
 	}
 	s->block_size = r->log.sb.block_size;
-	err = resync_path(r->cfg.journal, rpath, sizeof(rpath));
+	err = receiver_sync_path(r->cfg.journal, spath, sizeof(spath));
 	if (!err)
-		err = failback_set(r, l, h, rpath, &set, s);
+		err = resync_path(r->cfg.journal, rpath, sizeof(rpath));
+	if (err)
+		goto out;
+	/* nothing to resume from, or a copy cut short: a full copy */
+	full = !access(spath, F_OK) || (!r->have_id && !rlog_applied(&r->log));
+	if (!full)
+		err = failback_set(r, l, h, rpath, &set, s, &full);
+	/* before the identity moves on: a cut from here still copies next time */
+	if (!err && full)
+		err = write_file_atomic(spath, "full copy pending\n", 18, 0600, FILE_ATOMIC_SYNC);
 	if (err)
 		goto out;
 	if (!r->have_id || h->generation != r->generation) {
@@ -344,7 +366,7 @@ static int greet(struct receiver *r, struct link *l, struct receiver_session *s)
 	me.hello.role = 1;
 	me.hello.generation = r->generation;
 	me.hello.applied = rlog_applied(&r->log);
-	me.flags = set.count ? FRAME_F_RESYNC : 0;
+	me.flags = full ? FRAME_F_FULL : set.count ? FRAME_F_RESYNC : 0;
 	err = link_send(l, &me);
 	if (!err && set.count) {
 		err = send_diverge(l, &set);
@@ -377,6 +399,81 @@ static int ack(struct receiver *r, struct link *l, struct receiver_session *s)
 	return link_send(l, &f);
 }
 
+/* The whole image zeroed: the copy sends only the disk's data. */
+static int zero_image(int fd, uint64_t size)
+{
+	static const uint8_t zero[1 << 16];
+	uint64_t off, n;
+
+	if (!fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)size))
+		return 0;
+	for (off = 0; off < size; off += n) {
+		n = size - off < sizeof(zero) ? size - off : sizeof(zero);
+		if (pwrite(fd, zero, n, (off_t)off) != (ssize_t)n)
+			return -EIO;
+	}
+	return 0;
+}
+
+/* A full copy (receiver.h): from SYNC(@seq) to SYNC(LAST), then ACK(@seq). */
+static int take_copy(struct receiver *r, struct link *l, struct receiver_session *s,
+		     uint64_t seq)
+{
+	uint32_t bs = r->log.sb.block_size;
+	char spath[PATH_MAX];
+	uint64_t got = 0;
+	struct frame f;
+	ssize_t n;
+	int err;
+
+	err = receiver_sync_path(r->cfg.journal, spath, sizeof(spath));
+	if (!err)
+		err = write_file_atomic(spath, "full copy pending\n", 18, 0600, FILE_ATOMIC_SYNC);
+	if (err)
+		return refuse(l, err, "the replica cannot mark its image incomplete");
+	/* cut from here on, no journal is left to replay old records onto the copy */
+	if (ftruncate(r->log.jfd, 0) || fsync(r->log.jfd))
+		return refuse(l, -errno, "the replica cannot empty its journal");
+	err = zero_image(r->log.tfd, r->log.sb.disk_size);
+	if (err)
+		return refuse(l, err, "the replica cannot zero its image");
+	for (;;) {
+		err = link_recv(l, &f);
+		if (err)
+			return err;
+		if (f.type == FRAME_ERROR) {
+			s->peer_err = f.error.err;
+			snprintf(s->peer_msg, sizeof(s->peer_msg), "%s", f.error.msg);
+			return -ECONNABORTED;
+		}
+		if (f.type == FRAME_SYNC && (f.flags & FRAME_F_LAST))
+			break;
+		if (f.type != FRAME_BLOCK)
+			return refuse(l, -EBADMSG, "expected a block of the full copy");
+		if (f.blk.offset % bs || f.blk.length % bs ||
+		    f.blk.offset + f.blk.length > r->log.sb.disk_size)
+			return refuse(l, -EPROTO, "a block of the full copy outside the disk");
+		n = pwrite(r->log.tfd, f.blk.data, f.blk.length, (off_t)f.blk.offset);
+		if (n != (ssize_t)f.blk.length)
+			return refuse(l, n < 0 ? -errno : -EIO, "the replica cannot write its image");
+		got += f.blk.length;
+	}
+	if (f.sync.seq != seq || f.sync.blocks != got / bs)
+		return refuse(l, -EPROTO, "the full copy's end does not match what came");
+	if (fsync(r->log.tfd))
+		return refuse(l, -errno, "the replica cannot sync its image");
+	err = rlog_restart(&r->log, r->cfg.journal, r->cfg.target, seq);
+	if (!err)
+		err = resync_done(spath);
+	if (err)
+		return refuse(l, err, "the replica cannot begin its journal after the copy");
+	s->full = true;
+	s->full_seq = seq;
+	s->full_blocks = got / bs;
+	s->resumed_at = seq;
+	return ack(r, l, s);
+}
+
 int receiver_session(struct receiver *r, struct link *l, struct receiver_session *s)
 {
 	int err = receiver_greet(r, l, s);
@@ -398,6 +495,13 @@ int receiver_stream(struct receiver *r, struct link *l, struct receiver_session 
 			snprintf(s->peer_msg, sizeof(s->peer_msg), "%s", f.error.msg);
 			err = -ECONNABORTED;
 			break;
+		}
+		if (f.type == FRAME_SYNC && !(f.flags & FRAME_F_LAST) && !s->records &&
+		    !s->full) {
+			err = take_copy(r, l, s, f.sync.seq);
+			if (err)
+				break;
+			continue;
 		}
 		if (f.type != FRAME_RECORD) {
 			err = refuse(l, -EBADMSG, "expected a record");
@@ -446,18 +550,20 @@ void receiver_close(struct receiver *r)
 
 int receiver_promote(const struct receiver_cfg *cfg, uint64_t *generation, uint64_t *seq)
 {
-	char rpath[PATH_MAX];
+	char rpath[PATH_MAX], spath[PATH_MAX];
 	struct receiver r;
 	int err;
 
 	err = receiver_open(&r, cfg);
-	if (!err && (!r.have_id || !r.log_open))
-		err = -ENOENT;
 	if (!err)
 		err = resync_path(cfg->journal, rpath, sizeof(rpath));
-	/* a failback cut short: the image is neither history until it ends */
-	if (!err && !access(rpath, F_OK))
+	if (!err)
+		err = receiver_sync_path(cfg->journal, spath, sizeof(spath));
+	/* a failback or a full copy cut short: the image is no disk until it ends */
+	if (!err && (!access(rpath, F_OK) || !access(spath, F_OK)))
 		err = -EAGAIN;
+	if (!err && (!r.have_id || !r.log_open))
+		err = -ENOENT;
 	if (err)
 		goto out;
 	r.generation++;

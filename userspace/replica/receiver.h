@@ -45,6 +45,9 @@ struct receiver_session {
 	uint64_t split, discarded_last;	/* records split+1..discarded_last were ours */
 	uint64_t resync_bytes, resync_ranges;
 	uint32_t block_size;
+	/* a full copy: the disk's data blocks, then records from full_seq + 1 */
+	bool full;
+	uint64_t full_seq, full_blocks;
 	uint64_t replayed;		/* records replayed onto the image at open */
 	uint64_t expected, got;		/* -ERANGE: the seq expected and the one sent */
 	uint8_t peer_disk[FRAME_UUID_LEN];	/* -EXDEV: the disk the sender has */
@@ -64,9 +67,8 @@ int receiver_open(struct receiver *r, const struct receiver_cfg *cfg);
  * normal end); -EXDEV: another disk's sender (refused, told so);
  * -ESTALE: a sender of an older generation (this replica was promoted);
  * -EDOM: another geometry; -ERANGE: a record out of sequence (s->expected,
- * s->got), or failback impossible (the records this side wrote after the
- * split were folded away: s->failback set; it needs a full copy);
- * -EPROTO: the sender's resync did not cover the set; -ECONNABORTED: the
+ * s->got); -EPROTO: the sender's resync did not cover the set, or its full
+ * copy's end did not match its blocks; -ECONNABORTED: the
  * sender sent an ERROR (s->peer_*); -errno of the journal or image. The journal is synced before it returns.
  */
 int receiver_session(struct receiver *r, struct link *l, struct receiver_session *s);
@@ -79,6 +81,18 @@ int receiver_session(struct receiver *r, struct link *l, struct receiver_session
  * the journal (rlog_truncate), the ranges sent (DIVERGE) and the sender's
  * content of them written to the image (BLOCK); then its records after the
  * split stream as usual. s->failback and s->resync_* say what moved.
+ */
+
+/*
+ * A full copy, when there is nothing to resume from: this replica holds
+ * nothing (no identity file, an empty journal), or its records after the
+ * split were folded (failback), or a copy is pending (<journal>.sync): its
+ * HELLO says FRAME_F_FULL. The sender also starts one when our last record
+ * is older than its journal's oldest. SYNC(S0) opens it: the marker is
+ * saved, the journal emptied, the image zeroed; the BLOCKs of the disk's
+ * data follow, SYNC(LAST, count) closes it; the journal begins anew at
+ * S0 + 1 (rlog_restart), the marker goes, and ACK(S0) says so. Cut before
+ * that, the next session copies again; promote refuses meanwhile.
  */
 
 /* receiver_session() in two steps, for a caller that says where it resumes. */
@@ -95,7 +109,8 @@ int receiver_stream(struct receiver *r, struct link *l, struct receiver_session 
  * journal (the journal filter) announces it, and the old primary coming
  * back as the replica resynchronises from it (failback). 0, -ENOENT
  * (nothing was ever replicated here), -EAGAIN (a failback's resync is
- * unfinished: the image is no consistent disk), or receiver_open's errors.
+ * unfinished, or a full copy: the image is no consistent disk), or
+ * receiver_open's errors.
  */
 int receiver_promote(const struct receiver_cfg *cfg, uint64_t *generation, uint64_t *seq);
 
@@ -109,6 +124,9 @@ void receiver_close(struct receiver *r);
  */
 int receiver_promoted(const char *journal, uint8_t disk[FRAME_UUID_LEN], uint64_t *generation,
 		      uint64_t *split);
+
+/* "<journal>.sync": present while a full copy is unfinished. */
+int receiver_sync_path(const char *journal, char *buf, size_t len);
 
 /* The identity file's path: "<journal>.replica". */
 int receiver_id_path(const char *journal, char *buf, size_t len);

@@ -301,6 +301,47 @@ out:
 	return err;
 }
 
+int rlog_restart(struct rlog *l, const char *path, const char *target, uint64_t seq)
+{
+	struct journal_geom g = {
+		.backing = target, .disk_size = l->sb.disk_size, .block_size = l->sb.block_size,
+	};
+	char base[PATH_MAX];
+	struct journal_sb sb;
+	int err, fd;
+
+	if (ftruncate(l->jfd, 0))
+		return -errno;
+	err = journal_create(l->jfd, path, l->sb.journal_size, &g, l->tfd, &sb);
+	if (err)
+		return err;
+	sb.tail_seq = seq + 1;
+	sb.base_seq = sb.ckpt_seq = seq;
+	sb.base_time_ns = sb.ckpt_time_ns = journal_now_ns();
+	sb.gen++;
+	err = journal_sb_write(l->jfd, &sb);
+	if (err)
+		return err;
+	/* journal_create made the base anew: the old descriptor is the old file's */
+	err = journal_base_path(path, base, sizeof(base));
+	if (err)
+		return err;
+	fd = open(base, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (l->basefd >= 0)
+		close(l->basefd);
+	l->basefd = fd;
+	l->sb = sb;
+	l->stream = journal_stream(sb.uuid);
+	l->head = sb.tail_off;
+	l->next_seq = seq + 1;
+	l->last_crc = sb.tail_prev_crc;
+	l->synced = seq;
+	l->ckpt_ns = journal_now_ns();
+	return 0;
+}
+
 int rlog_sync(struct rlog *l)
 {
 	if (journal_now_ns() - l->ckpt_ns >= CKPT_NS)

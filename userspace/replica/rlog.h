@@ -66,6 +66,17 @@ int rlog_append(struct rlog *l, const struct frame_record *r);
  */
 int rlog_truncate(struct rlog *l, uint64_t seq);
 
+/*
+ * A full copy: the image now holds every record <= @seq (the primary's
+ * disk as copied); begin the journal anew from it, its base the image
+ * (journal_create's copy) and its first record @seq + 1, so `journal
+ * restore` gives any point after @seq and refuses those before. The old
+ * records are gone (a new uuid: no later walk takes one for ours). The
+ * caller has emptied the journal file before the copy began (a cut then
+ * leaves no journal, and a new copy). 0 or -errno.
+ */
+int rlog_restart(struct rlog *l, const char *path, const char *target, uint64_t seq);
+
 /* Make every appended record durable (and, once a second, checkpoint). 0 or -errno. */
 int rlog_sync(struct rlog *l);
 

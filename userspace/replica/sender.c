@@ -47,6 +47,7 @@ struct replica_sender {
 	struct link *link;		/* the live one, for stop to shut down */
 	/* read anywhere */
 	atomic_uint_fast64_t acked, state, sent, reconnects, last_error, resync_blocks;
+	atomic_uint_fast64_t copy_keep;	/* a full copy runs: keep the records from it */
 };
 
 static uint64_t now_ns(void)
@@ -210,6 +211,139 @@ out:
 }
 
 /* Position @r on record @seq: walk from the tail. -ERANGE: it was folded away. */
+static int seek(struct journal_reader *r, int fd, uint64_t seq);
+
+/* sync: a write waits for the ack at most replica.timeout before degrading */
+static int ack_timeout_ms(const struct replica_sender *s)
+{
+	return s->cfg.sync && s->cfg.timeout_ns / NSEC_PER_MSEC < ACK_MS ?
+	       (int)(s->cfg.timeout_ns / NSEC_PER_MSEC) : ACK_MS;
+}
+
+/* A piece of the backing: [off, off + n) of the disk, as one BLOCK. */
+static int send_block(struct replica_sender *s, struct link *l, int fd, uint8_t *buf,
+		      uint64_t off, uint64_t n)
+{
+	struct frame f = { .type = FRAME_BLOCK };
+	ssize_t got = pread(fd, buf, n, (off_t)(s->cfg.data_offset + off));
+
+	if (got < 0)
+		return -errno;
+	/* a backing shorter than the disk reads as zeroes past its end */
+	memset(buf + got, 0, n - (uint64_t)got);
+	f.blk.offset = off;
+	f.blk.length = n;
+	f.blk.data = buf;
+	f.blk.data_crc = crc32c(0, buf, n);
+	return link_send(l, &f);
+}
+
+/*
+ * A full copy (receiver.h): S0 is the journal's checkpoint, read before
+ * the copy: the backing holds every record <= S0, and the records after
+ * it are kept for the replica (replica_sender_keep) until it has them.
+ * Only the backing's data is sent (SEEK_DATA/SEEK_HOLE; the replica zeroed
+ * its image): a write racing the read is in a record after S0, which the
+ * stream then carries, so the replica ends with it either way. @r ends on
+ * S0 + 1.
+ */
+static int full_copy(struct replica_sender *s, struct link *l, struct journal_reader *r,
+		     int jfd)
+{
+	uint64_t bs = s->cfg.block_size, size = s->cfg.disk_size, base = s->cfg.data_offset;
+	uint64_t off, end, n, blocks = 0;
+	struct frame f = { .type = FRAME_SYNC };
+	struct journal_sb sb;
+	uint8_t *buf = NULL;
+	off_t d, h;
+	int fd = -1, err, tries;
+
+	/* a fold between reading the checkpoint and keeping it: read again */
+	for (tries = 0;; tries++) {
+		err = journal_sb_read(jfd, &sb);
+		if (err)
+			return err;
+		atomic_store(&s->copy_keep, sb.ckpt_seq + 1);
+		journal_reader_fini(r);
+		err = seek(r, jfd, sb.ckpt_seq + 1);
+		if (err != -ERANGE || tries == 8)
+			break;
+	}
+	if (err)
+		goto out;
+	if (!s->cfg.backing) {
+		err = -ENOENT;
+		goto out;
+	}
+	fd = open(s->cfg.backing, O_RDONLY | O_CLOEXEC);
+	buf = malloc(FRAME_BLOCK_MAX);
+	if (fd < 0 || !buf) {
+		err = fd < 0 ? -errno : -ENOMEM;
+		goto out;
+	}
+	f.sync.seq = sb.ckpt_seq;
+	err = link_send(l, &f);
+	for (off = 0; !err && off < size; off = end) {
+		d = lseek(fd, (off_t)(base + off), SEEK_DATA);
+		if (d < 0 && errno == ENXIO)
+			break;
+		h = d < 0 ? -1 : lseek(fd, d, SEEK_HOLE);
+		/* no SEEK_DATA here (EINVAL): all of it is data */
+		if (d < 0 || h < 0) {
+			d = (off_t)(base + off);
+			h = (off_t)(base + size);
+		}
+		off = ((uint64_t)d - base) / bs * bs;
+		end = ((uint64_t)h - base + bs - 1) / bs * bs;
+		end = end < size ? end : size;
+		for (; !err && off < end; off += n) {
+			n = end - off < FRAME_BLOCK_MAX ? end - off : FRAME_BLOCK_MAX;
+			err = send_block(s, l, fd, buf, off, n);
+			if (!err) {
+				blocks += n / bs;
+				atomic_fetch_add(&s->resync_blocks, n / bs);
+			}
+		}
+	}
+	if (err)
+		goto out;
+	f.flags = FRAME_F_LAST;
+	f.sync.blocks = blocks;
+	err = link_send(l, &f);
+	/*
+	 * The replica now syncs its image and copies it into its journal's
+	 * base (a reflink, or a copy as long as the disk takes): async, no ack
+	 * timeout for that one, or a large disk would be copied forever. sync
+	 * keeps its timeout: a write held past it must be released (degraded).
+	 */
+	if (!err && !s->cfg.sync)
+		err = link_set_timeout(l, 0);
+	if (!err)
+		err = link_recv(l, &f);
+	if (!err)
+		err = link_set_timeout(l, ack_timeout_ms(s));
+	if (err)
+		goto out;
+	if (f.type == FRAME_ERROR) {
+		err = f.error.err;
+		goto out;
+	}
+	if (f.type != FRAME_ACK || f.ack != sb.ckpt_seq) {
+		err = -EBADMSG;
+		goto out;
+	}
+	pthread_mutex_lock(&s->lock);
+	atomic_store(&s->acked, f.ack);
+	pthread_mutex_unlock(&s->lock);
+	changed(s);
+out:
+	atomic_store(&s->copy_keep, 0);
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
 static int seek(struct journal_reader *r, int fd, uint64_t seq)
 {
 	int err;
@@ -330,9 +464,7 @@ static int session(struct replica_sender *s, int fd)
 	err = link_connect(s->ctx, s->cfg.target, CONNECT_MS, &l);
 	if (err)
 		return err;
-	/* sync: a write waits for the ack at most replica.timeout before degrading */
-	link_set_timeout(l, s->cfg.sync && s->cfg.timeout_ns / NSEC_PER_MSEC < ACK_MS ?
-			    (int)(s->cfg.timeout_ns / NSEC_PER_MSEC) : ACK_MS);
+	link_set_timeout(l, ack_timeout_ms(s));
 	pthread_mutex_lock(&s->lock);
 	s->link = s->stopping ? NULL : l;
 	pthread_mutex_unlock(&s->lock);
@@ -344,24 +476,30 @@ static int session(struct replica_sender *s, int fd)
 	if (err)
 		goto out;
 	pthread_mutex_lock(&s->lock);
-	if (applied > s->written) {
+	if (applied > s->written && !(flags & FRAME_F_FULL)) {
 		/* the replica has records we never wrote: another history */
 		pthread_mutex_unlock(&s->lock);
 		err = -ESTALE;
 		goto out;
 	}
-	atomic_store(&s->acked, applied);
+	atomic_store(&s->acked, applied <= s->written ? applied : 0);
 	s->down_since_ns = 0;
 	atomic_store(&s->state, REPLICA_STREAMING);
 	pthread_mutex_unlock(&s->lock);
 	changed(s);
 	/* before any resync: our records after the split must still be there */
 	err = seek(&r, fd, applied + 1);
-	if (!err && (flags & FRAME_F_RESYNC))
+	/* nothing to resume from (the replica says so, or it is out of our window) */
+	if (!(flags & FRAME_F_RESYNC) && ((flags & FRAME_F_FULL) || err == -ERANGE))
+		err = full_copy(s, l, &r, fd);
+	else if (!err && (flags & FRAME_F_RESYNC))
 		err = resync(s, l);
 	if (err)
 		goto out;
 	err = ship(s, l, &r, fd);
+	/* our journal folded past the replica mid-stream: the next session copies it whole */
+	if (err == -ERANGE)
+		err = -EAGAIN;
 out:
 	journal_reader_fini(&r);
 	pthread_mutex_lock(&s->lock);
@@ -502,7 +640,9 @@ int replica_sender_verdict(struct replica_sender *s, uint64_t seq)
 
 uint64_t replica_sender_keep(struct replica_sender *s)
 {
-	return atomic_load(&s->acked) + 1;
+	uint64_t copy = atomic_load(&s->copy_keep);
+
+	return copy ? copy : atomic_load(&s->acked) + 1;
 }
 
 void replica_sender_stats(struct replica_sender *s, struct replica_sender_stats *st)
