@@ -247,10 +247,10 @@ wait_counters() {
 }
 
 @test "sync, replica stalled: released at --replica-timeout as async; top, disks and the log say degraded and over the RPO, then cleared" {
-	replica_bg --listen 127.0.0.1:7307 --target "$RIMG" --journal "$RJ" --journal-size 64M \
+	replica_bg --listen 127.0.0.1:7310 --target "$RIMG" --journal "$RJ" --journal-size 64M \
 		--psk-file "$PSK"
 	serve_bg --backing "$IMG" --block-size 4096 --journal "$J" --journal-size 64M \
-		--replica 127.0.0.1:7307 --replica-mode sync --replica-psk-file "$PSK" \
+		--replica 127.0.0.1:7310 --replica-mode sync --replica-psk-file "$PSK" \
 		--replica-timeout 1s --replica-rpo 1s
 	dd if=/dev/urandom of="$DEV" bs=4k count=4 oflag=direct status=none
 	drained
