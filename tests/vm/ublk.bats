@@ -55,14 +55,23 @@ teardown() {
 	done
 }
 
-@test "copy modes: auto is mmap for passthrough on tmpfs, buffer with filters; mmap refused with filters" {
+@test "copy modes: auto is mmap for passthrough on tmpfs, buffer with a filter that sees the data, zero copy through count where the driver has it; mmap refused with filters" {
 	truncate -s 16M "$IMG"
 	serve_copy auto --backing "$IMG"
 	assert_equal "$(served_copy)" mmap
 	kill -TERM "$SERVER_PID"
 	wait "$SERVER_PID"
-	serve_copy auto --backing "$IMG" --policy count
+	serve_copy auto --backing "$IMG" --journal "$BATS_TEST_TMPDIR/j" --journal-size 64M
 	assert_equal "$(served_copy)" buffer
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID"
+	# count never touches the data (data_blind): zero copy on 6.15+, else buffer
+	serve_copy auto --backing "$IMG" --policy count
+	if kernel_has_ublk_zero_copy; then
+		assert_equal "$(served_copy)" zero
+	else
+		assert_equal "$(served_copy)" buffer
+	fi
 	local before
 	before=$(ublkc_count)
 	run -1 timeout 60 "$SLUICE" serve --backing "$IMG" --copy mmap --policy count
