@@ -251,6 +251,21 @@ static bool covered(const struct resync_set *set, uint64_t off, uint64_t len)
 	       len <= set->r[lo].length - (off - set->r[lo].offset);
 }
 
+/* The next frame; a peer's ERROR frame is kept in @s and is -ECONNABORTED. */
+static int recv_frame(struct link *l, struct frame *f, struct receiver_session *s)
+{
+	int err = link_recv(l, f);
+
+	if (err)
+		return err;
+	if (f->type == FRAME_ERROR) {
+		s->peer_err = f->error.err;
+		snprintf(s->peer_msg, sizeof(s->peer_msg), "%s", f->error.msg);
+		return -ECONNABORTED;
+	}
+	return 0;
+}
+
 /* The sender's content of the set, onto the image, then made durable. */
 static int take_blocks(struct receiver *r, struct link *l, const struct resync_set *set,
 		       struct receiver_session *s)
@@ -261,14 +276,9 @@ static int take_blocks(struct receiver *r, struct link *l, const struct resync_s
 	int err;
 
 	for (;;) {
-		err = link_recv(l, &f);
+		err = recv_frame(l, &f, s);
 		if (err)
 			return err;
-		if (f.type == FRAME_ERROR) {
-			s->peer_err = f.error.err;
-			snprintf(s->peer_msg, sizeof(s->peer_msg), "%s", f.error.msg);
-			return -ECONNABORTED;
-		}
 		if (f.type != FRAME_BLOCK)
 			return refuse(l, -EBADMSG, "expected a resync block");
 		if (!covered(set, f.blk.offset, f.blk.length) ||
@@ -438,14 +448,9 @@ static int take_copy(struct receiver *r, struct link *l, struct receiver_session
 	if (err)
 		return refuse(l, err, "the replica cannot zero its image");
 	for (;;) {
-		err = link_recv(l, &f);
+		err = recv_frame(l, &f, s);
 		if (err)
 			return err;
-		if (f.type == FRAME_ERROR) {
-			s->peer_err = f.error.err;
-			snprintf(s->peer_msg, sizeof(s->peer_msg), "%s", f.error.msg);
-			return -ECONNABORTED;
-		}
 		if (f.type == FRAME_SYNC && (f.flags & FRAME_F_LAST))
 			break;
 		if (f.type != FRAME_BLOCK)
@@ -487,15 +492,9 @@ int receiver_stream(struct receiver *r, struct link *l, struct receiver_session 
 	int err;
 
 	for (;;) {
-		err = link_recv(l, &f);
+		err = recv_frame(l, &f, s);
 		if (err)
 			break;
-		if (f.type == FRAME_ERROR) {
-			s->peer_err = f.error.err;
-			snprintf(s->peer_msg, sizeof(s->peer_msg), "%s", f.error.msg);
-			err = -ECONNABORTED;
-			break;
-		}
 		if (f.type == FRAME_SYNC && !(f.flags & FRAME_F_LAST) && !s->records &&
 		    !s->full) {
 			err = take_copy(r, l, s, f.sync.seq);
