@@ -276,15 +276,21 @@ void cache_wb_start(struct filter *f, struct filter_queue *fq);
 void cache_wb_done(struct filter *f, struct filter_queue *fq, unsigned int s, int st, int res);
 void cache_wb_retry_slots(struct filter *f, struct filter_queue *fq);
 
-/* Is write-back on hold now (cache_control's "hold", "keep")? */
-static inline bool cache_held(struct cache *c)
+/* CLOCK_MONOTONIC in ns: the hold's lease is kept in it. */
+static inline uint64_t cache_now_ns(void)
 {
 	struct timespec ts;
 
-	if (!atomic_load(&c->hold_until))
-		return false;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec < atomic_load(&c->hold_until);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* Is write-back on hold now (cache_control's "hold", "keep")? */
+static inline bool cache_held(struct cache *c)
+{
+	uint64_t until = atomic_load(&c->hold_until);
+
+	return until && cache_now_ns() < until;
 }
 
 #endif /* SLUICE_CACHE_CACHE_H */

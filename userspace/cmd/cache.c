@@ -94,12 +94,9 @@ static int read_cache(uint32_t id, struct filter_stats *fs, struct filter_stats_
 
 static uint64_t counter(const struct filter_stats_filter *f, const char *name)
 {
-	unsigned int i;
+	const struct filter_stats_counter *c = filter_stats_counter(f, name);
 
-	for (i = 0; i < f->n; i++)
-		if (!strcmp(f->c[i].name, name))
-			return f->c[i].value;
-	return 0;
+	return c ? c->value : 0;
 }
 
 static double ratio(uint64_t hits, uint64_t misses)

@@ -65,14 +65,16 @@ void filter_stats_cli_line(FILE *out, const struct filter_stats *fs)
 /* The first filter that has counter @name, its value in @v. */
 static bool counter(const struct filter_stats *fs, const char *name, uint64_t *v)
 {
-	unsigned int i, k;
+	const struct filter_stats_counter *c;
+	unsigned int i;
 
-	for (i = 0; i < fs->n; i++)
-		for (k = 0; k < fs->f[i].n; k++)
-			if (!strcmp(fs->f[i].c[k].name, name)) {
-				*v = fs->f[i].c[k].value;
-				return true;
-			}
+	for (i = 0; i < fs->n; i++) {
+		c = filter_stats_counter(&fs->f[i], name);
+		if (c) {
+			*v = c->value;
+			return true;
+		}
+	}
 	return false;
 }
 

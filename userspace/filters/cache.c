@@ -415,7 +415,6 @@ static int cache_control(struct filter *f, const char *cmd)
 {
 	struct cache *c = f->priv;
 	unsigned long long ms = HOLD_LEASE_MS;
-	struct timespec ts;
 	char *end;
 
 	if (!strcmp(cmd, "keep")) {
@@ -434,9 +433,7 @@ static int cache_control(struct filter *f, const char *cmd)
 	} else if (strcmp(cmd, "hold")) {
 		return -EINVAL;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	atomic_store(&c->hold_until, (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec +
-				     ms * 1000000ull);
+	atomic_store(&c->hold_until, cache_now_ns() + ms * 1000000ull);
 	return 0;
 }
 

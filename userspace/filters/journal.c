@@ -530,25 +530,35 @@ static bool earlier_overlaps(struct jrn *j, uint64_t seq, uint64_t off, uint64_t
 	return false;
 }
 
-/* The record is safe: may the request go on to the backing now? A verdict. */
-static int to_backing(struct filter *f, struct filter_req *req)
+/*
+ * Under the lock: @req's record is safe; if an earlier overlapping write is
+ * still on its way to the backing, park @req behind it (true).
+ */
+static bool wait_for_earlier(struct filter *f, struct filter_req *req)
 {
 	struct jrn_req *jr = filter_req_priv(f, req);
 	struct jrn_queue *q = filter_queue_priv(f, req->fq);
 	struct jrn *j = f->priv;
-	int v = FILTER_CONTINUE;
 
-	if (jr->rec.type == JOURNAL_REC_FLUSH)
-		return v;
+	if (jr->rec.type == JOURNAL_REC_FLUSH ||
+	    !earlier_overlaps(j, jr->seq, req->offset, req->offset + jr->rec.range))
+		return false;
+	q->after[q->nafter++] = req;
+	j->waiting_after++;
+	atomic_fetch_add(&j->overlap_waits, 1);
+	return true;
+}
+
+/* The record is safe: may the request go on to the backing now? A verdict. */
+static int to_backing(struct filter *f, struct filter_req *req)
+{
+	struct jrn *j = f->priv;
+	bool wait;
+
 	pthread_mutex_lock(&j->lock);
-	if (earlier_overlaps(j, jr->seq, req->offset, req->offset + jr->rec.range)) {
-		q->after[q->nafter++] = req;
-		j->waiting_after++;
-		atomic_fetch_add(&j->overlap_waits, 1);
-		v = FILTER_PENDING;
-	}
+	wait = wait_for_earlier(f, req);
 	pthread_mutex_unlock(&j->lock);
-	return v;
+	return wait ? FILTER_PENDING : FILTER_CONTINUE;
 }
 
 /*
@@ -737,13 +747,8 @@ static void jrn_wake(struct filter *f, struct filter_queue *fq)
 			continue;
 		}
 		/* durable now, on its way down: after any earlier overlapping write */
-		if (verdict > 0 && !jr->rep_seq && jr->rec.type != JOURNAL_REC_FLUSH &&
-		    earlier_overlaps(j, jr->seq, req->offset, req->offset + jr->rec.range)) {
-			q->after[q->nafter++] = req;
-			j->waiting_after++;
-			atomic_fetch_add(&j->overlap_waits, 1);
+		if (verdict > 0 && !jr->rep_seq && wait_for_earlier(f, req))
 			continue;
-		}
 		jr->rep_seq = 0;
 		verdicts[nready] = verdict < 0 ? verdict : FILTER_CONTINUE;
 		ready[nready++] = req;

@@ -251,6 +251,16 @@ static bool covered(const struct resync_set *set, uint64_t off, uint64_t len)
 	       len <= set->r[lo].length - (off - set->r[lo].offset);
 }
 
+/* A BLOCK frame's data onto the image, or the peer told why not. */
+static int put_block(struct receiver *r, struct link *l, const struct frame *f)
+{
+	ssize_t n = pwrite(r->log.tfd, f->blk.data, f->blk.length, (off_t)f->blk.offset);
+
+	if (n != (ssize_t)f->blk.length)
+		return refuse(l, n < 0 ? -errno : -EIO, "the replica cannot write its image");
+	return 0;
+}
+
 /* The next frame; a peer's ERROR frame is kept in @s and is -ECONNABORTED. */
 static int recv_frame(struct link *l, struct frame *f, struct receiver_session *s)
 {
@@ -272,7 +282,6 @@ static int take_blocks(struct receiver *r, struct link *l, const struct resync_s
 {
 	uint64_t want = resync_bytes(set), got = 0;
 	struct frame f;
-	ssize_t n;
 	int err;
 
 	for (;;) {
@@ -284,9 +293,9 @@ static int take_blocks(struct receiver *r, struct link *l, const struct resync_s
 		if (!covered(set, f.blk.offset, f.blk.length) ||
 		    f.blk.offset + f.blk.length > r->log.sb.disk_size)
 			return refuse(l, -EPROTO, "a resync block outside the set");
-		n = pwrite(r->log.tfd, f.blk.data, f.blk.length, (off_t)f.blk.offset);
-		if (n != (ssize_t)f.blk.length)
-			return refuse(l, n < 0 ? -errno : -EIO, "the replica cannot write its image");
+		err = put_block(r, l, &f);
+		if (err)
+			return err;
 		got += f.blk.length;
 		if (f.flags & FRAME_F_LAST)
 			break;
@@ -433,7 +442,6 @@ static int take_copy(struct receiver *r, struct link *l, struct receiver_session
 	char spath[PATH_MAX];
 	uint64_t got = 0;
 	struct frame f;
-	ssize_t n;
 	int err;
 
 	err = receiver_sync_path(r->cfg.journal, spath, sizeof(spath));
@@ -458,9 +466,9 @@ static int take_copy(struct receiver *r, struct link *l, struct receiver_session
 		if (f.blk.offset % bs || f.blk.length % bs ||
 		    f.blk.offset + f.blk.length > r->log.sb.disk_size)
 			return refuse(l, -EPROTO, "a block of the full copy outside the disk");
-		n = pwrite(r->log.tfd, f.blk.data, f.blk.length, (off_t)f.blk.offset);
-		if (n != (ssize_t)f.blk.length)
-			return refuse(l, n < 0 ? -errno : -EIO, "the replica cannot write its image");
+		err = put_block(r, l, &f);
+		if (err)
+			return err;
 		got += f.blk.length;
 	}
 	if (f.sync.seq != seq || f.sync.blocks != got / bs)

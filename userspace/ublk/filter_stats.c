@@ -46,14 +46,15 @@ static bool name_ok(const char *s)
 	return true;
 }
 
-static bool has_counter(const struct filter_stats_filter *f, const char *name)
+const struct filter_stats_counter *filter_stats_counter(const struct filter_stats_filter *f,
+							 const char *name)
 {
 	unsigned int i;
 
 	for (i = 0; i < f->n; i++)
 		if (!strcmp(f->c[i].name, name))
-			return true;
-	return false;
+			return &f->c[i];
+	return NULL;
 }
 
 int filter_stats_take(struct filter_stats *fs, struct filter_chain *c, uint32_t id, pid_t pid)
@@ -75,7 +76,7 @@ int filter_stats_take(struct filter_stats *fs, struct filter_chain *c, uint32_t 
 		strcpy(f->name, name);
 		n = chain_filter_stats(c, i, st, FILTER_STATS_COUNTERS_MAX);
 		for (k = 0; k < n && k < FILTER_STATS_COUNTERS_MAX; k++) {
-			if (!name_ok(st[k].name) || has_counter(f, st[k].name))
+			if (!name_ok(st[k].name) || filter_stats_counter(f, st[k].name))
 				continue;
 			strcpy(f->c[f->n].name, st[k].name);
 			f->c[f->n++].value = st[k].value;
@@ -163,7 +164,7 @@ static int parse_filter(char *v, struct filter_stats *fs)
 		if (!eq || f->n >= FILTER_STATS_COUNTERS_MAX)
 			return -EINVAL;
 		*eq = '\0';
-		if (!name_ok(tok) || has_counter(f, tok) || parse_dec(eq + 1, UINT64_MAX, &x))
+		if (!name_ok(tok) || filter_stats_counter(f, tok) || parse_dec(eq + 1, UINT64_MAX, &x))
 			return -EINVAL;
 		strcpy(f->c[f->n].name, tok);
 		f->c[f->n++].value = x;

@@ -83,6 +83,10 @@ int filter_stats_read_all(const char *dir, struct filter_stats **out, size_t *n)
 /* 0 also when it was already gone. */
 int filter_stats_remove(const char *dir, uint32_t id);
 
+/* @f's counter @name, or NULL. */
+const struct filter_stats_counter *filter_stats_counter(const struct filter_stats_filter *f,
+							 const char *name);
+
 /*
  * The server's periodic call (cheap to call more often): when the monotonic
  * clock has reached *due_ns (0 the first time: at once), take and write the
