@@ -15,6 +15,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "lib/clock.h"
 #include "loader/features.h"
 #include "loader/meter.h"
 #include "loader/meter_watch.h"
@@ -43,10 +44,7 @@ struct meter {
 
 uint64_t meter_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	return clock_ns(CLOCK_MONOTONIC);	/* bpf_ktime_get_ns()'s clock */
 }
 
 /* The QUEUE_FLAG_STATS enumerator if this kernel's BTF has one. */

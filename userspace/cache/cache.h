@@ -28,6 +28,7 @@
 
 #include "cache/format.h"
 #include "cache/policy2q.h"
+#include "lib/clock.h"
 #include "filters/filter.h"
 #include "loader/ublk_class.h"
 
@@ -276,21 +277,12 @@ void cache_wb_start(struct filter *f, struct filter_queue *fq);
 void cache_wb_done(struct filter *f, struct filter_queue *fq, unsigned int s, int st, int res);
 void cache_wb_retry_slots(struct filter *f, struct filter_queue *fq);
 
-/* CLOCK_MONOTONIC in ns: the hold's lease is kept in it. */
-static inline uint64_t cache_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 /* Is write-back on hold now (cache_control's "hold", "keep")? */
 static inline bool cache_held(struct cache *c)
 {
 	uint64_t until = atomic_load(&c->hold_until);
 
-	return until && cache_now_ns() < until;
+	return until && clock_ns(CLOCK_MONOTONIC) < until;
 }
 
 #endif /* SLUICE_CACHE_CACHE_H */

@@ -19,6 +19,7 @@
 #include "cmd/args.h"
 #include "cmd/cache_attach.h"
 #include "cmd/cmds.h"
+#include "lib/clock.h"
 #include "lib/disk_state.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -148,14 +149,6 @@ static int cache_stats(uint32_t id, bool json)
 	return 0;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 /*
  * Hold the cache through the server (ublk/control.h): "hold" is a lease the
  * flush renews, "keep" lasts until "release" (detach).
@@ -180,7 +173,7 @@ int cache_flush_wait(uint32_t id, uint64_t timeout_ns, bool keep_hold)
 	struct timespec tick = { 0, 200 * 1000000L };
 	struct filter_stats_filter *f;
 	struct filter_stats fs;
-	uint64_t start = now_ns(), last = 0, dirty, t0 = 0;
+	uint64_t start = clock_ns(CLOCK_MONOTONIC), last = 0, dirty, t0 = 0;
 	int rc = 1, err;
 	bool held;
 	char a[32];
@@ -220,11 +213,11 @@ int cache_flush_wait(uint32_t id, uint64_t timeout_ns, bool keep_hold)
 			clock_gettime(CLOCK_REALTIME, &rt);
 			t0 = rt.tv_sec * 1000000000ull + rt.tv_nsec;
 		}
-		if (now_ns() - last >= 1000000000ull) {
+		if (clock_ns(CLOCK_MONOTONIC) - last >= 1000000000ull) {
 			printf("/dev/ublkb%u: %s dirty\n", id,
 			       units_fmt_bytes(dirty, a, sizeof(a)));
 			fflush(stdout);
-			last = now_ns();
+			last = clock_ns(CLOCK_MONOTONIC);
 			/* renew the lease (10 s): it lapses only when this process is gone */
 			if (held && !keep_hold && hold(id, "hold"))
 				log_warn("/dev/ublkb%u: renewing the hold failed; writes may "
@@ -235,7 +228,7 @@ int cache_flush_wait(uint32_t id, uint64_t timeout_ns, bool keep_hold)
 				units_fmt_bytes(dirty, a, sizeof(a)));
 			goto out;
 		}
-		if (timeout_ns && now_ns() - start > timeout_ns) {
+		if (timeout_ns && clock_ns(CLOCK_MONOTONIC) - start > timeout_ns) {
 			log_err("/dev/ublkb%u: %s still dirty after the timeout; 'sluice cache "
 				"stats %u' shows the write-back (errors: the cache device fails)",
 				id, units_fmt_bytes(dirty, a, sizeof(a)), id);

@@ -433,7 +433,7 @@ static int cache_control(struct filter *f, const char *cmd)
 	} else if (strcmp(cmd, "hold")) {
 		return -EINVAL;
 	}
-	atomic_store(&c->hold_until, cache_now_ns() + ms * 1000000ull);
+	atomic_store(&c->hold_until, clock_ns(CLOCK_MONOTONIC) + ms * 1000000ull);
 	return 0;
 }
 

@@ -43,6 +43,7 @@
 #include "filters/registry.h"
 #include "filters/tbucket.h"
 #include "filters/limiter.h"
+#include "lib/clock.h"
 #include "lib/disk_state.h"
 #include "lib/fileio.h"
 #include "lib/json.h"
@@ -220,14 +221,6 @@ bool limiter_policy_wants(const char *policy)
 
 /* ----------------------------------------------------------- refresh -- */
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* The disk's MAJ:MIN, once the server has created it. */
 static bool resolve_disk(struct filter *f, struct limiter *t)
 {
@@ -404,8 +397,8 @@ static void *limiter_refresh_thread(void *arg)
 
 	pthread_mutex_lock(&t->lock);
 	while (!t->stopping) {
-		maybe_refresh(f, t, mono_ns());
-		next = t->next_refresh > mono_ns() ? t->next_refresh : mono_ns() + t->interval_ns;
+		maybe_refresh(f, t, clock_ns(CLOCK_MONOTONIC));
+		next = t->next_refresh > clock_ns(CLOCK_MONOTONIC) ? t->next_refresh : clock_ns(CLOCK_MONOTONIC) + t->interval_ns;
 		until.tv_sec = (time_t)(next / 1000000000ull);
 		until.tv_nsec = (long)(next % 1000000000ull);
 		pthread_cond_timedwait(&t->wake_refresher, &t->lock, &until);
@@ -449,7 +442,7 @@ static int limiter_down(struct filter *f, struct filter_req *req)
 	struct limiter *t = f->priv;
 	struct limiter_req *tr = filter_req_priv(f, req);
 	struct tbucket *b[2];
-	uint64_t units[2] = { 1, req->len }, now = mono_ns(), release;
+	uint64_t units[2] = { 1, req->len }, now = clock_ns(CLOCK_MONOTONIC), release;
 	struct io_uring_sqe *sqe;
 	unsigned int id, dir = req->op == FILTER_OP_WRITE;
 	struct limiter_class *c;

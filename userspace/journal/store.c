@@ -17,16 +17,14 @@
 #include <unistd.h>
 
 #include "journal/store.h"
+#include "lib/clock.h"
 #include "lib/fileio.h"
 
 #define COPY_CHUNK	(1u << 20)
 
 uint64_t journal_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	return clock_ns(CLOCK_REALTIME);
 }
 
 int journal_base_path(const char *journal, char *buf, size_t len)

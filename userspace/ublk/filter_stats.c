@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/disk_state.h"
 #include "lib/fileio.h"
 #include "ublk/filter_stats.h"
@@ -23,14 +24,6 @@
 #define FILTER_STATS_FILE_MAX	(64 << 10)
 /* As many disks as `sluice disks` lists. */
 #define FILTER_STATS_DISKS_MAX	1024
-
-static uint64_t clock_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 /* What the format carries as a name: [A-Za-z0-9_]+, shorter than the field. */
 static bool name_ok(const char *s)
