@@ -556,11 +556,11 @@ int receiver_stream(struct receiver *r, struct link *l, struct receiver_session 
 		}
 		if (f.type == FRAME_CLOSE) {
 			/* stopped on purpose: no failover; disarmed for good, until a hello */
-			s->closed = true;
 			if (r->lease_ns) {
 				r->lease_ns = 0;
 				err = save_id(r);
 			}
+			s->closed = true;
 			if (!err)
 				err = -EPIPE;
 			break;
