@@ -523,7 +523,7 @@ veth_pair() {
 	run cat "$err"
 	assert_output --partial "Input/output error"
 	# new writes fail too, reads go on
-	run dd if=/dev/zero of="$DEV" bs=4k count=1 seek=9000 oflag=direct status=none
+	run dd if=/dev/zero of="$DEV" bs=4k count=1 seek=8100 oflag=direct status=none
 	assert_failure
 	assert_output --partial "Input/output error"
 	dd if="$DEV" of=/dev/null bs=4k count=16 iflag=direct status=none
@@ -558,7 +558,7 @@ veth_pair() {
 	tc qdisc change dev sl-va root netem delay 1ms
 	tc -n sl-rep qdisc change dev sl-vb root netem delay 1ms
 	wait_counters '.replica_state == 3 and .replica_last_errno == 116 and .replica_fenced == 1'
-	run dd if=/dev/zero of="$DEV" bs=4k count=1 seek=9000 oflag=direct status=none
+	run dd if=/dev/zero of="$DEV" bs=4k count=1 seek=8100 oflag=direct status=none
 	assert_failure
 	sleep 1.5
 	grep -q "this disk lost the failover" "$SERVE_ERR"
