@@ -828,7 +828,7 @@ static void read_text(const char *p, char *buf, size_t len)
 }
 
 /*
- * Auto failover, the sender's lease and the receiver's arming: fenced
+ * Auto failover, the sender's lease (1 s) and the receiver's arming: fenced
  * before the replica first answers; idle but kept alive by pings (the
  * receiver never silent for 2 leases, the lease never out); a clean stop
  * disarms the receiver, durably; a replica that stops answering fences
@@ -836,7 +836,7 @@ static void read_text(const char *p, char *buf, size_t len)
  */
 static void test_auto_failover(void **state)
 {
-	const uint64_t lease = 300000000ull;
+	const uint64_t lease = 1000000000ull;	/* room for a loaded host and ASan */
 	struct replica_sender_stats st;
 	struct replica_sender *s;
 	char idp[192], text[256];
@@ -860,14 +860,14 @@ static void test_auto_failover(void **state)
 	assert_int_equal(replica_sender_verdict(s, 11), -EIO);
 	replica_sender_stats(s, &st);
 	assert_int_equal(st.fenced, 1);
-	assert_int_equal(st.lease_ms, 300);
+	assert_int_equal(st.lease_ms, 1000);
 	rx_start_on(&x, 2, auto_r, auto_rj);
 	tx_wait(s, 10, 0);
 	assert_int_equal(replica_sender_verdict(s, 11), 1);
 	read_text(idp, text, sizeof(text));
-	assert_non_null(strstr(text, "failover_lease_ms=300\n"));
-	/* idle for 4 leases: pings keep both sides' clocks fresh */
-	for (i = 0; i < 12; i++) {
+	assert_non_null(strstr(text, "failover_lease_ms=1000\n"));
+	/* idle for 3 leases: pings keep both sides' clocks fresh */
+	for (i = 0; i < 30; i++) {
 		usleep(100000);
 		assert_false(receiver_failover_due(&x.r, receiver_now_ns()));
 		replica_sender_stats(s, &st);
@@ -888,7 +888,7 @@ static void test_auto_failover(void **state)
 	assert_false(receiver_failover_due(&x.r, receiver_now_ns()));
 
 	/* a replica that greets, then hears nothing (cut): the primary fences at the lease */
-	x.mute_ms = 1500;
+	x.mute_ms = 2500;
 	s = tx_auto(&p, lease);
 	for (i = 0; i < 200; i++) {
 		replica_sender_stats(s, &st);
@@ -899,7 +899,7 @@ static void test_auto_failover(void **state)
 	assert_int_equal(st.fenced, 0);
 	/* the hello armed it, durably: a restarted receiver keeps it */
 	read_text(idp, text, sizeof(text));
-	assert_non_null(strstr(text, "failover_lease_ms=300\n"));
+	assert_non_null(strstr(text, "failover_lease_ms=1000\n"));
 	usleep(lease / 1000 + 200000);
 	replica_sender_stats(s, &st);
 	assert_int_equal(st.fenced, 1);
