@@ -145,8 +145,9 @@ void filter_stats_alert_text(const struct filter_stats *fs, unsigned int alert, 
 	case FILTER_ALERT_REPLICA_FAILED:
 		/* fenced first by the silence, the fence's own line is not news again */
 		if (raised && lease && err == ESTALE)
-			snprintf(buf, len, "the replica was promoted: this disk lost the failover "
-				 "and stays fenced (writes fail with EIO) until its server restarts");
+			snprintf(buf, len, "the replica was promoted: this disk lost the "
+				 "failover and stays fenced (writes fail with EIO) until its "
+				 "server restarts");
 		else if (raised)
 			snprintf(buf, len, "the replica refused this disk (%s): no retry until the "
 				 "disk's server restarts", err ? strerror((int)err) : "?");

@@ -36,7 +36,8 @@
 #include <stdint.h>
 
 #define FRAME_MAGIC		0x50524c53u	/* "SLRP" */
-#define FRAME_VERSION		3	/* 2: HELLO's split, DIVERGE, BLOCK, SYNC; 3: lease, PING, CLOSE */
+/* 2: HELLO's split, DIVERGE, BLOCK, SYNC; 3: HELLO's lease, PING, CLOSE */
+#define FRAME_VERSION		3
 #define FRAME_HDR		20
 #define FRAME_UUID_LEN		16
 #define FRAME_HELLO_LEN		64
@@ -83,7 +84,7 @@ struct frame_hello {
 	uint64_t generation;		/* bumped at every promote: split brain is a mismatch */
 	uint64_t applied;		/* receiver: last record applied; sender: last written */
 	uint64_t split;			/* sender: its generation began after this seq (promote) */
-	uint32_t lease_ms;		/* sender, FRAME_F_AUTO: it fences after this long unheard */
+	uint32_t lease_ms;		/* sender, FRAME_F_AUTO: fenced after this long unheard */
 };
 
 /* DIVERGE: @count ranges at @raw, FRAME_RANGE_LEN bytes each (frame_range_get/put). */

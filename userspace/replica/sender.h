@@ -31,7 +31,7 @@ struct replica_sender_cfg {
 	struct link_creds creds;
 	bool sync;			/* hold writes until the replica has them */
 	bool fail_when_down;		/* sync, past the timeout: fail writes (else async) */
-	uint64_t timeout_ns;		/* sync: how long unreachable before that; auto: the lease */
+	uint64_t timeout_ns;		/* sync: unreachable this long, then; auto: the lease */
 	/*
 	 * failover auto: the replica promotes itself after 2 * timeout_ns
 	 * without word from us, so writes fail (EIO, the fence) from
