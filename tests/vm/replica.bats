@@ -483,6 +483,21 @@ veth_pair() {
 	tc -n sl-rep qdisc add dev sl-vb root netem delay 1ms
 }
 
+# first_write: auto failover fences the disk until the replica answers, and
+# through its first full copy (the lease is renewed by acks only): retry one
+# write until it is acknowledged (30 s), then wait for the stream to drain.
+first_write() {
+	local i
+	for ((i = 0; i < 150; i++)); do
+		dd if=/dev/urandom of="$DEV" bs=4k count=1 seek=8190 oflag=direct status=none \
+			2>/dev/null && break
+		sleep 0.2
+	done
+	((i < 150))
+	drained
+	wait_counters '.replica_state == 1 and .replica_fenced == 0'
+}
+
 @test "auto failover: the link cut, the primary's writes fail with EIO after its lease, the replica promotes itself holding every acknowledged write" {
 	veth_pair
 	REPLICA_NS=sl-rep
@@ -492,8 +507,9 @@ veth_pair() {
 	serve_bg --backing "$IMG" --block-size 4096 --journal "$J" --journal-size 64M \
 		--replica 10.77.0.2:7320 --replica-psk-file "$PSK" --replica-mode sync \
 		--replica-failover auto --replica-timeout 1s
-	# fenced until the replica first answers; then writes flow
-	wait_counters '.replica_state == 1 and .replica_fenced == 0 and .replica_lease_ms == 1000'
+	# fenced until the replica first answers (and its first copy is over); then writes flow
+	first_write
+	wait_counters '.replica_lease_ms == 1000'
 	grep -q "failover_lease_ms=1000" "$RJ.replica"
 	local acked="$BATS_TEST_TMPDIR/acked" src="$BATS_TEST_TMPDIR/src" err="$BATS_TEST_TMPDIR/dd.err"
 	local off sum n i before
@@ -570,7 +586,7 @@ veth_pair() {
 	serve_bg --backing "$IMG" --block-size 4096 --journal "$J" --journal-size 64M \
 		--replica 127.0.0.1:7321 --replica-psk-file "$PSK" --replica-failover auto \
 		--replica-timeout 1s
-	wait_counters '.replica_state == 1 and .replica_fenced == 0'
+	first_write
 	dd if=/dev/urandom of="$DEV" bs=4k count=8 oflag=direct status=none
 	# the replica stalled for less than 2 leases: the primary fences, then lifts it
 	kill -STOP "$REPLICA_PID"
