@@ -138,9 +138,8 @@ static void set_down(struct replica_sender *s, int err)
 static int hello(struct replica_sender *s, struct link *l, uint64_t *applied, uint16_t *flags)
 {
 	struct frame f = { .type = FRAME_HELLO };
-	int err;
-
 	uint64_t asked = now_ns();
+	int err;
 
 	memcpy(f.hello.disk, s->cfg.disk, FRAME_UUID_LEN);
 	if (s->cfg.auto_failover) {
@@ -527,9 +526,8 @@ static int ship(struct replica_sender *s, struct link *l, struct journal_reader 
 			pthread_mutex_lock(&s->lock);
 			s->sent_time[f.rec.seq % BATCH_RECORDS] = last = now_ns();
 			pthread_mutex_unlock(&s->lock);
-			if (f.flags & FRAME_F_ACK_REQ)
-				asked = last;
 			if (f.flags & FRAME_F_ACK_REQ) {
+				asked = last;
 				n++;
 				break;
 			}
