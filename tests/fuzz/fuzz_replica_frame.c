@@ -5,7 +5,8 @@
  * Decoding must never read past the input, a frame it accepts must
  * re-encode to the same bytes, and a RECORD's or BLOCK's data must match
  * its crc; a DIVERGE's ranges lie inside the frame, each non-empty and
- * ending within 2^64; a SYNC that starts a copy names no count.
+ * ending within 2^64; a SYNC that starts a copy names no count; a HELLO's
+ * lease comes with FRAME_F_AUTO, from a sender, and is never zero.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -49,6 +50,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 		if (f.type == FRAME_SYNC && !(f.flags & FRAME_F_LAST) && f.sync.blocks)
+			abort();
+		if (f.type == FRAME_HELLO && (!(f.flags & FRAME_F_AUTO) != !f.hello.lease_ms ||
+					      (f.hello.lease_ms && f.hello.role)))
 			abort();
 		n = frame_encode(&f, out);
 		if (n != used || memcmp(out, data, n))

@@ -44,6 +44,7 @@ struct rx {
 	uint64_t applied;		/* after the last session */
 	struct receiver_session s;
 	pthread_t t;
+	int mute_ms;			/* greet, then hear nothing this long (a cut link) */
 };
 
 static char path_p[128], path_pj[128], path_r[128], path_rj[128], psk[128], psk2[128];
@@ -141,6 +142,12 @@ static void *rx_thread(void *arg)
 		err = link_accept(x->ctx, x->lfd, peer, sizeof(peer), &l);
 		if (err) {
 			x->accept_err = err;
+			continue;
+		}
+		if (x->mute_ms) {
+			x->last_err = receiver_greet(&x->r, l, &x->s);
+			usleep(x->mute_ms * 1000);
+			link_close(l);
 			continue;
 		}
 		x->last_err = receiver_session(&x->r, l, &x->s);
@@ -775,6 +782,139 @@ static void test_full_copy(void **state)
 	rlog_close(&p);
 }
 
+/* The receiver's decision: strictly after twice the lease, armed, not promoted. */
+static void test_failover_due(void **state)
+{
+	struct receiver r = { .lease_ns = 300000000ull, .heard_ns = 5000000000ull };
+
+	assert_false(receiver_failover_due(&r, r.heard_ns + 300000000ull));
+	assert_false(receiver_failover_due(&r, r.heard_ns + 600000000ull));
+	assert_true(receiver_failover_due(&r, r.heard_ns + 600000001ull));
+	assert_false(receiver_failover_due(&r, r.heard_ns - 1));
+	r.promoted = true;
+	assert_false(receiver_failover_due(&r, r.heard_ns + 5000000000ull));
+	r.promoted = false;
+	r.lease_ns = 0;		/* manual, or disarmed by a clean close */
+	assert_false(receiver_failover_due(&r, r.heard_ns + 5000000000ull));
+}
+
+static char auto_p[160], auto_pj[160], auto_r[160], auto_rj[160];
+
+static struct replica_sender *tx_auto(struct rlog *p, uint64_t lease_ns)
+{
+	struct replica_sender_cfg cfg = {
+		.target = addr, .creds = { .psk_file = psk }, .timeout_ns = lease_ns,
+		.auto_failover = true, .journal = auto_pj, .disk_size = DISK, .block_size = 512,
+		.generation = 1, .backing = auto_p,
+	};
+	struct replica_sender *s;
+
+	memcpy(cfg.disk, p->sb.uuid, FRAME_UUID_LEN);
+	assert_int_equal(replica_sender_new(&cfg, &s), 0);
+	assert_int_equal(replica_sender_start(s, rlog_applied(p)), 0);
+	return s;
+}
+
+static void read_text(const char *p, char *buf, size_t len)
+{
+	int fd = open(p, O_RDONLY);
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	n = read(fd, buf, len - 1);
+	assert_true(n >= 0);
+	buf[n] = '\0';
+	close(fd);
+}
+
+/*
+ * Auto failover, the sender's lease (1 s) and the receiver's arming: fenced
+ * before the replica first answers; idle but kept alive by pings (the
+ * receiver never silent for 2 leases, the lease never out); a clean stop
+ * disarms the receiver, durably; a replica that stops answering fences
+ * the primary after the lease: writes EIO, and the stats say so.
+ */
+static void test_auto_failover(void **state)
+{
+	const uint64_t lease = 1000000000ull;	/* room for a loaded host and ASan */
+	struct replica_sender_stats st;
+	struct replica_sender *s;
+	char idp[192], text[256];
+	struct receiver r;
+	struct rlog p;
+	struct rx x;
+	int i;
+
+	/* files of its own: the tests before leave a promoted replica behind */
+	snprintf(auto_p, sizeof(auto_p), "%s/auto-primary.img", dir);
+	snprintf(auto_pj, sizeof(auto_pj), "%s/auto-primary.journal", dir);
+	snprintf(auto_r, sizeof(auto_r), "%s/auto-replica.img", dir);
+	snprintf(auto_rj, sizeof(auto_rj), "%s/auto-replica.journal", dir);
+	snprintf(idp, sizeof(idp), "%s.replica", auto_rj);
+	make_file(auto_p, DISK);
+	make_file(auto_r, DISK);
+	assert_int_equal(rlog_open(&p, auto_pj, auto_p, JSIZE, DISK, 512), 0);
+	primary_write(&p, 10);
+	s = tx_auto(&p, lease);
+	/* no answer yet: the replica may have promoted while we were away */
+	assert_int_equal(replica_sender_verdict(s, 11), -EIO);
+	replica_sender_stats(s, &st);
+	assert_int_equal(st.fenced, 1);
+	assert_int_equal(st.lease_ms, 1000);
+	rx_start_on(&x, 2, auto_r, auto_rj);
+	tx_wait(s, 10, 0);
+	assert_int_equal(replica_sender_verdict(s, 11), 1);
+	read_text(idp, text, sizeof(text));
+	assert_non_null(strstr(text, "failover_lease_ms=1000\n"));
+	/* idle for 3 leases: pings keep both sides' clocks fresh */
+	for (i = 0; i < 30; i++) {
+		usleep(100000);
+		assert_false(receiver_failover_due(&x.r, receiver_now_ns()));
+		replica_sender_stats(s, &st);
+		assert_int_equal(st.fenced, 0);
+	}
+	/* more records after the pings: the stream goes on */
+	primary_write(&p, 5);
+	replica_sender_written(s, rlog_applied(&p));
+	tx_wait(s, 15, 0);
+	replica_sender_free(s);		/* stopped on purpose: CLOSE */
+	for (i = 0; i < 200 && !x.s.closed; i++)
+		usleep(10000);
+	assert_true(x.s.closed);
+	assert_int_equal(x.r.lease_ns, 0);
+	read_text(idp, text, sizeof(text));
+	assert_null(strstr(text, "failover_lease_ms="));
+	usleep(2 * lease / 1000 + 100000);
+	assert_false(receiver_failover_due(&x.r, receiver_now_ns()));
+
+	/* a replica that greets, then hears nothing (cut): the primary fences at the lease */
+	x.mute_ms = 2500;
+	s = tx_auto(&p, lease);
+	for (i = 0; i < 200; i++) {
+		replica_sender_stats(s, &st);
+		if (st.state == REPLICA_STREAMING && !st.fenced)
+			break;
+		usleep(5000);
+	}
+	assert_int_equal(st.fenced, 0);
+	/* the hello armed it, durably: a restarted receiver keeps it */
+	read_text(idp, text, sizeof(text));
+	assert_non_null(strstr(text, "failover_lease_ms=1000\n"));
+	usleep(lease / 1000 + 200000);
+	replica_sender_stats(s, &st);
+	assert_int_equal(st.fenced, 1);
+	assert_int_equal(replica_sender_verdict(s, 16), -EIO);
+	replica_sender_free(s);
+	rx_stop(&x);
+	rlog_close(&p);
+	assert_int_equal(receiver_open(&r, &(struct receiver_cfg){ .target = auto_r,
+			 .journal = auto_rj, .journal_size = JSIZE }), 0);
+	assert_int_equal(r.lease_ns, lease);
+	assert_false(receiver_failover_due(&r, receiver_now_ns()));
+	assert_true(receiver_failover_due(&r, r.heard_ns + 2 * lease + 1));
+	receiver_close(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -787,6 +927,8 @@ int main(void)
 		cmocka_unit_test(test_resync_merge),
 		cmocka_unit_test(test_resync_folded),
 		cmocka_unit_test(test_full_copy),
+		cmocka_unit_test(test_failover_due),
+		cmocka_unit_test(test_auto_failover),
 	};
 
 	return cmocka_run_group_tests(tests, setup, remove_dir);

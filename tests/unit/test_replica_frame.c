@@ -16,6 +16,7 @@
 
 #include "journal/format.h"
 #include "lib/crc32c.h"
+#include "lib/le.h"
 #include "replica/frame.h"
 
 static uint8_t data[4096];
@@ -71,6 +72,7 @@ static void test_round_trips(void **state)
 {
 	struct frame f = record_frame(), g;
 	uint64_t off, len;
+	uint32_t plen;
 	size_t n, used;
 
 	n = frame_encode(&f, buf);
@@ -101,6 +103,46 @@ static void test_round_trips(void **state)
 	f.hello.split = 100;
 	n = frame_encode(&f, buf);
 	assert_int_equal(frame_decode(buf, n, &g, &used), -EBADMSG);
+	/* auto failover: the sender's hello carries the flag and its lease, both or neither */
+	f.hello.split = 90;
+	f.hello.role = 0;
+	f.flags = FRAME_F_AUTO;
+	f.hello.lease_ms = 5000;
+	n = frame_encode(&f, buf);
+	assert_int_equal(frame_decode(buf, n, &g, &used), 0);
+	assert_int_equal(g.flags, FRAME_F_AUTO);
+	assert_int_equal(g.hello.lease_ms, 5000);
+	f.hello.lease_ms = 0;
+	n = frame_encode(&f, buf);
+	assert_int_equal(frame_decode(buf, n, &g, &used), -EBADMSG);
+	f.flags = 0;
+	f.hello.lease_ms = 5000;
+	n = frame_encode(&f, buf);
+	assert_int_equal(frame_decode(buf, n, &g, &used), -EBADMSG);
+	f.flags = FRAME_F_AUTO;
+	f.hello.role = 1;		/* a lease is the primary's */
+	n = frame_encode(&f, buf);
+	assert_int_equal(frame_decode(buf, n, &g, &used), -EBADMSG);
+	f.hello.role = 0;
+	n = frame_encode(&f, buf);
+	buf[FRAME_HDR + 60] = 1;	/* reserved */
+	put_le32(buf + 12, crc32c(0, buf + FRAME_HDR, FRAME_HELLO_LEN));
+	assert_int_equal(frame_decode(buf, n, &g, &used), -EBADMSG);
+
+	/* PING and CLOSE carry nothing */
+	memset(&f, 0, sizeof(f));
+	f.type = FRAME_PING;
+	n = frame_encode(&f, buf);
+	assert_int_equal(n, FRAME_HDR);
+	assert_int_equal(frame_decode(buf, n, &g, &used), 0);
+	assert_int_equal(g.type, FRAME_PING);
+	f.type = FRAME_CLOSE;
+	n = frame_encode(&f, buf);
+	assert_int_equal(frame_decode(buf, n, &g, &used), 0);
+	assert_int_equal(g.type, FRAME_CLOSE);
+	put_le32(buf + 8, 4);		/* a CLOSE with a payload */
+	put_le32(buf + 16, crc32c(0, buf, 16));
+	assert_int_equal(frame_decode_header(buf, &plen), -EBADMSG);
 
 	f = diverge_frame();
 	n = frame_encode(&f, buf);

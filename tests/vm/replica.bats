@@ -469,3 +469,149 @@ certs() {
 	run "$SLUICE" journal restore "$RJ" --seq $((s0 - 1)) --to "$BATS_TEST_TMPDIR/r2"
 	assert_failure
 }
+
+# veth_pair: the host's sl-va (10.77.0.1) and sl-vb (10.77.0.2) in netns sl-rep.
+veth_pair() {
+	ip netns add sl-rep
+	ip link add sl-va type veth peer name sl-vb netns sl-rep
+	ip addr add 10.77.0.1/24 dev sl-va
+	ip link set sl-va up
+	ip -n sl-rep addr add 10.77.0.2/24 dev sl-vb
+	ip -n sl-rep link set sl-vb up
+	ip -n sl-rep link set lo up
+	tc qdisc add dev sl-va root netem delay 1ms
+	tc -n sl-rep qdisc add dev sl-vb root netem delay 1ms
+}
+
+# first_write: auto failover fences the disk until the replica answers, and
+# through its first full copy (the lease is renewed by acks only): retry one
+# write until it is acknowledged (30 s), then wait for the stream to drain.
+first_write() {
+	local i
+	for ((i = 0; i < 150; i++)); do
+		dd if=/dev/urandom of="$DEV" bs=4k count=1 seek=8190 oflag=direct status=none \
+			2>/dev/null && break
+		sleep 0.2
+	done
+	((i < 150))
+	drained
+	wait_counters '.replica_state == 1 and .replica_fenced == 0'
+}
+
+@test "auto failover: the link cut, the primary's writes fail with EIO after its lease, the replica promotes itself holding every acknowledged write" {
+	veth_pair
+	REPLICA_NS=sl-rep
+	local marker="$BATS_TEST_TMPDIR/promoted"
+	replica_bg --listen 10.77.0.2:7320 --target "$RIMG" --journal "$RJ" --journal-size 64M \
+		--psk-file "$PSK" --on-promote "echo \"\$SLUICE_PROMOTED_IMAGE\" >'$marker'"
+	serve_bg --backing "$IMG" --block-size 4096 --journal "$J" --journal-size 64M \
+		--replica 10.77.0.2:7320 --replica-psk-file "$PSK" --replica-mode sync \
+		--replica-failover auto --replica-timeout 1s
+	# fenced until the replica first answers (and its first copy is over); then writes flow
+	first_write
+	wait_counters '.replica_lease_ms == 1000'
+	grep -q "failover_lease_ms=1000" "$RJ.replica"
+	local acked="$BATS_TEST_TMPDIR/acked" src="$BATS_TEST_TMPDIR/src" err="$BATS_TEST_TMPDIR/dd.err"
+	local off sum n i before
+	head -c 4M /dev/urandom >"$src"
+	(
+		for ((i = 0; i < 1024; i++)); do
+			dd if="$src" of="$DEV" bs=4k skip="$i" seek=$(((i * 37) % 8192)) count=1 \
+				oflag=direct conv=notrunc status=none 2>"$err" || break
+			echo "$i" >>"$acked"
+		done
+	) 3>&- &
+	local writer=$!
+	sleep 3
+	[[ $(wc -l <"$acked") -ge 3 ]]
+	before=$(wc -l <"$SERVE_ERR")
+	# the link cut both ways: no frame, no ack
+	tc qdisc change dev sl-va root netem delay 1ms loss 100%
+	tc -n sl-rep qdisc change dev sl-vb root netem delay 1ms loss 100%
+	# the writer stops at its first failed write: EIO, the fence
+	for ((i = 0; i < 300; i++)); do
+		kill -0 "$writer" 2>/dev/null || break
+		sleep 0.1
+	done
+	run kill -0 "$writer"
+	assert_failure
+	wait "$writer" || true
+	run cat "$err"
+	assert_output --partial "Input/output error"
+	# new writes fail too, reads go on
+	run dd if=/dev/zero of="$DEV" bs=4k count=1 seek=8100 oflag=direct status=none
+	assert_failure
+	assert_output --partial "Input/output error"
+	dd if="$DEV" of=/dev/null bs=4k count=16 iflag=direct status=none
+	wait_counters '.replica_fenced == 1'
+	# the replica, silent for more than 2 s, promotes itself and runs --on-promote
+	for ((i = 0; i < 150; i++)); do
+		[[ -s $marker ]] && break
+		sleep 0.1
+	done
+	assert_equal "$(cat "$marker")" "$RIMG"
+	wait "$REPLICA_PID"
+	run cat "$REPLICA_LOG"
+	assert_output --regexp "failover: no word from the primary for [0-9.]+s .*; promoted $RIMG at seq [0-9]+, generation 2"
+	grep -qx "generation=2" "$RJ.replica"
+	grep -q "^split=" "$RJ.replica"
+	sleep 1.5	# the server's next snapshot
+	run tail -n +$((before + 1)) "$SERVE_ERR"
+	assert_output --partial "fenced: no word from the replica for 1.0s; it may promote itself"
+	refute_output --partial "fence lifted"
+	# every acknowledged write is on the promoted image
+	n=$(wc -l <"$acked")
+	echo "# acknowledged writes: $n" >&3
+	while read -r i; do
+		off=$(((i * 37) % 8192))
+		sum=$(dd if="$src" bs=4k skip="$i" count=1 status=none | md5sum)
+		assert_equal "$(dd if="$RIMG" bs=4k skip="$off" count=1 status=none | md5sum)" \
+			"$sum"
+	done <"$acked"
+	# the link back: the promoted side refuses the old primary, which stays fenced
+	REPLICA_NS=sl-rep replica_bg --listen 10.77.0.2:7320 --target "$RIMG" --journal "$RJ" \
+		--psk-file "$PSK"
+	tc qdisc change dev sl-va root netem delay 1ms
+	tc -n sl-rep qdisc change dev sl-vb root netem delay 1ms
+	wait_counters '.replica_state == 3 and .replica_last_errno == 116 and .replica_fenced == 1'
+	run dd if=/dev/zero of="$DEV" bs=4k count=1 seek=8100 oflag=direct status=none
+	assert_failure
+	sleep 1.5
+	grep -q "this disk lost the failover" "$SERVE_ERR"
+}
+
+@test "auto failover: a primary stopped on purpose is not failed over; a short cut lifts the fence" {
+	replica_bg --listen 127.0.0.1:7321 --target "$RIMG" --journal "$RJ" --journal-size 64M \
+		--psk-file "$PSK"
+	serve_bg --backing "$IMG" --block-size 4096 --journal "$J" --journal-size 64M \
+		--replica 127.0.0.1:7321 --replica-psk-file "$PSK" --replica-failover auto \
+		--replica-timeout 1s
+	first_write
+	dd if=/dev/urandom of="$DEV" bs=4k count=8 oflag=direct status=none
+	# the replica stalled: the primary fences, then lifts it (a stalled receiver
+	# reads the pings waiting for it first: no failover)
+	local before
+	before=$(wc -l <"$SERVE_ERR")
+	kill -STOP "$REPLICA_PID"
+	wait_counters '.replica_fenced == 1'
+	run dd if=/dev/zero of="$DEV" bs=4k count=1 seek=50 oflag=direct status=none
+	assert_failure
+	kill -CONT "$REPLICA_PID"
+	wait_counters '.replica_fenced == 0 and .replica_state == 1'
+	dd if=/dev/urandom of="$DEV" bs=4k count=8 seek=100 oflag=direct status=none
+	sleep 1.5
+	run tail -n +$((before + 1)) "$SERVE_ERR"
+	assert_output --partial "fenced: no word from the replica for 1.0s"
+	assert_output --partial "fence lifted: the replica answers again"
+	drained
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID"
+	sleep 3		# more than 2 leases
+	kill -0 "$REPLICA_PID"
+	run cat "$REPLICA_LOG"
+	assert_output --partial "stopped on purpose (no failover)"
+	refute_output --partial "promoted"
+	run grep -c "failover_lease_ms\|split=" "$RJ.replica"
+	assert_output 0
+	cmp "$IMG" "$RIMG"
+}

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
@@ -99,19 +100,23 @@ unsigned int filter_stats_alerts(const struct filter_stats *fs)
 	}
 	if (counter(fs, "replica_rpo_exceeded", &over) && over)
 		a |= FILTER_ALERT_RPO;
+	if (counter(fs, "replica_fenced", &over) && over)
+		a |= FILTER_ALERT_REPLICA_FENCED;
 	return a;
 }
 
 void filter_stats_alert_text(const struct filter_stats *fs, unsigned int alert, bool raised,
 			     char *buf, size_t len)
 {
-	uint64_t lag = 0, rpo = 0, err = 0, failing = 0, acked = 0;
+	uint64_t lag = 0, rpo = 0, err = 0, failing = 0, acked = 0, lease = 0, state = 0;
 
 	counter(fs, "replica_lag_ms", &lag);
 	counter(fs, "replica_rpo_ms", &rpo);
 	counter(fs, "replica_last_errno", &err);
 	counter(fs, "replica_writes_failing", &failing);
 	counter(fs, "replica_acked_seq", &acked);
+	counter(fs, "replica_lease_ms", &lease);
+	counter(fs, "replica_state", &state);
 	switch (alert) {
 	case FILTER_ALERT_RPO:
 		if (raised)
@@ -138,11 +143,27 @@ void filter_stats_alert_text(const struct filter_stats *fs, unsigned int alert, 
 			snprintf(buf, len, "sync replication no longer degraded");
 		break;
 	case FILTER_ALERT_REPLICA_FAILED:
-		if (raised)
+		/* fenced first by the silence, the fence's own line is not news again */
+		if (raised && lease && err == ESTALE)
+			snprintf(buf, len, "the replica was promoted: this disk lost the "
+				 "failover and stays fenced (writes fail with EIO) until its "
+				 "server restarts");
+		else if (raised)
 			snprintf(buf, len, "the replica refused this disk (%s): no retry until the "
 				 "disk's server restarts", err ? strerror((int)err) : "?");
 		else
 			snprintf(buf, len, "the replica accepts this disk again");
+		break;
+	case FILTER_ALERT_REPLICA_FENCED:
+		if (raised && state == 3 && err == ESTALE)
+			snprintf(buf, len, "fenced: the replica was promoted: this disk lost the "
+				 "failover; writes fail with EIO (failback: run 'sluice replica' "
+				 "on it)");
+		else if (raised)
+			snprintf(buf, len, "fenced: no word from the replica for %.1fs; it may "
+				 "promote itself; writes fail with EIO", lease / 1000.0);
+		else
+			snprintf(buf, len, "fence lifted: the replica answers again, writes go on");
 		break;
 	default:
 		snprintf(buf, len, "?");

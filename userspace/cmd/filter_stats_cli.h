@@ -37,8 +37,9 @@ enum filter_alert {
 	FILTER_ALERT_REPLICA_DEGRADED = 1 << 1,
 	FILTER_ALERT_REPLICA_FAILED = 1 << 2,
 	FILTER_ALERT_RPO = 1 << 3,
+	FILTER_ALERT_REPLICA_FENCED = 1 << 4,	/* auto failover: writes fail, no lease */
 };
-#define FILTER_ALERTS_ALL	0xfu
+#define FILTER_ALERTS_ALL	0x1fu
 
 unsigned int filter_stats_alerts(const struct filter_stats *fs);
 /* @alert's sentence (raised when @raised, else cleared) into @buf. */

@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include "cmd/args.h"
 #include "cmds.h"
 #include "lib/log.h"
+#include "lib/units.h"
 #include "replica/receiver.h"
 
 #define DEFAULT_JOURNAL_SIZE	(1ull << 30)
@@ -30,7 +32,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: sluice replica --listen ADDR:PORT --target IMAGE --journal PATH\n"
 		"                      (--psk-file F | --tls-cert C --tls-key K --tls-ca CA)\n"
-		"                      [--journal-size SIZE]\n"
+		"                      [--journal-size SIZE] [--on-promote CMD]\n"
 		"       sluice replica promote --target IMAGE --journal PATH\n"
 		"\n"
 		"Receive a journaled disk's records from its primary ('sluice serve\n"
@@ -48,6 +50,8 @@ static void usage(FILE *f)
 		"  --tls-cert C        or this side's certificate, its key, and the CA\n"
 		"  --tls-key K         both sides' certificates must be signed by\n"
 		"  --tls-ca CA\n"
+		"  --on-promote CMD    after an automatic failover, run CMD (sh -c) in\n"
+		"                      place of this process (default: exit 0)\n"
 		"  -h, --help          this help\n"
 		"\n"
 		"promote (failover, with the receiver stopped): IMAGE becomes the disk,\n"
@@ -56,6 +60,14 @@ static void usage(FILE *f)
 		"Then serve IMAGE with that journal: 'sluice serve --backing IMAGE\n"
 		"--journal PATH', and '--replica OLDHOST:PORT ...' to stream to the old\n"
 		"primary once it runs 'sluice replica' on its own backing and journal.\n"
+		"\n"
+		"automatic failover: a primary served with '--replica-failover auto'\n"
+		"(failover: auto) holds a lease of its --replica-timeout L, renewed by\n"
+		"this replica's acks, and fails writes (EIO) once it has gone L without\n"
+		"one. Told so in the primary's hello (and kept in PATH.replica), this\n"
+		"receiver promotes itself when it has heard nothing from the primary for\n"
+		"more than 2*L, as 'promote' does, then exits 0 or runs --on-promote. A\n"
+		"primary stopped on purpose says so first: no failover then.\n"
 		"\n"
 		"failback: the old primary, as a replica, keeps its image and journal;\n"
 		"its writes after the split (the seq promote printed) are discarded from\n"
@@ -71,7 +83,15 @@ static void usage(FILE *f)
 		"  # on the primary:\n"
 		"  sluice serve --backing /srv/pgdata.img --journal /srv/pgdata.journal \\\n"
 		"      --replica standby:7070 --replica-psk-file /etc/sluice/pgdata.psk\n"
-		"  # failover: on the replica, once the primary is gone\n"
+		"  # automatic failover: the replica serves the image once promoted\n"
+		"  sluice replica --listen 0.0.0.0:7070 --target /srv/replica/pgdata.img \\\n"
+		"      --journal /srv/replica/pgdata.journal --psk-file /etc/sluice/pgdata.psk \\\n"
+		"      --on-promote 'exec sluice serve --backing /srv/replica/pgdata.img \\\n"
+		"          --journal /srv/replica/pgdata.journal'\n"
+		"  sluice serve --backing /srv/pgdata.img --journal /srv/pgdata.journal \\\n"
+		"      --replica standby:7070 --replica-psk-file /etc/sluice/pgdata.psk \\\n"
+		"      --replica-mode sync --replica-failover auto --replica-timeout 5s\n"
+		"  # failover by hand: on the replica, once the primary is gone\n"
 		"  sluice replica promote --target /srv/replica/pgdata.img \\\n"
 		"      --journal /srv/replica/pgdata.journal\n"
 		"  sluice serve --backing /srv/replica/pgdata.img \\\n"
@@ -95,8 +115,9 @@ static void say_end(const char *peer, int err, const struct receiver_session *s)
 			 s->last_seq, s->records, s->data_bytes / s->block_size, s->acks);
 	switch (err) {
 	case -EPIPE:
-		log_info("replica: %s: the primary closed the link; applied through seq %" PRIu64,
-			 peer, s->records ? s->last_seq : s->resumed_at);
+		log_info("replica: %s: the primary %s; applied through seq %" PRIu64, peer,
+			 s->closed ? "stopped on purpose (no failover)" : "closed the link",
+			 s->records ? s->last_seq : s->resumed_at);
 		break;
 	case -EXDEV:
 		log_err("replica: %s: refused: the primary's disk is not the one this "
@@ -129,14 +150,61 @@ static void say_end(const char *peer, int err, const struct receiver_session *s)
 	}
 }
 
-static int serve_links(struct receiver *r, struct link_ctx *ctx, int lfd)
+/*
+ * Automatic failover: the primary was silent for more than twice its lease
+ * (it fenced itself after one). Promote as 'promote' does. 0 promoted, 1
+ * not (said; the receiver goes on, disarmed until the next hello).
+ */
+static int failover(struct receiver *r, const struct receiver_cfg *cfg)
 {
+	uint64_t silent = receiver_now_ns() - r->heard_ns, lease = r->lease_ns, gen, seq;
+	int err;
+
+	receiver_close(r);
+	err = receiver_promote(cfg, &gen, &seq);
+	if (!err) {
+		log_info("replica: failover: no word from the primary for %.1fs (more than "
+			 "twice its lease of %.1fs; it has fenced its writes); promoted %s at "
+			 "seq %" PRIu64 ", generation %" PRIu64, silent / 1e9, lease / 1e9,
+			 cfg->target, seq, gen);
+		return 0;
+	}
+	log_err("replica: failover: no word from the primary for %.1fs, but promoting %s "
+		"failed: %s%s; still a replica, promote by hand once that is resolved",
+		silent / 1e9, cfg->target, strerror(-err),
+		err == -EAGAIN ? " (a full copy or failback resync is unfinished)" : "");
+	err = receiver_open(r, cfg);
+	if (err) {
+		log_err("replica: reopening %s: %s", cfg->journal, strerror(-err));
+		return -1;
+	}
+	r->lease_ns = 0;
+	return 1;
+}
+
+/* 0: stopped, or promoted (*promoted); 1: failed. */
+static int serve_links(struct receiver *r, struct link_ctx *ctx, int lfd, bool *promoted)
+{
+	struct receiver_cfg cfg = r->cfg;
 	struct receiver_session s;
+	struct pollfd pfd = { .fd = lfd, .events = POLLIN };
 	struct link *l;
 	char peer[160], why[256];
+	uint64_t armed;
 	int err;
 
 	while (!stopping) {
+		if (receiver_failover_due(r, receiver_now_ns())) {
+			err = failover(r, &cfg);
+			if (err <= 0) {
+				*promoted = !err;
+				return err ? 1 : 0;
+			}
+		}
+		/* awake often enough to see the lease run out with no one connected */
+		err = poll(&pfd, 1, 100);
+		if (err <= 0)
+			continue;
 		err = link_accept(ctx, lfd, peer, sizeof(peer), &l);
 		if (err == -EINTR)
 			continue;
@@ -152,7 +220,12 @@ static int serve_links(struct receiver *r, struct link_ctx *ctx, int lfd)
 			continue;
 		}
 		log_info("replica: %s: connected", peer);
+		armed = r->lease_ns;
 		err = receiver_greet(r, l, &s);
+		if (!err && r->lease_ns != armed)
+			log_info("replica: %s: automatic failover %s", peer, r->lease_ns ?
+				 "armed by the primary: promoting after twice its lease without "
+				 "word from it" : "off (the primary's failover is manual)");
 		if (!err && s.failback)
 			log_info("replica: %s: failback: discarded records %" PRIu64 "..%" PRIu64
 				 " (this side's writes after the split at seq %" PRIu64 ", the split "
@@ -223,7 +296,19 @@ static int promote(const struct receiver_cfg *cfg, bool link_flags)
 
 enum {
 	OPT_LISTEN = 256, OPT_TARGET, OPT_JOURNAL, OPT_JSIZE, OPT_PSK, OPT_CERT, OPT_KEY, OPT_CA,
+	OPT_ON_PROMOTE,
 };
+
+/* --on-promote: CMD takes this process's place, told what was promoted. */
+static int run_on_promote(const char *cmd, const struct receiver_cfg *cfg)
+{
+	setenv("SLUICE_PROMOTED_IMAGE", cfg->target, 1);
+	setenv("SLUICE_PROMOTED_JOURNAL", cfg->journal, 1);
+	log_info("replica: failover: running %s", cmd);
+	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+	log_err("replica: --on-promote: running /bin/sh: %s", strerror(errno));
+	return 1;
+}
 
 int cmd_replica(int argc, char **argv)
 {
@@ -236,6 +321,7 @@ int cmd_replica(int argc, char **argv)
 		{ "tls-cert", required_argument, NULL, OPT_CERT },
 		{ "tls-key", required_argument, NULL, OPT_KEY },
 		{ "tls-ca", required_argument, NULL, OPT_CA },
+		{ "on-promote", required_argument, NULL, OPT_ON_PROMOTE },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -244,7 +330,8 @@ int cmd_replica(int argc, char **argv)
 	struct link_creds creds = {};
 	struct link_ctx *ctx = NULL;
 	struct receiver r = {};
-	const char *listen_at = NULL;
+	const char *listen_at = NULL, *on_promote = NULL;
+	bool promoted = false;
 	char why[256];
 	int c, err, lfd = -1, ret = 1;
 
@@ -276,6 +363,9 @@ int cmd_replica(int argc, char **argv)
 			break;
 		case OPT_CA:
 			creds.ca = optarg;
+			break;
+		case OPT_ON_PROMOTE:
+			on_promote = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -339,11 +429,16 @@ int cmd_replica(int argc, char **argv)
 	}
 	log_info("replica: listening on %s for %s (applied through seq %" PRIu64 ")", listen_at,
 		 cfg.target, r.log_open ? rlog_applied(&r.log) : 0);
-	ret = serve_links(&r, ctx, lfd);
+	if (r.lease_ns)
+		log_info("replica: automatic failover armed: promoting after %.1fs without word "
+			 "from the primary", 2 * r.lease_ns / 1e9);
+	ret = serve_links(&r, ctx, lfd, &promoted);
 out:
 	if (lfd >= 0)
 		close(lfd);
 	receiver_close(&r);
 	link_ctx_free(ctx);
+	if (promoted && on_promote)
+		return run_on_promote(on_promote, &cfg);
 	return ret;
 }

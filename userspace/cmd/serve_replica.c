@@ -68,6 +68,13 @@ int serve_replica_option(struct serve_replica *r, int opt, const char *arg)
 		}
 		r->rpo = arg;
 		return 1;
+	case 9:
+		if (strcmp(arg, "manual") && strcmp(arg, "auto")) {
+			log_err("--replica-failover '%s': give manual or auto", arg);
+			return -EINVAL;
+		}
+		r->failover = arg;
+		return 1;
 	}
 	return 0;
 }
@@ -108,7 +115,7 @@ int serve_replica_finish(struct serve_replica *r, struct serve_journal *j)
 
 	if (!r->target) {
 		if (r->mode || r->psk || r->cert || r->key || r->ca || r->timeout || r->when_down ||
-		    r->rpo) {
+		    r->rpo || r->failover) {
 			log_err("the --replica-* flags go with --replica HOST:PORT");
 			return -EINVAL;
 		}
@@ -116,6 +123,13 @@ int serve_replica_finish(struct serve_replica *r, struct serve_journal *j)
 	}
 	if (!j->spec[0]) {
 		log_err("--replica ships the journal's records: give --journal PATH too");
+		return -EINVAL;
+	}
+	if (r->failover && !strcmp(r->failover, "auto") && r->when_down &&
+	    !strcmp(r->when_down, "async")) {
+		log_err("--replica-failover auto: a write the replica lacks cannot be "
+			"acknowledged, the replica may promote without it; leave out "
+			"--replica-when-down async");
 		return -EINVAL;
 	}
 	c = (struct link_creds){ absolute(r->psk, r->abs[0]), absolute(r->cert, r->abs[1]),
@@ -141,5 +155,5 @@ int serve_replica_finish(struct serve_replica *r, struct serve_journal *j)
 	       add(j, "psk_file", c.psk_file) ?: add(j, "tls_cert", c.cert) ?:
 	       add(j, "tls_key", c.key) ?: add(j, "tls_ca", c.ca) ?:
 	       add(j, "timeout", r->timeout) ?: add(j, "when_down", r->when_down) ?:
-	       add(j, "rpo", r->rpo);
+	       add(j, "rpo", r->rpo) ?: add(j, "failover", r->failover);
 }

@@ -29,6 +29,9 @@ static uint32_t payload_len(const struct frame *f)
 		return FRAME_BLOCK_HDR + f->blk.length;
 	case FRAME_SYNC:
 		return FRAME_SYNC_LEN;
+	case FRAME_PING:
+	case FRAME_CLOSE:
+		return 0;
 	}
 	return 0;
 }
@@ -64,6 +67,8 @@ size_t frame_encode(const struct frame *f, uint8_t *out)
 		put_le64(p + 32, f->hello.generation);
 		put_le64(p + 40, f->hello.applied);
 		put_le64(p + 48, f->hello.split);
+		put_le32(p + 56, f->hello.lease_ms);
+		put_le32(p + 60, 0);
 		break;
 	case FRAME_RECORD:
 		put_le64(p, f->rec.seq);
@@ -148,6 +153,11 @@ int frame_decode_header(const uint8_t hdr[FRAME_HDR], uint32_t *plen)
 		break;
 	case FRAME_SYNC:
 		if (len != FRAME_SYNC_LEN)
+			return -EBADMSG;
+		break;
+	case FRAME_PING:
+	case FRAME_CLOSE:
+		if (len)
 			return -EBADMSG;
 		break;
 	default:
@@ -245,6 +255,11 @@ int frame_decode(const uint8_t *buf, size_t len, struct frame *f, size_t *used)
 		f->hello.generation = get_le64(p + 32);
 		f->hello.applied = get_le64(p + 40);
 		f->hello.split = get_le64(p + 48);
+		f->hello.lease_ms = get_le32(p + 56);
+		/* a lease is the sender's, with the flag, and never zero */
+		if (get_le32(p + 60) || !(f->flags & FRAME_F_AUTO) != !f->hello.lease_ms ||
+		    (f->hello.lease_ms && f->hello.role))
+			return -EBADMSG;
 		if (f->hello.role > 1 || f->hello.split > f->hello.applied ||
 		    (f->hello.block_size != 512 && f->hello.block_size != 4096) ||
 		    !f->hello.disk_size || f->hello.disk_size % f->hello.block_size)
@@ -282,6 +297,9 @@ int frame_decode(const uint8_t *buf, size_t len, struct frame *f, size_t *used)
 		/* the start names no count; the end, the blocks that came */
 		if (!(f->flags & FRAME_F_LAST) && f->sync.blocks)
 			return -EBADMSG;
+		break;
+	case FRAME_PING:
+	case FRAME_CLOSE:
 		break;
 	}
 	*used = FRAME_HDR + plen;

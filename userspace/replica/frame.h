@@ -25,6 +25,9 @@
  * SYNC    sender to receiver, a full copy: the start (the seq S0 whose
  *         records the copy holds: the stream goes on from S0 + 1), and
  *         with FRAME_F_LAST the end (the count of blocks sent).
+ * PING    sender to receiver, idle: answer with an ACK (auto failover's
+ *         lease is renewed by ACKs, so an idle link must still carry them).
+ * CLOSE   sender to receiver: the primary stops on purpose; no failover.
  */
 #ifndef SLUICE_REPLICA_FRAME_H
 #define SLUICE_REPLICA_FRAME_H
@@ -33,10 +36,11 @@
 #include <stdint.h>
 
 #define FRAME_MAGIC		0x50524c53u	/* "SLRP" */
-#define FRAME_VERSION		2	/* 2: HELLO's split, DIVERGE, BLOCK, SYNC */
+/* 2: HELLO's split, DIVERGE, BLOCK, SYNC; 3: HELLO's lease, PING, CLOSE */
+#define FRAME_VERSION		3
 #define FRAME_HDR		20
 #define FRAME_UUID_LEN		16
-#define FRAME_HELLO_LEN		56
+#define FRAME_HELLO_LEN		64
 #define FRAME_REC_HDR		40
 #define FRAME_DATA_MAX		(8u << 20)	/* as a journal record's data */
 #define FRAME_ACK_LEN		8
@@ -57,6 +61,8 @@ enum frame_type {
 	FRAME_DIVERGE = 5,
 	FRAME_BLOCK = 6,
 	FRAME_SYNC = 7,
+	FRAME_PING = 8,
+	FRAME_CLOSE = 9,
 };
 
 /* RECORD flags: the sender waits for an ACK after this one. */
@@ -67,6 +73,8 @@ enum frame_type {
 #define FRAME_F_LAST		(1u << 2)
 /* the receiver's HELLO: it holds nothing to resume from; send a full copy. */
 #define FRAME_F_FULL		(1u << 3)
+/* the sender's HELLO: auto failover, with the lease in hello.lease_ms. */
+#define FRAME_F_AUTO		(1u << 4)
 
 struct frame_hello {
 	uint8_t disk[FRAME_UUID_LEN];	/* the primary journal's uuid: the disk's identity */
@@ -76,6 +84,7 @@ struct frame_hello {
 	uint64_t generation;		/* bumped at every promote: split brain is a mismatch */
 	uint64_t applied;		/* receiver: last record applied; sender: last written */
 	uint64_t split;			/* sender: its generation began after this seq (promote) */
+	uint32_t lease_ms;		/* sender, FRAME_F_AUTO: fenced after this long unheard */
 };
 
 /* DIVERGE: @count ranges at @raw, FRAME_RANGE_LEN bytes each (frame_range_get/put). */

@@ -410,7 +410,18 @@ static int read_full(struct link *l, uint8_t *buf, size_t n)
 	int ret;
 
 	while (done < n) {
+		errno = 0;
 		ret = SSL_read(l->ssl, buf + done, (int)(n - done));
+		/*
+		 * A stop and SIGCONT end a receive that has SO_RCVTIMEO early,
+		 * with EINTR (signal(7), Linux): if the peer's bytes arrived
+		 * meanwhile, that was no silence of the peer's; read on. (The
+		 * replica's automatic failover counts silence by it.)
+		 */
+		if (ret <= 0 && errno == EINTR && link_readable(l)) {
+			ERR_clear_error();
+			continue;
+		}
 		if (ret <= 0)
 			return io_error(l, ret);
 		done += ret;

@@ -12,13 +12,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/fileio.h"
+#include "lib/units.h"
 #include "replica/receiver.h"
 #include "replica/resync.h"
 
 #define HELLO_TIMEOUT_MS	10000
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
+}
 
 int receiver_id_path(const char *journal, char *buf, size_t len)
 {
@@ -44,7 +54,7 @@ static void hex(const uint8_t *in, size_t n, char *out)
 
 /* The identity file of @journal. 0, -ENOENT (none), -EBADMSG, -errno. */
 static int read_id(const char *journal, uint8_t disk_out[FRAME_UUID_LEN], uint64_t *generation,
-		   bool *promoted, uint64_t *split)
+		   bool *promoted, uint64_t *split, uint64_t *lease_ms)
 {
 	char path[PATH_MAX], text[256], disk[2 * FRAME_UUID_LEN + 1];
 	const char *p;
@@ -75,13 +85,20 @@ static int read_id(const char *journal, uint8_t disk_out[FRAME_UUID_LEN], uint64
 	/* promote adds the seq it found: the new lineage starts after it */
 	p = strstr(text, "split=");
 	*promoted = p && sscanf(p, "split=%" SCNu64, split) == 1;
+	/* auto failover armed by the primary's hello, disarmed by its clean close */
+	p = strstr(text, "failover_lease_ms=");
+	if (!p || sscanf(p, "failover_lease_ms=%" SCNu64, lease_ms) != 1)
+		*lease_ms = 0;
 	return 0;
 }
 
 static int load_id(struct receiver *r)
 {
-	int err = read_id(r->cfg.journal, r->disk, &r->generation, &r->promoted, &r->split);
+	uint64_t lease_ms = 0;
+	int err = read_id(r->cfg.journal, r->disk, &r->generation, &r->promoted, &r->split,
+			  &lease_ms);
 
+	r->lease_ns = r->promoted ? 0 : lease_ms * NSEC_PER_MSEC;
 	if (err == -ENOENT)
 		return 0;
 	if (!err)
@@ -92,8 +109,9 @@ static int load_id(struct receiver *r)
 int receiver_promoted(const char *journal, uint8_t disk[FRAME_UUID_LEN], uint64_t *generation,
 		      uint64_t *split)
 {
+	uint64_t lease_ms;
 	bool promoted;
-	int err = read_id(journal, disk, generation, &promoted, split);
+	int err = read_id(journal, disk, generation, &promoted, split, &lease_ms);
 
 	return err ? err : promoted ? 0 : -ENOENT;
 }
@@ -111,6 +129,9 @@ static int save_id(struct receiver *r)
 		     r->generation);
 	if (r->promoted)
 		n += snprintf(text + n, sizeof(text) - n, "split=%" PRIu64 "\n", r->split);
+	else if (r->lease_ns)
+		n += snprintf(text + n, sizeof(text) - n, "failover_lease_ms=%" PRIu64 "\n",
+			      (uint64_t)(r->lease_ns / NSEC_PER_MSEC));
 	return write_file_atomic(path, text, n, 0600, FILE_ATOMIC_SYNC);
 }
 
@@ -121,6 +142,8 @@ int receiver_open(struct receiver *r, const struct receiver_cfg *cfg)
 	memset(r, 0, sizeof(*r));
 	r->cfg = *cfg;
 	r->log.jfd = r->log.tfd = r->log.basefd = -1;
+	/* a restarted receiver gives the primary a whole 2 * lease from now */
+	r->heard_ns = now_ns();
 	err = load_id(r);
 	if (err)
 		return err;
@@ -262,12 +285,14 @@ static int put_block(struct receiver *r, struct link *l, const struct frame *f)
 }
 
 /* The next frame; a peer's ERROR frame is kept in @s and is -ECONNABORTED. */
-static int recv_frame(struct link *l, struct frame *f, struct receiver_session *s)
+static int recv_frame(struct receiver *r, struct link *l, struct frame *f,
+		      struct receiver_session *s)
 {
 	int err = link_recv(l, f);
 
 	if (err)
 		return err;
+	r->heard_ns = now_ns();
 	if (f->type == FRAME_ERROR) {
 		s->peer_err = f->error.err;
 		snprintf(s->peer_msg, sizeof(s->peer_msg), "%s", f->error.msg);
@@ -285,7 +310,7 @@ static int take_blocks(struct receiver *r, struct link *l, const struct resync_s
 	int err;
 
 	for (;;) {
-		err = recv_frame(l, &f, s);
+		err = recv_frame(r, l, &f, s);
 		if (err)
 			return err;
 		if (f.type != FRAME_BLOCK)
@@ -316,6 +341,7 @@ static int greet(struct receiver *r, struct link *l, struct receiver_session *s)
 	struct resync_set set = {};
 	char rpath[PATH_MAX], spath[PATH_MAX];
 	bool full = false;
+	uint64_t lease;
 	int err;
 
 	link_set_timeout(l, HELLO_TIMEOUT_MS);
@@ -326,6 +352,7 @@ static int greet(struct receiver *r, struct link *l, struct receiver_session *s)
 		goto peer_error;
 	if (f.type != FRAME_HELLO || h->role != 0)
 		return refuse(l, -EBADMSG, "expected the sender's hello");
+	r->heard_ns = now_ns();
 	memcpy(s->peer_disk, h->disk, FRAME_UUID_LEN);
 	if (r->have_id && memcmp(h->disk, r->disk, FRAME_UUID_LEN))
 		return refuse(l, -EXDEV, "this replica serves another disk");
@@ -367,6 +394,16 @@ static int greet(struct receiver *r, struct link *l, struct receiver_session *s)
 		}
 		r->have_id = true;
 	}
+	/* the primary's failover mode, kept so that a restarted receiver acts on it */
+	lease = h->lease_ms * NSEC_PER_MSEC;
+	if (lease != r->lease_ns) {
+		r->lease_ns = lease;
+		err = save_id(r);
+		if (err) {
+			err = refuse(l, err, "the replica cannot record the failover mode");
+			goto out;
+		}
+	}
 	if (s->failback) {
 		/* the set is saved: the losing records can go */
 		err = rlog_truncate(&r->log, set.split);
@@ -395,8 +432,9 @@ static int greet(struct receiver *r, struct link *l, struct receiver_session *s)
 		if (!err)
 			err = resync_done(rpath);
 	}
+	/* auto: a primary silent for 2 * lease has fenced itself; we stop waiting */
 	if (!err)
-		err = link_set_timeout(l, 0);
+		err = link_set_timeout(l, (int)(2 * r->lease_ns / NSEC_PER_MSEC));
 out:
 	resync_free(&set);
 	return err;
@@ -456,7 +494,7 @@ static int take_copy(struct receiver *r, struct link *l, struct receiver_session
 	if (err)
 		return refuse(l, err, "the replica cannot zero its image");
 	for (;;) {
-		err = recv_frame(l, &f, s);
+		err = recv_frame(r, l, &f, s);
 		if (err)
 			return err;
 		if (f.type == FRAME_SYNC && (f.flags & FRAME_F_LAST))
@@ -500,7 +538,7 @@ int receiver_stream(struct receiver *r, struct link *l, struct receiver_session 
 	int err;
 
 	for (;;) {
-		err = recv_frame(l, &f, s);
+		err = recv_frame(r, l, &f, s);
 		if (err)
 			break;
 		if (f.type == FRAME_SYNC && !(f.flags & FRAME_F_LAST) && !s->records &&
@@ -509,6 +547,23 @@ int receiver_stream(struct receiver *r, struct link *l, struct receiver_session 
 			if (err)
 				break;
 			continue;
+		}
+		if (f.type == FRAME_PING) {
+			err = ack(r, l, s);
+			if (err)
+				break;
+			continue;
+		}
+		if (f.type == FRAME_CLOSE) {
+			/* stopped on purpose: no failover; disarmed for good, until a hello */
+			if (r->lease_ns) {
+				r->lease_ns = 0;
+				err = save_id(r);
+			}
+			s->closed = true;
+			if (!err)
+				err = -EPIPE;
+			break;
 		}
 		if (f.type != FRAME_RECORD) {
 			err = refuse(l, -EBADMSG, "expected a record");
@@ -544,6 +599,18 @@ int receiver_stream(struct receiver *r, struct link *l, struct receiver_session 
 			err = e;
 	}
 	return err;
+}
+
+bool receiver_failover_due(const struct receiver *r, uint64_t now)
+{
+	/* strictly after 2 * lease: the primary fenced at 1 * lease after the same frame */
+	return r->lease_ns && !r->promoted && now > r->heard_ns &&
+	       now - r->heard_ns > 2 * r->lease_ns;
+}
+
+uint64_t receiver_now_ns(void)
+{
+	return now_ns();
 }
 
 void receiver_close(struct receiver *r)

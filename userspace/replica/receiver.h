@@ -32,6 +32,13 @@ struct receiver {
 	uint64_t generation;
 	bool promoted;			/* promote made this a primary, after seq split */
 	uint64_t split;
+	/*
+	 * Auto failover: the primary's lease, from its hello (0: manual), kept
+	 * in the identity file; and when a frame of it was last heard
+	 * (CLOCK_MONOTONIC; at open if none since).
+	 */
+	uint64_t lease_ns;
+	uint64_t heard_ns;
 };
 
 /* What one session did, for the CLI's log line. */
@@ -52,6 +59,7 @@ struct receiver_session {
 	uint64_t expected, got;		/* -ERANGE: the seq expected and the one sent */
 	uint8_t peer_disk[FRAME_UUID_LEN];	/* -EXDEV: the disk the sender has */
 	int peer_err;			/* the sender's ERROR frame, if it sent one */
+	bool closed;			/* the sender said CLOSE: stopped on purpose */
 	char peer_msg[FRAME_MSG_MAX + 1];
 };
 
@@ -113,6 +121,15 @@ int receiver_stream(struct receiver *r, struct link *l, struct receiver_session 
  * receiver_open's errors.
  */
 int receiver_promote(const struct receiver_cfg *cfg, uint64_t *generation, uint64_t *seq);
+
+/*
+ * Auto failover: has the primary been silent strictly longer than twice
+ * its lease at @now (receiver_now_ns())? It fenced its writes after one
+ * lease (replica/sender.h), so promoting now cannot make two writers. A
+ * CLOSE (a primary stopped on purpose) disarms it until the next hello.
+ */
+bool receiver_failover_due(const struct receiver *r, uint64_t now);
+uint64_t receiver_now_ns(void);
 
 /* Checkpoint and close. Takes a zeroed or failed receiver. */
 void receiver_close(struct receiver *r);

@@ -47,6 +47,10 @@ struct replica_sender {
 	struct link *link;		/* the live one, for stop to shut down */
 	/* read anywhere */
 	atomic_uint_fast64_t acked, state, sent, reconnects, last_error, resync_blocks;
+	/* auto failover: the send time of the last frame acknowledged (0 none yet) */
+	atomic_uint_fast64_t lease_from;
+	atomic_bool lost;		/* the replica was promoted: fenced for good */
+	bool fenced;			/* as last reported by fence_moved(); under lock */
 	atomic_uint_fast64_t copy_keep;	/* a full copy runs: keep the records from it */
 };
 
@@ -76,6 +80,39 @@ static void changed(struct replica_sender *s)
 		s->cfg.on_change(s->cfg.arg);
 }
 
+/*
+ * Auto failover: writes fail once the lease ran out. It counts from the
+ * send of the last frame the replica answered, not from the answer: the
+ * replica heard that frame after we sent it and promotes 2 * lease after
+ * it last heard anything, so it cannot promote before we fenced, however
+ * late the answer came. Fenced too before the first answer (a replica that
+ * may have promoted while we were away) and for good once it was promoted.
+ */
+static bool fenced_now(struct replica_sender *s)
+{
+	uint64_t from = atomic_load(&s->lease_from);
+
+	return s->cfg.auto_failover &&
+	       (atomic_load(&s->lost) || !from || now_ns() - from >= s->cfg.timeout_ns);
+}
+
+static void renew(struct replica_sender *s, uint64_t asked_ns)
+{
+	if (asked_ns > atomic_load(&s->lease_from))
+		atomic_store(&s->lease_from, asked_ns);
+}
+
+/* Under lock: did the fence go up or down since last told? Then say so (changed()). */
+static bool fence_moved(struct replica_sender *s)
+{
+	bool f = fenced_now(s);
+
+	if (f == s->fenced)
+		return false;
+	s->fenced = f;
+	return true;
+}
+
 /* Under lock: the state when not streaming, by how long the link is down. */
 static void set_down(struct replica_sender *s, int err)
 {
@@ -101,9 +138,14 @@ static void set_down(struct replica_sender *s, int err)
 static int hello(struct replica_sender *s, struct link *l, uint64_t *applied, uint16_t *flags)
 {
 	struct frame f = { .type = FRAME_HELLO };
+	uint64_t asked = now_ns();
 	int err;
 
 	memcpy(f.hello.disk, s->cfg.disk, FRAME_UUID_LEN);
+	if (s->cfg.auto_failover) {
+		f.flags = FRAME_F_AUTO;
+		f.hello.lease_ms = s->cfg.timeout_ns / NSEC_PER_MSEC ?: 1;
+	}
 	f.hello.disk_size = s->cfg.disk_size;
 	f.hello.block_size = s->cfg.block_size;
 	f.hello.generation = s->cfg.generation;
@@ -123,6 +165,8 @@ static int hello(struct replica_sender *s, struct link *l, uint64_t *applied, ui
 		return -EXDEV;
 	if (f.hello.generation > s->cfg.generation)
 		return -ESTALE;
+	/* the replica answered: it has not promoted, and heard us at @asked or later */
+	renew(s, asked);
 	*applied = f.hello.applied;
 	*flags = f.flags;
 	return 0;
@@ -213,11 +257,50 @@ out:
 /* Position @r on record @seq: walk from the tail. -ERANGE: it was folded away. */
 static int seek(struct journal_reader *r, int fd, uint64_t seq);
 
-/* sync: a write waits for the ack at most replica.timeout before degrading */
+/*
+ * sync: a write waits for the ack at most replica.timeout before degrading;
+ * auto: an ack later than the lease finds the disk fenced anyway.
+ */
 static int ack_timeout_ms(const struct replica_sender *s)
 {
-	return s->cfg.sync && s->cfg.timeout_ns / NSEC_PER_MSEC < ACK_MS ?
+	return (s->cfg.sync || s->cfg.auto_failover) &&
+	       s->cfg.timeout_ns / NSEC_PER_MSEC < ACK_MS ?
 	       (int)(s->cfg.timeout_ns / NSEC_PER_MSEC) : ACK_MS;
+}
+
+/* An ACK for everything up to @upto at most, asked for at @asked: take it. */
+static int take_ack(struct replica_sender *s, struct link *l, uint64_t upto, uint64_t asked)
+{
+	struct frame f;
+	int err;
+
+	err = link_recv(l, &f);
+	if (err)
+		return err;
+	if (f.type == FRAME_ERROR)
+		return f.error.err;
+	if (f.type != FRAME_ACK || f.ack > upto)
+		return -EBADMSG;
+	renew(s, asked);
+	pthread_mutex_lock(&s->lock);
+	atomic_store(&s->acked, f.ack);
+	s->pending_since_ns = f.ack < s->written ? s->sent_time[(f.ack + 1) % BATCH_RECORDS]
+						 : 0;
+	fence_moved(s);
+	pthread_mutex_unlock(&s->lock);
+	changed(s);
+	return 0;
+}
+
+/* Auto failover, idle: the replica must hear from us within the lease; ask for an ACK. */
+static int ping(struct replica_sender *s, struct link *l, uint64_t upto, uint64_t *sent)
+{
+	struct frame f = { .type = FRAME_PING };
+	int err;
+
+	*sent = now_ns();
+	err = link_send(l, &f);
+	return err ? err : take_ack(s, l, upto, *sent);
 }
 
 /* A piece of the backing: [off, off + n) of the disk, as one BLOCK. */
@@ -251,7 +334,7 @@ static int full_copy(struct replica_sender *s, struct link *l, struct journal_re
 		     int jfd)
 {
 	uint64_t bs = s->cfg.block_size, size = s->cfg.disk_size, base = s->cfg.data_offset;
-	uint64_t off, end, n, blocks = 0;
+	uint64_t off, end, n, blocks = 0, asked;
 	struct frame f = { .type = FRAME_SYNC };
 	struct journal_sb sb;
 	uint8_t *buf = NULL;
@@ -309,6 +392,7 @@ static int full_copy(struct replica_sender *s, struct link *l, struct journal_re
 		goto out;
 	f.flags = FRAME_F_LAST;
 	f.sync.blocks = blocks;
+	asked = now_ns();
 	err = link_send(l, &f);
 	/*
 	 * The replica now syncs its image and copies it into its journal's
@@ -332,8 +416,10 @@ static int full_copy(struct replica_sender *s, struct link *l, struct journal_re
 		err = -EBADMSG;
 		goto out;
 	}
+	renew(s, asked);
 	pthread_mutex_lock(&s->lock);
 	atomic_store(&s->acked, f.ack);
+	fence_moved(s);
 	pthread_mutex_unlock(&s->lock);
 	changed(s);
 out:
@@ -381,18 +467,36 @@ static int next_record(struct journal_reader *r, int fd)
 
 static int ship(struct replica_sender *s, struct link *l, struct journal_reader *r, int fd)
 {
-	uint64_t target, n, bytes;
+	uint64_t target, n, bytes, asked = 0, last = now_ns();
+	uint64_t quiet = s->cfg.timeout_ns / 4;	/* auto: the longest the link stays idle */
+	bool idle, moved;
 	struct frame f;
 	int err;
 
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
-		while (!s->stopping && s->written < r->next_seq)
-			nap(s, 100 * NSEC_PER_MSEC);
+		for (;;) {
+			idle = !s->stopping && s->written < r->next_seq;
+			if (!idle || (s->cfg.auto_failover && now_ns() - last >= quiet))
+				break;
+			nap(s, quiet < 100 * NSEC_PER_MSEC ? quiet : 100 * NSEC_PER_MSEC);
+			moved = fence_moved(s);
+			if (moved) {
+				pthread_mutex_unlock(&s->lock);
+				changed(s);
+				pthread_mutex_lock(&s->lock);
+			}
+		}
 		target = s->written;
 		pthread_mutex_unlock(&s->lock);
 		if (s->stopping)
 			return 0;
+		if (idle) {
+			err = ping(s, l, r->next_seq - 1, &last);
+			if (err)
+				return err;
+			continue;
+		}
 		for (n = bytes = 0; r->next_seq <= target && n < BATCH_RECORDS &&
 				    bytes < BATCH_BYTES; n++) {
 			err = next_record(r, fd);
@@ -420,9 +524,10 @@ static int ship(struct replica_sender *s, struct link *l, struct journal_reader 
 			bytes += r->rec.length;
 			atomic_fetch_add(&s->sent, 1);
 			pthread_mutex_lock(&s->lock);
-			s->sent_time[f.rec.seq % BATCH_RECORDS] = now_ns();
+			s->sent_time[f.rec.seq % BATCH_RECORDS] = last = now_ns();
 			pthread_mutex_unlock(&s->lock);
 			if (f.flags & FRAME_F_ACK_REQ) {
+				asked = last;
 				n++;
 				break;
 			}
@@ -436,19 +541,9 @@ static int ship(struct replica_sender *s, struct link *l, struct journal_reader 
 			/* the batch was cut by a record not yet readable: ask now */
 			continue;
 		}
-		err = link_recv(l, &f);
+		err = take_ack(s, l, r->next_seq - 1, asked);
 		if (err)
 			return err;
-		if (f.type == FRAME_ERROR)
-			return f.error.err;
-		if (f.type != FRAME_ACK || f.ack > r->next_seq - 1)
-			return -EBADMSG;
-		pthread_mutex_lock(&s->lock);
-		atomic_store(&s->acked, f.ack);
-		s->pending_since_ns = f.ack < s->written ? s->sent_time[(f.ack + 1) % BATCH_RECORDS]
-							 : 0;
-		pthread_mutex_unlock(&s->lock);
-		changed(s);
 	}
 }
 
@@ -500,6 +595,9 @@ static int session(struct replica_sender *s, int fd)
 	/* our journal folded past the replica mid-stream: the next session copies it whole */
 	if (err == -ERANGE)
 		err = -EAGAIN;
+	/* stopped on purpose: the replica must not take it for the primary's death */
+	if (!err && s->cfg.auto_failover)
+		link_send(l, &(struct frame){ .type = FRAME_CLOSE });
 out:
 	journal_reader_fini(&r);
 	pthread_mutex_lock(&s->lock);
@@ -527,6 +625,9 @@ static void *sender_thread(void *arg)
 			break;
 		if (err == -EXDEV || err == -ESTALE || err == -ERANGE || err == -EDOM) {
 			/* the replica refused us for good: say so, and wait for a restart */
+			if (err == -ESTALE)
+				atomic_store(&s->lost, true);
+			fence_moved(s);
 			atomic_store(&s->state, REPLICA_FAILED);
 			set_down(s, err);
 			pthread_mutex_unlock(&s->lock);
@@ -537,6 +638,7 @@ static void *sender_thread(void *arg)
 			break;
 		}
 		set_down(s, err);
+		fence_moved(s);
 		atomic_fetch_add(&s->reconnects, 1);
 		if (now_ns() - start > BACKOFF_MAX_NS)
 			backoff = BACKOFF_MIN_NS;
@@ -546,6 +648,11 @@ static void *sender_thread(void *arg)
 		/* nap in short steps: sync mode turns degraded at its timeout */
 		for (start = now_ns(); !s->stopping && now_ns() - start < backoff;) {
 			nap(s, 50 * NSEC_PER_MSEC);
+			if (fence_moved(s)) {
+				pthread_mutex_unlock(&s->lock);
+				changed(s);
+				pthread_mutex_lock(&s->lock);
+			}
 			if (atomic_load(&s->state) == REPLICA_DOWN) {
 				set_down(s, 0);
 				if (atomic_load(&s->state) == REPLICA_DEGRADED) {
@@ -630,11 +737,14 @@ int replica_sender_verdict(struct replica_sender *s, uint64_t seq)
 {
 	uint64_t st;
 
+	if (fenced_now(s))
+		return -EIO;
 	if (!s->cfg.sync || atomic_load(&s->acked) >= seq)
 		return 1;
 	st = atomic_load(&s->state);
+	/* auto: a write the replica lacks must not be acknowledged, it may promote */
 	if (st == REPLICA_DEGRADED || st == REPLICA_FAILED || !s->started)
-		return s->cfg.fail_when_down ? -EIO : 1;
+		return s->cfg.fail_when_down || s->cfg.auto_failover ? -EIO : 1;
 	return 0;
 }
 
@@ -659,8 +769,10 @@ void replica_sender_stats(struct replica_sender *s, struct replica_sender_stats 
 	st->last_error = atomic_load(&s->last_error);
 	st->rpo_ms = s->cfg.rpo_ns / NSEC_PER_MSEC;
 	st->rpo_exceeded = st->rpo_ms && st->lag_ms > st->rpo_ms;
-	st->writes_failing = s->cfg.sync && s->cfg.fail_when_down &&
+	st->writes_failing = s->cfg.sync && (s->cfg.fail_when_down || s->cfg.auto_failover) &&
 			     (st->state == REPLICA_DEGRADED || st->state == REPLICA_FAILED);
+	st->fenced = fenced_now(s);
+	st->lease_ms = s->cfg.auto_failover ? s->cfg.timeout_ns / NSEC_PER_MSEC : 0;
 	st->resync_blocks = atomic_load(&s->resync_blocks);
 }
 
@@ -670,10 +782,23 @@ void replica_sender_stop(struct replica_sender *s)
 		return;
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	/* auto: let the batch in flight end and the CLOSE go, within the lease */
+	if (s->cfg.auto_failover) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += s->cfg.timeout_ns / NSEC_PER_SEC + 1;
+		if (!pthread_timedjoin_np(s->thread, NULL, &ts)) {
+			s->started = false;
+			return;
+		}
+	}
+	pthread_mutex_lock(&s->lock);
 	/* a receive waiting for an ack returns now, not at its timeout */
 	if (s->link)
 		link_shutdown(s->link);
-	pthread_cond_signal(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 	pthread_join(s->thread, NULL);
 	s->started = false;

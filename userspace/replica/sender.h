@@ -31,7 +31,14 @@ struct replica_sender_cfg {
 	struct link_creds creds;
 	bool sync;			/* hold writes until the replica has them */
 	bool fail_when_down;		/* sync, past the timeout: fail writes (else async) */
-	uint64_t timeout_ns;		/* sync: how long unreachable before that */
+	uint64_t timeout_ns;		/* sync: unreachable this long, then; auto: the lease */
+	/*
+	 * failover auto: the replica promotes itself after 2 * timeout_ns
+	 * without word from us, so writes fail (EIO, the fence) from
+	 * timeout_ns after the send of the last frame the replica acknowledged:
+	 * the disk never has two writers. The lease is renewed by ACKs only.
+	 */
+	bool auto_failover;
 	uint64_t rpo_ns;		/* the lag the policy tolerates; 0 none */
 	const char *journal;		/* the local journal */
 	uint8_t disk[FRAME_UUID_LEN];	/* its uuid: the disk's identity */
@@ -57,6 +64,8 @@ struct replica_sender_stats {
 	uint64_t rpo_ms;		/* the target (0 none) ... */
 	uint64_t rpo_exceeded;		/* ... and 1 while lag_ms is above it */
 	uint64_t writes_failing;	/* 1 while writes fail with EIO (sync, when_down fail) */
+	uint64_t fenced;		/* auto: 1 while writes fail for want of the lease */
+	uint64_t lease_ms;		/* auto: the lease (timeout); 0 manual */
 };
 
 struct replica_sender;
@@ -70,13 +79,18 @@ void replica_sender_written(struct replica_sender *s, uint64_t seq);
 /*
  * May a write whose record is @seq complete? 1 yes, 0 not yet (sync: the
  * replica has not acknowledged it), -EIO (sync, unreachable past the
- * timeout, fail_when_down). Always 1 in async mode.
+ * timeout, fail_when_down; or auto failover, fenced). Otherwise always 1
+ * in async mode.
  */
 int replica_sender_verdict(struct replica_sender *s, uint64_t seq);
 /* The oldest seq the journal must keep for the replica (fold nothing at or after it). */
 uint64_t replica_sender_keep(struct replica_sender *s);
 void replica_sender_stats(struct replica_sender *s, struct replica_sender_stats *st);
-/* Stop the thread (held writes are then released as the timeout would). */
+/*
+ * Stop the thread (held writes are then released as the timeout would).
+ * Auto failover: the replica is told (CLOSE) so that it does not promote;
+ * this waits for the batch in flight, at most the lease.
+ */
 void replica_sender_stop(struct replica_sender *s);
 void replica_sender_free(struct replica_sender *s);
 

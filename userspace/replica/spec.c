@@ -47,9 +47,12 @@ int replica_spec_parse(const struct filter_config *cfg, struct replica_spec *sp)
 	if (opt(cfg, "replica.rpo", buf, sizeof(buf)) &&
 	    (units_parse_abs(UNIT_DURATION, buf, &c->rpo_ns) || !c->rpo_ns))
 		return -EINVAL;
-	if (opt(cfg, "replica.failover", buf, sizeof(buf)) && strcmp(buf, "manual") &&
-	    strcmp(buf, "auto"))
-		return -EINVAL;
+	if (opt(cfg, "replica.failover", buf, sizeof(buf))) {
+		if (!strcmp(buf, "auto"))
+			c->auto_failover = true;
+		else if (strcmp(buf, "manual"))
+			return -EINVAL;
+	}
 	c->generation = 1;
 	return 1;
 }
@@ -72,6 +75,8 @@ int replica_stats(struct replica_sender *s, struct filter_stat *st, int max)
 		{ "replica_rpo_exceeded", rs.rpo_exceeded },
 		{ "replica_writes_failing", rs.writes_failing },
 		{ "replica_resync_blocks", rs.resync_blocks },
+		{ "replica_fenced", rs.fenced },
+		{ "replica_lease_ms", rs.lease_ms },
 	};
 
 	for (n = 0; n < max && n < (int)(sizeof(all) / sizeof(all[0])); n++)

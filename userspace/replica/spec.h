@@ -6,9 +6,10 @@
  *
  *   replica.target=HOST:PORT   (required for replication)
  *   replica.mode=async|sync    (default async)
- *   replica.failover=manual|auto (accepted; promote is manual in this version)
+ *   replica.failover=manual|auto (auto: lease-based, replica.timeout is the lease)
  *   replica.psk_file=F | replica.tls_cert=C,replica.tls_key=K,replica.tls_ca=CA
- *   replica.timeout=DURATION   (sync: unreachable this long, then ...; default 5s)
+ *   replica.timeout=DURATION   (sync: unreachable this long, then ...; default 5s;
+ *                               auto: no ack for this long and writes fail, EIO)
  *   replica.when_down=async|fail (... go on as async, or fail writes; default async)
  *   replica.rpo=DURATION       (the lag above which top, the exporter and the log warn)
  */
