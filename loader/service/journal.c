@@ -87,6 +87,14 @@ static void replica_check(struct svc_check *sc, struct pol_service *s)
 		policy_diag_at(sc->d, at, "'replica' has no credentials for its link: add "
 			       "psk_file (a pre-shared key) or tls_cert + tls_key + tls_ca; "
 			       "nothing is sent in the clear");
+	/* the replica may promote itself without a write acknowledged as async */
+	if (svc_at(s, JOURNAL_REPLICA_WHEN_DOWN) &&
+	    !strcmp(svc_str(s, JOURNAL_REPLICA_WHEN_DOWN) ?: "", "async") &&
+	    !strcmp(svc_str(s, JOURNAL_REPLICA_FAILOVER) ?: "", "auto"))
+		policy_diag_at(sc->d, svc_at(s, JOURNAL_REPLICA_WHEN_DOWN),
+			       "'replica' has failover: auto and when_down: async: a write the "
+			       "replica lacks must not be acknowledged when it may promote "
+			       "itself; leave out when_down (auto fails such writes)");
 }
 
 static void journal_check(struct svc_check *sc, struct pol_service *s)
