@@ -30,6 +30,8 @@
 #define BACKOFF_MAX_NS	(5 * NSEC_PER_SEC)
 #define BATCH_RECORDS	256		/* in flight before an ack; a power of two */
 #define BATCH_BYTES	(4u << 20)
+/* write times kept for the lag: more records behind than this read as older */
+#define WTIME_RECORDS	4096		/* a power of two */
 
 struct replica_sender {
 	struct replica_sender_cfg cfg;
@@ -43,7 +45,7 @@ struct replica_sender {
 	uint64_t written;
 	uint64_t pending_since_ns;	/* when the oldest unacknowledged record was written */
 	uint64_t down_since_ns;		/* 0 while streaming */
-	uint64_t sent_time[BATCH_RECORDS];
+	uint64_t wtime[WTIME_RECORDS];	/* when record seq was written, at seq % WTIME_RECORDS */
 	struct link *link;		/* the live one, for stop to shut down */
 	/* read anywhere */
 	atomic_uint_fast64_t acked, state, sent, reconnects, last_error, resync_blocks;
@@ -268,6 +270,22 @@ static int ack_timeout_ms(const struct replica_sender *s)
 	       (int)(s->cfg.timeout_ns / NSEC_PER_MSEC) : ACK_MS;
 }
 
+/*
+ * Every record <= @acked is on the replica: the lag now runs from when the
+ * next one was written (the RPO is the age of the oldest write the replica
+ * lacks, sent or not). Further behind than the times kept, the previous
+ * (older) time stays: the lag reads high, never low. Under lock.
+ */
+static void pending_from(struct replica_sender *s, uint64_t acked)
+{
+	if (acked >= s->written)
+		s->pending_since_ns = 0;
+	else if (s->written - acked <= WTIME_RECORDS)
+		s->pending_since_ns = s->wtime[(acked + 1) % WTIME_RECORDS];
+	else if (!s->pending_since_ns)
+		s->pending_since_ns = s->wtime[(s->written + 1) % WTIME_RECORDS];
+}
+
 /* An ACK for everything up to @upto at most, asked for at @asked: take it. */
 static int take_ack(struct replica_sender *s, struct link *l, uint64_t upto, uint64_t asked)
 {
@@ -284,8 +302,7 @@ static int take_ack(struct replica_sender *s, struct link *l, uint64_t upto, uin
 	renew(s, asked);
 	pthread_mutex_lock(&s->lock);
 	atomic_store(&s->acked, f.ack);
-	s->pending_since_ns = f.ack < s->written ? s->sent_time[(f.ack + 1) % BATCH_RECORDS]
-						 : 0;
+	pending_from(s, f.ack);
 	fence_moved(s);
 	pthread_mutex_unlock(&s->lock);
 	changed(s);
@@ -419,6 +436,7 @@ static int full_copy(struct replica_sender *s, struct link *l, struct journal_re
 	renew(s, asked);
 	pthread_mutex_lock(&s->lock);
 	atomic_store(&s->acked, f.ack);
+	pending_from(s, f.ack);
 	fence_moved(s);
 	pthread_mutex_unlock(&s->lock);
 	changed(s);
@@ -523,9 +541,7 @@ static int ship(struct replica_sender *s, struct link *l, struct journal_reader 
 				return err;
 			bytes += r->rec.length;
 			atomic_fetch_add(&s->sent, 1);
-			pthread_mutex_lock(&s->lock);
-			s->sent_time[f.rec.seq % BATCH_RECORDS] = last = now_ns();
-			pthread_mutex_unlock(&s->lock);
+			last = now_ns();
 			if (f.flags & FRAME_F_ACK_REQ) {
 				asked = last;
 				n++;
@@ -578,6 +594,7 @@ static int session(struct replica_sender *s, int fd)
 		goto out;
 	}
 	atomic_store(&s->acked, applied <= s->written ? applied : 0);
+	pending_from(s, atomic_load(&s->acked));
 	s->down_since_ns = 0;
 	atomic_store(&s->state, REPLICA_STREAMING);
 	pthread_mutex_unlock(&s->lock);
@@ -708,9 +725,14 @@ int replica_sender_new(const struct replica_sender_cfg *cfg, struct replica_send
 
 int replica_sender_start(struct replica_sender *s, uint64_t written)
 {
+	uint64_t now = now_ns();
+	unsigned int i;
 	int err;
 
 	s->written = written;
+	/* records of an earlier run read as written now: their lag starts here */
+	for (i = 0; i < WTIME_RECORDS; i++)
+		s->wtime[i] = now;
 	s->stopping = false;
 	s->down_since_ns = now_ns();
 	err = pthread_create(&s->thread, NULL, sender_thread, s);
@@ -725,8 +747,14 @@ void replica_sender_written(struct replica_sender *s, uint64_t seq)
 {
 	pthread_mutex_lock(&s->lock);
 	if (seq > s->written) {
+		uint64_t now = now_ns(), q = s->written + 1;
+
+		if (seq - s->written > WTIME_RECORDS)
+			q = seq - WTIME_RECORDS + 1;
+		for (; q <= seq; q++)
+			s->wtime[q % WTIME_RECORDS] = now;
 		if (s->written == atomic_load(&s->acked) && !s->pending_since_ns)
-			s->pending_since_ns = now_ns();
+			s->pending_since_ns = now;
 		s->written = seq;
 		pthread_cond_signal(&s->cond);
 	}
