@@ -12,12 +12,30 @@
 #include "cmd/serve_replica.h"
 #include "lib/log.h"
 #include "lib/units.h"
+#include "loader/service.h"
 #include "replica/link.h"
+
+/* A duration flag within the policy schema's bounds for @param (loader/service/journal.c). */
+static int duration_arg(const char *flag, const char *param, const char *arg)
+{
+	const struct service_ops *ops = &journal_service_ops;
+	int i = service_param_index(ops, param);
+	char lo[32], hi[32];
+	uint64_t v;
+
+	if (i < 0)
+		return -EINVAL;
+	if (!units_parse_abs(UNIT_DURATION, arg, &v) && v >= ops->params[i].min &&
+	    v <= ops->params[i].max)
+		return 0;
+	units_format(UNIT_DURATION, ops->params[i].min, lo, sizeof(lo));
+	units_format(UNIT_DURATION, ops->params[i].max, hi, sizeof(hi));
+	log_err("%s '%s': give a duration from %s to %s, e.g. 5s", flag, arg, lo, hi);
+	return -EINVAL;
+}
 
 int serve_replica_option(struct serve_replica *r, int opt, const char *arg)
 {
-	uint64_t v;
-
 	switch (opt - SERVE_REPLICA_OPT) {
 	case 0:
 		if (!strchr(arg, ':')) {
@@ -46,10 +64,8 @@ int serve_replica_option(struct serve_replica *r, int opt, const char *arg)
 		r->ca = arg;
 		return 1;
 	case 6:
-		if (units_parse_abs(UNIT_DURATION, arg, &v) || !v) {
-			log_err("--replica-timeout '%s': give a duration, e.g. 5s", arg);
+		if (duration_arg("--replica-timeout", "replica.timeout", arg))
 			return -EINVAL;
-		}
 		r->timeout = arg;
 		return 1;
 	case 7:
@@ -60,12 +76,8 @@ int serve_replica_option(struct serve_replica *r, int opt, const char *arg)
 		r->when_down = arg;
 		return 1;
 	case 8:
-		/* the policy schema's bounds (loader/service/journal.c) */
-		if (units_parse_abs(UNIT_DURATION, arg, &v) || v < 1000000000ull ||
-		    v > 24ull * 3600 * 1000000000) {
-			log_err("--replica-rpo '%s': give a duration from 1s to 24h, e.g. 5s", arg);
+		if (duration_arg("--replica-rpo", "replica.rpo", arg))
 			return -EINVAL;
-		}
 		r->rpo = arg;
 		return 1;
 	case 9:

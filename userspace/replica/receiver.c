@@ -15,20 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/fileio.h"
 #include "lib/units.h"
 #include "replica/receiver.h"
 #include "replica/resync.h"
 
 #define HELLO_TIMEOUT_MS	10000
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
-}
 
 int receiver_id_path(const char *journal, char *buf, size_t len)
 {
@@ -143,7 +136,7 @@ int receiver_open(struct receiver *r, const struct receiver_cfg *cfg)
 	r->cfg = *cfg;
 	r->log.jfd = r->log.tfd = r->log.basefd = -1;
 	/* a restarted receiver gives the primary a whole 2 * lease from now */
-	r->heard_ns = now_ns();
+	r->heard_ns = clock_ns(CLOCK_MONOTONIC);
 	err = load_id(r);
 	if (err)
 		return err;
@@ -292,7 +285,7 @@ static int recv_frame(struct receiver *r, struct link *l, struct frame *f,
 
 	if (err)
 		return err;
-	r->heard_ns = now_ns();
+	r->heard_ns = clock_ns(CLOCK_MONOTONIC);
 	if (f->type == FRAME_ERROR) {
 		s->peer_err = f->error.err;
 		snprintf(s->peer_msg, sizeof(s->peer_msg), "%s", f->error.msg);
@@ -352,7 +345,7 @@ static int greet(struct receiver *r, struct link *l, struct receiver_session *s)
 		goto peer_error;
 	if (f.type != FRAME_HELLO || h->role != 0)
 		return refuse(l, -EBADMSG, "expected the sender's hello");
-	r->heard_ns = now_ns();
+	r->heard_ns = clock_ns(CLOCK_MONOTONIC);
 	memcpy(s->peer_disk, h->disk, FRAME_UUID_LEN);
 	if (r->have_id && memcmp(h->disk, r->disk, FRAME_UUID_LEN))
 		return refuse(l, -EXDEV, "this replica serves another disk");
@@ -610,7 +603,7 @@ bool receiver_failover_due(const struct receiver *r, uint64_t now)
 
 uint64_t receiver_now_ns(void)
 {
-	return now_ns();
+	return clock_ns(CLOCK_MONOTONIC);
 }
 
 void receiver_close(struct receiver *r)

@@ -19,6 +19,7 @@
 
 #include "journal/reader.h"
 #include "journal/store.h"
+#include "lib/clock.h"
 #include "lib/crc32c.h"
 #include "lib/units.h"
 #include "replica/resync.h"
@@ -56,14 +57,6 @@ struct replica_sender {
 	atomic_uint_fast64_t copy_keep;	/* a full copy runs: keep the records from it */
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
-}
-
 /* Wait on the cond up to @ns; under lock. */
 static void nap(struct replica_sender *s, uint64_t ns)
 {
@@ -95,7 +88,7 @@ static bool fenced_now(struct replica_sender *s)
 	uint64_t from = atomic_load(&s->lease_from);
 
 	return s->cfg.auto_failover &&
-	       (atomic_load(&s->lost) || !from || now_ns() - from >= s->cfg.timeout_ns);
+	       (atomic_load(&s->lost) || !from || clock_ns(CLOCK_MONOTONIC) - from >= s->cfg.timeout_ns);
 }
 
 static void renew(struct replica_sender *s, uint64_t asked_ns)
@@ -118,7 +111,7 @@ static bool fence_moved(struct replica_sender *s)
 /* Under lock: the state when not streaming, by how long the link is down. */
 static void set_down(struct replica_sender *s, int err)
 {
-	uint64_t now = now_ns(), st = REPLICA_DOWN;
+	uint64_t now = clock_ns(CLOCK_MONOTONIC), st = REPLICA_DOWN;
 
 	if (err)
 		atomic_store(&s->last_error, (uint64_t)-err);
@@ -140,7 +133,7 @@ static void set_down(struct replica_sender *s, int err)
 static int hello(struct replica_sender *s, struct link *l, uint64_t *applied, uint16_t *flags)
 {
 	struct frame f = { .type = FRAME_HELLO };
-	uint64_t asked = now_ns();
+	uint64_t asked = clock_ns(CLOCK_MONOTONIC);
 	int err;
 
 	memcpy(f.hello.disk, s->cfg.disk, FRAME_UUID_LEN);
@@ -315,7 +308,7 @@ static int ping(struct replica_sender *s, struct link *l, uint64_t upto, uint64_
 	struct frame f = { .type = FRAME_PING };
 	int err;
 
-	*sent = now_ns();
+	*sent = clock_ns(CLOCK_MONOTONIC);
 	err = link_send(l, &f);
 	return err ? err : take_ack(s, l, upto, *sent);
 }
@@ -409,7 +402,7 @@ static int full_copy(struct replica_sender *s, struct link *l, struct journal_re
 		goto out;
 	f.flags = FRAME_F_LAST;
 	f.sync.blocks = blocks;
-	asked = now_ns();
+	asked = clock_ns(CLOCK_MONOTONIC);
 	err = link_send(l, &f);
 	/*
 	 * The replica now syncs its image and copies it into its journal's
@@ -485,7 +478,7 @@ static int next_record(struct journal_reader *r, int fd)
 
 static int ship(struct replica_sender *s, struct link *l, struct journal_reader *r, int fd)
 {
-	uint64_t target, n, bytes, asked = 0, last = now_ns();
+	uint64_t target, n, bytes, asked = 0, last = clock_ns(CLOCK_MONOTONIC);
 	uint64_t quiet = s->cfg.timeout_ns / 4;	/* auto: the longest the link stays idle */
 	bool idle, moved;
 	struct frame f;
@@ -495,7 +488,7 @@ static int ship(struct replica_sender *s, struct link *l, struct journal_reader 
 		pthread_mutex_lock(&s->lock);
 		for (;;) {
 			idle = !s->stopping && s->written < r->next_seq;
-			if (!idle || (s->cfg.auto_failover && now_ns() - last >= quiet))
+			if (!idle || (s->cfg.auto_failover && clock_ns(CLOCK_MONOTONIC) - last >= quiet))
 				break;
 			nap(s, quiet < 100 * NSEC_PER_MSEC ? quiet : 100 * NSEC_PER_MSEC);
 			moved = fence_moved(s);
@@ -541,7 +534,7 @@ static int ship(struct replica_sender *s, struct link *l, struct journal_reader 
 				return err;
 			bytes += r->rec.length;
 			atomic_fetch_add(&s->sent, 1);
-			last = now_ns();
+			last = clock_ns(CLOCK_MONOTONIC);
 			if (f.flags & FRAME_F_ACK_REQ) {
 				asked = last;
 				n++;
@@ -635,7 +628,7 @@ static void *sender_thread(void *arg)
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
 		pthread_mutex_unlock(&s->lock);
-		start = now_ns();
+		start = clock_ns(CLOCK_MONOTONIC);
 		err = fd < 0 ? -errno : session(s, fd);
 		pthread_mutex_lock(&s->lock);
 		if (s->stopping)
@@ -657,13 +650,13 @@ static void *sender_thread(void *arg)
 		set_down(s, err);
 		fence_moved(s);
 		atomic_fetch_add(&s->reconnects, 1);
-		if (now_ns() - start > BACKOFF_MAX_NS)
+		if (clock_ns(CLOCK_MONOTONIC) - start > BACKOFF_MAX_NS)
 			backoff = BACKOFF_MIN_NS;
 		pthread_mutex_unlock(&s->lock);
 		changed(s);
 		pthread_mutex_lock(&s->lock);
 		/* nap in short steps: sync mode turns degraded at its timeout */
-		for (start = now_ns(); !s->stopping && now_ns() - start < backoff;) {
+		for (start = clock_ns(CLOCK_MONOTONIC); !s->stopping && clock_ns(CLOCK_MONOTONIC) - start < backoff;) {
 			nap(s, 50 * NSEC_PER_MSEC);
 			if (fence_moved(s)) {
 				pthread_mutex_unlock(&s->lock);
@@ -725,7 +718,7 @@ int replica_sender_new(const struct replica_sender_cfg *cfg, struct replica_send
 
 int replica_sender_start(struct replica_sender *s, uint64_t written)
 {
-	uint64_t now = now_ns();
+	uint64_t now = clock_ns(CLOCK_MONOTONIC);
 	unsigned int i;
 	int err;
 
@@ -734,7 +727,7 @@ int replica_sender_start(struct replica_sender *s, uint64_t written)
 	for (i = 0; i < WTIME_RECORDS; i++)
 		s->wtime[i] = now;
 	s->stopping = false;
-	s->down_since_ns = now_ns();
+	s->down_since_ns = clock_ns(CLOCK_MONOTONIC);
 	err = pthread_create(&s->thread, NULL, sender_thread, s);
 	if (err)
 		return -err;
@@ -747,7 +740,7 @@ void replica_sender_written(struct replica_sender *s, uint64_t seq)
 {
 	pthread_mutex_lock(&s->lock);
 	if (seq > s->written) {
-		uint64_t now = now_ns(), q = s->written + 1;
+		uint64_t now = clock_ns(CLOCK_MONOTONIC), q = s->written + 1;
 
 		if (seq - s->written > WTIME_RECORDS)
 			q = seq - WTIME_RECORDS + 1;
@@ -789,7 +782,7 @@ void replica_sender_stats(struct replica_sender *s, struct replica_sender_stats 
 	st->acked = atomic_load(&s->acked);
 	st->lag_records = s->written > st->acked ? s->written - st->acked : 0;
 	st->lag_ms = st->lag_records && s->pending_since_ns ?
-		     (now_ns() - s->pending_since_ns) / NSEC_PER_MSEC : 0;
+		     (clock_ns(CLOCK_MONOTONIC) - s->pending_since_ns) / NSEC_PER_MSEC : 0;
 	pthread_mutex_unlock(&s->lock);
 	st->state = atomic_load(&s->state);
 	st->sent = atomic_load(&s->sent);
