@@ -279,6 +279,18 @@ static void pending_from(struct replica_sender *s, uint64_t acked)
 		s->pending_since_ns = s->wtime[(s->written + 1) % WTIME_RECORDS];
 }
 
+/* The replica holds every record <= @ack, in answer to a frame sent at @asked. */
+static void took_ack(struct replica_sender *s, uint64_t ack, uint64_t asked)
+{
+	renew(s, asked);
+	pthread_mutex_lock(&s->lock);
+	atomic_store(&s->acked, ack);
+	pending_from(s, ack);
+	fence_moved(s);
+	pthread_mutex_unlock(&s->lock);
+	changed(s);
+}
+
 /* An ACK for everything up to @upto at most, asked for at @asked: take it. */
 static int take_ack(struct replica_sender *s, struct link *l, uint64_t upto, uint64_t asked)
 {
@@ -292,13 +304,7 @@ static int take_ack(struct replica_sender *s, struct link *l, uint64_t upto, uin
 		return f.error.err;
 	if (f.type != FRAME_ACK || f.ack > upto)
 		return -EBADMSG;
-	renew(s, asked);
-	pthread_mutex_lock(&s->lock);
-	atomic_store(&s->acked, f.ack);
-	pending_from(s, f.ack);
-	fence_moved(s);
-	pthread_mutex_unlock(&s->lock);
-	changed(s);
+	took_ack(s, f.ack, asked);
 	return 0;
 }
 
@@ -426,13 +432,7 @@ static int full_copy(struct replica_sender *s, struct link *l, struct journal_re
 		err = -EBADMSG;
 		goto out;
 	}
-	renew(s, asked);
-	pthread_mutex_lock(&s->lock);
-	atomic_store(&s->acked, f.ack);
-	pending_from(s, f.ack);
-	fence_moved(s);
-	pthread_mutex_unlock(&s->lock);
-	changed(s);
+	took_ack(s, f.ack, asked);
 out:
 	atomic_store(&s->copy_keep, 0);
 	free(buf);
