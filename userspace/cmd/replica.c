@@ -19,6 +19,7 @@
 
 #include "cmd/args.h"
 #include "cmds.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/units.h"
 #include "replica/receiver.h"
@@ -157,7 +158,7 @@ static void say_end(const char *peer, int err, const struct receiver_session *s)
  */
 static int failover(struct receiver *r, const struct receiver_cfg *cfg)
 {
-	uint64_t silent = receiver_now_ns() - r->heard_ns, lease = r->lease_ns, gen, seq;
+	uint64_t silent = clock_ns(CLOCK_MONOTONIC) - r->heard_ns, lease = r->lease_ns, gen, seq;
 	int err;
 
 	receiver_close(r);
@@ -194,7 +195,7 @@ static int serve_links(struct receiver *r, struct link_ctx *ctx, int lfd, bool *
 	int err;
 
 	while (!stopping) {
-		if (receiver_failover_due(r, receiver_now_ns())) {
+		if (receiver_failover_due(r, clock_ns(CLOCK_MONOTONIC))) {
 			err = failover(r, &cfg);
 			if (err <= 0) {
 				*promoted = !err;

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lib/clock.h"
@@ -599,11 +598,6 @@ bool receiver_failover_due(const struct receiver *r, uint64_t now)
 	/* strictly after 2 * lease: the primary fenced at 1 * lease after the same frame */
 	return r->lease_ns && !r->promoted && now > r->heard_ns &&
 	       now - r->heard_ns > 2 * r->lease_ns;
-}
-
-uint64_t receiver_now_ns(void)
-{
-	return clock_ns(CLOCK_MONOTONIC);
 }
 
 void receiver_close(struct receiver *r)

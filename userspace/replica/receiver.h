@@ -124,12 +124,11 @@ int receiver_promote(const struct receiver_cfg *cfg, uint64_t *generation, uint6
 
 /*
  * Auto failover: has the primary been silent strictly longer than twice
- * its lease at @now (receiver_now_ns())? It fenced its writes after one
+ * its lease at @now (clock_ns(CLOCK_MONOTONIC))? It fenced its writes after one
  * lease (replica/sender.h), so promoting now cannot make two writers. A
  * CLOSE (a primary stopped on purpose) disarms it until the next hello.
  */
 bool receiver_failover_due(const struct receiver *r, uint64_t now);
-uint64_t receiver_now_ns(void);
 
 /* Checkpoint and close. Takes a zeroed or failed receiver. */
 void receiver_close(struct receiver *r);

@@ -108,6 +108,16 @@ static bool fence_moved(struct replica_sender *s)
 	return true;
 }
 
+/* Under lock, while waiting: a fence that went up or down is told (changed()) at once. */
+static void tell_fence(struct replica_sender *s)
+{
+	if (fence_moved(s)) {
+		pthread_mutex_unlock(&s->lock);
+		changed(s);
+		pthread_mutex_lock(&s->lock);
+	}
+}
+
 /* Under lock: the state when not streaming, by how long the link is down. */
 static void set_down(struct replica_sender *s, int err)
 {
@@ -480,7 +490,7 @@ static int ship(struct replica_sender *s, struct link *l, struct journal_reader 
 {
 	uint64_t target, n, bytes, asked = 0, last = clock_ns(CLOCK_MONOTONIC);
 	uint64_t quiet = s->cfg.timeout_ns / 4;	/* auto: the longest the link stays idle */
-	bool idle, moved;
+	bool idle;
 	struct frame f;
 	int err;
 
@@ -491,12 +501,7 @@ static int ship(struct replica_sender *s, struct link *l, struct journal_reader 
 			if (!idle || (s->cfg.auto_failover && clock_ns(CLOCK_MONOTONIC) - last >= quiet))
 				break;
 			nap(s, quiet < 100 * NSEC_PER_MSEC ? quiet : 100 * NSEC_PER_MSEC);
-			moved = fence_moved(s);
-			if (moved) {
-				pthread_mutex_unlock(&s->lock);
-				changed(s);
-				pthread_mutex_lock(&s->lock);
-			}
+			tell_fence(s);
 		}
 		target = s->written;
 		pthread_mutex_unlock(&s->lock);
@@ -658,11 +663,7 @@ static void *sender_thread(void *arg)
 		/* nap in short steps: sync mode turns degraded at its timeout */
 		for (start = clock_ns(CLOCK_MONOTONIC); !s->stopping && clock_ns(CLOCK_MONOTONIC) - start < backoff;) {
 			nap(s, 50 * NSEC_PER_MSEC);
-			if (fence_moved(s)) {
-				pthread_mutex_unlock(&s->lock);
-				changed(s);
-				pthread_mutex_lock(&s->lock);
-			}
+			tell_fence(s);
 			if (atomic_load(&s->state) == REPLICA_DOWN) {
 				set_down(s, 0);
 				if (atomic_load(&s->state) == REPLICA_DEGRADED) {
@@ -727,7 +728,7 @@ int replica_sender_start(struct replica_sender *s, uint64_t written)
 	for (i = 0; i < WTIME_RECORDS; i++)
 		s->wtime[i] = now;
 	s->stopping = false;
-	s->down_since_ns = clock_ns(CLOCK_MONOTONIC);
+	s->down_since_ns = now;
 	err = pthread_create(&s->thread, NULL, sender_thread, s);
 	if (err)
 		return -err;
