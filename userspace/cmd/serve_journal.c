@@ -15,6 +15,7 @@
 
 #include "cmd/args.h"
 #include "cmd/serve_journal.h"
+#include "cmd/serve_schema.h"
 #include "journal/store.h"
 #include "lib/log.h"
 #include "lib/units.h"
@@ -39,17 +40,14 @@ int serve_journal_option(struct serve_journal *j, int opt, const char *arg)
 		j->size = j->size_buf;
 		return 1;
 	case 2:
-		if (units_parse_abs(UNIT_DURATION, arg, &v) || !v) {
-			log_err("--retention '%s': give a duration, e.g. 24h or 30m", arg);
+		if (serve_schema_duration(&journal_service_ops, "retention", "--retention", arg,
+					  "24h or 30m"))
 			return -EINVAL;
-		}
 		j->retention = arg;
 		return 1;
 	case 3:
-		if (strcmp(arg, "sync") && strcmp(arg, "async")) {
-			log_err("--commit '%s': give sync or async", arg);
+		if (serve_schema_enum(&journal_service_ops, "commit", "--commit", arg))
 			return -EINVAL;
-		}
 		j->commit = arg;
 		return 1;
 	}

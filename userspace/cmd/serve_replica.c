@@ -10,29 +10,10 @@
 #include <string.h>
 
 #include "cmd/serve_replica.h"
+#include "cmd/serve_schema.h"
 #include "lib/log.h"
 #include "lib/units.h"
-#include "loader/service.h"
 #include "replica/link.h"
-
-/* A duration flag within the policy schema's bounds for @param (loader/service/journal.c). */
-static int duration_arg(const char *flag, const char *param, const char *arg)
-{
-	const struct service_ops *ops = &journal_service_ops;
-	int i = service_param_index(ops, param);
-	char lo[32], hi[32];
-	uint64_t v;
-
-	if (i < 0)
-		return -EINVAL;
-	if (!units_parse_abs(UNIT_DURATION, arg, &v) && v >= ops->params[i].min &&
-	    v <= ops->params[i].max)
-		return 0;
-	units_format(UNIT_DURATION, ops->params[i].min, lo, sizeof(lo));
-	units_format(UNIT_DURATION, ops->params[i].max, hi, sizeof(hi));
-	log_err("%s '%s': give a duration from %s to %s, e.g. 5s", flag, arg, lo, hi);
-	return -EINVAL;
-}
 
 int serve_replica_option(struct serve_replica *r, int opt, const char *arg)
 {
@@ -45,10 +26,8 @@ int serve_replica_option(struct serve_replica *r, int opt, const char *arg)
 		r->target = arg;
 		return 1;
 	case 1:
-		if (strcmp(arg, "sync") && strcmp(arg, "async")) {
-			log_err("--replica-mode '%s': give async or sync", arg);
+		if (serve_schema_enum(&journal_service_ops, "replica.mode", "--replica-mode", arg))
 			return -EINVAL;
-		}
 		r->mode = arg;
 		return 1;
 	case 2:
@@ -64,27 +43,27 @@ int serve_replica_option(struct serve_replica *r, int opt, const char *arg)
 		r->ca = arg;
 		return 1;
 	case 6:
-		if (duration_arg("--replica-timeout", "replica.timeout", arg))
+		if (serve_schema_duration(&journal_service_ops, "replica.timeout",
+					  "--replica-timeout", arg, "5s"))
 			return -EINVAL;
 		r->timeout = arg;
 		return 1;
 	case 7:
-		if (strcmp(arg, "fail") && strcmp(arg, "async")) {
-			log_err("--replica-when-down '%s': give async or fail", arg);
+		if (serve_schema_enum(&journal_service_ops, "replica.when_down",
+				      "--replica-when-down", arg))
 			return -EINVAL;
-		}
 		r->when_down = arg;
 		return 1;
 	case 8:
-		if (duration_arg("--replica-rpo", "replica.rpo", arg))
+		if (serve_schema_duration(&journal_service_ops, "replica.rpo", "--replica-rpo",
+					  arg, "5s"))
 			return -EINVAL;
 		r->rpo = arg;
 		return 1;
 	case 9:
-		if (strcmp(arg, "manual") && strcmp(arg, "auto")) {
-			log_err("--replica-failover '%s': give manual or auto", arg);
+		if (serve_schema_enum(&journal_service_ops, "replica.failover",
+				      "--replica-failover", arg))
 			return -EINVAL;
-		}
 		r->failover = arg;
 		return 1;
 	}
