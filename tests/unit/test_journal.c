@@ -199,7 +199,7 @@ static void test_reader_truncation_sweep(void **state)
 	uint8_t fill[12288];
 	struct journal_sb sb;
 	struct journal_scan s;
-	uint64_t cut, end, span4 = journal_rec_span(2048);
+	uint64_t cut, grown, end, span4 = journal_rec_span(2048);
 	uint8_t *pristine;
 	struct tj t;
 	int want;
@@ -223,7 +223,15 @@ static void test_reader_truncation_sweep(void **state)
 			assert_int_equal(s.end_off, t.offs[want + 1]);
 			assert_int_equal(s.end_seq, want + 1);
 		}
-		/* the file grown back with zeroes (a torn write's hole): the same */
+		/*
+		 * The file grown back with zeroes (a torn write's hole): the
+		 * same, unless the bytes cut off were zeroes themselves (a
+		 * header ends in hdr_crc, whose top byte is 0 once in 256 runs): then
+		 * the record is whole again.
+		 */
+		for (grown = cut; grown < end && !pristine[grown]; grown++)
+			;
+		want = grown >= t.offs[4] + span4 ? 4 : grown >= t.offs[3] + JOURNAL_REC_HDR ? 3 : 2;
 		assert_int_equal(ftruncate(t.jfd, JSIZE), 0);
 		assert_int_equal(count_records(t.jfd, &s), want);
 		assert_int_not_equal(s.end, JOURNAL_END_CORRUPT);
