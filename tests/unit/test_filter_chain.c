@@ -471,6 +471,47 @@ static void test_filter_io_uring_work(void **state)
 	chain_destroy(c);
 }
 
+/*
+ * A data mover's I/O (filter_prep_data): on req->buf, or with zero copy on
+ * the request's pages, the fixed buffer at buf_index, addressed from 0 as
+ * the kernel addresses a ublk request's buffer; a WRITE_ZEROES turned into
+ * a WRITE has its zeroes in req->buf only.
+ */
+static void test_prep_data_buffer_or_fixed(void **state)
+{
+	static char buf[8192];
+	struct filter_req req = { .buf = buf, .len = sizeof(buf), .buf_index = -1 };
+	struct io_uring_sqe sqe;
+
+	memset(&sqe, 0, sizeof(sqe));
+	filter_prep_data(&sqe, &req, false, 3, 512, 1024, 4096);
+	assert_int_equal(sqe.opcode, IORING_OP_READ);
+	assert_ptr_equal((void *)(uintptr_t)sqe.addr, buf + 512);
+	assert_int_equal(sqe.len, 1024);
+	assert_int_equal(sqe.off, 4096);
+	assert_int_equal(sqe.fd, 3);
+	assert_true(sqe.flags & IOSQE_FIXED_FILE);
+
+	req.buf_index = 7;
+	memset(&sqe, 0, sizeof(sqe));
+	filter_prep_data(&sqe, &req, true, FILTER_FILE_BACKING, 512, 1024, 4096);
+	assert_int_equal(sqe.opcode, IORING_OP_WRITE_FIXED);
+	assert_int_equal(sqe.addr, 512);
+	assert_int_equal(sqe.buf_index, 7);
+	assert_int_equal(sqe.fd, FILTER_FILE_BACKING);
+	memset(&sqe, 0, sizeof(sqe));
+	filter_prep_data(&sqe, &req, false, 3, 0, 1024, 0);
+	assert_int_equal(sqe.opcode, IORING_OP_READ_FIXED);
+
+	req.op = FILTER_OP_WRITE_ZEROES;
+	assert_int_equal(filter_zeroes_to_write(&req), 0);
+	assert_int_equal(req.buf_index, -1);
+	memset(&sqe, 0, sizeof(sqe));
+	filter_prep_data(&sqe, &req, true, 3, 0, 1024, 0);
+	assert_int_equal(sqe.opcode, IORING_OP_WRITE);
+	assert_ptr_equal((void *)(uintptr_t)sqe.addr, buf);
+}
+
 /* --- setup and teardown ------------------------------------------------- */
 
 static int torn_down;
@@ -604,6 +645,7 @@ int main(void)
 		cmocka_unit_test(test_async_filter_holds_and_resumes),
 		cmocka_unit_test(test_async_backing),
 		cmocka_unit_test(test_filter_io_uring_work),
+		cmocka_unit_test(test_prep_data_buffer_or_fixed),
 		cmocka_unit_test(test_init_failure_tears_down_the_others),
 		cmocka_unit_test(test_config_get),
 		cmocka_unit_test(test_req_priv_is_per_filter_and_zeroed),

@@ -129,6 +129,35 @@ static void test_zero_data_blind(void **state)
 	assert_int_equal(c, UBLK_COPY_BUFFER);
 }
 
+/*
+ * A filter that moves the data with its own I/O (cache): zero copy only
+ * where the driver keeps the pages registered for the request's life.
+ */
+static void test_zero_data_mover(void **state)
+{
+	const uint64_t zc = UBLK_F_USER_COPY | UBLK_F_SUPPORT_ZERO_COPY | UBLK_F_AUTO_BUF_REG;
+	struct ublk_copy_env env = { .features = zc, .data_mover = "cache" };
+	enum ublk_copy c;
+	char why[64];
+
+	assert_int_equal(ublk_copy_resolve(UBLK_COPY_AUTO, &env, &c), 0);
+	assert_int_equal(c, UBLK_COPY_ZERO);
+	/* 6.15: registered around each backing I/O only */
+	env.features = UBLK_F_USER_COPY | UBLK_F_SUPPORT_ZERO_COPY;
+	assert_int_equal(ublk_copy_resolve(UBLK_COPY_AUTO, &env, &c), 0);
+	assert_int_equal(c, UBLK_COPY_BUFFER);
+	assert_int_equal(ublk_copy_resolve(UBLK_COPY_ZERO, &env, &c), -EINVAL);
+	ublk_copy_why(UBLK_COPY_AUTO, UBLK_COPY_BUFFER, &env, 0, why, sizeof(why));
+	assert_string_equal(why, "filter cache needs auto buffer registration");
+	/* a filter that sees the data wins over a mover below it */
+	env.features = zc;
+	env.data_filter = "crypt";
+	assert_int_equal(ublk_copy_resolve(UBLK_COPY_AUTO, &env, &c), 0);
+	assert_int_equal(c, UBLK_COPY_BUFFER);
+	ublk_copy_why(UBLK_COPY_AUTO, UBLK_COPY_BUFFER, &env, 0, why, sizeof(why));
+	assert_string_equal(why, "filter crypt sees the data");
+}
+
 static void test_why(void **state)
 {
 	struct ublk_copy_env env = { .features = UBLK_F_USER_COPY, .chain_empty = true };
@@ -158,6 +187,7 @@ int main(void)
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_zero),
 		cmocka_unit_test(test_zero_data_blind),
+		cmocka_unit_test(test_zero_data_mover),
 		cmocka_unit_test(test_why),
 	};
 

@@ -27,25 +27,6 @@ teardown() {
 	done
 }
 
-# snapshot ID: wait for a stats file written after now (the server writes
-# it every second), so what is read next counts everything done before.
-snapshot() {
-	local f="$SLUICE_RUN_DIR/ublk$1.stats" t0 t i
-	t0=$(date +%s%N)
-	for ((i = 0; i < 50; i++)); do
-		t=$(sed -n 's/^time_ns=//p' "$f" 2>/dev/null)
-		[[ -n $t && $t -gt $t0 ]] && return 0
-		sleep 0.1
-	done
-	echo "no fresh stats for disk $1" >&2
-	return 1
-}
-
-# stat ID NAME: one counter of the cache, from a fresh snapshot's JSON.
-cstat() {
-	"$SLUICE" cache stats "$1" --json | jq -r ".$2"
-}
-
 # hits ID: "hits misses" of reads so far.
 hits() {
 	snapshot "$1"
@@ -85,22 +66,7 @@ randread() {
 }
 
 @test "fio crc32c verify in writethrough, writeback and writearound, over 2 queues" {
-	local mode
-	for mode in writethrough writeback writearound; do
-		rm -f "$IMG" "$CACHE"
-		truncate -s 64M "$IMG"
-		# two queues share the cache's blocks: writes to one block from both wait in turn
-		serve_bg --backing "$IMG" --block-size 4096 --queues 2 --cache "$CACHE" \
-			--cache-mode "$mode" --cache-size 32M
-		run fio_verify "$DEV" 4096 16
-		assert_success
-		# larger and unaligned to the cache's blocks: 28 KiB
-		run fio_verify "$DEV" 28k 8
-		assert_success
-		kill -TERM "$SERVER_PID"
-		wait "$SERVER_PID"
-		SERVER_PIDS=()
-	done
+	cache_verify_every_mode serve_bg
 }
 
 @test "writeback: kill -9 under fio verify writes, recover, verify passes; flush; the backing alone holds it" {

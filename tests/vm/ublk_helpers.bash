@@ -167,3 +167,44 @@ kernel_has_ublk_zero_copy() {
 	IFS=. read -r major minor _ <<<"$(uname -r)"
 	((major > 6 || (major == 6 && minor >= 15)))
 }
+
+# snapshot ID: wait for a stats file written after now (the server writes
+# it every second), so what is read next counts everything done before.
+snapshot() {
+	local f="$SLUICE_RUN_DIR/ublk$1.stats" t0 t i
+	t0=$(date +%s%N)
+	for ((i = 0; i < 50; i++)); do
+		t=$(sed -n 's/^time_ns=//p' "$f" 2>/dev/null)
+		[[ -n $t && $t -gt $t0 ]] && return 0
+		sleep 0.1
+	done
+	echo "no fresh stats for disk $1" >&2
+	return 1
+}
+
+# cstat ID NAME: one counter of the cache filter of disk ID (take a snapshot first).
+cstat() {
+	"$SLUICE" cache stats "$1" --json | jq -r ".$2"
+}
+
+# cache_verify_every_mode SERVE...: in each cache mode, a fresh 64 MiB
+# $IMG served by SERVE... (serve_bg, or serve_copy MODE) over 2 queues with
+# a 32 MiB cache at $CACHE (the queues share its blocks: writes to one
+# block from both wait in turn); fio crc32c verify of 4 KiB writes, then of
+# 28 KiB ones, unaligned to the cache's blocks (partial hits).
+cache_verify_every_mode() {
+	local mode
+	for mode in writethrough writeback writearound; do
+		rm -f "$IMG" "$CACHE"
+		truncate -s 64M "$IMG"
+		"$@" --backing "$IMG" --block-size 4096 --queues 2 --cache "$CACHE" \
+			--cache-mode "$mode" --cache-size 32M
+		run fio_verify "$DEV" 4096 16
+		assert_success
+		run fio_verify "$DEV" 28k 8
+		assert_success
+		kill -TERM "$SERVER_PID"
+		wait "$SERVER_PID"
+		SERVER_PIDS=()
+	done
+}

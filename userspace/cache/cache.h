@@ -41,6 +41,16 @@
 #define STREAMS			16
 #define STAMPS			4096
 #define DEFAULT_CUTOFF		(4u << 20)	/* bcache's sequential_cutoff */
+/*
+ * Zero copy: a read that is filled goes through a stage, its tag's slot of
+ * a memfd shared by the queues: the kernel registers a READ request's pages
+ * for writing into only (a WRITE_FIXED from them fails on 7.3), so the fill
+ * could not write the cache from them. The backing reads into the stage,
+ * the fill writes from it, and a READ_FIXED of the memfd puts the data into
+ * the request's pages. A slot's pages exist once a read of that tag was
+ * staged: at most what buffer mode's per-tag buffers take.
+ */
+#define STAGE_SIZE		(512u << 10)	/* the largest request (ublk/dev.h) */
 
 enum cache_mode { MODE_WRITETHROUGH, MODE_WRITEBACK, MODE_WRITEAROUND };
 
@@ -49,7 +59,7 @@ enum { K_NONE, K_READ_MISS, K_READ_MIXED, K_READ_HIT, K_FILL, K_WRITE_WB, K_WRIT
        K_FLUSH };
 
 /* the io of a request's own I/O, in its cookie's low bits; the block's index above */
-enum { IO_SLOT0, IO_DATA, IO_SLOT, IO_BACKING, IO_CREAD, IO_FSYNC };
+enum { IO_SLOT0, IO_DATA, IO_SLOT, IO_BACKING, IO_CREAD, IO_FSYNC, IO_STAGE };
 #define COOKIE(i, io)	((uint32_t)(i) << 4 | (io))
 
 /* background cookies */
@@ -92,6 +102,11 @@ struct cache {
 	 */
 	_Atomic uint64_t hold_until;
 	bool in_memory;			/* tmpfs/ramfs: cache I/O is a copy, done inline */
+	uint32_t depth;			/* tags per queue */
+	int stage_fd;			/* memfd of every queue's stage slots, or -1 */
+	int stage_file;			/* its fixed-file index */
+	char *stage;			/* its mapping */
+	size_t stage_len;
 	uint64_t gen;			/* write stamps: a fill of older data is dropped */
 	uint64_t stamps[STAMPS];
 	uint32_t winflight[STAMPS];	/* writes in flight per stamp slot */
@@ -130,6 +145,11 @@ struct creq {
 	bool locked[REQ_BLOCKS], fresh[REQ_BLOCKS], reused[REQ_BLOCKS], inval[REQ_BLOCKS];
 	bool failed[REQ_BLOCKS];
 	uint8_t cur_blk, cur_sub;	/* overlay cursor */
+	/* a staged read, the request's own buffer, its verdict up */
+	bool stage;
+	int16_t own_index;
+	void *own_buf;
+	int up;
 	uint8_t slot0[REQ_BLOCKS][CACHE_SLOT_SIZE];
 	uint8_t slot[REQ_BLOCKS][CACHE_SLOT_SIZE];
 };
@@ -248,10 +268,14 @@ struct cio {
 	uint64_t off;
 	bool dsync;
 	uint32_t cookie;
+	bool data;	/* buf lies in req->buf: the request's data, maybe a fixed buffer */
 };
 
 void cache_prep_rw(struct cache *c, struct io_uring_sqe *sqe, bool write, void *buf,
 		   uint32_t len, uint64_t off, bool dsync);
+/* cache_prep_rw() of the request's data at buf (in req->buf) */
+void cache_prep_data(struct cache *c, struct io_uring_sqe *sqe, const struct filter_req *req,
+		     bool write, void *buf, uint32_t len, uint64_t off, bool dsync);
 bool cache_run_chain(struct filter *f, struct filter_req *req, unsigned int blk,
 		     const struct cio *v, unsigned int n);
 
@@ -262,6 +286,10 @@ int cache_read_completion(struct filter *f, struct filter_req *req);
 int cache_overlay_issue(struct filter *f, struct filter_req *req);
 void cache_read_finish(struct filter *f, struct filter_req *req);
 int cache_fill_start(struct filter *f, struct filter_req *req);
+int cache_read_up(struct filter *f, struct filter_req *req, int verdict);
+void cache_read_resume(struct filter *f, struct filter_req *req, int verdict);
+void cache_stage_done(struct filter *f, struct filter_req *req, int res);
+void cache_stage_drop(struct filter *f, struct filter_req *req);
 
 /* --------------------------------------------------------------- write.c -- */
 

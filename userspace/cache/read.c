@@ -44,6 +44,9 @@ static bool overlay_inline(struct filter *f, struct filter_req *req)
 	struct iovec iov;
 	uint64_t a, z, off;
 
+	/* zero copy: the request's pages are reachable through the ring only */
+	if (req->buf_index >= 0)
+		return false;
 	for (i = 0; i < r->nblk; i++) {
 		for (from = 0; mask_run(r->vmask[i], from, &s, &e); from = e + 1) {
 			off = overlay_run(c, req, r, i, s, e, &a, &z);
@@ -55,6 +58,97 @@ static bool overlay_inline(struct filter *f, struct filter_req *req)
 	}
 	return true;
 }
+
+/* ------------------------------------------------------------ staging -- */
+
+static uint64_t stage_off(const struct cache *c, const struct filter_req *req)
+{
+	return ((uint64_t)req->fq->id * c->depth + req->tag) * STAGE_SIZE;
+}
+
+/*
+ * Zero copy (the data in the request's pages): a read to be admitted reads
+ * through its tag's stage slot (cache.h).
+ */
+static void stage_take(struct filter *f, struct filter_req *req, struct creq *r)
+{
+	struct cache *c = f->priv;
+
+	if (req->buf_index < 0 || !r->admit)
+		return;
+	if (c->stage_fd < 0 || req->len > STAGE_SIZE || req->tag >= c->depth) {
+		r->admit = false;
+		return;
+	}
+	r->stage = true;
+	r->own_buf = req->buf;
+	r->own_index = req->buf_index;
+	req->buf = c->stage + stage_off(c, req);
+	req->buf_index = -1;
+}
+
+/* The request's own buffer back. */
+static void stage_restore(struct filter_req *req, struct creq *r)
+{
+	req->buf = r->own_buf;
+	req->buf_index = r->own_index;
+	r->stage = false;
+}
+
+/*
+ * A read turns up with @verdict: a staged one first has its data read from
+ * the stage into the request's pages (FILTER_PENDING until then).
+ */
+int cache_read_up(struct filter *f, struct filter_req *req, int verdict)
+{
+	struct creq *r = filter_req_priv(f, req);
+	struct cache *c = f->priv;
+	struct io_uring_sqe *sqe;
+	uint64_t off;
+
+	if (!r->stage)
+		return verdict;
+	off = stage_off(c, req);
+	stage_restore(req, r);
+	if (verdict < 0 || req->result <= 0)
+		return verdict;
+	sqe = filter_get_sqe(f, req, COOKIE(0, IO_STAGE));
+	if (!sqe) {
+		req->result = -EIO;
+		return verdict;
+	}
+	filter_prep_data(sqe, req, false, c->stage_file, 0, req->len, off);
+	r->inflight++;
+	r->up = verdict;
+	return FILTER_PENDING;
+}
+
+void cache_stage_done(struct filter *f, struct filter_req *req, int res)
+{
+	struct creq *r = filter_req_priv(f, req);
+
+	if (res != (int)req->len)
+		req->result = res < 0 ? res : -EIO;
+	filter_resume(req, r->up);
+}
+
+/* Given up at the drain: the request's own buffer back. */
+void cache_stage_drop(struct filter *f, struct filter_req *req)
+{
+	struct creq *r = filter_req_priv(f, req);
+
+	if (r->stage)
+		stage_restore(req, r);
+}
+
+void cache_read_resume(struct filter *f, struct filter_req *req, int verdict)
+{
+	verdict = cache_read_up(f, req, verdict);
+	if (verdict != FILTER_PENDING)
+		filter_resume(req, verdict);
+}
+
+/* ------------------------------------------------------------ overlays -- */
 
 /* Issue the next cache reads of the overlay; the number in flight. */
 int cache_overlay_issue(struct filter *f, struct filter_req *req)
@@ -84,8 +178,8 @@ int cache_overlay_issue(struct filter *f, struct filter_req *req)
 			break;
 		}
 		r->inflight++;
-		cache_prep_rw(c, sqe, false, (char *)req->buf + (a - req->offset), z - a, off,
-			      false);
+		cache_prep_data(c, sqe, req, false, (char *)req->buf + (a - req->offset), z - a,
+				off, false);
 	}
 	return r->inflight;
 }
@@ -153,6 +247,7 @@ int cache_read_start(struct filter *f, struct filter_req *req)
 	if (!any) {
 		r->kind = K_READ_MISS;
 		pthread_mutex_unlock(&c->lock);
+		stage_take(f, req, r);
 		atomic_fetch_add(&c->read_misses, 1);
 		if (seq)
 			atomic_fetch_add(&c->bypassed, 1);
@@ -171,6 +266,7 @@ int cache_read_start(struct filter *f, struct filter_req *req)
 		/* the backing first, the cache's sub-blocks over it in completion */
 		r->kind = K_READ_MIXED;
 		atomic_fetch_add(&c->read_misses, 1);
+		stage_take(f, req, r);
 		return FILTER_CONTINUE;
 	}
 	r->kind = K_READ_HIT;
@@ -236,7 +332,7 @@ int cache_fill_start(struct filter *f, struct filter_req *req)
 					       cache_slot_off(r->idx[i]), true, COOKIE(i, IO_SLOT0) };
 		v[n++] = (struct cio){ (char *)req->buf + (a - req->offset), z - a,
 				       cache_data_off(&c->sb, r->idx[i]) + (a - bb * c->bs), true,
-				       COOKIE(i, IO_DATA) };
+				       COOKIE(i, IO_DATA), true };
 		v[n++] = (struct cio){ r->slot[i], CACHE_SLOT_SIZE, cache_slot_off(r->idx[i]), false,
 				       COOKIE(i, IO_SLOT) };
 		if (!cache_run_chain(f, req, i, v, n)) {
@@ -282,26 +378,26 @@ void cache_read_finish(struct filter *f, struct filter_req *req)
 		atomic_fetch_add(&c->errors, 1);
 		/* a clean hit is read again from the backing; dirty data is lost loudly */
 		if (r->kind == K_READ_HIT && !dirty) {
-			filter_resume(req, FILTER_CONTINUE);
+			cache_read_resume(f, req, FILTER_CONTINUE);
 			return;
 		}
 		req->result = -EIO;
-		filter_resume(req, r->kind == K_READ_HIT ? FILTER_COMPLETE : FILTER_CONTINUE);
+		cache_read_resume(f, req, r->kind == K_READ_HIT ? FILTER_COMPLETE : FILTER_CONTINUE);
 		return;
 	}
 	if (r->kind == K_READ_HIT) {
 		req->result = req->len;
-		filter_resume(req, FILTER_COMPLETE);
+		cache_read_resume(f, req, FILTER_COMPLETE);
 		return;
 	}
 	/* a partial hit: the buffer is whole now, its missing sub-blocks are admitted */
 	if (r->admit && cache_fill_start(f, req) == FILTER_PENDING)
 		return;
-	filter_resume(req, FILTER_CONTINUE);
+	cache_read_resume(f, req, FILTER_CONTINUE);
 }
 
 /* A read back from the backing: admit a miss, lay a partial hit's cached sub-blocks over it. */
-int cache_read_completion(struct filter *f, struct filter_req *req)
+static int read_completion(struct filter *f, struct filter_req *req)
 {
 	struct creq *r = filter_req_priv(f, req);
 	struct cache *c = f->priv;
@@ -322,4 +418,11 @@ int cache_read_completion(struct filter *f, struct filter_req *req)
 	if (err <= 0)
 		return err ?: FILTER_PENDING;
 	return r->admit ? cache_fill_start(f, req) : FILTER_CONTINUE;
+}
+
+int cache_read_completion(struct filter *f, struct filter_req *req)
+{
+	int verdict = read_completion(f, req);
+
+	return verdict == FILTER_PENDING ? verdict : cache_read_up(f, req, verdict);
 }

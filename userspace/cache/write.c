@@ -80,9 +80,8 @@ static bool backing_write(struct filter *f, struct filter_req *req)
 	sqe = filter_get_sqe(f, req, COOKIE(0, IO_BACKING));
 	if (!sqe)
 		return false;
-	io_uring_prep_write(sqe, FILTER_FILE_BACKING, req->buf, req->len,
-			    req->offset + chain_data_offset(f->chain));
-	sqe->flags |= IOSQE_FIXED_FILE;
+	filter_prep_data(sqe, req, true, FILTER_FILE_BACKING, 0, req->len,
+			 req->offset + chain_data_offset(f->chain));
 	if (req->flags & FILTER_REQ_FUA)
 		sqe->rw_flags = RWF_DSYNC;
 	r->inflight++;
@@ -203,7 +202,7 @@ static int issue_write(struct filter *f, struct filter_req *req)
 		if (!r->inval[i])
 			v[n++] = (struct cio){ (char *)req->buf + (lo - req->offset), hi - lo,
 					       cache_data_off(&c->sb, r->idx[i]) + (lo - bstart),
-					       dsync, COOKIE(i, IO_DATA) };
+					       dsync, COOKIE(i, IO_DATA), true };
 		if (slot)
 			v[n++] = (struct cio){ r->slot[i], CACHE_SLOT_SIZE,
 					       cache_slot_off(r->idx[i]), wb || r->inval[i],
@@ -380,6 +379,13 @@ int cache_change_settle(struct filter *f, struct filter_req *req, bool inline_)
 
 void cache_change_finish(struct filter *f, struct filter_req *req)
 {
-	filter_resume(req, cache_change_settle(f, req, false));
+	struct creq *r = filter_req_priv(f, req);
+	int verdict = cache_change_settle(f, req, false);
+
+	/* a fill is a read on its way up: a staged one has its data to deliver */
+	if (r->kind == K_FILL)
+		cache_read_resume(f, req, verdict);
+	else
+		filter_resume(req, verdict);
 	cache_unlocked(f, req->fq);
 }

@@ -109,7 +109,7 @@ static void usage(FILE *f)
 		"                      --cache-size\n"
 		"  --cache-mode MODE   writethrough (default), writeback or writearound\n"
 		"  --cache-size S      use S bytes of the cache device (default: all of it)\n"
-		"  --sequential-cutoff S  a stream longer than S bypasses the cache (4M)\n"
+		"  --sequential-cutoff S  a stream longer than S bypasses the cache (4M; 0: off)\n"
 		"  --recover ID        re-attach to disk ID whose server died (kill -9,\n"
 		"                      upgrade); its state file says how to serve it\n"
 		"  -h, --help          this text\n"
@@ -476,6 +476,11 @@ static void say_copy_error(const struct ublk_server *s, int err)
 	if (s->cfg.copy == UBLK_COPY_ZERO && err == -EOPNOTSUPP)
 		log_err("--copy zero: %s has neither UBLK_F_AUTO_BUF_REG (Linux 6.16+) nor "
 			"UBLK_F_SUPPORT_ZERO_COPY (Linux 6.15+); use --copy buffer",
+			s->cfg.recover ? "this disk" : "this ublk driver");
+	else if (s->cfg.copy == UBLK_COPY_ZERO && !chain_data_filter(s->chain))
+		log_err("--copy zero: filter %s moves the data with the request's pages "
+			"registered for its whole life, and %s lacks UBLK_F_AUTO_BUF_REG "
+			"(Linux 6.16+); use --copy buffer", chain_data_mover(s->chain),
 			s->cfg.recover ? "this disk" : "this ublk driver");
 	else if (s->cfg.copy == UBLK_COPY_ZERO)
 		log_err("--copy zero: needs filters that leave the data alone, and policy '%s' "

@@ -32,7 +32,10 @@ int serve_cache_option(int which, const char *arg, struct serve_cache *o)
 	case SERVE_CACHE_OPT_SIZE:
 		return parse_size_argument("--cache-size", arg, &o->size) ? -EINVAL : 0;
 	case SERVE_CACHE_OPT_CUTOFF:
-		if (parse_size_argument("--sequential-cutoff", arg, &o->cutoff))
+		/* 0 turns the cutoff off, as the policy key's 0 does */
+		if (!strcmp(arg, "0"))
+			o->cutoff = 0;
+		else if (parse_size_argument("--sequential-cutoff", arg, &o->cutoff))
 			return -EINVAL;
 		o->cutoff_set = 1;
 		return 0;

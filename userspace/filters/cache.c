@@ -42,6 +42,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "cache/cache.h"
@@ -112,6 +113,10 @@ static void cache_io_done(struct filter *f, struct filter_req *req, uint32_t coo
 	unsigned int i = cookie >> 4, io = cookie & 0xf;
 
 	r->inflight--;
+	if (io == IO_STAGE) {
+		cache_stage_done(f, req, res);
+		return;
+	}
 	if (io == IO_BACKING) {
 		if (res < 0)
 			r->berr = res;
@@ -235,6 +240,26 @@ static int init_classes(struct cache *c, const struct filter_config *cfg)
 
 static void cache_teardown(struct filter *f);
 
+/* The stage slots of zero copy reads (cache.h): untouched pages cost nothing. */
+static int stage_init(struct filter *f, struct cache *c, unsigned int queues, unsigned int depth)
+{
+	void *m;
+
+	c->depth = depth;
+	c->stage_len = (size_t)queues * depth * STAGE_SIZE;
+	c->stage_fd = memfd_create("sluice-cache-stage", MFD_CLOEXEC);
+	if (c->stage_fd < 0)
+		return -errno;
+	if (ftruncate(c->stage_fd, c->stage_len))
+		return -errno;
+	m = mmap(NULL, c->stage_len, PROT_READ | PROT_WRITE, MAP_SHARED, c->stage_fd, 0);
+	if (m == MAP_FAILED)
+		return -errno;
+	c->stage = m;
+	c->stage_file = filter_add_file(f, c->stage_fd);
+	return c->stage_file < 0 ? c->stage_file : 0;
+}
+
 static int cache_init(struct filter *f, const struct filter_config *cfg)
 {
 	char path[1024];
@@ -246,6 +271,7 @@ static int cache_init(struct filter *f, const struct filter_config *cfg)
 	if (!c)
 		return -ENOMEM;
 	c->fd = -1;
+	c->stage_fd = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	f->priv = c;
 	err = parse_args(c, cfg, path, sizeof(path), &want);
@@ -280,6 +306,9 @@ static int cache_init(struct filter *f, const struct filter_config *cfg)
 		err = c->file;
 		goto fail;
 	}
+	err = stage_init(f, c, cfg->queues, cfg->depth);
+	if (err)
+		goto fail;
 	/* a discard would leave the cache's copy behind; zeroes are written */
 	f->refused_ops |= 1u << FILTER_OP_DISCARD;
 	return 0;
@@ -360,6 +389,7 @@ static void cache_cancel(struct filter *f, struct filter_req *req)
 	struct cache *c = f->priv;
 	uint32_t i;
 
+	cache_stage_drop(f, req);
 	if (!r->parked)
 		return;
 	for (i = 0; i < cq->nparked; i++) {
@@ -447,6 +477,10 @@ static void cache_teardown(struct filter *f)
 		fdatasync(c->fd);
 		close(c->fd);
 	}
+	if (c->stage)
+		munmap(c->stage, c->stage_len);
+	if (c->stage_fd >= 0)
+		close(c->stage_fd);
 	cache_classes_fini(c);
 	q2_destroy(c->q);
 	free(c->b);
@@ -457,6 +491,8 @@ static void cache_teardown(struct filter *f)
 
 const struct filter_ops cache_filter_ops = {
 	.name = "cache",
+	/* every byte it moves goes through cache_prep_data() or filter_prep_data() */
+	.data_mover = true,
 	.req_priv_size = sizeof(struct creq),
 	.queue_priv_size = sizeof(struct cache_queue),
 	.init = cache_init,

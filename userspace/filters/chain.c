@@ -75,6 +75,7 @@ int chain_req_init(struct filter_chain *c, struct filter_req *req, uint16_t queu
 	req->tag = tag;
 	req->ring = ring;
 	req->owner = owner;
+	req->buf_index = -1;
 	if (!c->n)
 		return 0;
 	req->priv = calloc(c->n, sizeof(*req->priv));
@@ -325,7 +326,26 @@ int filter_zeroes_to_write(struct filter_req *req)
 	req->op = FILTER_OP_WRITE;
 	req->flags &= ~FILTER_REQ_NOUNMAP;
 	req->zeroes = 1;
+	/* a WRITE_ZEROES has no pages for the driver to register */
+	req->buf_index = -1;
 	return 0;
+}
+
+void filter_prep_data(struct io_uring_sqe *sqe, const struct filter_req *req, bool write,
+		      int file, uint32_t at, uint32_t len, uint64_t off)
+{
+	/* a kernel buffer's fixed address is an offset into it (6.15+) */
+	if (req->buf_index >= 0 && write)
+		io_uring_prep_write_fixed(sqe, file, (void *)(uintptr_t)at, len, off,
+					  req->buf_index);
+	else if (req->buf_index >= 0)
+		io_uring_prep_read_fixed(sqe, file, (void *)(uintptr_t)at, len, off,
+					 req->buf_index);
+	else if (write)
+		io_uring_prep_write(sqe, file, (char *)req->buf + at, len, off);
+	else
+		io_uring_prep_read(sqe, file, (char *)req->buf + at, len, off);
+	sqe->flags |= IOSQE_FIXED_FILE;
 }
 
 /* ------------------------------------------------------- disk and queue -- */
@@ -377,7 +397,17 @@ const char *chain_data_filter(const struct filter_chain *c)
 	int i;
 
 	for (i = 0; c && i < c->n; i++)
-		if (!c->filters[i].ops->data_blind)
+		if (!c->filters[i].ops->data_blind && !c->filters[i].ops->data_mover)
+			return c->filters[i].ops->name;
+	return NULL;
+}
+
+const char *chain_data_mover(const struct filter_chain *c)
+{
+	int i;
+
+	for (i = 0; c && i < c->n; i++)
+		if (c->filters[i].ops->data_mover)
 			return c->filters[i].ops->name;
 	return NULL;
 }

@@ -73,8 +73,13 @@ int chain_geometry(const struct filter_chain *c, uint64_t backing_size, uint64_t
 		   uint64_t *disk_size);
 /* The sum of the filters' data offsets: what every backing I/O adds. */
 uint64_t chain_data_offset(const struct filter_chain *c);
-/* The first filter that sees the data (not data_blind), or NULL; @c may be NULL. */
+/*
+ * The first filter that sees the data (neither data_blind nor data_mover),
+ * or NULL; @c may be NULL.
+ */
 const char *chain_data_filter(const struct filter_chain *c);
+/* The first data_mover filter, or NULL; @c may be NULL. */
+const char *chain_data_mover(const struct filter_chain *c);
 /* 1u << FILTER_OP_* that some filter refuses: the disk must not advertise them. */
 unsigned int chain_refused_ops(const struct filter_chain *c);
 

@@ -105,6 +105,13 @@ struct filter_req {
 	 */
 	void *buf;
 	uint32_t buf_size;		/* bytes buf can hold; 0: len */
+	/*
+	 * >= 0: the data is not in buf but in the fixed buffer at this index
+	 * of ring's table (zero copy: the request's own pages, registered for
+	 * its whole life). Only data_mover filters see such a request; they
+	 * move its data with filter_prep_data(), which reads either.
+	 */
+	int16_t buf_index;
 	int result;			/* bytes done or -errno, on the way up */
 	struct io_uring *ring;		/* the queue's ring, for filters' own I/O */
 	struct filter_queue *fq;	/* the queue; NULL outside a queue */
@@ -165,6 +172,16 @@ struct filter_ops {
 	 * the data.
 	 */
 	bool data_blind;
+	/*
+	 * Optional: the filter moves a request's data between files (the
+	 * backing, its own) only with filter_prep_data(), never reading or
+	 * changing the bytes itself: a cache. A disk whose other filters are
+	 * data_blind may then use zero copy where the driver registers each
+	 * request's pages for its whole life (UBLK_F_AUTO_BUF_REG, 6.16+), and
+	 * a cache hit is one copy in the kernel, the cache file straight into
+	 * the application's pages.
+	 */
+	bool data_mover;
 	/*
 	 * Optional: bytes of per-request scratch the chain preallocates for
 	 * every (queue, tag), reachable with filter_req_priv(); no allocation
@@ -299,6 +316,13 @@ struct io_uring_sqe *filter_get_sqe(struct filter *f, struct filter_req *req, ui
  */
 int filter_get_sqes(struct filter *f, struct filter_req *req, struct io_uring_sqe **sqes,
 		    const uint32_t *cookies, unsigned int n);
+/*
+ * Make @sqe read (or write) @len bytes of the request's data, from byte @at
+ * of it, at @off of the fixed file @file: on req->buf, or on the registered
+ * buffer when req->buf_index >= 0. Sets IOSQE_FIXED_FILE; no rw_flags.
+ */
+void filter_prep_data(struct io_uring_sqe *sqe, const struct filter_req *req, bool write,
+		      int file, uint32_t at, uint32_t len, uint64_t off);
 /* An ASYNC_CANCEL SQE for this request's own I/O with @cookie (in cancel). */
 int filter_cancel_sqe(struct filter *f, struct filter_req *req, uint32_t cookie);
 
@@ -341,7 +365,8 @@ int filter_add_file(struct filter *f, int fd);
 /*
  * In discard, for a WRITE_ZEROES: zero req->buf and turn the request into
  * a WRITE for the filters below and the backing (encrypted zeroes, never
- * a hole that decrypts to garbage). The application still sees its
+ * a hole that decrypts to garbage); its data is then req->buf, zero copy
+ * or not (buf_index -1). The application still sees its
  * WRITE_ZEROES succeed (result 0). -EINVAL when the buffer cannot hold it.
  */
 int filter_zeroes_to_write(struct filter_req *req);

@@ -47,7 +47,8 @@ int ublk_copy_resolve(enum ublk_copy want, const struct ublk_copy_env *env,
 {
 	bool user_copy = env->features & UBLK_F_USER_COPY;
 	bool zero_copy = ublk_copy_zero_flag(env->features);
-	bool blind = !env->data_filter;
+	bool blind = !env->data_filter &&
+		     (!env->data_mover || (env->features & UBLK_F_AUTO_BUF_REG));
 	bool mmap_ok = env->chain_empty && env->page_cache;
 
 	switch (want) {
@@ -100,6 +101,11 @@ void ublk_copy_why(enum ublk_copy want, enum ublk_copy got, const struct ublk_co
 	case UBLK_COPY_USER:
 		if (env->data_filter) {
 			snprintf(buf, len, "filter %s sees the data", env->data_filter);
+			return;
+		}
+		if (env->data_mover && ublk_copy_zero_flag(env->features)) {
+			snprintf(buf, len, "filter %s needs auto buffer registration",
+				 env->data_mover);
 			return;
 		}
 		if (want == UBLK_COPY_AUTO && !ublk_copy_zero_flag(env->features))

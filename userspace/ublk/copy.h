@@ -20,7 +20,9 @@
  *          request over) where the driver has it, else
  *          UBLK_F_SUPPORT_ZERO_COPY (6.15+: the server registers and
  *          unregisters them around each backing I/O). Only for a
- *          passthrough chain: no filter can see the data.
+ *          chain where no filter sees the data; a filter that moves it
+ *          with its own I/O (a cache) needs the pages registered for the
+ *          request's whole life, so auto registration.
  */
 #ifndef SLUICE_UBLK_COPY_H
 #define SLUICE_UBLK_COPY_H
@@ -47,6 +49,7 @@ struct ublk_copy_env {
 	bool in_memory;		/* ... and nowhere else (tmpfs): never blocks */
 	bool chain_empty;	/* passthrough: no filter at all (mmap needs that) */
 	const char *data_filter; /* the first filter that sees the data, or NULL (zero copy) */
+	const char *data_mover;	/* the first filter that moves it (zero copy with auto buf reg) */
 };
 
 /*
@@ -59,7 +62,8 @@ uint64_t ublk_copy_zero_flag(uint64_t features);
  * The mode to use for @want. auto: mmap when the driver user-copies, the
  * chain is empty and the backing is in memory (its data must be copied
  * once anyway, and mmap does it without a trip through the ring); else
- * zero when the driver has zero copy and the chain is empty; otherwise
+ * zero when the driver has zero copy and no filter sees the data (nor moves
+ * it without UBLK_F_AUTO_BUF_REG); otherwise
  * buffer. A page cache miss of a buffered backing on a disk would block
  * the queue thread in a page fault, one request at a time; mmap there only
  * on request. Returns 0, -EOPNOTSUPP (user or mmap without

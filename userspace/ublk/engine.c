@@ -84,6 +84,20 @@ static bool backing_try_inline(struct engine *e, struct engine_io *io, char *buf
  * when it fails). A read past the end of the file fills the rest from
  * /dev/zero: the pages are the application's and must not keep old data.
  */
+/*
+ * Does the request's data move as its own pages? With auto registration
+ * it is where buf_index says: a data mover may have staged it in its
+ * own memory (cache/cache.h). Else every READ and WRITE does, but a
+ * WRITE_ZEROES a filter turned into a WRITE, whose zeroes are in req->buf.
+ */
+static bool req_zc(const struct engine *e, const struct filter_req *req)
+{
+	if (e->cfg.zc == ENGINE_ZC_AUTO)
+		return req->buf_index >= 0;
+	return e->cfg.zc && (req->op == FILTER_OP_READ || req->op == FILTER_OP_WRITE) &&
+	       !req->zeroes;
+}
+
 static void zc_submit(struct engine *e, struct engine_io *io, uint64_t off, uint32_t left)
 {
 	bool reg = e->cfg.zc == ENGINE_ZC_REGISTER;
@@ -136,7 +150,7 @@ static void backing_submit(struct engine *e, struct engine_io *io)
 	struct io_uring_sqe *sqe;
 	int mode;
 
-	if (e->cfg.zc && (req->op == FILTER_OP_READ || req->op == FILTER_OP_WRITE)) {
+	if (req_zc(e, req)) {
 		zc_submit(e, io, off, left);
 		return;
 	}
@@ -253,7 +267,7 @@ static void handle_backing_cqe(struct engine *e, unsigned int tag, int res)
 	int result;
 
 	DTRACE_PROBE5(sluice, backing_complete, e->cfg.dev_id, e->cfg.q_id, tag, io->req.op, res);
-	if (backing_result(io, e->cfg.zc != ENGINE_ZC_NONE, res, &result)) {
+	if (backing_result(io, req_zc(e, &io->req), res, &result)) {
 		backing_submit(e, io);
 		return;
 	}
@@ -317,6 +331,10 @@ void engine_req_begin(struct engine *e, unsigned int tag)
 
 	io->active = true;
 	io->req.buf = io->buf;
+	/* auto registration: the pages stay at index tag until the commit */
+	io->req.buf_index = e->cfg.zc == ENGINE_ZC_AUTO &&
+			    (io->req.op == FILTER_OP_READ || io->req.op == FILTER_OP_WRITE) ?
+			    (int16_t)io->req.tag : -1;
 	e->reqs_active++;
 }
 

@@ -83,7 +83,7 @@ struct engine_cfg {
 	int backing_fd;
 	bool backing_buffered;	/* page cache (even O_DIRECT tmpfs): copy inline */
 	bool backing_in_memory;	/* tmpfs/ramfs: an inline copy never waits for I/O */
-	enum engine_zc zc;	/* not NONE: an empty chain only */
+	enum engine_zc zc;	/* not NONE: no filter sees the data; AUTO: movers may */
 	struct filter_chain *chain;
 	const struct engine_ops *ops;
 	void *owner;		/* the engine's user */

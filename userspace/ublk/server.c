@@ -206,6 +206,7 @@ static int choose_copy(struct ublk_server *s)
 		.in_memory = s->backing.in_memory,
 		.chain_empty = !s->chain || !s->chain->n,
 		.data_filter = chain_data_filter(s->chain),
+		.data_mover = chain_data_mover(s->chain),
 	};
 	int err;
 
