@@ -247,6 +247,8 @@ static int stage_init(struct filter *f, struct cache *c, unsigned int queues, un
 
 	c->depth = depth;
 	c->stage_len = (size_t)queues * depth * STAGE_SIZE;
+	if (!c->stage_len)
+		return 0;	/* no queues known: zero copy reads are not admitted */
 	c->stage_fd = memfd_create("sluice-cache-stage", MFD_CLOEXEC);
 	if (c->stage_fd < 0)
 		return -errno;
