@@ -47,15 +47,16 @@ int ublk_copy_resolve(enum ublk_copy want, const struct ublk_copy_env *env,
 {
 	bool user_copy = env->features & UBLK_F_USER_COPY;
 	bool zero_copy = ublk_copy_zero_flag(env->features);
-	bool blind = !env->data_filter &&
-		     (!env->data_mover || (env->features & UBLK_F_AUTO_BUF_REG));
+	/* no filter sees the data; one that moves it needs the pages for the request's life */
+	bool zero_ok = !env->data_filter &&
+		       (!env->data_mover || (env->features & UBLK_F_AUTO_BUF_REG));
 	bool mmap_ok = env->chain_empty && env->page_cache;
 
 	switch (want) {
 	case UBLK_COPY_AUTO:
 		if (user_copy && mmap_ok && env->in_memory)
 			*out = UBLK_COPY_MMAP;
-		else if (zero_copy && blind)
+		else if (zero_copy && zero_ok)
 			*out = UBLK_COPY_ZERO;
 		else
 			*out = UBLK_COPY_BUFFER;
@@ -66,7 +67,7 @@ int ublk_copy_resolve(enum ublk_copy want, const struct ublk_copy_env *env,
 	case UBLK_COPY_ZERO:
 		if (!zero_copy)
 			return -EOPNOTSUPP;
-		if (!blind)
+		if (!zero_ok)
 			return -EINVAL;
 		*out = want;
 		return 0;

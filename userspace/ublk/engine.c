@@ -75,16 +75,6 @@ static bool backing_try_inline(struct engine *e, struct engine_io *io, char *buf
 }
 
 /*
- * Zero copy: the backing reads into or writes from the request's own
- * pages, the fixed buffer at index tag, from byte io->done of it (a kernel
- * buffer's fixed address is an offset into it). With ENGINE_ZC_REGISTER
- * the pages are registered before and unregistered after, hard-linked so
- * the unregistration runs whatever happened, as the kernel's kublk does;
- * the result is taken once both CQEs are in (a registration posts one only
- * when it fails). A read past the end of the file fills the rest from
- * /dev/zero: the pages are the application's and must not keep old data.
- */
-/*
  * Does the request's data move as its own pages? With auto registration
  * it is where buf_index says: a data mover may have staged it in its
  * own memory (cache/cache.h). Else every READ and WRITE does, but a
@@ -98,6 +88,16 @@ static bool req_zc(const struct engine *e, const struct filter_req *req)
 	       !req->zeroes;
 }
 
+/*
+ * Zero copy: the backing reads into or writes from the request's own
+ * pages, the fixed buffer at index tag, from byte io->done of it (a kernel
+ * buffer's fixed address is an offset into it). With ENGINE_ZC_REGISTER
+ * the pages are registered before and unregistered after, hard-linked so
+ * the unregistration runs whatever happened, as the kernel's kublk does;
+ * the result is taken once both CQEs are in (a registration posts one only
+ * when it fails). A read past the end of the file fills the rest from
+ * /dev/zero: the pages are the application's and must not keep old data.
+ */
 static void zc_submit(struct engine *e, struct engine_io *io, uint64_t off, uint32_t left)
 {
 	bool reg = e->cfg.zc == ENGINE_ZC_REGISTER;
