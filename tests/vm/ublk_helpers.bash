@@ -95,6 +95,11 @@ served_copy() {
 	sed -n 's/.*, copy \([a-z]*\)[,)].*/\1/p' "$SERVE_ERR"
 }
 
+# disks_copy_line: what 'sluice disks' says of the copy path of the only disk.
+disks_copy_line() {
+	"$SLUICE" disks | sed -n 's/^ *copy: //p'
+}
+
 # serve_copy MODE ARGS...: serve_bg -v ... --copy MODE ARGS; with a MODE
 # other than auto, check the server says it serves with it (ublk/copy.h).
 serve_copy() {

@@ -27,8 +27,7 @@ teardown() {
 	serve_copy auto --backing "$IMG" --block-size 4096 --cache "$CACHE" \
 		--cache-mode writethrough --cache-size 32M --sequential-cutoff 0
 	assert_equal "$(served_copy)" zero
-	assert_equal "$("$SLUICE" disks | sed -n 's/^ *copy: //p')" \
-		"zero-copy (auto buffer registration)"
+	assert_equal "$(disks_copy_line)" "zero-copy (auto buffer registration)"
 	# first pass: misses filled from the request's pages; second: hits into them
 	local want first second id
 	id=$(dev_id "$DEV")

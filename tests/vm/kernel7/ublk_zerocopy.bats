@@ -48,11 +48,6 @@ verify_4k_128k() {
 	refute_output --regexp "bad magic|verify failed|crc32c: "
 }
 
-# disks_copy_line: what 'sluice disks' says of the copy path of the only disk.
-disks_copy_line() {
-	"$SLUICE" disks | sed -n 's/^ *copy: //p'
-}
-
 @test "zero copy over an O_DIRECT file and a block device: fio verify 4K and 128K; disks names the path" {
 	ext4_file 32M
 	serve_copy auto --backing "$MNT/img"
