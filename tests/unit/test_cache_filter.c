@@ -285,6 +285,37 @@ static void test_writeback_then_background_write_back(void **state)
 	h_stop(&h);
 }
 
+/*
+ * Writing back waits for a pause in the requests (below 3/4 of the cache
+ * dirty): a read every tick holds it off, and a quiet disk gets it all.
+ */
+static void test_writeback_waits_for_a_pause(void **state)
+{
+	struct harness h;
+	uint64_t end;
+	int i;
+
+	fresh("writeback,writeback_interval=5ms", &h);
+	for (i = 0; i < 8; i++)
+		assert_int_equal(io(&h, FILTER_OP_WRITE, 1048576 + i * 131072u, 131072, 0x50 + i),
+				 131072);
+	assert_int_equal(stat_of(&h, "dirty_bytes"), 1048576);
+	for (i = 0; i < 40; i++) {
+		assert_int_equal(io(&h, FILTER_OP_READ, 0, 4096, -1), 4096);
+		assert_int_equal(engine_wait(&h.e), 0);
+	}
+	assert_int_equal(stat_of(&h, "written_back_bytes"), 0);
+	assert_int_equal(stat_of(&h, "dirty_bytes"), 1048576);
+	end = now_ns() + 3000 * MS;
+	while (stat_of(&h, "dirty_bytes")) {
+		assert_true(now_ns() < end);
+		assert_int_equal(engine_wait(&h.e), 0);
+	}
+	for (i = 0; i < 8; i++)
+		assert_backing(1048576 + i * 131072u, 131072, 0x50 + i);
+	h_stop(&h);
+}
+
 static void test_writeback_partial_sub_block_goes_through(void **state)
 {
 	struct harness h;
@@ -474,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_miss_is_admitted_then_hits),
 		cmocka_unit_test(test_writethrough_writes_both),
 		cmocka_unit_test(test_writeback_then_background_write_back),
+		cmocka_unit_test(test_writeback_waits_for_a_pause),
 		cmocka_unit_test(test_writeback_partial_sub_block_goes_through),
 		cmocka_unit_test(test_writearound_invalidates),
 		cmocka_unit_test(test_restart_is_warm_and_keeps_dirty),

@@ -140,8 +140,9 @@ void cache_dirty_account(struct cache *c, uint64_t before, uint64_t after)
 
 
 /* A request's scratch, fresh for a new try: its blocks, or -EIO past REQ_BLOCKS. */
-int cache_req_begin(const struct cache *c, const struct filter_req *req, struct creq *r)
+int cache_req_begin(struct cache *c, const struct filter_req *req, struct creq *r)
 {
+	atomic_fetch_add_explicit(&c->requests, 1, memory_order_relaxed);
 	memset(r, 0, offsetof(struct creq, slot0));
 	r->nblk = req_nblocks(c, req);
 	r->first = req->offset / c->bs;

@@ -38,6 +38,14 @@
 #define OVERLAY_BATCH		16	/* cache reads of one request in flight */
 #define WB_SLOTS		4	/* write-backs in flight per queue */
 #define WB_INTERVAL_NS		(20 * 1000000ull)
+/*
+ * Write-back while requests arrive only above 3/4 of the cache dirty (as
+ * dm-cache's smq keeps a quarter clean when busy); all of it once the disk
+ * has been quiet for WB_QUIET_TICKS write-back intervals.
+ */
+#define WB_BUSY_DIRTY_NUM	3
+#define WB_BUSY_DIRTY_DEN	4
+#define WB_QUIET_TICKS		5
 #define STREAMS			16
 #define STAMPS			4096
 #define DEFAULT_CUTOFF		(4u << 20)	/* bcache's sequential_cutoff */
@@ -115,6 +123,7 @@ struct cache {
 	uint32_t wb_cursor;
 	struct filter_queue *fqs[CACHE_QUEUES];
 	atomic_uint waiting;		/* requests parked on any queue */
+	atomic_uint_fast64_t requests;	/* reads and writes begun: the disk is busy */
 	/* stats */
 	atomic_uint_fast64_t read_hits, read_misses, write_hits, write_misses;
 	atomic_uint_fast64_t dirty_bytes, written_back, bypassed, fills, errors;
@@ -123,6 +132,16 @@ struct cache {
 	uint64_t bypass[SLUICE_MAX_CLASSES / 64];
 	bool have_bypass;
 	struct ublk_class_map classes;
+};
+
+/* One write of a block's chain (cache/format.h order: slot0, data, slot). */
+struct cio {
+	void *buf;
+	uint32_t len;
+	uint64_t off;
+	bool dsync;
+	uint32_t cookie;
+	bool data;	/* buf lies in req->buf: the request's data, maybe a fixed buffer */
 };
 
 struct creq {
@@ -150,8 +169,11 @@ struct creq {
 	int16_t own_index;
 	void *own_buf;
 	int up;
+	uint32_t tail;			/* blocks whose last write waits for the data's */
 	uint8_t slot0[REQ_BLOCKS][CACHE_SLOT_SIZE];
 	uint8_t slot[REQ_BLOCKS][CACHE_SLOT_SIZE];
+	struct cio tail_io[REQ_BLOCKS];	/* cache_run_chain(): that write */
+	uint32_t tail_need[REQ_BLOCKS];	/* the data write's length */
 };
 
 struct wb {
@@ -173,6 +195,8 @@ struct cache_queue {
 	bool draining;
 	bool timer;
 	bool in_unlocked;		/* unlocked() is retrying a write-back's slot */
+	uint64_t seen;			/* c->requests at the last tick */
+	unsigned int quiet;		/* ticks in a row without a request */
 };
 
 /* ------------------------------------------------------------ geometry -- */
@@ -233,7 +257,7 @@ static inline bool mask_run(uint64_t mask, unsigned int from, unsigned int *s, u
 
 /* -------------------------------------------------------------- blocks.c -- */
 
-int cache_req_begin(const struct cache *c, const struct filter_req *req, struct creq *r);
+int cache_req_begin(struct cache *c, const struct filter_req *req, struct creq *r);
 void cache_writes_begin(struct cache *c, struct creq *r);
 void cache_writes_end(struct cache *c, struct creq *r);
 bool cache_fill_allowed(const struct cache *c, uint64_t bblock, uint64_t gen);
@@ -261,16 +285,6 @@ void cache_store_save_degraded(struct cache *c);
 
 /* ------------------------------------------------------------------ io.c -- */
 
-/* One write of a block's chain (cache/format.h order: slot0, data, slot). */
-struct cio {
-	void *buf;
-	uint32_t len;
-	uint64_t off;
-	bool dsync;
-	uint32_t cookie;
-	bool data;	/* buf lies in req->buf: the request's data, maybe a fixed buffer */
-};
-
 void cache_prep_rw(struct cache *c, struct io_uring_sqe *sqe, bool write, void *buf,
 		   uint32_t len, uint64_t off, bool dsync);
 /* cache_prep_rw() of the request's data at buf (in req->buf) */
@@ -278,6 +292,7 @@ void cache_prep_data(struct cache *c, struct io_uring_sqe *sqe, const struct fil
 		     bool write, void *buf, uint32_t len, uint64_t off, bool dsync);
 bool cache_run_chain(struct filter *f, struct filter_req *req, unsigned int blk,
 		     const struct cio *v, unsigned int n);
+void cache_chain_tail(struct filter *f, struct filter_req *req, unsigned int blk, int res);
 
 /* ---------------------------------------------------------------- read.c -- */
 
@@ -301,6 +316,7 @@ void cache_change_finish(struct filter *f, struct filter_req *req);
 
 /* ----------------------------------------------------------- writeback.c -- */
 
+void cache_wb_tick(struct filter *f, struct filter_queue *fq);
 void cache_wb_start(struct filter *f, struct filter_queue *fq);
 void cache_wb_done(struct filter *f, struct filter_queue *fq, unsigned int s, int st, int res);
 void cache_wb_retry_slots(struct filter *f, struct filter_queue *fq);

@@ -2,7 +2,7 @@
 /*
  * io.c - the cache filter's own writes on the cache device: one request's
  * chain per block (cache/format.h order), on the ring or, for a cache in
- * memory, done inline (unless the data is a zero copy request's pages).
+ * memory, done inline (but for the writes of a zero copy request's pages).
  */
 #include <sys/uio.h>
 
@@ -29,24 +29,21 @@ void cache_prep_data(struct cache *c, struct io_uring_sqe *sqe, const struct fil
 		sqe->rw_flags = RWF_DSYNC;
 }
 
-/* Zero copy: the request's pages are in the ring's table only, not here. */
-static bool chain_inline(const struct cache *c, const struct filter_req *req,
-			 const struct cio *v, unsigned int n)
+static bool write_inline(const struct cache *c, const struct cio *v)
 {
-	unsigned int i;
+	struct iovec iov = { v->buf, v->len };
 
-	if (!c->in_memory)
-		return false;
-	for (i = 0; i < n; i++)
-		if (v[i].data && req->buf_index >= 0)
-			return false;
-	return true;
+	return pwritev2(c->fd, &iov, 1, v->off, v->dsync ? RWF_DSYNC : 0) == (ssize_t)v->len;
 }
 
 /*
- * Block @blk's writes in order: on a cache in memory, done here (a copy;
- * RWF_DSYNC costs nothing there); else n linked SQEs, so each starts
- * after the one before succeeded. false when the ring has no room.
+ * Block @blk's writes in order: n linked SQEs, so each starts after the
+ * one before succeeded; false when the ring has no room. A cache in memory
+ * takes them here (a copy; RWF_DSYNC costs nothing there) up to the first
+ * write of a zero copy request's pages, which only the ring can reach. A
+ * slot after that write is written here when its completion comes
+ * (cache_chain_tail()): tmpfs writes through io_uring run on its worker
+ * threads (perf sched, 7.3), and each link would be one more trip there.
  */
 bool cache_run_chain(struct filter *f, struct filter_req *req, unsigned int blk,
 		      const struct cio *v, unsigned int n)
@@ -55,34 +52,49 @@ bool cache_run_chain(struct filter *f, struct filter_req *req, unsigned int blk,
 	struct cache *c = f->priv;
 	struct io_uring_sqe *sqes[4];
 	uint32_t cookies[4];
-	unsigned int i;
+	unsigned int i, first = 0;
 
-	if (chain_inline(c, req, v, n)) {
-		for (i = 0; i < n; i++) {
-			struct iovec iov = { v[i].buf, v[i].len };
-
-			if (pwritev2(c->fd, &iov, 1, v[i].off, v[i].dsync ? RWF_DSYNC : 0) !=
-			    (ssize_t)v[i].len) {
+	if (c->in_memory) {
+		for (; first < n && !(v[first].data && req->buf_index >= 0); first++)
+			if (!write_inline(c, &v[first])) {
 				r->failed[blk] = true;
-				break;
+				return true;
 			}
+		if (first == n)
+			return true;
+		if (n - first == 2) {
+			r->tail |= 1u << blk;
+			r->tail_io[blk] = v[first + 1];
+			r->tail_need[blk] = v[first].len;
+			n--;
 		}
-		return true;
 	}
-	for (i = 0; i < n; i++)
-		cookies[i] = v[i].cookie;
-	if (filter_get_sqes(f, req, sqes, cookies, n))
+	for (i = first; i < n; i++)
+		cookies[i - first] = v[i].cookie;
+	if (filter_get_sqes(f, req, sqes, cookies, n - first)) {
+		r->tail &= ~(1u << blk);
 		return false;
-	for (i = 0; i < n; i++) {
+	}
+	for (i = first; i < n; i++) {
 		if (v[i].data)
-			cache_prep_data(c, sqes[i], req, true, v[i].buf, v[i].len, v[i].off,
+			cache_prep_data(c, sqes[i - first], req, true, v[i].buf, v[i].len, v[i].off,
 					v[i].dsync);
 		else
-			cache_prep_rw(c, sqes[i], true, v[i].buf, v[i].len, v[i].off, v[i].dsync);
+			cache_prep_rw(c, sqes[i - first], true, v[i].buf, v[i].len, v[i].off,
+				      v[i].dsync);
 		if (i + 1 < n)
-			sqes[i]->flags |= IOSQE_IO_LINK;
+			sqes[i - first]->flags |= IOSQE_IO_LINK;
 	}
-	r->inflight += n;
+	r->inflight += n - first;
 	return true;
 }
 
+/* The data write of block @blk is done (@res): its slot, as a link would go on. */
+void cache_chain_tail(struct filter *f, struct filter_req *req, unsigned int blk, int res)
+{
+	struct creq *r = filter_req_priv(f, req);
+
+	r->tail &= ~(1u << blk);
+	if (res != (int)r->tail_need[blk] || !write_inline(f->priv, &r->tail_io[blk]))
+		r->failed[blk] = true;
+}

@@ -111,6 +111,34 @@ static void wb_cache_io(struct filter *f, struct filter_queue *fq, unsigned int 
 	cache_prep_rw(c, sqe, write, buf, len, off, false);
 }
 
+/* Each write-back interval: has the disk been quiet since the last one? */
+void cache_wb_tick(struct filter *f, struct filter_queue *fq)
+{
+	struct cache_queue *cq = filter_queue_priv(f, fq);
+	struct cache *c = f->priv;
+	uint64_t n = atomic_load_explicit(&c->requests, memory_order_relaxed);
+
+	if (n != cq->seen)
+		cq->quiet = 0;
+	else if (cq->quiet < WB_QUIET_TICKS)
+		cq->quiet++;
+	cq->seen = n;
+}
+
+/*
+ * Writing back competes with the requests for the backing and the cache
+ * device, so under load it waits until the dirty data would crowd out
+ * clean blocks; a flush on hold or a quiet disk takes it all.
+ */
+static bool wb_wanted(struct cache *c, const struct cache_queue *cq)
+{
+	uint64_t size = (uint64_t)c->sb.nblocks * c->bs;
+
+	if (cq->quiet >= WB_QUIET_TICKS || cache_held(c))
+		return true;
+	return atomic_load(&c->dirty_bytes) / WB_BUSY_DIRTY_NUM > size / WB_BUSY_DIRTY_DEN;
+}
+
 void cache_wb_start(struct filter *f, struct filter_queue *fq)
 {
 	struct cache_queue *cq = filter_queue_priv(f, fq);
@@ -118,12 +146,13 @@ void cache_wb_start(struct filter *f, struct filter_queue *fq)
 	struct wb *w;
 	unsigned int s, first, last;
 	uint32_t idx;
+	bool wanted = wb_wanted(c, cq);
 
 	for (s = 0; s < WB_SLOTS; s++) {
 		w = &cq->wb[s];
 		if (w->busy && w->wait_slot)
 			wb_slot(f, fq, s);
-		if (w->busy || cq->draining)
+		if (w->busy || cq->draining || !wanted)
 			continue;
 		pthread_mutex_lock(&c->lock);
 		idx = c->degraded ? Q2_NONE : wb_pick(c);

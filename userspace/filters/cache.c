@@ -19,7 +19,8 @@
  *   lock bit; a write that finds a locked block waits in its queue's list
  *   and is retried when a block unlocks. Reads never wait: in-flight reads
  *   of a block pin it (busy) against eviction.
- * - Dirty blocks are written back by every queue in the background.
+ * - Dirty blocks are written back by every queue in the background, in a
+ *   pause of the requests or when three quarters of the cache is dirty.
  * - A cache I/O error sets the cache degraded: no more admissions, writes
  *   go to the backing, and a write or read that needs dirty data it cannot
  *   trust fails with -EIO rather than return stale data.
@@ -128,6 +129,8 @@ static void cache_io_done(struct filter *f, struct filter_req *req, uint32_t coo
 	} else if (res < 0 && i < REQ_BLOCKS) {
 		r->failed[i] = true;
 	}
+	if (io == IO_DATA && i < REQ_BLOCKS && (r->tail & 1u << i))
+		cache_chain_tail(f, req, i, res);
 	if (io == IO_CREAD && !r->berr && cache_overlay_issue(f, req))
 		return;
 	if (r->inflight)
@@ -167,6 +170,7 @@ static void cache_bg_done(struct filter *f, struct filter_queue *fq, uint64_t co
 		if (res == -ECANCELED || cq->draining)
 			return;
 		cache_store_save_degraded(c);
+		cache_wb_tick(f, fq);
 		cache_wb_start(f, fq);
 		if (!filter_bg_timer(f, fq, c->wb_interval_ns, BG_TIMER))
 			cq->timer = true;
