@@ -110,6 +110,8 @@ struct cache {
 	 */
 	_Atomic uint64_t hold_until;
 	bool in_memory;			/* tmpfs/ramfs: cache I/O is a copy, done inline */
+	char *map;			/* in memory: the cache file, shared; or NULL */
+	uint64_t map_len;
 	uint32_t depth;			/* tags per queue */
 	int stage_fd;			/* memfd of every queue's stage slots, or -1 */
 	int stage_file;			/* its fixed-file index */
@@ -293,6 +295,13 @@ void cache_prep_data(struct cache *c, struct io_uring_sqe *sqe, const struct fil
 bool cache_run_chain(struct filter *f, struct filter_req *req, unsigned int blk,
 		     const struct cio *v, unsigned int n);
 void cache_chain_tail(struct filter *f, struct filter_req *req, unsigned int blk, int res);
+bool cache_copy_inline(struct cache *c, const struct filter_req *req, bool to_req,
+		       uint64_t off, uint32_t at, uint32_t len);
+
+static inline bool cache_copy_ok(const struct cache *c, const struct filter_req *req)
+{
+	return c->map && req->copy_fd >= 0;
+}
 
 /* ---------------------------------------------------------------- read.c -- */
 

@@ -37,13 +37,29 @@ static bool write_inline(const struct cache *c, const struct cio *v)
 }
 
 /*
+ * A cache in memory under zero copy, where the driver lets the server copy
+ * the request's pages too: the data between them and the mapped cache file
+ * in one copy by the kernel, no ring (tmpfs I/O through io_uring runs on
+ * its worker threads: perf sched, 7.3). A page tmpfs cannot give is a
+ * short copy, never a SIGBUS here: the mapping is only touched by the
+ * syscall. false: use the ring.
+ */
+bool cache_copy_inline(struct cache *c, const struct filter_req *req, bool to_req,
+		       uint64_t off, uint32_t at, uint32_t len)
+{
+	if (!cache_copy_ok(c, req))
+		return false;
+	return !filter_copy_data(req, to_req, c->map + off, at, len);
+}
+
+/*
  * Block @blk's writes in order: n linked SQEs, so each starts after the
  * one before succeeded; false when the ring has no room. A cache in memory
- * takes them here (a copy; RWF_DSYNC costs nothing there) up to the first
- * write of a zero copy request's pages, which only the ring can reach. A
- * slot after that write is written here when its completion comes
- * (cache_chain_tail()): tmpfs writes through io_uring run on its worker
- * threads (perf sched, 7.3), and each link would be one more trip there.
+ * takes them here (a copy; RWF_DSYNC costs nothing there), the data of a
+ * zero copy request too where cache_copy_inline() can; else up to that
+ * write, which goes on the ring, and a slot after it is written here when
+ * its completion comes (cache_chain_tail()): each link would be one more
+ * trip through io_uring's workers.
  */
 bool cache_run_chain(struct filter *f, struct filter_req *req, unsigned int blk,
 		      const struct cio *v, unsigned int n)
@@ -55,11 +71,19 @@ bool cache_run_chain(struct filter *f, struct filter_req *req, unsigned int blk,
 	unsigned int i, first = 0;
 
 	if (c->in_memory) {
-		for (; first < n && !(v[first].data && req->buf_index >= 0); first++)
+		for (; first < n; first++) {
+			if (v[first].data && req->buf_index >= 0) {
+				if (!cache_copy_inline(c, req, false, v[first].off,
+						       (char *)v[first].buf - (char *)req->buf,
+						       v[first].len))
+					break;
+				continue;
+			}
 			if (!write_inline(c, &v[first])) {
 				r->failed[blk] = true;
 				return true;
 			}
+		}
 		if (first == n)
 			return true;
 		if (n - first == 2) {

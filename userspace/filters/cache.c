@@ -296,6 +296,14 @@ static int cache_init(struct filter *f, const struct filter_config *cfg)
 	if (err)
 		goto fail;
 	c->in_memory = fd_in_memory(c->fd);
+	if (c->in_memory) {
+		/* for cache_copy_inline(); without it zero copy takes the ring */
+		c->map = mmap(NULL, dev_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
+		if (c->map == MAP_FAILED)
+			c->map = NULL;
+		else
+			c->map_len = dev_size;
+	}
 	err = -ENOMEM;
 	c->b = calloc(c->sb.nblocks, sizeof(*c->b));
 	if (!c->b)
@@ -485,6 +493,8 @@ static void cache_teardown(struct filter *f)
 	}
 	if (c->stage)
 		munmap(c->stage, c->stage_len);
+	if (c->map)
+		munmap(c->map, c->map_len);
 	if (c->stage_fd >= 0)
 		close(c->stage_fd);
 	cache_classes_fini(c);

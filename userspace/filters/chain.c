@@ -76,6 +76,7 @@ int chain_req_init(struct filter_chain *c, struct filter_req *req, uint16_t queu
 	req->ring = ring;
 	req->owner = owner;
 	req->buf_index = -1;
+	req->copy_fd = -1;
 	if (!c->n)
 		return 0;
 	req->priv = calloc(c->n, sizeof(*req->priv));
@@ -328,7 +329,31 @@ int filter_zeroes_to_write(struct filter_req *req)
 	req->zeroes = 1;
 	/* a WRITE_ZEROES has no pages for the driver to register */
 	req->buf_index = -1;
+	req->copy_fd = -1;
 	return 0;
+}
+
+int filter_copy_data(const struct filter_req *req, bool to_req, void *buf, uint32_t at,
+		     uint32_t len)
+{
+	ssize_t n;
+
+	if (req->buf_index < 0) {
+		if (to_req)
+			memcpy((char *)req->buf + at, buf, len);
+		else
+			memcpy(buf, (char *)req->buf + at, len);
+		return 0;
+	}
+	if (req->copy_fd < 0)
+		return -EOPNOTSUPP;
+	if (to_req)
+		n = pwrite(req->copy_fd, buf, len, req->copy_pos + at);
+	else
+		n = pread(req->copy_fd, buf, len, req->copy_pos + at);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
 }
 
 void filter_prep_data(struct io_uring_sqe *sqe, const struct filter_req *req, bool write,

@@ -112,6 +112,12 @@ struct filter_req {
 	 * move its data with filter_prep_data(), which reads either.
 	 */
 	int16_t buf_index;
+	/*
+	 * >= 0 (with buf_index): the same pages are file range copy_pos.. of
+	 * copy_fd, for filter_copy_data() to copy with one syscall and no ring.
+	 */
+	int copy_fd;
+	int64_t copy_pos;
 	int result;			/* bytes done or -errno, on the way up */
 	struct io_uring *ring;		/* the queue's ring, for filters' own I/O */
 	struct filter_queue *fq;	/* the queue; NULL outside a queue */
@@ -323,6 +329,15 @@ int filter_get_sqes(struct filter *f, struct filter_req *req, struct io_uring_sq
  */
 void filter_prep_data(struct io_uring_sqe *sqe, const struct filter_req *req, bool write,
 		      int file, uint32_t at, uint32_t len, uint64_t off);
+/*
+ * Copy @len bytes of the request's data, from byte @at of it, into @buf
+ * (@to_req false) or from @buf into it (@to_req true), right here: a
+ * memcpy on req->buf, or a pread/pwrite of req->copy_fd under zero copy.
+ * -EOPNOTSUPP: the data is reachable through the ring only (use
+ * filter_prep_data()); else 0 or -errno.
+ */
+int filter_copy_data(const struct filter_req *req, bool to_req, void *buf, uint32_t at,
+		     uint32_t len);
 /* An ASYNC_CANCEL SQE for this request's own I/O with @cookie (in cancel). */
 int filter_cancel_sqe(struct filter *f, struct filter_req *req, uint32_t cookie);
 

@@ -102,8 +102,11 @@ int ublk_dev_start_queues(struct ublk_dev *d)
 		.backing_in_memory = d->backing->in_memory,
 		.read_only = d->backing->read_only,
 		.ioctl_encode = d->info.flags & UBLK_F_CMD_IOCTL_ENCODE,
-		.user_copy = d->info.flags & UBLK_F_USER_COPY,
+		.user_copy = (d->info.flags & UBLK_F_USER_COPY) &&
+			     !ublk_copy_zero_flag(d->info.flags),
 		.zero_copy = ublk_copy_zero_flag(d->info.flags),
+		.zc_user_copy = (d->info.flags & UBLK_F_USER_COPY) &&
+				ublk_copy_zero_flag(d->info.flags) == UBLK_F_AUTO_BUF_REG,
 		.chain = d->chain,
 	};
 	uint32_t i;
@@ -205,6 +208,13 @@ int ublk_dev_create(struct ublk_dev **out, struct ublk_ctrl *ctrl, struct backin
 	if (cfg->user_copy)
 		d->info.flags |= UBLK_F_USER_COPY & ctrl->features;
 	d->info.flags |= cfg->zero_copy & ctrl->features;
+	/*
+	 * A data mover may copy a zero copy request's data right where it is
+	 * (an in-memory cache): user copy beside auto registration, which
+	 * 7.3's driver takes together.
+	 */
+	if (cfg->zero_copy == UBLK_F_AUTO_BUF_REG && chain_data_mover(d->chain))
+		d->info.flags |= UBLK_F_USER_COPY & ctrl->features;
 
 	*stage = "add";
 	err = ublk_ctrl_add_dev(ctrl, &d->info);

@@ -21,6 +21,7 @@
 #include "lib/macro.h"
 #include "lib/uring.h"
 #include "ublk/engine.h"
+#include "ublk/uapi_compat.h"
 
 static void engine_fail(struct engine *e, int err)
 {
@@ -335,6 +336,8 @@ void engine_req_begin(struct engine *e, unsigned int tag)
 	io->req.buf_index = e->cfg.zc == ENGINE_ZC_AUTO &&
 			    (io->req.op == FILTER_OP_READ || io->req.op == FILTER_OP_WRITE) ?
 			    (int16_t)io->req.tag : -1;
+	io->req.copy_fd = io->req.buf_index >= 0 && e->cfg.zc_user_copy ? e->cfg.cdev_fd : -1;
+	io->req.copy_pos = ublk_user_copy_pos(e->cfg.q_id, io->req.tag);
 	e->reqs_active++;
 }
 

@@ -84,6 +84,7 @@ struct engine_cfg {
 	bool backing_buffered;	/* page cache (even O_DIRECT tmpfs): copy inline */
 	bool backing_in_memory;	/* tmpfs/ramfs: an inline copy never waits for I/O */
 	enum engine_zc zc;	/* not NONE: no filter sees the data; AUTO: movers may */
+	bool zc_user_copy;	/* AUTO, and cdev_fd reaches the request's pages too */
 	struct filter_chain *chain;
 	const struct engine_ops *ops;
 	void *owner;		/* the engine's user */

@@ -87,8 +87,7 @@ static void queue_buf_cmd(struct engine *e, struct io_uring_sqe *sqe, unsigned i
 static int user_copy(struct ublk_queue *q, unsigned int tag, void *buf, size_t len,
 		     bool to_request)
 {
-	off_t pos = UBLKSRV_IO_BUF_OFFSET + ((off_t)q->cfg.q_id << UBLK_QID_OFF) +
-		    ((off_t)tag << UBLK_TAG_OFF);
+	off_t pos = ublk_user_copy_pos(q->cfg.q_id, tag);
 	ssize_t n;
 
 	if (to_request)
@@ -327,6 +326,7 @@ int ublk_queue_start(struct ublk_queue *q, const struct ublk_queue_cfg *cfg)
 		.backing_in_memory = cfg->backing_in_memory,
 		.zc = !cfg->zero_copy ? ENGINE_ZC_NONE :
 		      cfg->zero_copy == UBLK_F_AUTO_BUF_REG ? ENGINE_ZC_AUTO : ENGINE_ZC_REGISTER,
+		.zc_user_copy = cfg->zc_user_copy,
 		.chain = cfg->chain,
 		.ops = &queue_engine_ops,
 		.owner = q,

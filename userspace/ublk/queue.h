@@ -37,6 +37,8 @@ struct ublk_queue_cfg {
 	bool user_copy;		/* UBLK_F_USER_COPY: we copy with pread/pwrite on cdev */
 	/* copy mode zero: UBLK_F_AUTO_BUF_REG or UBLK_F_SUPPORT_ZERO_COPY, else 0 */
 	uint64_t zero_copy;
+	/* UBLK_F_USER_COPY beside auto registration: movers may copy inline too */
+	bool zc_user_copy;
 	void *backing_map;	/* copy mode mmap: the backing, shared; else NULL */
 	uint64_t backing_map_len;
 	struct filter_chain *chain;

@@ -70,6 +70,13 @@
 #define UBLK_QID_OFF			(UBLK_TAG_OFF + UBLK_TAG_BITS)
 #endif
 
+/* Where the data of request @tag of queue @q_id starts on /dev/ublkcN. */
+static inline int64_t ublk_user_copy_pos(unsigned int q_id, unsigned int tag)
+{
+	return UBLKSRV_IO_BUF_OFFSET + ((int64_t)q_id << UBLK_QID_OFF) +
+	       ((int64_t)tag << UBLK_TAG_OFF);
+}
+
 /* Added in 6.6 (zoned devices). */
 #ifndef UBLK_F_ZONED
 #define UBLK_F_ZONED			(1ULL << 8)
