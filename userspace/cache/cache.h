@@ -295,13 +295,6 @@ void cache_prep_data(struct cache *c, struct io_uring_sqe *sqe, const struct fil
 bool cache_run_chain(struct filter *f, struct filter_req *req, unsigned int blk,
 		     const struct cio *v, unsigned int n);
 void cache_chain_tail(struct filter *f, struct filter_req *req, unsigned int blk, int res);
-bool cache_copy_inline(struct cache *c, const struct filter_req *req, bool to_req,
-		       uint64_t off, uint32_t at, uint32_t len);
-
-static inline bool cache_copy_ok(const struct cache *c, const struct filter_req *req)
-{
-	return c->map && req->copy_fd >= 0;
-}
 
 /* ---------------------------------------------------------------- read.c -- */
 

@@ -38,25 +38,25 @@ static bool write_inline(const struct cache *c, const struct cio *v)
 
 /*
  * A cache in memory under zero copy, where the driver lets the server copy
- * the request's pages too: the data between them and the mapped cache file
- * in one copy by the kernel, no ring (tmpfs I/O through io_uring runs on
- * its worker threads: perf sched, 7.3). A page tmpfs cannot give is a
- * short copy, never a SIGBUS here: the mapping is only touched by the
- * syscall. false: use the ring.
+ * the request's pages too: a write's data into the mapped cache file in
+ * one copy by the kernel, no ring (tmpfs I/O through io_uring runs on its
+ * worker threads: perf sched, 7.3). A page tmpfs cannot give is a short
+ * copy, never a SIGBUS here: the mapping is only touched by the syscall.
+ * false: use the ring.
  */
-bool cache_copy_inline(struct cache *c, const struct filter_req *req, bool to_req,
-		       uint64_t off, uint32_t at, uint32_t len)
+static bool copy_data_in(const struct cache *c, const struct filter_req *req, const struct cio *v)
 {
-	if (!cache_copy_ok(c, req))
+	if (!c->map || req->copy_fd < 0)
 		return false;
-	return !filter_copy_data(req, to_req, c->map + off, at, len);
+	return !filter_copy_data(req, false, c->map + v->off, (char *)v->buf - (char *)req->buf,
+				 v->len);
 }
 
 /*
  * Block @blk's writes in order: n linked SQEs, so each starts after the
  * one before succeeded; false when the ring has no room. A cache in memory
  * takes them here (a copy; RWF_DSYNC costs nothing there), the data of a
- * zero copy request too where cache_copy_inline() can; else up to that
+ * zero copy request too where copy_data_in() can; else up to that
  * write, which goes on the ring, and a slot after it is written here when
  * its completion comes (cache_chain_tail()): each link would be one more
  * trip through io_uring's workers.
@@ -73,9 +73,7 @@ bool cache_run_chain(struct filter *f, struct filter_req *req, unsigned int blk,
 	if (c->in_memory) {
 		for (; first < n; first++) {
 			if (v[first].data && req->buf_index >= 0) {
-				if (!cache_copy_inline(c, req, false, v[first].off,
-						       (char *)v[first].buf - (char *)req->buf,
-						       v[first].len))
+				if (!copy_data_in(c, req, &v[first]))
 					break;
 				continue;
 			}

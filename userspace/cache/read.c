@@ -46,7 +46,7 @@ static bool overlay_inline(struct filter *f, struct filter_req *req)
 
 	/*
 	 * Zero copy: on the ring. A cache in memory could copy a hit with
-	 * cache_copy_inline(), but on 7.3 under TCG bench/cache's 64 KiB hits
+	 * filter_copy_data(), but on 7.3 under TCG bench/cache's 64 KiB hits
 	 * then ran at 0.44 of dm-cache, 0.85-1.01 on the ring in the runs
 	 * around it: the queue's thread makes every copy itself.
 	 */

@@ -297,7 +297,7 @@ static int cache_init(struct filter *f, const struct filter_config *cfg)
 		goto fail;
 	c->in_memory = fd_in_memory(c->fd);
 	if (c->in_memory) {
-		/* for cache_copy_inline(); without it zero copy takes the ring */
+		/* for copy_data_in() (io.c); without it zero copy takes the ring */
 		c->map = mmap(NULL, dev_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
 		if (c->map == MAP_FAILED)
 			c->map = NULL;
