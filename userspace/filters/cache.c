@@ -33,7 +33,8 @@
  * Args: device=PATH (required), mode=writethrough|writeback|writearound,
  * size=SIZE (a file is grown to it), block_size=SIZE (32KiB..256KiB),
  * sequential_cutoff=SIZE (0: off), writeback_interval=DURATION (how often
- * each queue looks for dirty blocks when it has none in hand; 20ms),
+ * each queue looks for dirty blocks when it has none in hand, and a fifth
+ * of the pause write-back waits for; 20ms),
  * bypass_classes=A+B with policy=NAME (classes of that applied policy whose
  * requests the cache never admits: read hits still come from it, misses are
  * not filled, writes go around it).
