@@ -46,7 +46,7 @@ static bool write_inline(const struct cache *c, const struct cio *v)
  */
 static bool copy_data_in(const struct cache *c, const struct filter_req *req, const struct cio *v)
 {
-	if (!c->map || req->copy_fd < 0)
+	if (!c->map)
 		return false;
 	return !filter_copy_data(req, false, c->map + v->off, (char *)v->buf - (char *)req->buf,
 				 v->len);

@@ -12,6 +12,7 @@
 #include <liburing.h>
 
 #include "filters/chain.h"
+#include "lib/fileio.h"
 #include "lib/udata.h"
 #include "lib/uring.h"
 
@@ -336,8 +337,6 @@ int filter_zeroes_to_write(struct filter_req *req)
 int filter_copy_data(const struct filter_req *req, bool to_req, void *buf, uint32_t at,
 		     uint32_t len)
 {
-	ssize_t n;
-
 	if (req->buf_index < 0) {
 		if (to_req)
 			memcpy((char *)req->buf + at, buf, len);
@@ -347,13 +346,7 @@ int filter_copy_data(const struct filter_req *req, bool to_req, void *buf, uint3
 	}
 	if (req->copy_fd < 0)
 		return -EOPNOTSUPP;
-	if (to_req)
-		n = pwrite(req->copy_fd, buf, len, req->copy_pos + at);
-	else
-		n = pread(req->copy_fd, buf, len, req->copy_pos + at);
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len ? 0 : -EIO;
+	return pio_exact(req->copy_fd, to_req, buf, len, req->copy_pos + at);
 }
 
 void filter_prep_data(struct io_uring_sqe *sqe, const struct filter_req *req, bool write,

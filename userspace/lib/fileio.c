@@ -101,6 +101,15 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 	return (flags & FILE_ATOMIC_SYNC) ? fsync_dir(dir) : 0;
 }
 
+int pio_exact(int fd, bool write, void *buf, size_t len, off_t off)
+{
+	ssize_t n = write ? pwrite(fd, buf, len, off) : pread(fd, buf, len, off);
+
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
 bool fd_in_memory(int fd)
 {
 	struct statfs sf;

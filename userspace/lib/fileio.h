@@ -39,4 +39,10 @@ int fsync_dir(const char *dir);
  */
 bool fd_in_memory(int fd);
 
+/*
+ * One pwrite (@write) or pread of @len bytes at @off: 0, -errno, or -EIO
+ * when fewer moved (ublk's user copy: a request's data is one file range).
+ */
+int pio_exact(int fd, bool write, void *buf, size_t len, off_t off);
+
 #endif /* SLUICE_LIB_FILEIO_H */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "lib/macro.h"
+#include "lib/fileio.h"
 #include "lib/udata.h"
 #include "lib/uring.h"
 #include "ublk/queue.h"
@@ -87,16 +88,8 @@ static void queue_buf_cmd(struct engine *e, struct io_uring_sqe *sqe, unsigned i
 static int user_copy(struct ublk_queue *q, unsigned int tag, void *buf, size_t len,
 		     bool to_request)
 {
-	off_t pos = ublk_user_copy_pos(q->cfg.q_id, tag);
-	ssize_t n;
-
-	if (to_request)
-		n = pwrite(q->cfg.cdev_fd, buf, len, pos);
-	else
-		n = pread(q->cfg.cdev_fd, buf, len, pos);
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len ? 0 : -EIO;
+	return pio_exact(q->cfg.cdev_fd, to_request, buf, len,
+			 ublk_user_copy_pos(q->cfg.q_id, tag));
 }
 
 static void queue_commit(struct ublk_queue *q, struct filter_req *req)
