@@ -783,6 +783,160 @@ static void test_full_copy(void **state)
 	rlog_close(&p);
 }
 
+/* The next frame on @l, its type @type. */
+static void expect_frame(struct link *l, struct frame *f, int type)
+{
+	assert_int_equal(link_recv(l, f), 0);
+	assert_int_equal(f->type, type);
+}
+
+/*
+ * Auto failover keeps its lease through a full copy: a receiver answers a
+ * PING between two BLOCKs with ACK 0 and goes on with the copy; a sender
+ * whose copy outlasts the lease (a slow replica) puts PINGs between its
+ * blocks, and their answers lift the fence before the copy ends.
+ */
+static void test_copy_keeps_lease(void **state)
+{
+	const uint64_t lease = 1000000000ull;	/* room for a loaded host and ASan */
+	const uint64_t big = 32u << 20;		/* more than the sockets hold */
+	char img[160], jp[160], rimg[160], rjp[160];
+	struct replica_sender_cfg cfg = {
+		.target = addr, .creds = { .psk_file = psk }, .timeout_ns = lease,
+		.auto_failover = true, .journal = jp, .disk_size = big, .block_size = 512,
+		.generation = 1, .backing = img,
+	};
+	struct link_creds c = { .psk_file = psk };
+	struct replica_sender_stats st;
+	static uint8_t blk[4096];
+	struct replica_sender *s;
+	struct link_ctx *ctx;
+	int fd, i, lfd, pings = 0, lifted = 0;
+	uint64_t off, s0 = 0;
+	char peer[64];
+	struct frame f;
+	struct link *l;
+	struct rlog p;
+	struct rx x;
+
+	snprintf(img, sizeof(img), "%s/lease.img", dir);
+	snprintf(jp, sizeof(jp), "%s/lease.journal", dir);
+	snprintf(rimg, sizeof(rimg), "%s/lease-r.img", dir);
+	snprintf(rjp, sizeof(rjp), "%s/lease-r.journal", dir);
+	make_file(img, DISK);
+	make_file(rimg, DISK);
+	assert_int_equal(rlog_open(&p, jp, img, JSIZE, DISK, 512), 0);
+	primary_write(&p, 3);
+
+	/* the receiver's side: a PING in the copy, ACK 0, the copy goes on */
+	rx_start_on(&x, 1, rimg, rjp);
+	assert_int_equal(link_ctx_new(&c, false, &ctx), 0);
+	assert_int_equal(link_connect(ctx, addr, 2000, &l), 0);
+	memset(&f, 0, sizeof(f));
+	f.type = FRAME_HELLO;
+	memcpy(f.hello.disk, p.sb.uuid, FRAME_UUID_LEN);
+	f.hello.disk_size = DISK;
+	f.hello.block_size = 512;
+	f.hello.generation = 1;
+	f.hello.applied = rlog_applied(&p);
+	assert_int_equal(link_send(l, &f), 0);
+	expect_frame(l, &f, FRAME_HELLO);
+	assert_true(f.flags & FRAME_F_FULL);
+	memset(blk, 0xc3, sizeof(blk));
+	for (i = 0; i < 4; i++) {
+		memset(&f, 0, sizeof(f));
+		f.type = i == 0 ? FRAME_SYNC : i == 2 ? FRAME_PING : FRAME_BLOCK;
+		f.sync.seq = 3;
+		if (f.type == FRAME_BLOCK) {
+			f.blk.offset = i * sizeof(blk);
+			f.blk.length = sizeof(blk);
+			f.blk.data = blk;
+			f.blk.data_crc = crc32c(0, blk, sizeof(blk));
+		}
+		assert_int_equal(link_send(l, &f), 0);
+		if (i == 2) {
+			expect_frame(l, &f, FRAME_ACK);
+			assert_int_equal(f.ack, 0);
+		}
+	}
+	memset(&f, 0, sizeof(f));
+	f.type = FRAME_SYNC;
+	f.flags = FRAME_F_LAST;
+	f.sync.seq = 3;
+	f.sync.blocks = 2 * sizeof(blk) / 512;
+	assert_int_equal(link_send(l, &f), 0);
+	expect_frame(l, &f, FRAME_ACK);
+	assert_int_equal(f.ack, 3);
+	link_close(l);
+	link_ctx_free(ctx);
+	rx_stop(&x);
+	assert_true(x.s.full);
+	assert_int_equal(x.s.full_blocks, 2 * sizeof(blk) / 512);
+	rlog_close(&p);
+
+	/* the sender's side: a disk larger than the sockets hold, a slow replica */
+	make_file(img, big);
+	fd = open(img, O_RDWR);
+	for (off = 0; off < big; off += sizeof(blk)) {
+		memset(blk, (int)(off >> 12), sizeof(blk));
+		assert_int_equal(pwrite(fd, blk, sizeof(blk), off), sizeof(blk));
+	}
+	close(fd);
+	assert_int_equal(unlink(jp), 0);
+	assert_int_equal(rlog_open(&p, jp, img, JSIZE, big, 512), 0);
+	memcpy(cfg.disk, p.sb.uuid, FRAME_UUID_LEN);
+	assert_int_equal(link_ctx_new(&c, true, &ctx), 0);
+	lfd = link_listen(addr);
+	assert_true(lfd >= 0);
+	assert_int_equal(replica_sender_new(&cfg, &s), 0);
+	assert_int_equal(replica_sender_start(s, rlog_applied(&p)), 0);
+	assert_int_equal(link_accept(ctx, lfd, peer, sizeof(peer), &l), 0);
+	expect_frame(l, &f, FRAME_HELLO);
+	memset(&f, 0, sizeof(f));
+	f.type = FRAME_HELLO;
+	f.flags = FRAME_F_FULL;
+	f.hello.role = 1;
+	memcpy(f.hello.disk, cfg.disk, FRAME_UUID_LEN);
+	f.hello.disk_size = big;
+	f.hello.block_size = 512;
+	f.hello.generation = 1;
+	assert_int_equal(link_send(l, &f), 0);
+	expect_frame(l, &f, FRAME_SYNC);
+	s0 = f.sync.seq;
+	for (;;) {
+		assert_int_equal(link_recv(l, &f), 0);
+		if (f.type == FRAME_SYNC)
+			break;
+		if (f.type == FRAME_BLOCK) {
+			usleep(40000);	/* a replica writing 25 MiB/s */
+			continue;
+		}
+		assert_int_equal(f.type, FRAME_PING);
+		pings++;
+		memset(&f, 0, sizeof(f));
+		f.type = FRAME_ACK;
+		assert_int_equal(link_send(l, &f), 0);
+		/* taken by the sender at once: fenced no more, mid-copy */
+		for (i = 0; i < 100 && !lifted; i++) {
+			replica_sender_stats(s, &st);
+			lifted = !st.fenced;
+			usleep(1000);
+		}
+	}
+	assert_true(f.flags & FRAME_F_LAST);
+	assert_true(pings > 0);
+	assert_true(lifted);
+	memset(&f, 0, sizeof(f));
+	f.type = FRAME_ACK;
+	f.ack = s0;
+	assert_int_equal(link_send(l, &f), 0);
+	replica_sender_free(s);
+	link_close(l);
+	close(lfd);
+	link_ctx_free(ctx);
+	rlog_close(&p);
+}
+
 /* The receiver's decision: strictly after twice the lease, armed, not promoted. */
 static void test_failover_due(void **state)
 {
@@ -928,6 +1082,7 @@ int main(void)
 		cmocka_unit_test(test_resync_merge),
 		cmocka_unit_test(test_resync_folded),
 		cmocka_unit_test(test_full_copy),
+		cmocka_unit_test(test_copy_keeps_lease),
 		cmocka_unit_test(test_failover_due),
 		cmocka_unit_test(test_auto_failover),
 	};

@@ -27,6 +27,8 @@
  *         with FRAME_F_LAST the end (the count of blocks sent).
  * PING    sender to receiver, idle: answer with an ACK (auto failover's
  *         lease is renewed by ACKs, so an idle link must still carry them).
+ *         Also between two BLOCKs of a full copy or a resync: answered
+ *         with ACK 0, which renews the lease and says nothing of records.
  * CLOSE   sender to receiver: the primary stops on purpose; no failover.
  */
 #ifndef SLUICE_REPLICA_FRAME_H
@@ -36,8 +38,11 @@
 #include <stdint.h>
 
 #define FRAME_MAGIC		0x50524c53u	/* "SLRP" */
-/* 2: HELLO's split, DIVERGE, BLOCK, SYNC; 3: HELLO's lease, PING, CLOSE */
-#define FRAME_VERSION		3
+/*
+ * 2: HELLO's split, DIVERGE, BLOCK, SYNC; 3: HELLO's lease, PING, CLOSE;
+ * 4: PING between BLOCKs (a version 3 receiver refuses it mid-copy)
+ */
+#define FRAME_VERSION		4
 #define FRAME_HDR		20
 #define FRAME_UUID_LEN		16
 #define FRAME_HELLO_LEN		64

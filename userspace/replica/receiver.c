@@ -293,6 +293,15 @@ static int recv_frame(struct receiver *r, struct link *l, struct frame *f,
 	return 0;
 }
 
+/*
+ * A PING in the middle of a full copy or a resync (auto failover keeps its
+ * lease): ACK 0, as the journal is being replaced and says nothing yet.
+ */
+static int lease_ack(struct link *l)
+{
+	return link_send(l, &(struct frame){ .type = FRAME_ACK });
+}
+
 /* The sender's content of the set, onto the image, then made durable. */
 static int take_blocks(struct receiver *r, struct link *l, const struct resync_set *set,
 		       struct receiver_session *s)
@@ -305,6 +314,12 @@ static int take_blocks(struct receiver *r, struct link *l, const struct resync_s
 		err = recv_frame(r, l, &f, s);
 		if (err)
 			return err;
+		if (f.type == FRAME_PING) {
+			err = lease_ack(l);
+			if (err)
+				return err;
+			continue;
+		}
 		if (f.type != FRAME_BLOCK)
 			return refuse(l, -EBADMSG, "expected a resync block");
 		if (!covered(set, f.blk.offset, f.blk.length) ||
@@ -491,6 +506,12 @@ static int take_copy(struct receiver *r, struct link *l, struct receiver_session
 			return err;
 		if (f.type == FRAME_SYNC && (f.flags & FRAME_F_LAST))
 			break;
+		if (f.type == FRAME_PING) {
+			err = lease_ack(l);
+			if (err)
+				return err;
+			continue;
+		}
 		if (f.type != FRAME_BLOCK)
 			return refuse(l, -EBADMSG, "expected a block of the full copy");
 		if (f.blk.offset % bs || f.blk.length % bs ||

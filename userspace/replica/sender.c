@@ -178,6 +178,60 @@ static int hello(struct replica_sender *s, struct link *l, uint64_t *applied, ui
 }
 
 /*
+ * sync: a write waits for the ack at most replica.timeout before degrading;
+ * auto: an ack later than the lease finds the disk fenced anyway.
+ */
+static int ack_timeout_ms(const struct replica_sender *s)
+{
+	return (s->cfg.sync || s->cfg.auto_failover) &&
+	       s->cfg.timeout_ns / NSEC_PER_MSEC < ACK_MS ?
+	       (int)(s->cfg.timeout_ns / NSEC_PER_MSEC) : ACK_MS;
+}
+
+/*
+ * Auto failover in a full copy or a resync: its blocks get no ACK until
+ * the end, so one lease after the last answer the disk would be fenced for
+ * the rest of the copy (hours for a large disk). Each quarter lease, a
+ * PING between two blocks; the replica answers it with ACK 0 (its journal
+ * is being replaced: the answer says nothing of records), which renews
+ * the lease only.
+ */
+static int copy_ping(struct replica_sender *s, struct link *l)
+{
+	struct frame f = { .type = FRAME_PING };
+	uint64_t asked = clock_ns(CLOCK_MONOTONIC);
+	int err;
+
+	if (!s->cfg.auto_failover || asked - atomic_load(&s->lease_from) < s->cfg.timeout_ns / 4)
+		return 0;
+	/*
+	 * The answer comes after the blocks still in the sockets are written
+	 * on the replica: allow that ACK_MS, as a final ACK, not one lease (a
+	 * late answer leaves the disk fenced meanwhile; a timeout would
+	 * start the copy again).
+	 */
+	err = link_send(l, &f);
+	if (!err)
+		err = link_set_timeout(l, ACK_MS);
+	if (!err)
+		err = link_recv(l, &f);
+	if (!err)
+		err = link_set_timeout(l, ack_timeout_ms(s));
+	if (err)
+		return err;
+	if (f.type == FRAME_ERROR)
+		return f.error.err;
+	if (f.type != FRAME_ACK || f.ack)
+		return -EBADMSG;
+	renew(s, asked);
+	pthread_mutex_lock(&s->lock);
+	fence_moved(s);
+	pthread_mutex_unlock(&s->lock);
+	changed(s);
+	return 0;
+}
+
+/*
  * Failback: the replica wrote after our split (it was the primary then).
  * It lists those ranges (DIVERGE); we send our disk's content of them
  * (BLOCK), read from the backing as it is now: a write racing the read is
@@ -238,6 +292,9 @@ static int resync(struct replica_sender *s, struct link *l)
 				err = got < 0 ? -errno : -EIO;
 				goto out;
 			}
+			err = copy_ping(s, l);
+			if (err)
+				goto out;
 			memset(&f, 0, sizeof(f));
 			f.type = FRAME_BLOCK;
 			f.blk.offset = off;
@@ -261,17 +318,6 @@ out:
 
 /* Position @r on record @seq: walk from the tail. -ERANGE: it was folded away. */
 static int seek(struct journal_reader *r, int fd, uint64_t seq);
-
-/*
- * sync: a write waits for the ack at most replica.timeout before degrading;
- * auto: an ack later than the lease finds the disk fenced anyway.
- */
-static int ack_timeout_ms(const struct replica_sender *s)
-{
-	return (s->cfg.sync || s->cfg.auto_failover) &&
-	       s->cfg.timeout_ns / NSEC_PER_MSEC < ACK_MS ?
-	       (int)(s->cfg.timeout_ns / NSEC_PER_MSEC) : ACK_MS;
-}
 
 /*
  * Every record <= @acked is on the replica: the lag now runs from when the
@@ -407,7 +453,9 @@ static int full_copy(struct replica_sender *s, struct link *l, struct journal_re
 		end = end < size ? end : size;
 		for (; !err && off < end; off += n) {
 			n = end - off < FRAME_BLOCK_MAX ? end - off : FRAME_BLOCK_MAX;
-			err = send_block(s, l, fd, buf, off, n);
+			err = copy_ping(s, l);
+			if (!err)
+				err = send_block(s, l, fd, buf, off, n);
 			if (!err) {
 				blocks += n / bs;
 				atomic_fetch_add(&s->resync_blocks, n / bs);
