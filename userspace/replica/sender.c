@@ -189,6 +189,23 @@ static int ack_timeout_ms(const struct replica_sender *s)
 }
 
 /*
+ * The next frame, waiting up to @timeout_ms for it (0: as long as it
+ * takes), then the link's usual timeout again; a peer's ERROR is its errno.
+ */
+static int recv_within(struct replica_sender *s, struct link *l, int timeout_ms, struct frame *f)
+{
+	int err = link_set_timeout(l, timeout_ms);
+
+	if (!err)
+		err = link_recv(l, f);
+	if (!err)
+		err = link_set_timeout(l, ack_timeout_ms(s));
+	if (!err && f->type == FRAME_ERROR)
+		err = f->error.err;
+	return err;
+}
+
+/*
  * Auto failover in a full copy or a resync: its blocks get no ACK until
  * the end, so one lease after the last answer the disk would be fenced for
  * the rest of the copy (hours for a large disk). Each quarter lease, a
@@ -212,15 +229,9 @@ static int copy_ping(struct replica_sender *s, struct link *l)
 	 */
 	err = link_send(l, &f);
 	if (!err)
-		err = link_set_timeout(l, ACK_MS);
-	if (!err)
-		err = link_recv(l, &f);
-	if (!err)
-		err = link_set_timeout(l, ack_timeout_ms(s));
+		err = recv_within(s, l, ACK_MS, &f);
 	if (err)
 		return err;
-	if (f.type == FRAME_ERROR)
-		return f.error.err;
 	if (f.type != FRAME_ACK || f.ack)
 		return -EBADMSG;
 	renew(s, asked);
@@ -474,18 +485,10 @@ static int full_copy(struct replica_sender *s, struct link *l, struct journal_re
 	 * timeout for that one, or a large disk would be copied forever. sync
 	 * keeps its timeout: a write held past it must be released (degraded).
 	 */
-	if (!err && !s->cfg.sync)
-		err = link_set_timeout(l, 0);
 	if (!err)
-		err = link_recv(l, &f);
-	if (!err)
-		err = link_set_timeout(l, ack_timeout_ms(s));
+		err = recv_within(s, l, s->cfg.sync ? ack_timeout_ms(s) : 0, &f);
 	if (err)
 		goto out;
-	if (f.type == FRAME_ERROR) {
-		err = f.error.err;
-		goto out;
-	}
 	if (f.type != FRAME_ACK || f.ack != sb.ckpt_seq) {
 		err = -EBADMSG;
 		goto out;
