@@ -55,10 +55,14 @@ teardown() {
 	done
 }
 
-@test "copy modes: auto is mmap for passthrough on tmpfs, buffer with a filter that sees the data, zero copy through count where the driver has it; mmap refused with filters" {
+@test "copy modes: auto is zero copy where the driver has it, else mmap for passthrough on tmpfs; buffer with a filter that sees the data; zero copy through count; mmap refused with filters" {
 	truncate -s 16M "$IMG"
 	serve_copy auto --backing "$IMG"
-	assert_equal "$(served_copy)" mmap
+	if kernel_has_ublk_zero_copy; then
+		assert_equal "$(served_copy)" zero
+	else
+		assert_equal "$(served_copy)" mmap
+	fi
 	kill -TERM "$SERVER_PID"
 	wait "$SERVER_PID"
 	serve_copy auto --backing "$IMG" --journal "$BATS_TEST_TMPDIR/j" --journal-size 64M

@@ -99,7 +99,7 @@ static void usage(FILE *f)
 		"                      backing: one copy; passthrough, page-cache backings),\n"
 		"                      zero (no copy: the backing I/O uses the request's\n"
 		"                      pages; passthrough, Linux 6.15+) or auto (default:\n"
-		"                      mmap on tmpfs, else zero where it applies, else buffer)\n"
+		"                      zero where it applies, else mmap on tmpfs, else buffer)\n"
 		"  --daemon            detach once the disk is live\n"
 		"  --pid-file FILE     write the server's pid here (with --daemon)\n"
 		SERVE_JOURNAL_USAGE

@@ -59,12 +59,11 @@ struct ublk_copy_env {
 uint64_t ublk_copy_zero_flag(uint64_t features);
 
 /*
- * The mode to use for @want. auto: mmap when the driver user-copies, the
- * chain is empty and the backing is in memory (its data must be copied
- * once anyway, and mmap does it without a trip through the ring); else
- * zero when the driver has zero copy and no filter sees the data (nor moves
- * it without UBLK_F_AUTO_BUF_REG); otherwise
- * buffer. A page cache miss of a buffered backing on a disk would block
+ * The mode to use for @want. auto: zero when the driver has zero copy and
+ * no filter sees the data (nor moves it without UBLK_F_AUTO_BUF_REG); else
+ * mmap when the driver user-copies, the chain is empty and the backing is
+ * in memory (its data must be copied once anyway, and mmap does it without
+ * a trip through the ring); otherwise buffer. A page cache miss of a buffered backing on a disk would block
  * the queue thread in a page fault, one request at a time; mmap there only
  * on request. Returns 0, -EOPNOTSUPP (user or mmap without
  * UBLK_F_USER_COPY, zero without zero copy) or -EINVAL (mmap or zero with
