@@ -6,8 +6,9 @@
  *
  * The driver's functions are static and renamed between releases, so user
  * space picks the queue_rq hook by BTF name (kprobe on ublk_queue_rq when
- * ublk_drv's BTF has it) and otherwise falls back to the generic
- * block_rq_issue tracepoint on the ublk disks; completion is always the
+ * ublk_drv's BTF has it and no batched queueing, loader/ublk_stages.c) and
+ * otherwise falls back to the generic block_rq_issue tracepoint on the ublk
+ * disks; completion is always the
  * block_rq_complete tracepoint.
  */
 #include "vmlinux.h"

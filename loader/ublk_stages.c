@@ -46,8 +46,15 @@ int ublk_stages_open(struct ublk_stages **out, const char *server)
 		goto out_free;
 	}
 	s->skel = skel;
-	/* ublk_queue_rq is static in ublk_drv; its name is only trusted when BTF has it. */
-	s->kprobe = feat_func_in_btf("ublk_drv", "ublk_queue_rq");
+	/*
+	 * ublk_queue_rq is static in ublk_drv; its name is only trusted when
+	 * BTF has it. A driver with batched commands (7.0) queues their disks
+	 * through ublk_batch_queue_rq and, a plug's list at once,
+	 * ublk_batch_queue_rqs: there block_rq_issue, which every path passes,
+	 * stands in.
+	 */
+	s->kprobe = feat_func_in_btf("ublk_drv", "ublk_queue_rq") &&
+		    !feat_func_in_btf("ublk_drv", "ublk_batch_queue_rqs");
 	bpf_program__set_autoload(skel->progs.ublk_queue_rq_entry, s->kprobe);
 	bpf_program__set_autoload(skel->progs.ublk_rq_issue, !s->kprobe);
 	err = ublk_bpf__load(skel);

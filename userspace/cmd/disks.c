@@ -5,9 +5,10 @@
  *
  * JSON (--json): an array of {"id", "device", "backing", "size", "queues",
  * "depth", "block_size", "read_only", "policy", "filters": [...],
- * "copy", "copy_why", "filter_stats", "pid", "server": "running"|"dead",
+ * "copy", "copy_why", "batch", "filter_stats", "pid", "server": "running"|"dead",
  * "state"}. copy is the copy mode (ublk/copy.h: buffer, user, mmap, zero)
- * and copy_why its reason, both "" for a disk of an older server.
+ * and copy_why its reason, both "" for a disk of an older server; batch
+ * whether its queues use the driver's batched commands (UBLK_F_BATCH_IO).
  * filter_stats is what the running server last published (about every
  * second): {"time_ns", "filters": [{"index", "name", "counters": {...}}]},
  * null when its server is gone. state is the driver's: "live",
@@ -47,7 +48,8 @@ static void usage(FILE *f)
 		"policy and filters, backing, and state (the driver's view: live, quiesced\n"
 		"when the server died and 'sluice serve --recover ID' can take over, gone\n"
 		"when the device was deleted behind sluice's back). Below each disk: how\n"
-		"its data moves (copy: zero-copy, buffer, user or mmap) and why.\n"
+		"its data moves (copy: zero-copy, buffer, user or mmap) and why, and how\n"
+		"its queues talk to the driver (commands: batched on 7.0+, or per tag).\n"
 		"\n"
 		"Options:\n"
 		"  --json       a JSON array, one object per disk, with the counters of\n"
@@ -121,7 +123,8 @@ static void print_text(const struct disk_row *rows, int n)
 			printf("     crypt: %s %s, %u-bit key, %u-byte sectors, %s\n", cd.format,
 			       cd.cipher, cd.key_bits, cd.sector_size, cd.source);
 		if (s->copy[0])
-			printf("     copy: %s (%s)\n", copy_label(s->copy), s->copy_why);
+			printf("     copy: %s (%s)\n     commands: %s\n", copy_label(s->copy),
+			       s->copy_why, s->flags & UBLK_F_BATCH_IO ? "batched" : "per tag");
 	}
 }
 
@@ -180,6 +183,7 @@ static void print_json(const char *dir, const struct disk_row *rows, int n)
 		}
 		json_kv_str(&w, "copy", s->copy);
 		json_kv_str(&w, "copy_why", s->copy_why);
+		json_kv_bool(&w, "batch", s->flags & UBLK_F_BATCH_IO);
 		json_key(&w, "filter_stats");
 		filter_stats_cli_json(&w, live_stats(dir, s->id));
 		json_kv_i64(&w, "pid", s->pid);

@@ -680,6 +680,8 @@ static int serve(const struct serve_opts *o)
 		.copy = o->copy,
 		/* tests: the register/unregister path of 6.15 on a 6.16+ driver */
 		.no_auto_buf_reg = getenv("SLUICE_UBLK_NO_AUTO_BUF_REG") != NULL,
+		/* bench/ublk: per-tag commands against batched ones in one boot */
+		.no_batch = getenv("SLUICE_UBLK_NO_BATCH") != NULL,
 		.daemon = o->daemon,
 		.pid_file = o->pid_file,
 		.filters = o->filters,

@@ -32,6 +32,8 @@ enum udata_kind {
 	UDATA_CANCEL	= 7,	/* an ASYNC_CANCEL's own CQE: nothing to do */
 	UDATA_BUF	= 8,	/* zero copy: a tag's buffer (un)registration, cookie
 				 * ENGINE_ZC_REG or ENGINE_ZC_UNREG */
+	UDATA_BATCH	= 9,	/* a queue's batched ublk command (no tag), cookie
+				 * its kind and buffer (ublk/queue.c) */
 };
 
 /* Kinds whose tag field names a request. */

@@ -21,7 +21,7 @@ void ublk_sleep_ms(int ms)
 uint64_t ublk_dev_wanted_flags(uint64_t features)
 {
 	uint64_t want = UBLK_F_USER_RECOVERY | UBLK_F_USER_RECOVERY_REISSUE |
-			UBLK_F_CMD_IOCTL_ENCODE;
+			UBLK_F_CMD_IOCTL_ENCODE | UBLK_F_BATCH_IO;
 
 	/* REISSUE only means something on top of USER_RECOVERY. */
 	if (!(features & UBLK_F_USER_RECOVERY))
@@ -107,6 +107,7 @@ int ublk_dev_start_queues(struct ublk_dev *d)
 		.zero_copy = ublk_copy_zero_flag(d->info.flags),
 		.zc_user_copy = (d->info.flags & UBLK_F_USER_COPY) &&
 				ublk_copy_zero_flag(d->info.flags) == UBLK_F_AUTO_BUF_REG,
+		.batch = d->info.flags & UBLK_F_BATCH_IO,
 		.chain = d->chain,
 	};
 	uint32_t i;

@@ -575,7 +575,7 @@ static void handle_cqe(struct engine *e, struct io_uring_cqe *cqe)
 		break;
 	default:
 		if (e->cfg.ops->cqe)
-			e->cfg.ops->cqe(e, &d, cqe->res);
+			e->cfg.ops->cqe(e, &d, cqe->res, cqe->flags);
 	}
 }
 
@@ -585,6 +585,8 @@ int engine_wait(struct engine *e)
 	unsigned int head, n = 0;
 	int ret;
 
+	if (e->cfg.ops->flush)
+		e->cfg.ops->flush(e);
 	ret = io_uring_submit_and_wait(&e->ring, 1);
 	if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 		return ret;

@@ -64,8 +64,10 @@ struct engine_io {
 struct engine_ops {
 	/* The request is finished (req->result final): hand it back. */
 	void (*done)(struct engine *e, struct engine_io *io);
-	/* A CQE of a kind the engine does not serve (UDATA_CMD). */
-	void (*cqe)(struct engine *e, const struct udata *d, int res);
+	/* A CQE of a kind the engine does not serve (UDATA_CMD, UDATA_BATCH). */
+	void (*cqe)(struct engine *e, const struct udata *d, int res, uint32_t flags);
+	/* Optional: just before each submit and wait (batched commits go out). */
+	void (*flush)(struct engine *e);
 	/*
 	 * Required for ENGINE_ZC_REGISTER: make @sqe the command that registers
 	 * (or unregisters) the request's pages of @tag at index @tag.

@@ -16,6 +16,7 @@
 #include "lib/fileio.h"
 #include "lib/udata.h"
 #include "lib/uring.h"
+#include "ublk/batch.h"
 #include "ublk/queue.h"
 
 static size_t round_up(size_t v, size_t a)
@@ -97,6 +98,10 @@ static void queue_commit(struct ublk_queue *q, struct filter_req *req)
 	int err;
 
 	DTRACE_PROBE4(sluice, commit, q->cfg.dev_id, q->cfg.q_id, req->tag, req->result);
+	if (q->batch) {
+		ublk_batch_commit(q, req->tag, req->result);
+		return;
+	}
 	err = queue_io_cmd(q, req->tag, true, req->result);
 	if (err && !q->eng.err)
 		q->eng.err = err;
@@ -170,7 +175,7 @@ static int op_from_iod(const struct ublksrv_io_desc *iod, enum filter_op *op)
 	return -EOPNOTSUPP;
 }
 
-static void handle_request(struct ublk_queue *q, unsigned int tag)
+void ublk_queue_handle(struct ublk_queue *q, unsigned int tag)
 {
 	const struct ublksrv_io_desc *iod = &q->iods[tag];
 	struct engine_io *io = &q->eng.ios[tag];
@@ -209,7 +214,7 @@ static void handle_request(struct ublk_queue *q, unsigned int tag)
 	chain_submit(req);
 }
 
-/* The engine's cqe(): a uring_cmd came back with a request, or ABORT. */
+/* A tag's FETCH_REQ or COMMIT_AND_FETCH_REQ came back with a request, or ABORT. */
 static void queue_cmd_cqe(struct engine *e, const struct udata *d, int res)
 {
 	struct ublk_queue *q = container_of(e, struct ublk_queue, eng);
@@ -218,7 +223,7 @@ static void queue_cmd_cqe(struct engine *e, const struct udata *d, int res)
 		return;
 	q->cmds_inflight--;
 	if (res == UBLK_IO_RES_OK) {
-		handle_request(q, d->tag);
+		ublk_queue_handle(q, d->tag);
 		return;
 	}
 	/* ABORT: the device is going away and this tag is done. */
@@ -226,9 +231,30 @@ static void queue_cmd_cqe(struct engine *e, const struct udata *d, int res)
 		e->err = res;
 }
 
+/* The engine's flush(): batched commits go out before the engine waits. */
+static void queue_flush(struct engine *e)
+{
+	struct ublk_queue *q = container_of(e, struct ublk_queue, eng);
+
+	if (q->batch)
+		ublk_batch_flush(q);
+}
+
+/* The engine's cqe(): a uring_cmd came back with a request, or ABORT. */
+static void queue_cqe(struct engine *e, const struct udata *d, int res, uint32_t flags)
+{
+	struct ublk_queue *q = container_of(e, struct ublk_queue, eng);
+
+	if (d->kind == UDATA_BATCH)
+		ublk_batch_cqe(q, d->cookie, res, flags);
+	else
+		queue_cmd_cqe(e, d, res);
+}
+
 static const struct engine_ops queue_engine_ops = {
 	.done = queue_done,
-	.cqe = queue_cmd_cqe,
+	.cqe = queue_cqe,
+	.flush = queue_flush,
 	.buf_cmd = queue_buf_cmd,
 };
 
@@ -238,7 +264,7 @@ static int queue_loop(struct ublk_queue *q)
 	int err;
 
 	while (!e->kicked) {
-		if (!q->cmds_inflight && !e->reqs_active) {
+		if (!q->cmds_inflight && !e->reqs_active && !ublk_batch_pending(q)) {
 			if (!e->bg_inflight)
 				break;
 			/* The driver is done with the disk: drain what filters started. */
@@ -272,6 +298,8 @@ static int queue_setup(struct ublk_queue *q)
 	err = engine_setup(&q->eng);
 	if (err)
 		return err;
+	if (q->cfg.batch)
+		return ublk_batch_setup(q);
 	for (tag = 0; tag < q->cfg.depth; tag++) {
 		err = queue_io_cmd(q, tag, false, 0);
 		if (err)
@@ -299,6 +327,7 @@ static void *queue_thread(void *arg)
 	}
 	/* Closing the ring drops its reference to /dev/ublkcN; DEL_DEV waits for it. */
 	engine_teardown(&q->eng);
+	ublk_batch_free(q);
 	if (q->iods)
 		munmap((void *)q->iods, q->iods_len);
 	q->iods = NULL;

@@ -2,7 +2,9 @@
 /*
  * queue.h - one ublk hardware queue: one thread, one io_uring. The ring
  * carries the queue's uring_cmds (FETCH_REQ once per tag, then
- * COMMIT_AND_FETCH_REQ per request) and all backing I/O, so one
+ * COMMIT_AND_FETCH_REQ per request; or, where the driver has batched
+ * commands, PREP_IO_CMDS once, one multishot FETCH_IO_CMDS and a
+ * COMMIT_IO_CMDS per turn of the loop) and all backing I/O, so one
  * io_uring_enter both commits results and picks up new requests. Requests
  * run through the disk's filter chain; the backing is reached with
  * io_uring read/write/fsync/fallocate on the same ring. How data reaches
@@ -39,10 +41,13 @@ struct ublk_queue_cfg {
 	uint64_t zero_copy;
 	/* UBLK_F_USER_COPY beside auto registration: movers may copy inline too */
 	bool zc_user_copy;
+	bool batch;		/* UBLK_F_BATCH_IO: PREP once, multishot FETCH, batched COMMIT */
 	void *backing_map;	/* copy mode mmap: the backing, shared; else NULL */
 	uint64_t backing_map_len;
 	struct filter_chain *chain;
 };
+
+struct ublk_batch;
 
 struct ublk_queue {
 	struct ublk_queue_cfg cfg;
@@ -50,6 +55,7 @@ struct ublk_queue {
 	const struct ublksrv_io_desc *iods;
 	size_t iods_len;
 	unsigned int cmds_inflight;	/* uring_cmds the driver holds */
+	struct ublk_batch *batch;	/* cfg.batch: the batched commands (ublk/batch.c) */
 
 	pthread_t thread;
 	bool thread_started;

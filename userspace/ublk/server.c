@@ -253,6 +253,8 @@ int ublk_server_open(struct ublk_server *s)
 		return fail(s, UBLK_SERVER_CTRL, err);
 	if (s->cfg.no_auto_buf_reg)
 		s->ctrl->features &= ~UBLK_F_AUTO_BUF_REG;
+	if (s->cfg.no_batch)
+		s->ctrl->features &= ~UBLK_F_BATCH_IO;
 	return choose_copy(s);
 }
 

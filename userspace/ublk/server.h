@@ -65,6 +65,7 @@ struct ublk_server_cfg {
 	/* either */
 	enum ublk_copy copy;
 	bool no_auto_buf_reg;		/* zero copy as 6.15 does it, on a newer driver (tests) */
+	bool no_batch;			/* per-tag commands on a driver with batched ones (bench) */
 	bool daemon;
 	const char *pid_file;		/* NULL: none */
 	/* given the disk's filter counters about once a second (the CLI's alerts) */

@@ -113,4 +113,41 @@ static inline int64_t ublk_user_copy_pos(unsigned int q_id, unsigned int tag)
 #define UBLK_F_AUTO_BUF_REG		(1ULL << 11)
 #endif
 
+/*
+ * Batched commands, 7.0 ("ublk: add new feature UBLK_F_BATCH_IO"): one
+ * PREP_IO_CMDS arms every tag of a queue, a multishot FETCH_IO_CMDS posts
+ * arrays of 16-bit tags into a provided buffer ring, and one COMMIT_IO_CMDS
+ * completes many requests. The per-tag FETCH/COMMIT_AND_FETCH commands are
+ * refused on such a device. Each element is the 8-byte header, then the
+ * buffer address with UBLK_BATCH_F_HAS_BUF_ADDR (copy mode only).
+ */
+#ifndef UBLK_F_BATCH_IO
+#define UBLK_F_BATCH_IO			(1ULL << 15)
+
+struct ublk_batch_io {
+	__u16 q_id;
+	__u16 flags;
+	__u16 nr_elem;
+	__u8 elem_bytes;
+	__u8 reserved;
+	__u64 reserved2;
+};
+
+struct ublk_elem_header {
+	__u16 tag;
+	__u16 buf_index;	/* UBLK_F_AUTO_BUF_REG: the slot of the tag's next request */
+	__s32 result;		/* COMMIT_IO_CMDS */
+};
+
+#define UBLK_BATCH_F_HAS_BUF_ADDR	(1 << 1)
+#define UBLK_U_IO_PREP_IO_CMDS		_IOWR('u', 0x25, struct ublk_batch_io)
+#define UBLK_U_IO_COMMIT_IO_CMDS	_IOWR('u', 0x26, struct ublk_batch_io)
+#define UBLK_U_IO_FETCH_IO_CMDS		_IOWR('u', 0x27, struct ublk_batch_io)
+#endif
+
+/* io_uring 6.x's multishot uring_cmd flag; liburing 2.3's header lacks it. */
+#ifndef IORING_URING_CMD_MULTISHOT
+#define IORING_URING_CMD_MULTISHOT	(1U << 1)
+#endif
+
 #endif /* SLUICE_UBLK_UAPI_COMPAT_H */

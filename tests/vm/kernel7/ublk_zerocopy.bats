@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # sluice serve --copy zero on a ublk driver with zero copy (6.15+; the 7.x
 # test VM: UBLK_F_AUTO_BUF_REG, and with SLUICE_UBLK_NO_AUTO_BUF_REG the
-# register/unregister path of 6.15). Not in tests/vm/*.bats: 6.12 has no
+# register/unregister path of 6.15), and the batched commands of 7.0+. Not in tests/vm/*.bats: 6.12 has no
 # zero copy, and ublk.bats checks it refuses. Listed in kernel7.list.
 
 load ../ublk_helpers
@@ -68,6 +68,28 @@ verify_4k_128k() {
 		"zero/auto buffer registration"
 }
 
+@test "batched commands (7.0+): zero, buffer and user copy serve with them, fio verify; per tag on request; disks says which" {
+	truncate -s 32M "$BATS_TEST_TMPDIR/img"
+	local mode
+	for mode in zero buffer user; do
+		serve_copy "$mode" --backing "$BATS_TEST_TMPDIR/img" --queues 2 --depth 64
+		run "$SLUICE" disks
+		assert_line "     commands: batched"
+		run fio_verify "$DEV" 4096 32 --bsrange=4k-128k
+		assert_success
+		assert_output --partial "err= 0"
+		refute_output --regexp "bad magic|verify failed|crc32c: "
+		kill -TERM "$SERVER_PID"
+		wait "$SERVER_PID"
+	done
+	SLUICE_UBLK_NO_BATCH=1 serve_copy zero --backing "$BATS_TEST_TMPDIR/img"
+	run "$SLUICE" disks --json
+	assert_equal "$(echo "$output" | jq -r '.[0].batch')" false
+	run fio_verify "$DEV" 4096 32
+	assert_success
+	assert_output --partial "err= 0"
+}
+
 @test "zero copy, 6.15's way (register/unregister per request): fio verify, kill -9, serve --recover" {
 	ext4_file 48M
 	SLUICE_UBLK_NO_AUTO_BUF_REG=1 serve_copy zero --backing "$MNT/img" --block-size 4096
@@ -94,6 +116,9 @@ verify_4k_128k() {
 	serve_bg --copy buffer --recover "$id"
 	assert_equal "$(served_copy)" zero
 	crash_fio_passes
+	# the recovered queues took the tags back with PREP_IO_CMDS
+	run "$SLUICE" disks
+	assert_line "     commands: batched"
 }
 
 @test "zero copy: FLUSH and FUA data are in the backing file after kill -9" {
