@@ -11,4 +11,10 @@
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
+/* @v rounded up to a multiple of @a (not only powers of two). */
+static inline size_t round_up(size_t v, size_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
 #endif /* SLUICE_LIB_MACRO_H */

@@ -15,14 +15,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "lib/macro.h"
 #include "lib/udata.h"
 #include "lib/uring.h"
 #include "ublk/batch.h"
-
-static size_t round_up(size_t v, size_t a)
-{
-	return (v + a - 1) / a * a;
-}
 
 #define BATCH_FETCH_BUFS	4	/* tag arrays posted before we read one; a power of 2 */
 #define BATCH_COMMIT_BUFS	4	/* COMMIT_IO_CMDS in flight at most */
@@ -133,6 +129,11 @@ void ublk_batch_flush(struct ublk_queue *q)
 	sqe->len = b->npend * b->elem_bytes;
 	b->commit_n[slot] = b->npend;
 	b->npend = 0;
+}
+
+bool ublk_batch_pending(const struct ublk_queue *q)
+{
+	return q->batch && q->batch->npend;
 }
 
 static void batch_fetch_cqe(struct ublk_queue *q, int res, uint32_t flags)
@@ -294,10 +295,4 @@ int ublk_batch_setup(struct ublk_queue *q)
 				      io_uring_buf_ring_mask(BATCH_FETCH_BUFS), i);
 	io_uring_buf_ring_advance(b->br, BATCH_FETCH_BUFS);
 	return batch_prep(q);
-}
-
-
-bool ublk_batch_pending(const struct ublk_queue *q)
-{
-	return q->batch && q->batch->npend;
 }

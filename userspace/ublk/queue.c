@@ -19,11 +19,6 @@
 #include "ublk/batch.h"
 #include "ublk/queue.h"
 
-static size_t round_up(size_t v, size_t a)
-{
-	return (v + a - 1) / a * a;
-}
-
 static int queue_io_cmd(struct ublk_queue *q, unsigned int tag, bool commit, int result)
 {
 	struct engine_io *io = &q->eng.ios[tag];
