@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,14 +27,35 @@ bool feat_bpffs_mounted(const char *path)
 	return statfs(path, &st) == 0 && st.f_type == BPF_FS_MAGIC;
 }
 
+/*
+ * One parse per process: the kernel hands /sys/kernel/btf/vmlinux out 4 KiB a
+ * read() (5 MiB on 6.12), and meter_open() alone asked six times, about a
+ * second of every start under the test VM's TCG. Freed at exit so leak
+ * checkers stay quiet.
+ */
+static struct btf *vmlinux_btf;
+static pthread_once_t vmlinux_once = PTHREAD_ONCE_INIT;
+
+static void load_vmlinux_btf(void)
+{
+	vmlinux_btf = btf__load_vmlinux_btf();
+}
+
+__attribute__((destructor)) static void free_vmlinux_btf(void)
+{
+	btf__free(vmlinux_btf);
+	vmlinux_btf = NULL;
+}
+
+const struct btf *feat_vmlinux_btf(void)
+{
+	pthread_once(&vmlinux_once, load_vmlinux_btf);
+	return vmlinux_btf;
+}
+
 bool feat_has_vmlinux_btf(void)
 {
-	struct btf *btf = btf__load_vmlinux_btf();
-
-	if (!btf)
-		return false;
-	btf__free(btf);
-	return true;
+	return feat_vmlinux_btf() != NULL;
 }
 
 bool feat_bpf_prog_type_ok(int prog_type)
@@ -41,7 +63,7 @@ bool feat_bpf_prog_type_ok(int prog_type)
 	return libbpf_probe_bpf_prog_type(prog_type, NULL) == 1;
 }
 
-static bool btf_has(struct btf *btf, const char *name, int kind)
+static bool btf_has(const struct btf *btf, const char *name, int kind)
 {
 	return btf && btf__find_by_name_kind(btf, name, kind) > 0;
 }
@@ -49,14 +71,9 @@ static bool btf_has(struct btf *btf, const char *name, int kind)
 bool feat_tp_btf_exists(const char *name)
 {
 	char type[128];
-	struct btf *btf;
-	bool ok;
 
 	snprintf(type, sizeof(type), "btf_trace_%s", name);
-	btf = btf__load_vmlinux_btf();
-	ok = btf_has(btf, type, BTF_KIND_TYPEDEF);
-	btf__free(btf);
-	return ok;
+	return btf_has(feat_vmlinux_btf(), type, BTF_KIND_TYPEDEF);
 }
 
 const char *feat_tracefs_dir(void)
@@ -81,23 +98,20 @@ bool feat_tracepoint_exists(const char *category, const char *name)
 
 bool feat_func_in_btf(const char *module, const char *func)
 {
-	struct btf *vmlinux, *btf;
+	const struct btf *vmlinux = feat_vmlinux_btf();
+	struct btf *btf;
 	char path[128];
 	bool ok;
 
-	vmlinux = btf__load_vmlinux_btf();
 	if (!vmlinux)
 		return false;
-	if (!module) {
-		ok = btf_has(vmlinux, func, BTF_KIND_FUNC);
-		btf__free(vmlinux);
-		return ok;
-	}
+	if (!module)
+		return btf_has(vmlinux, func, BTF_KIND_FUNC);
 	snprintf(path, sizeof(path), "/sys/kernel/btf/%s", module);
-	btf = btf__parse_split(path, vmlinux);
+	/* libbpf 1.1 takes a non-const base but only reads it */
+	btf = btf__parse_split(path, (struct btf *)vmlinux);
 	ok = btf_has(btf, func, BTF_KIND_FUNC);
 	btf__free(btf);
-	btf__free(vmlinux);
 	return ok;
 }
 
@@ -110,14 +124,12 @@ int feat_fentry_attach_probe(const char *func)
 	};
 	LIBBPF_OPTS(bpf_prog_load_opts, opts,
 		.expected_attach_type = BPF_TRACE_FENTRY);
-	struct btf *btf;
+	const struct btf *btf = feat_vmlinux_btf();
 	int id, prog_fd, link_fd, err;
 
-	btf = btf__load_vmlinux_btf();
 	if (!btf)
 		return -ENOENT;
 	id = btf__find_by_name_kind(btf, func, BTF_KIND_FUNC);
-	btf__free(btf);
 	if (id <= 0)
 		return -ENOENT;
 	opts.attach_btf_id = id;

@@ -11,6 +11,14 @@
 
 #include <stdbool.h>
 
+struct btf;
+
+/*
+ * The running kernel's vmlinux BTF, parsed once per process and owned by
+ * this file (never freed by the caller), or NULL without one.
+ */
+const struct btf *feat_vmlinux_btf(void);
+
 /* vmlinux BTF is loadable (/sys/kernel/btf/vmlinux). */
 bool feat_has_vmlinux_btf(void);
 

@@ -50,14 +50,13 @@ uint64_t meter_now_ns(void)
 /* The QUEUE_FLAG_STATS enumerator if this kernel's BTF has one. */
 static unsigned int queue_stats_bit(void)
 {
-	struct btf *btf = btf__load_vmlinux_btf();
-	unsigned int bit = QUEUE_FLAG_STATS_DEFINE;
+	const struct btf *btf = feat_vmlinux_btf();
 	const struct btf_type *t;
 	const struct btf_enum *e;
 	__u32 id, n, i;
 
 	if (!btf)
-		return bit;
+		return QUEUE_FLAG_STATS_DEFINE;
 	n = btf__type_cnt(btf);
 	for (id = 1; id < n; id++) {
 		t = btf__type_by_id(btf, id);
@@ -65,15 +64,11 @@ static unsigned int queue_stats_bit(void)
 			continue;
 		e = btf_enum(t);
 		for (i = 0; i < btf_vlen(t); i++, e++) {
-			if (!strcmp(btf__name_by_offset(btf, e->name_off), "QUEUE_FLAG_STATS")) {
-				bit = e->val;
-				goto out_free;
-			}
+			if (!strcmp(btf__name_by_offset(btf, e->name_off), "QUEUE_FLAG_STATS"))
+				return e->val;
 		}
 	}
-out_free:
-	btf__free(btf);
-	return bit;
+	return QUEUE_FLAG_STATS_DEFINE;
 }
 
 static bool has_privileges(void)
