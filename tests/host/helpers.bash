@@ -1,14 +1,13 @@
 # shellcheck shell=bash
 # Shared helpers for the host BATS suites: real loop devices on this
 # machine's kernel, as root. Load with: load helpers
-TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+TOP=$(cd "${BASH_SOURCE[0]%/*}/../.." && pwd)
 SLUICE=${SLUICE:-$TOP/build/sluice}
 export TOP SLUICE
 
 bats_require_minimum_version 1.5.0
 
-load '/usr/lib/bats/bats-support/load'
-load '/usr/lib/bats/bats-assert/load'
+source "$TOP/tests/bats-libs.bash"
 
 # Filesystems the BPF parts need; a fresh machine may not have them mounted.
 ensure_kernel_fs() {

@@ -6,15 +6,14 @@
 # A VM suite's setup and teardown should call vm_setup and vm_teardown: they
 # refuse to run outside the VM and fail a test whose kernel log gained a
 # WARNING, BUG or Oops while it ran.
-TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+TOP=$(cd "${BASH_SOURCE[0]%/*}/../.." && pwd -P)
 SLUICE=${SLUICE:-$TOP/build/sluice}
 VM_RUN=$TOP/tests/vm/run
 export TOP SLUICE VM_RUN
 
 bats_require_minimum_version 1.5.0
 
-load '/usr/lib/bats/bats-support/load'
-load '/usr/lib/bats/bats-assert/load'
+source "$TOP/tests/bats-libs.bash"
 
 # What a kernel warning looks like in dmesg; tests/vm/init greps the same.
 KERNEL_WARNING_RE='WARNING:|BUG:|Oops|general protection'

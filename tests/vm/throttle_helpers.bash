@@ -4,10 +4,9 @@
 # shellcheck disable=SC2030,SC2031
 
 bats_require_minimum_version 1.5.0
-load '/usr/lib/bats/bats-support/load'
-load '/usr/lib/bats/bats-assert/load'
 
-TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+TOP=$(cd "${BASH_SOURCE[0]%/*}/../.." && pwd)
+source "$TOP/tests/bats-libs.bash"
 SLUICE=$TOP/build/sluice
 CG=/sys/fs/cgroup
 RUNTIME=${SLUICE_THROTTLE_RUNTIME:-30}

@@ -1,14 +1,13 @@
 # shellcheck shell=bash
 # Helpers for the ublk suites in the test VM: start 'sluice serve' in the
 # background, find its device, stop it, and clean up whatever a test left.
-TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+TOP=$(cd "${BASH_SOURCE[0]%/*}/../.." && pwd)
 SLUICE=${SLUICE:-$TOP/build/sluice}
 export TOP SLUICE
 
 bats_require_minimum_version 1.5.0
 
-load '/usr/lib/bats/bats-support/load'
-load '/usr/lib/bats/bats-assert/load'
+source "$TOP/tests/bats-libs.bash"
 
 # Every test gets its own state directory so disks lists only its disks.
 ublk_setup() {
