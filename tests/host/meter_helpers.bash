@@ -87,3 +87,32 @@ attached() {
 	done
 	return 1
 }
+
+# bg CMD...: start a daemon for this test, stopped by pid in stop_bg_all.
+bg() {
+	"$@" >>"$BATS_TEST_TMPDIR/bg.log" 2>&1 3>&- &
+	echo $! >>"$BATS_TEST_TMPDIR/bg.pids"
+	BG_PID=$!
+}
+
+# stop_bg_all: SIGTERM what bg started, by pid, and reap it.
+stop_bg_all() {
+	local pid f="$BATS_TEST_TMPDIR/bg.pids"
+	[ -f "$f" ] || return 0
+	while read -r pid; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done <"$f"
+	while read -r pid; do
+		wait "$pid" 2>/dev/null || true
+	done <"$f"
+}
+
+# wait_http URL: up to 10 s for URL to answer.
+wait_http() {
+	local _
+	for _ in $(seq 100); do
+		curl -sf -o /dev/null "$1" && return 0
+		sleep 0.1
+	done
+	return 1
+}
