@@ -67,9 +67,10 @@ wait_dynamic() {
 	wait_state
 	fio_in thr_a ta
 	fio_in thr_b tb
+	# the signal at once, as the kill -9 test sends its own: the law may
+	# lift the cap by itself an interval later (a CI boot beside another
+	# VM read thr_b's io.max empty one exec after wait_dynamic saw riops)
 	wait_dynamic
-	run cat "$CG/thr_b/io.max"
-	assert_output --regexp "^$MM .*riops=[0-9]"
 	stop_throttle
 	run cat "$CG/thr_a/io.max"
 	assert_output ""
