@@ -16,22 +16,8 @@ setup() {
 	STATE=$BATS_TEST_TMPDIR/throttle.json
 }
 
-# bg CMD...: a daemon for this test, stopped by pid in teardown.
-bg() {
-	"$@" >>"$BATS_TEST_TMPDIR/bg.log" 2>&1 3>&- &
-	echo $! >>"$BATS_TEST_TMPDIR/bg.pids"
-}
-
 teardown() {
-	local pid
-	if [ -f "$BATS_TEST_TMPDIR/bg.pids" ]; then
-		while read -r pid; do
-			kill -TERM "$pid" 2>/dev/null || true
-		done <"$BATS_TEST_TMPDIR/bg.pids"
-		while read -r pid; do
-			wait "$pid" 2>/dev/null || true
-		done <"$BATS_TEST_TMPDIR/bg.pids"
-	fi
+	stop_bg_all
 	cleanup_loops
 }
 
@@ -153,16 +139,6 @@ reads_in_bg() {
 	# the mode follows the state: one class alone is never congested
 	jq -e '.disks[0] | .state == "calm" and .mode == "calm"' \
 		"$STATE" >/dev/null || fail "no calm mode: $(cat "$STATE")"
-}
-
-# wait_http URL: up to 10 s for URL to answer.
-wait_http() {
-	local _
-	for _ in $(seq 100); do
-		curl -sf -o /dev/null "$1" && return 0
-		sleep 0.1
-	done
-	return 1
 }
 
 @test "top says when a ublk server holds the disk's limits" {
