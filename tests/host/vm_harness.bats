@@ -20,3 +20,11 @@ load ../vm/helpers
 	run -124 "$VM_RUN" --timeout 3 -- sleep 600 3>&-
 	assert_output --partial 'timed out'
 }
+
+@test "vm run: a guest kernel panic exits 125, shows the oops and keeps the console" {
+	rm -f "$TOP/build/vm/console-6.12.log"
+	run -125 "$VM_RUN" --kernel 6.12 -- sh -c 'echo c > /proc/sysrq-trigger' 3>&-
+	assert_output --partial 'from its first oops line'
+	assert_output --partial 'Kernel panic - not syncing: sysrq triggered crash'
+	grep -q 'sysrq triggered crash' "$TOP/build/vm/console-6.12.log"
+}
