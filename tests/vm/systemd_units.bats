@@ -107,7 +107,16 @@ teardown_file() {
 	systemctl stop 'sluice-serve@*.service' sluice-throttle.service 2>/dev/null || true
 	"$SLUICE" policy remove >/dev/null 2>&1 || true
 	systemctl poweroff 2>/dev/null || true
-	sleep 2
+	# Until systemd is gone: its last act trims the cgroup tree it sees,
+	# which its cgroup namespace makes the guest's whole tree. Two seconds
+	# of sleep were enough while each exec cost the guest 0.1 s; with
+	# faster execs the next file's setup_file made thr_a and thr_b, and a
+	# still-exiting systemd removed the empty one.
+	local i
+	for ((i = 0; i < 300; i++)); do
+		kill -0 "$SD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
 	umount /etc || umount -l /etc || true
 	rm -rf "$RUNTIME" /run/sluice-test /run/etc-copy
 	# the cgroups systemd made under the guest's root

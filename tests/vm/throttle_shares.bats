@@ -93,9 +93,21 @@ converged() {
 	echo "controlled: ratio $ratio, total $total IOPS ($(calc "100 * $total / $base")%)," \
 		"latency $lat_ms ms, threshold $thr_ns ns, below after $below," \
 		"peak $(jq -s '.[-1].peak_iops' "$log")" >&3
-	[ "$below" != null ]
-	[ "$(calc "$ratio >= 1.7 && $ratio <= 2.3")" = 1 ]
-	[ "$(calc "$total >= 0.9 * $base")" = 1 ]
+	if [ "$below" = null ] || [ "$(calc "$ratio >= 1.7 && $ratio <= 2.3")" != 1 ] ||
+		[ "$(calc "$total >= 0.9 * $base")" != 1 ]; then
+		show_intervals "$log" >&2
+		return 1
+	fi
+}
+
+# show_intervals LOG: one line per interval, for a failure's reader: what
+# the law did (mode, window, reason) and what each class did and was
+# allowed (- when free).
+show_intervals() {
+	jq -r '[.state, .mode, "iops \(.iops)", "lat \(.latency_ns / 1e6 | floor)ms",
+		"window \(.window_iops)",
+		(.classes[] | "\(.name) \(.iops)/\(if .dynamic then .allow_iops else "-" end)"),
+		.reason] | join("  ")' "$1"
 }
 
 # run_shares NAME THRESHOLD|auto INTERVALS: one fio run, watched, controlled
