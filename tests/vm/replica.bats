@@ -83,7 +83,11 @@ rlist() {
 	"$SLUICE" journal list "$RJ" --json | jq -r ".$1"
 }
 
-# The replica's journal holds seq 1..N, each once, chained, N the primary's last.
+# The replica's journal holds seq 1..N, each once, chained, N the primary's
+# last. A new replica is sent a full copy first, from the primary's
+# checkpoint at the hello, and its journal begins after it: a test calling
+# this waits for the hello before writing (over netem 5 ms one run's
+# journal began at seq 10, as a hello after the journal's first fold gives).
 assert_no_gap_no_duplicate() {
 	local last
 	last=$("$SLUICE" journal list "$J" --json | jq -r .last_seq)
@@ -99,6 +103,7 @@ assert_no_gap_no_duplicate() {
 		--psk-file "$PSK"
 	serve_bg --backing "$IMG" --journal "$J" --journal-size 64M \
 		--replica 127.0.0.1:7301 --replica-psk-file "$PSK"
+	wait_counters '.replica_state == 1'
 	run fio_verify "$DEV" 4k 16
 	assert_success
 	drained
@@ -127,6 +132,7 @@ assert_no_gap_no_duplicate() {
 	local first_log=$REPLICA_LOG
 	serve_bg --backing "$IMG" --journal "$J" --journal-size 64M \
 		--replica 10.77.0.2:7302 --replica-psk-file "$PSK"
+	wait_counters '.replica_state == 1'
 	fio --name=w --filename="$DEV" --ioengine=io_uring --direct=1 --rw=randwrite --bs=4k \
 		--iodepth=8 --size=8M --randrepeat=0 >/dev/null
 	# the link cut (100% loss) for 2 s: TCP holds the stream, nothing is lost
