@@ -3,7 +3,8 @@
  * The journal filter on a real io_uring: the queue's engine over a
  * temporary backing file, a temporary journal. Records are written before
  * the backing, sync commit acknowledges only durable records (group commit:
- * fewer fsyncs than writes), a FLUSH is a record and a barrier, a restart
+ * fewer fsyncs than writes; a lone write committed on the queue's thread),
+ * a FLUSH is a record and a barrier, a restart
  * replays what the backing lacks, and a journal smaller than what is
  * written folds into its base without losing a write.
  */
@@ -239,6 +240,46 @@ static void test_async_flush_barrier(void **state)
 	assert_int_equal(s.records, 3);
 	assert_int_equal(s.zeroes, 1);
 	assert_int_equal(s.flushes, 1);
+	h_stop(&h);
+}
+
+/*
+ * A write or a FLUSH that is all its queue is doing is committed by the
+ * queue's thread at the end of the pass that wrote its record
+ * (fsyncs_inline), not on the ring. The commit thread's once-a-second sync
+ * may take one of them first, so most, not all, of eight in a row.
+ */
+static void test_lone_commit_inline(void **state)
+{
+	struct harness h;
+	uint64_t fsyncs, inl;
+	int i;
+
+	assert_int_equal(h_start(&h, ",size=4MiB,commit=sync", true), 0);
+	fsyncs = stat_of(&h, "fsyncs");
+	inl = stat_of(&h, "fsyncs_inline");
+	for (i = 0; i < 8; i++) {
+		h_submit(&h, 0, FILTER_OP_WRITE, i * 4096ull, 4096, 0x61 + i);
+		h_run(&h, 0);
+		assert_int_equal(h.results[0], 4096);
+		assert_true(stat_of(&h, "durable_seq") >= (uint64_t)i + 1);
+	}
+	assert_true(stat_of(&h, "fsyncs_inline") - inl >= 6);
+	assert_true(stat_of(&h, "fsyncs") - fsyncs >= 8);
+	assert_fd(h.fd, 7 * 4096, 0x68, 4096);
+	h_stop(&h);
+
+	assert_int_equal(h_start(&h, ",size=4MiB,commit=async", true), 0);
+	inl = stat_of(&h, "fsyncs_inline");
+	for (i = 0; i < 8; i++) {
+		h_submit(&h, 0, FILTER_OP_WRITE, i * 4096ull, 4096, 0x71 + i);
+		h_run(&h, 0);
+		h_submit(&h, 1, FILTER_OP_FLUSH, 0, 0, -1);
+		h_run(&h, 1);
+		assert_int_equal(h.results[1], 0);
+		assert_true(stat_of(&h, "durable_seq") >= 2 * (uint64_t)i + 2);
+	}
+	assert_true(stat_of(&h, "fsyncs_inline") - inl >= 6);
 	h_stop(&h);
 }
 
@@ -492,6 +533,7 @@ int main(void)
 						remove_dir),
 		cmocka_unit_test_setup_teardown(test_sync_writes_uring, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_async_flush_barrier, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_lone_commit_inline, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_refusals, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_restart_replays, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_overlapping_writes, make_dir, remove_dir),

@@ -527,6 +527,16 @@ void chain_queue_wake(struct filter_queue *fq)
 			c->filters[i].ops->wake(&c->filters[i], fq);
 }
 
+void chain_queue_before_wait(struct filter_queue *fq)
+{
+	struct filter_chain *c = fq->chain;
+	int i;
+
+	for (i = 0; c && i < c->n; i++)
+		if (c->filters[i].ops->before_wait)
+			c->filters[i].ops->before_wait(&c->filters[i], fq);
+}
+
 void chain_queue_drain(struct filter_queue *fq)
 {
 	struct filter_chain *c = fq->chain;

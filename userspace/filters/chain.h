@@ -92,8 +92,9 @@ unsigned int chain_refused_ops(const struct filter_chain *c);
 int chain_queue_init(struct filter_chain *c, struct filter_queue *fq, uint16_t id,
 		     struct io_uring *ring, void *owner);
 void chain_queue_fini(struct filter_queue *fq);
-/* Call every filter's wake() or drain() for this queue. */
+/* Call every filter's wake(), before_wait() or drain() for this queue. */
 void chain_queue_wake(struct filter_queue *fq);
+void chain_queue_before_wait(struct filter_queue *fq);
 void chain_queue_drain(struct filter_queue *fq);
 /*
  * Give up a request a filter holds (the drain limit passed): tell the filter

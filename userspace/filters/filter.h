@@ -263,6 +263,13 @@ struct filter_ops {
 	 */
 	void (*wake)(struct filter *f, struct filter_queue *fq);
 	/*
+	 * Optional: on the queue's thread each time it is about to wait for
+	 * completions (every CQE so far handled, the SQEs not yet submitted):
+	 * work that is best decided once per pass, such as a commit that can
+	 * cover every record the pass wrote.
+	 */
+	void (*before_wait)(struct filter *f, struct filter_queue *fq);
+	/*
 	 * Optional: the queue is draining (the server stops): finish or give
 	 * up what the filter holds, start no new background work.
 	 */
@@ -364,6 +371,9 @@ int filter_bg_cancel(struct filter *f, struct filter_queue *fq, uint64_t cookie)
  * from other threads and signal handlers; wakes coalesce.
  */
 void filter_queue_wake(struct filter_queue *fq);
+
+/* How many requests @fq has started and not yet completed (its thread only). */
+unsigned int filter_queue_active(const struct filter_queue *fq);
 
 /* The per-request scratch of req_priv_size bytes, zeroed at setup. */
 void *filter_req_priv(struct filter *f, struct filter_req *req);

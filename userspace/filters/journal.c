@@ -10,10 +10,13 @@
  *   the order is the order of reservation. The record is written by the
  *   queue with its own I/O (a writev of header and data) to the journal
  *   file, a fixed file on every ring.
- * - Durability: a commit thread (started in start) runs fdatasync of the
- *   journal file whenever a written record is waited for: one fsync covers
- *   every record written before it began, on every queue (group commit),
- *   and the thread wakes the queues, which resume what is now durable.
+ * - Durability: one fdatasync of the journal at a time for the whole disk
+ *   covers every record written before it began, on every queue (group
+ *   commit). A queue holding a waiter starts it on its ring, or runs it on
+ *   its own thread at the end of a pass when all it has started waits for
+ *   it (jrn_before_wait); the queues are woken and resume what is durable
+ *   now. A commit thread (started in start) takes over when a ring has no
+ *   room, and syncs about once a second what nobody waits for.
  *   commit=sync holds every write until its record is durable; async holds
  *   only FLUSH and FUA writes (a FLUSH is a record too: the flush points a
  *   restore can name).
@@ -125,7 +128,8 @@ struct jrn {
 	struct filter_queue *fqs[JRN_QUEUES];
 	struct replica_sender *rep;	/* replication, or NULL */
 
-	atomic_uint_fast64_t records, bytes, fsyncs, flushes, space_waits, folds, folded;
+	atomic_uint_fast64_t records, bytes, fsyncs, fsyncs_inline, flushes, space_waits, folds,
+		folded;
 	atomic_uint_fast64_t durable_seq, base_time_s, replayed, overlap_waits;
 };
 
@@ -511,6 +515,16 @@ static void hold(struct jrn *j, struct jrn_queue *q, struct filter_req *req)
 static int commit_start_locked(struct filter *f, struct filter_queue *fq);
 
 /*
+ * Under j->lock: is every request @fq has started held here, and a thread
+ * there to commit for the ring when a commit cannot wait?
+ */
+static bool queue_alone(const struct jrn *j, const struct jrn_queue *q,
+			const struct filter_queue *fq)
+{
+	return j->thread_up && !j->stopping && q->nheld >= filter_queue_active(fq);
+}
+
+/*
  * Under the lock: is a request with a lower seq than @seq, overlapping
  * [off, end), still on its way to the backing? Two overlapping writes in
  * flight at once may otherwise reach the backing in the other order than
@@ -620,8 +634,15 @@ static int written(struct filter *f, struct filter_req *req, int res)
 	now_durable = !jr->durable || jr->seq <= j->durable_upto;
 	if (!now_durable) {
 		hold(j, q, req);
-		/* no commit possible on the ring and no thread to do it: here */
-		inline_sync = commit_start_locked(f, req->fq) && (!j->thread_up || j->stopping);
+		/*
+		 * While everything the queue does waits for the journal, the
+		 * commit waits for the end of the pass (jrn_before_wait).
+		 * Otherwise on the ring now; with no room there and no thread
+		 * to do it, here.
+		 */
+		if (!queue_alone(j, q, req->fq))
+			inline_sync = commit_start_locked(f, req->fq) &&
+				      (!j->thread_up || j->stopping);
 	}
 	pthread_mutex_unlock(&j->lock);
 	if (inline_sync) {
@@ -673,11 +694,11 @@ static int commit_start_locked(struct filter *f, struct filter_queue *fq)
 	return 0;
 }
 
-static void jrn_bg_done(struct filter *f, struct filter_queue *fq, uint64_t cookie, int res)
+/* A commit of @fq's ended with @res: what it made durable, and the next one. Under j->lock. */
+static void commit_done_locked(struct filter *f, struct filter_queue *fq, int res)
 {
 	struct jrn *j = f->priv;
 
-	pthread_mutex_lock(&j->lock);
 	j->commit_inflight = false;
 	if (res < 0 && res != -ECANCELED) {
 		j->failed = true;
@@ -689,8 +710,84 @@ static void jrn_bg_done(struct filter *f, struct filter_queue *fq, uint64_t cook
 	}
 	if (j->waiters && res != -ECANCELED)
 		commit_start_locked(f, fq);
+}
+
+static void jrn_bg_done(struct filter *f, struct filter_queue *fq, uint64_t cookie, int res)
+{
+	struct jrn *j = f->priv;
+
+	pthread_mutex_lock(&j->lock);
+	commit_done_locked(f, fq, res);
 	pthread_mutex_unlock(&j->lock);
 	wake_queues(j);
+}
+
+/* Under j->lock: does a request @q holds wait for a record not yet durable? */
+static bool held_not_durable(struct filter *f, struct jrn *j, struct jrn_queue *q)
+{
+	unsigned int i;
+
+	for (i = 0; i < q->nheld; i++) {
+		struct jrn_req *jr = filter_req_priv(f, q->held[i]);
+
+		if (!jr->rep_seq && jr->seq > j->durable_upto)
+			return true;
+	}
+	return false;
+}
+
+static void jrn_wake(struct filter *f, struct filter_queue *fq);
+
+/*
+ * The end of a pass of @fq's thread. When every request the queue has
+ * started is held here, the thread has nothing to do but wait for the
+ * commit, so it runs the fdatasync itself: one commit for every record of
+ * the pass, without the trip through an io_uring worker (io_uring runs
+ * every fsync in one) and back. At QD1 that trip is most of a sync write's
+ * time beyond the record's own write. Otherwise the commit goes on the ring,
+ * where the thread goes on serving the queue's other requests meanwhile.
+ */
+static void jrn_before_wait(struct filter *f, struct filter_queue *fq)
+{
+	struct jrn_queue *q = filter_queue_priv(f, fq);
+	struct jrn *j = f->priv;
+	int i, res;
+
+	if (!q->nheld)
+		return;
+	pthread_mutex_lock(&j->lock);
+	if (j->commit_inflight || !held_not_durable(f, j, q)) {
+		pthread_mutex_unlock(&j->lock);
+		return;
+	}
+	if (!queue_alone(j, q, fq)) {
+		if (commit_start_locked(f, fq) && (!j->thread_up || j->stopping)) {
+			pthread_mutex_unlock(&j->lock);
+			sync_now(j);
+			jrn_wake(f, fq);
+			return;
+		}
+		pthread_mutex_unlock(&j->lock);
+		return;
+	}
+	/* a record before ours, another queue's, is still being written: its commit wakes us */
+	if (j->written_upto <= j->durable_upto) {
+		pthread_mutex_unlock(&j->lock);
+		return;
+	}
+	j->commit_inflight = true;
+	j->commit_target = j->written_upto;
+	pthread_mutex_unlock(&j->lock);
+	res = fdatasync(j->jfd) ? -errno : 0;
+	if (!res)
+		atomic_fetch_add(&j->fsyncs_inline, 1);
+	pthread_mutex_lock(&j->lock);
+	commit_done_locked(f, fq, res);
+	for (i = 0; i < JRN_QUEUES; i++)
+		if (j->fqs[i] && j->fqs[i] != fq)
+			filter_queue_wake(j->fqs[i]);
+	pthread_mutex_unlock(&j->lock);
+	jrn_wake(f, fq);
 }
 
 static int jrn_completion(struct filter *f, struct filter_req *req)
@@ -895,6 +992,7 @@ static int jrn_stats(struct filter *f, struct filter_stat *st, int max)
 		{ "records", &j->records },
 		{ "bytes", &j->bytes },
 		{ "fsyncs", &j->fsyncs },
+		{ "fsyncs_inline", &j->fsyncs_inline },
 		{ "flushes", &j->flushes },
 		{ "durable_seq", &j->durable_seq },
 		{ "space_waits", &j->space_waits },
@@ -1127,6 +1225,7 @@ const struct filter_ops journal_filter_ops = {
 	.io_done = jrn_io_done,
 	.bg_done = jrn_bg_done,
 	.wake = jrn_wake,
+	.before_wait = jrn_before_wait,
 	.drain = jrn_drain,
 	.cancel = jrn_cancel,
 	.stats = jrn_stats,

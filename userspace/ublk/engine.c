@@ -492,6 +492,13 @@ void filter_queue_wake(struct filter_queue *fq)
 		engine_ask(fq->owner, ENGINE_ASK_WAKE);
 }
 
+unsigned int filter_queue_active(const struct filter_queue *fq)
+{
+	const struct engine *e = fq ? fq->owner : NULL;
+
+	return e ? e->reqs_active : 0;
+}
+
 void engine_drain(struct engine *e)
 {
 	if (e->draining)
@@ -585,6 +592,7 @@ int engine_wait(struct engine *e)
 	unsigned int head, n = 0;
 	int ret;
 
+	chain_queue_before_wait(&e->fq);
 	if (e->cfg.ops->flush)
 		e->cfg.ops->flush(e);
 	ret = io_uring_submit_and_wait(&e->ring, 1);
