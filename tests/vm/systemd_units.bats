@@ -74,6 +74,14 @@ setup_file() {
 		sed "s|@SBINDIR@|$TOP/build|g; s|@LIBEXECDIR@|$TOP/systemd|g" "$u" \
 			>"$RUNTIME/$(basename "$u" .in)"
 	done
+	# PrivateTmp= gives a unit its own /tmp: a checkout under /tmp (a CI
+	# clone) would hide this checkout's binaries from it
+	if [[ $TOP == /tmp/* ]]; then
+		for u in $(grep -l '^PrivateTmp=yes' "$RUNTIME"/sluice-*.service); do
+			mkdir -p "$u.d"
+			printf '[Service]\nBindReadOnlyPaths=%s\n' "$TOP" >"$u.d/checkout.conf"
+		done
+	fi
 	ln -s ../sluice-policy.service "$RUNTIME/sysinit.target.wants/"
 	# what would reach past this systemd into the guest that runs the suite:
 	# tmpfiles' boot clean-up empties the shared /tmp (bats' own files),
