@@ -290,16 +290,24 @@ static int fold(struct jrn *j, bool need_space)
 	return 0;
 }
 
-/* Under the lock: queue_fini forgets a queue before its eventfd goes. */
-static void wake_queues(struct jrn *j)
+/*
+ * Wake every queue but @skip (NULL: all). Under the lock: queue_fini
+ * forgets a queue before its eventfd goes.
+ */
+static void wake_queues_but(struct jrn *j, const struct filter_queue *skip)
 {
 	int i;
 
 	pthread_mutex_lock(&j->lock);
 	for (i = 0; i < JRN_QUEUES; i++)
-		if (j->fqs[i])
+		if (j->fqs[i] && j->fqs[i] != skip)
 			filter_queue_wake(j->fqs[i]);
 	pthread_mutex_unlock(&j->lock);
+}
+
+static void wake_queues(struct jrn *j)
+{
+	wake_queues_but(j, NULL);
 }
 
 static void deadline(struct timespec *ts, uint64_t ns)
@@ -751,7 +759,7 @@ static void jrn_before_wait(struct filter *f, struct filter_queue *fq)
 {
 	struct jrn_queue *q = filter_queue_priv(f, fq);
 	struct jrn *j = f->priv;
-	int i, res;
+	int res;
 
 	if (!q->nheld)
 		return;
@@ -783,10 +791,9 @@ static void jrn_before_wait(struct filter *f, struct filter_queue *fq)
 		atomic_fetch_add(&j->fsyncs_inline, 1);
 	pthread_mutex_lock(&j->lock);
 	commit_done_locked(f, fq, res);
-	for (i = 0; i < JRN_QUEUES; i++)
-		if (j->fqs[i] && j->fqs[i] != fq)
-			filter_queue_wake(j->fqs[i]);
 	pthread_mutex_unlock(&j->lock);
+	/* our own held requests are resumed right here, not by a wake of our ring */
+	wake_queues_but(j, fq);
 	jrn_wake(f, fq);
 }
 
